@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class CustomersConfig(AppConfig):
+    name = "customers"
+    verbose_name = "Metronome customers"
+
+    def ready(self) -> None:
+        from django.core.signals import setting_changed
+
+        from customers import metronome
+
+        def drop_client_on_metronome_settings(setting: str, **kwargs) -> None:
+            # Tests override the Metronome settings; the next request builds a fresh client.
+            if setting.startswith(("METRONOME_", "SANDBOX_")):
+                metronome.reset_client()
+
+        setting_changed.connect(drop_client_on_metronome_settings, weak=False)
