@@ -1,0 +1,437 @@
+"""The customers page through Django's test client: filters, pasted IDs, match report,
+paging, htmx fragments, errors and hostile input."""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from django.contrib.auth.models import Group, User
+from django.utils.html import escape
+
+from customers import metronome
+from customers.forms import parse_pasted_ids
+from customers.paging import Paging
+from customers.models import SavedSearch
+from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport, generate_customers
+
+pytestmark = pytest.mark.django_db
+
+SANDBOX_SIZE = 1200
+ROW = re.compile(r'data-customer-id="([0-9a-f-]{36})"')
+
+
+def rows(response) -> list[str]:
+    return ROW.findall(response.content.decode())
+
+
+def link(response, rel: str) -> str:
+    match = re.search(rf'<a rel="{rel}" href="([^"]+)"', response.content.decode())
+    assert match, f"no rel={rel} link"
+    return match.group(1).replace("&amp;", "&")
+
+
+def first_link(response) -> str:
+    match = re.search(r'<a href="([^"]+)"[^>]*>« First</a>', response.content.decode())
+    assert match, "no First link"
+    return match.group(1).replace("&amp;", "&")
+
+
+def install_client(monkeypatch, transport: httpx.BaseTransport, **options):
+    client = metronome.MetronomeClient(
+        base_url="http://metronome.test",
+        bearer_token=SANDBOX_TOKEN,
+        transport=transport,
+        sleep=lambda seconds: None,
+        **options,
+    )
+    monkeypatch.setattr(metronome, "_client", client)
+    return client
+
+
+@pytest.fixture
+def sandbox(monkeypatch) -> SandboxAPI:
+    api = SandboxAPI(SANDBOX_SIZE)
+    install_client(monkeypatch, SandboxTransport(api))
+    return api
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[httpx.Request]:
+    """Records every request the page sends to Metronome; answers with an empty list."""
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json={"data": [], "next_page": None})
+
+    install_client(monkeypatch, httpx.MockTransport(answer))
+    return requests
+
+
+@pytest.fixture
+def support_client(client):
+    user = User.objects.create_user("sam")
+    user.groups.add(Group.objects.get(name="Support"))
+    client.force_login(user)
+    return client
+
+
+def customers_wire() -> list[dict]:
+    return list(generate_customers(SANDBOX_SIZE))
+
+
+def active(customers: list[dict]) -> list[dict]:
+    return [c for c in customers if not c.get("archived_at")]
+
+
+def archived(customers: list[dict]) -> list[dict]:
+    return [c for c in customers if c.get("archived_at")]
+
+
+def sf_id(customer: dict) -> str | None:
+    return customer["customer_config"]["salesforce_account_id"]
+
+
+# --- URL state and the outgoing query ---------------------------------------------------------
+
+
+def test_root_redirects_to_the_customers_page(support_client):
+    assert support_client.get("/").url == "/customers/"
+
+
+def test_first_page_lists_active_customers_in_api_order(support_client, sandbox):
+    response = support_client.get("/customers/")
+    assert response.status_code == 200
+    assert rows(response) == [c["id"] for c in active(customers_wire())[:50]]
+    assert "Rows 1–50" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"only_archived": ["false"], "limit": ["50"]}),
+        ("only_archived=true", {"only_archived": ["true"], "limit": ["50"]}),
+        ("only_archived=1", {"only_archived": ["true"], "limit": ["50"]}),
+        ("only_archived=on", {"only_archived": ["true"], "limit": ["50"]}),
+        ("only_archived=0", {"only_archived": ["false"], "limit": ["50"]}),
+        ("limit=25", {"only_archived": ["false"], "limit": ["25"]}),
+        ("ingest_alias=acct_42", {"ingest_alias": ["acct_42"], "only_archived": ["false"], "limit": ["50"]}),
+        (
+            "salesforce_account_ids=001A00000000001AAA%0D%0A001A00000000002AAA%09001A00000000001AAA",
+            {
+                "salesforce_account_ids": ["001A00000000001AAA,001A00000000002AAA"],
+                "only_archived": ["false"],
+                "limit": ["50"],
+            },
+        ),
+        (
+            "customer_ids=182BD5E5-6E1A-4FE4-A799-AA6D9A6AB26E",
+            {
+                "customer_ids": ["182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"],
+                "only_archived": ["false"],
+                "limit": ["50"],
+            },
+        ),
+        ("next_page=abc123", {"only_archived": ["false"], "limit": ["50"], "next_page": ["abc123"]}),
+    ],
+)
+def test_each_filter_reaches_the_api_as_the_sdk_would_send_it(support_client, sent, query, expected):
+    support_client.get(f"/customers/?{query}")
+    page_request = sent[0]
+    assert parse_qs(page_request.url.query.decode(), keep_blank_values=True) == expected
+
+
+def test_an_id_list_is_sent_as_one_comma_joined_parameter(support_client, sent):
+    support_client.get("/customers/?salesforce_account_ids=001A00000000001AAA,001A00000000002AAA")
+    assert b"salesforce_account_ids=001A00000000001AAA%2C001A00000000002AAA" in sent[0].url.query
+
+
+def test_pasted_ids_are_split_on_any_separator_trimmed_and_deduplicated():
+    pasted = " 001A,\t001B\r\n\n001A ;001C,,\n"
+    assert parse_pasted_ids(pasted) == ("001A", "001B", "001C")
+
+
+def test_a_thousand_pasted_ids_are_searched_in_batches(support_client, sandbox):
+    wanted = [c["id"] for c in active(customers_wire())[:1000]]
+    before = sandbox.request_count
+    response = support_client.post("/customers/", {"customer_ids": "\n".join(wanted), "limit": "100"})
+    response = support_client.get(response.url)
+    assert rows(response) == wanted[:100]
+    assert "1000</strong> pasted" in response.content.decode()
+    # 10 batches for the page, and 10 for each toggle state of the match report.
+    assert sandbox.request_count - before == 30
+
+
+def test_more_than_a_thousand_ids_is_a_form_error_and_nothing_is_sent(support_client, sent):
+    ids = "\n".join(f"001A{n:014d}" for n in range(1001))
+    response = support_client.post("/customers/", {"salesforce_account_ids": ids})
+    assert response.status_code == 200
+    assert "1,001 Salesforce account IDs were pasted; search at most 1,000" in response.content.decode()
+    assert sent == []
+
+
+def test_a_malformed_customer_id_is_a_form_error_naming_it(support_client, sent):
+    response = support_client.get(
+        "/customers/?customer_ids=182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e,not-a-uuid"
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Not a Metronome customer ID" in body and "“not-a-uuid”" in body
+    assert sent == []
+
+
+def test_a_long_search_is_stored_and_shown_under_a_short_url(support_client, sandbox):
+    wanted = [sf_id(c) for c in active(customers_wire()) if sf_id(c)][:400]
+    response = support_client.post("/customers/", {"salesforce_account_ids": " ".join(wanted)})
+    assert response.status_code == 303
+    location = response.url
+    assert len(location) < 100 and "search=" in location
+    key = parse_qs(urlsplit(location).query)["search"][0]
+    assert SavedSearch.objects.get(key=key).params["salesforce_account_ids"] == [",".join(wanted)]
+    page = support_client.get(location)
+    assert len(rows(page)) == 50
+    assert "400</strong> pasted" in page.content.decode()
+    # Paging keeps the short key instead of spelling the list out again.
+    assert "search=" in link(page, "next") and "salesforce_account_ids" not in link(page, "next")
+
+
+def test_a_short_search_posted_is_redirected_to_a_plain_readable_url(support_client, sandbox):
+    response = support_client.post("/customers/", {"ingest_alias": "x", "only_archived": "true"})
+    assert response.status_code == 303
+    assert response.url == "/customers/?ingest_alias=x&only_archived=true"
+
+
+def test_an_htmx_post_answers_the_fragment_and_pushes_the_short_url(support_client, sandbox):
+    wanted = [c["id"] for c in active(customers_wire())[:300]]
+    response = support_client.post(
+        "/customers/", {"customer_ids": ",".join(wanted)}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert response["HX-Push-Url"].startswith("/customers/?search=")
+    assert rows(response) == wanted[:50]
+    assert b"<html" not in response.content
+
+
+def test_an_unknown_saved_search_says_so_and_shows_everyone(support_client, sandbox):
+    response = support_client.get("/customers/?search=doesnotexist")
+    assert "That saved search does not exist" in response.content.decode()
+    assert len(rows(response)) == 50
+
+
+# --- Match report -----------------------------------------------------------------------------
+
+
+def test_match_report_counts_pasted_matched_archived_and_not_found(support_client, sandbox):
+    customers = customers_wire()
+    shared = {sf for sf in (sf_id(c) for c in customers) if sf and sum(sf_id(d) == sf for d in customers) > 1}
+    active_ids = [sf_id(c) for c in active(customers) if sf_id(c) and sf_id(c) not in shared][:3]
+    archived_ids = [sf_id(c) for c in archived(customers) if sf_id(c) and sf_id(c) not in shared][:2]
+    unknown = ["001ZZ0000000000AAA", "001ZZ0000000001AAA"]
+    pasted = "\n".join([*active_ids, *archived_ids, *unknown])
+
+    response = support_client.get("/customers/", {"salesforce_account_ids": pasted})
+    body = response.content.decode()
+    assert re.search(r'data-count="pasted">7<', body)
+    assert re.search(r'data-count="matched">3<', body)
+    assert re.search(r'data-count="other-state">2<', body)
+    assert re.search(r'data-count="not-found">2<', body)
+    assert re.findall(r'data-unmatched-id="([^"]+)"', body) == unknown
+    assert re.findall(r'data-other-state-id="([^"]+)"', body) == archived_ids
+    assert "switch to Archived" in body
+
+    # With the Archived toggle on, the active ones are the hidden ones; still not "not found".
+    response = support_client.get(
+        "/customers/", {"salesforce_account_ids": pasted, "only_archived": "true"}
+    )
+    body = response.content.decode()
+    assert re.search(r'data-count="matched">2<', body)
+    assert re.findall(r'data-other-state-id="([^"]+)"', body) == active_ids
+    assert re.findall(r'data-unmatched-id="([^"]+)"', body) == unknown
+
+
+# --- Paging -----------------------------------------------------------------------------------
+
+
+def test_next_previous_and_first_show_the_right_rows_even_from_a_fresh_load(support_client, sandbox):
+    everyone = [c["id"] for c in active(customers_wire())]
+    page1 = support_client.get("/customers/?limit=10")
+    assert rows(page1) == everyone[:10]
+    assert 'rel="prev"' not in page1.content.decode()
+
+    page2 = support_client.get(link(page1, "next"))
+    page3 = support_client.get(link(page2, "next"))
+    assert rows(page2) == everyone[10:20]
+    assert rows(page3) == everyone[20:30]
+    assert "Rows 21–30" in page3.content.decode()
+
+    # Each link is a fresh GET, as after a reload or from a link pasted into a ticket.
+    back_to_2 = support_client.get(link(page3, "prev"))
+    assert rows(back_to_2) == everyone[10:20]
+    back_to_1 = support_client.get(link(back_to_2, "prev"))
+    assert rows(back_to_1) == everyone[:10]
+    assert rows(support_client.get(first_link(page3))) == everyone[:10]
+
+
+def test_batched_search_pages_through_every_match_exactly_once(support_client, sandbox):
+    wanted = [c["id"] for c in active(customers_wire())[:250]]
+    response = support_client.get("/customers/", {"customer_ids": ",".join(wanted), "limit": "100"})
+    seen = rows(response)
+    while 'rel="next"' in response.content.decode():
+        response = support_client.get(link(response, "next"))
+        seen += rows(response)
+    assert seen == wanted
+
+
+def test_the_last_page_has_no_next_link(support_client, sandbox):
+    last = active(customers_wire())[-3:]
+    response = support_client.get(
+        "/customers/", {"customer_ids": ",".join(c["id"] for c in last), "limit": "10"}
+    )
+    assert len(rows(response)) == 3
+    assert 'rel="next"' not in response.content.decode()
+
+
+def test_a_garbage_cursor_gives_a_fresh_first_page(support_client, sandbox):
+    response = support_client.get("/customers/?next_page=%3Cgarbage%3E&prev=x")
+    assert response.status_code == 200
+    assert "That page link has expired" in response.content.decode()
+    assert rows(response) == [c["id"] for c in active(customers_wire())[:50]]
+
+
+# --- htmx -------------------------------------------------------------------------------------
+
+
+def test_htmx_requests_get_the_results_fragment_and_others_the_page(support_client, sandbox):
+    page = support_client.get("/customers/")
+    fragment = support_client.get("/customers/", HTTP_HX_REQUEST="true")
+    assert b"<html" in page.content
+    assert b"<html" not in fragment.content
+    assert fragment.content.decode().lstrip().startswith('<section id="results"')
+    assert rows(fragment) == rows(page)
+    assert "HX-Request" in page["Vary"] and "HX-Request" in fragment["Vary"]
+
+
+def test_a_history_restore_request_gets_the_full_page(support_client, sandbox):
+    response = support_client.get(
+        "/customers/", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    )
+    assert b"<html" in response.content
+
+
+def test_the_fragment_updates_the_screen_reader_announcement(support_client, sandbox):
+    fragment = support_client.get("/customers/?limit=10", HTTP_HX_REQUEST="true")
+    assert re.search(
+        r'<div id="announcement" hx-swap-oob="innerHTML">Showing rows 1 to 10\.</div>',
+        fragment.content.decode(),
+    )
+
+
+def test_empty_results_say_so_and_suggest_what_to_change(support_client, sandbox):
+    response = support_client.get("/customers/?ingest_alias=nobody-has-this")
+    body = response.content.decode()
+    assert "No active customers match" in body
+    assert "clear the filters" in body
+
+
+# --- Errors -----------------------------------------------------------------------------------
+
+
+def failing_with(status: int, headers: dict | None = None):
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"message": "nope"}, headers=headers or {})
+
+    return httpx.MockTransport(answer)
+
+
+def timing_out(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("slow", request=request)
+
+
+@pytest.mark.parametrize(
+    ("transport", "message"),
+    [
+        (failing_with(401), "Metronome rejected the API token"),
+        (failing_with(403), "Metronome rejected the API token"),
+        (failing_with(429, {"Retry-After": "30"}), "Metronome is rate limiting us, try again in 30 s"),
+        (failing_with(503), "Metronome is not answering normally (HTTP 503)"),
+        (httpx.MockTransport(timing_out), "Metronome did not answer in 10 s"),
+        (failing_with(400), "Metronome refused the request (HTTP 400): nope"),
+    ],
+)
+def test_a_metronome_failure_is_explained_in_the_results_region_with_retry(
+    support_client, monkeypatch, transport, message
+):
+    install_client(monkeypatch, transport, timeout=10, retry_budget=5)
+    response = support_client.get("/customers/?limit=25", HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert message in body
+    assert re.search(r'<a class="button" href="/customers/\?limit=25" hx-get="[^"]+">Retry</a>', body)
+
+
+def test_the_full_page_still_renders_its_filters_when_metronome_fails(support_client, monkeypatch):
+    install_client(monkeypatch, failing_with(503), retry_budget=0)
+    response = support_client.get("/customers/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="filters"' in body and "Could not load customers" in body
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=abc",
+        "limit=0",
+        "limit=101",
+        "only_archived=maybe",
+        "ingest_alias=<script>alert(1)</script>",
+        "salesforce_account_ids=<script>alert(1)</script>",
+        "customer_ids=<img src=x onerror=alert(1)>",
+        "next_page=<script>alert(1)</script>",
+        "prev=<script>alert(1)</script>&next_page=x",
+        "search=<script>alert(1)</script>",
+    ],
+)
+def test_hostile_or_malformed_query_strings_never_500_and_never_reflect_markup(
+    support_client, sandbox, query
+):
+    response = support_client.get(f"/customers/?{query}")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<script>alert" not in body and "<img src=x" not in body
+
+
+def test_hostile_input_is_shown_escaped(support_client, sandbox):
+    response = support_client.get("/customers/?ingest_alias=<b>bold</b>")
+    assert escape("<b>bold</b>") in response.content.decode()
+
+
+def test_letters_in_limit_are_a_form_error_not_an_api_call(support_client, sent):
+    response = support_client.get("/customers/?limit=abc", HTTP_HX_REQUEST="true")
+    assert "Check the filters" in response.content.decode()
+    assert sent == []
+
+
+def test_an_unusual_page_size_from_a_url_is_kept_and_selected(support_client, sandbox):
+    response = support_client.get("/customers/?limit=7")
+    body = response.content.decode()
+    assert len(rows(response)) == 7
+    assert '<option value="7" selected>' in body
+
+
+def test_paging_links_too_long_for_a_url_are_stored_under_a_short_key():
+    trail = [f"{'p' * 100}{n}" for n in range(80)]
+    paging = Paging(
+        base_params={"limit": ["10"]},
+        cursor="current",
+        trail=trail,
+        limit=10,
+        next_cursor="following",
+        rows=10,
+    )
+    url = paging.next_url
+    assert url.startswith("/customers/?search=") and len(url) < 60
+    saved = SavedSearch.objects.get(key=parse_qs(urlsplit(url).query)["search"][0])
+    assert saved.params == {"limit": ["10"], "next_page": ["following"], "prev": [*trail, "current"]}
+    assert paging.page_number == 82 and paging.first_row == 811
