@@ -9,7 +9,7 @@ DEMO_USERS = {
     "support": ("Support", False),
     "finance": ("Finance", False),
 }
-DEMO_PASSWORD = "metronome-demo"
+DEMO_PASSWORD = "metronome-demo"  # noqa: S105 (a published demo login, refused with a real token)
 
 
 class Command(BaseCommand):
