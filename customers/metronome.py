@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -113,17 +114,21 @@ class Customer:
         """Parse one CustomerDetail; absent and null `archived_at` and billable status alike."""
         try:
             assert isinstance(data, dict)
-            config = data.get("customer_config") or {}
+            config = data["customer_config"]
             status = data.get("current_billable_status")
-            custom_fields = data.get("custom_fields") or {}
-            assert isinstance(custom_fields, dict)
+            custom_fields = data["custom_fields"]
+            aliases = data["ingest_aliases"]
+            salesforce_id = config["salesforce_account_id"]
+            assert isinstance(custom_fields, dict) and isinstance(aliases, list)
             return cls(
                 id=_text(data["id"]),
                 name=_text(data["name"]),
-                external_id=_text(data.get("external_id") or ""),
-                ingest_aliases=tuple(_text(alias) for alias in data.get("ingest_aliases") or ()),
+                external_id=_text(data["external_id"]),
+                ingest_aliases=tuple(_text(alias) for alias in aliases),
                 custom_fields={_text(k): _text(v) for k, v in custom_fields.items()},
-                salesforce_account_id=config.get("salesforce_account_id") or None,
+                salesforce_account_id=None
+                if salesforce_id is None
+                else _text(salesforce_id) or None,
                 created_at=_datetime(data["created_at"]),
                 updated_at=_datetime(data["updated_at"]),
                 archived_at=_optional_datetime(data.get("archived_at")),
@@ -339,6 +344,8 @@ class MetronomeClient:
     ) -> Iterator[CustomerPage]:
         """Every page of the query, to the end. The next page is fetched while the caller
         works on the current one, so a consumer that writes rows waits on the API once."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         if query.needs_batches:
             customers = self._fetch_batched(query)
             for start in range(0, len(customers), page_size):
@@ -346,10 +353,18 @@ class MetronomeClient:
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metronome-prefetch")
         try:
-            pending = pool.submit(self._fetch_page, query, page_size, None)
+            cursor = None
+            pending = pool.submit(self._fetch_page, query, page_size, cursor)
             empty_run = 0
             while pending is not None:
                 page = pending.result()
+                if page.customers and page.next_page is not None and page.next_page == cursor:
+                    # Rows, and a cursor pointing back at them: following it would never end.
+                    raise MalformedResponse(
+                        "Metronome sent the same page cursor twice; the list could not be "
+                        "completed."
+                    )
+                cursor = page.next_page
                 pending = (
                     pool.submit(self._fetch_page, query, page_size, page.next_page)
                     if page.next_page
@@ -375,13 +390,22 @@ class MetronomeClient:
     def match_ids(self, query: CustomerQuery) -> MatchReport:
         """Report which pasted IDs matched customers in the current view, which exist only
         among the customers the Active/Archived toggle hides, and which exist nowhere."""
-        id_query = CustomerQuery(
-            customer_ids=query.customer_ids,
-            salesforce_account_ids=query.salesforce_account_ids,
-        )
-        states = [replace(id_query, only_archived=False), replace(id_query, only_archived=True)]
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="metronome-match") as pool:
-            active, archived = pool.map(self._fetch_all, states)
+        # Each ID list is looked up on its own: the API ANDs the two lists, so one lookup
+        # with both would call a pasted ID "not found" whenever the other list excludes it.
+        id_queries = [
+            q
+            for q in (
+                CustomerQuery(customer_ids=query.customer_ids),
+                CustomerQuery(salesforce_account_ids=query.salesforce_account_ids),
+            )
+            if q.has_id_filters
+        ]
+        lookups = [replace(q, only_archived=state) for state in (False, True) for q in id_queries]
+        workers = max(1, len(lookups))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metronome-match") as pool:
+            results = list(pool.map(self._fetch_all, lookups))
+        active = [c for found in results[: len(id_queries)] for c in found]
+        archived = [c for found in results[len(id_queries) :] for c in found]
         shown, hidden = (archived, active) if query.only_archived else (active, archived)
 
         def found_ids(customers: Sequence[Customer]) -> set[str]:
@@ -531,21 +555,23 @@ def _should_retry(response: httpx.Response) -> bool:
 def _retry_after_seconds(headers: httpx.Headers) -> float | None:
     """`retry-after-ms`, then `Retry-After` in seconds or as an HTTP date, as the SDKs read them."""
     try:
-        return float(headers["retry-after-ms"]) / 1000
+        milliseconds = float(headers["retry-after-ms"])
     except (KeyError, ValueError):
         pass
+    else:
+        if math.isfinite(milliseconds):
+            return milliseconds / 1000
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time()
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def _backoff_delay(attempt: int) -> float:

@@ -1,0 +1,76 @@
+"""Fixtures shared by the test modules: the sandbox over a real socket, and a clean slate for
+the process's shared Metronome client."""
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from customers import metronome
+from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer, SandboxTransport
+
+# Big enough for many pages at small limits, small enough to build in a few milliseconds.
+SANDBOX_SERVER_CUSTOMERS = 1500
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    """A standalone sandbox on 127.0.0.1 with 1,500 customers and no faults, shared by the
+    whole run: tests that need faults build their own `SandboxAPI`."""
+    with SandboxServer(SandboxAPI(SANDBOX_SERVER_CUSTOMERS), host="127.0.0.1", port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_metronome_client() -> Iterator[None]:
+    """Drop the process's shared client before and after the test, so a test that changes
+    the Metronome settings neither sees nor leaves behind a client built from other ones."""
+    metronome.reset_client()
+    yield
+    metronome.reset_client()
+
+
+# Three pages at the export's 100 per page, one of them partial.
+SANDBOX_API_CUSTOMERS = 250
+
+
+@pytest.fixture
+def install_sandbox(monkeypatch) -> Iterator[Callable[..., SandboxAPI]]:
+    """Returns `install(customers=250, **client_options) -> SandboxAPI`: makes an in-process
+    sandbox the process's Metronome client, with retries that do not sleep. Change
+    `api.faults` at any point of a test to inject failures."""
+    clients: list[metronome.MetronomeClient] = []
+
+    def install(customers=SANDBOX_API_CUSTOMERS, **client_options) -> SandboxAPI:
+        api = SandboxAPI(customers)
+        client = metronome.MetronomeClient(
+            base_url="http://sandbox.invalid",
+            bearer_token=SANDBOX_TOKEN,
+            transport=SandboxTransport(api),
+            sleep=lambda seconds: None,
+            **client_options,
+        )
+        clients.append(client)
+        monkeypatch.setattr(metronome, "_client", client)
+        return api
+
+    yield install
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def sandbox_api(install_sandbox) -> SandboxAPI:
+    """An in-process sandbox of 250 customers as the process's Metronome client."""
+    return install_sandbox()
+
+
+@pytest.fixture
+def finance_client(client, db):
+    """The Django test client, logged in as a member of Finance (may view and export)."""
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user("fiona")
+    user.groups.add(Group.objects.get(name="Finance"))
+    client.force_login(user)
+    client.user = user
+    return client
