@@ -61,7 +61,8 @@ class PastedIdsField(forms.CharField):
 
     def prepare_value(self, value):
         # Redisplayed one per line, whatever separators the person pasted.
-        return "\n".join(value) if isinstance(value, tuple) else value
+        ids = parse_pasted_ids(value) if isinstance(value, str) else value
+        return "\n".join(ids) if ids else ""
 
 
 class CustomerIdsField(PastedIdsField):
@@ -130,7 +131,10 @@ class CursorTrailField(forms.Field):
 
     def to_python(self, value) -> list[str]:
         values = [v for v in (value or []) if v]
-        if len(values) > MAX_CURSOR_TRAIL or any(len(v) > MAX_CURSOR_LENGTH for v in values):
+        # A NUL can't be stored in PostgreSQL, where a long trail is saved as a search.
+        if len(values) > MAX_CURSOR_TRAIL or any(
+            len(v) > MAX_CURSOR_LENGTH or "\x00" in v for v in values
+        ):
             raise ValidationError("That page link is damaged. Start from page one.")
         return values
 
@@ -147,7 +151,9 @@ class CustomerFilterForm(forms.Form):
         max_value=MAX_PAGE_SIZE,
         widget=forms.Select(choices=[(size, str(size)) for size in PAGE_SIZES]),
     )
-    next_page = forms.CharField(required=False, max_length=MAX_CURSOR_LENGTH, widget=forms.HiddenInput)
+    next_page = forms.CharField(
+        required=False, max_length=MAX_CURSOR_LENGTH, widget=forms.HiddenInput
+    )
     prev = CursorTrailField(required=False)
 
     def __init__(self, *args, **kwargs):
@@ -198,7 +204,9 @@ def expand_saved_search(query: QueryDict) -> tuple[QueryDict, bool]:
     if not key:
         return query, False
     expanded = QueryDict(mutable=True)
-    saved = SavedSearch.objects.filter(key=key[:32]).first()
+    # Keys are hex digests; anything else (a NUL byte is an error in PostgreSQL) names nothing.
+    is_key = key.isascii() and key.isalnum()
+    saved = SavedSearch.objects.filter(key=key[:32]).first() if is_key else None
     if saved is not None:
         for name, values in saved.params.items():
             expanded.setlist(name, [str(v) for v in values])

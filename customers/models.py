@@ -16,6 +16,9 @@ class CustomerAccess(models.Model):
             ("export_customers", "Can download Metronome customers as CSV"),
         ]
 
+    def __str__(self) -> str:
+        return "Access to Metronome customers"
+
 
 class SavedSearch(models.Model):
     """A search too long for a URL (a pasted list of up to 1,000 IDs), stored under a short
@@ -26,6 +29,9 @@ class SavedSearch(models.Model):
     params = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return self.key
+
     @staticmethod
     def key_for(params: dict) -> str:
         canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
@@ -35,9 +41,6 @@ class SavedSearch(models.Model):
     def store(cls, params: dict) -> "SavedSearch":
         saved, _ = cls.objects.get_or_create(key=cls.key_for(params), defaults={"params": params})
         return saved
-
-    def __str__(self) -> str:
-        return self.key
 
 
 class ExportAudit(models.Model):

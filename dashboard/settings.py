@@ -126,9 +126,7 @@ DATABASES = {
         env.str("DATABASE_URL", default="").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
     )
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env_number(
-    "DATABASE_CONN_MAX_AGE", 60, minimum=0, cast=int
-)
+DATABASES["default"]["CONN_MAX_AGE"] = env_number("DATABASE_CONN_MAX_AGE", 60, minimum=0, cast=int)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -158,7 +156,10 @@ AXES_COOLOFF_TIME = env_number("AXES_COOLOFF_MINUTES", 15, minimum=1, cast=int) 
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_number("AXES_PROXY_COUNT", 0, minimum=0, cast=int) or None
+# Behind proxies, REMOTE_ADDR is the nearest proxy: failures are counted against the client
+# address those proxies put in X-Forwarded-For instead (see customers/client_ip.py).
+TRUSTED_PROXY_COUNT = env_number("AXES_PROXY_COUNT", 0, minimum=0, cast=int)
+AXES_CLIENT_IP_CALLABLE = "customers.client_ip.client_ip_address"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
@@ -225,24 +226,34 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_HSTS_SECONDS = 0 if DEBUG else env_number("SECURE_HSTS_SECONDS", 31536000, minimum=0, cast=int)
+SECURE_HSTS_SECONDS = (
+    0 if DEBUG else env_number("SECURE_HSTS_SECONDS", 31536000, minimum=0, cast=int)
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = False
+# `preload` only makes the domain eligible for browsers' preload lists (hstspreload.org,
+# which takes registrable domains only); `check --deploy` asks for it.
+SECURE_HSTS_PRELOAD = not DEBUG and env_bool("SECURE_HSTS_PRELOAD", default=True)
 # Behind a TLS-terminating proxy: e.g. SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
 _proxy_header = env_list("SECURE_PROXY_SSL_HEADER")
 if _proxy_header:
     if len(_proxy_header) != 2:
         raise ImproperlyConfigured(
-            "SECURE_PROXY_SSL_HEADER must be a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https."
+            "SECURE_PROXY_SSL_HEADER must be a header and a value, "
+            "e.g. HTTP_X_FORWARDED_PROTO,https."
         )
     SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="").strip().upper() or "INFO"
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.server": {"level": "WARNING"},
         # customers.metronome logs each API call itself (method, path, status, duration,

@@ -11,8 +11,8 @@ from django.utils.html import escape
 
 from customers import metronome
 from customers.forms import parse_pasted_ids
-from customers.paging import Paging
 from customers.models import SavedSearch
+from customers.paging import Paging
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport, generate_customers
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +116,10 @@ def test_first_page_lists_active_customers_in_api_order(support_client, sandbox)
         ("only_archived=on", {"only_archived": ["true"], "limit": ["50"]}),
         ("only_archived=0", {"only_archived": ["false"], "limit": ["50"]}),
         ("limit=25", {"only_archived": ["false"], "limit": ["25"]}),
-        ("ingest_alias=acct_42", {"ingest_alias": ["acct_42"], "only_archived": ["false"], "limit": ["50"]}),
+        (
+            "ingest_alias=acct_42",
+            {"ingest_alias": ["acct_42"], "only_archived": ["false"], "limit": ["50"]},
+        ),
         (
             "salesforce_account_ids=001A00000000001AAA%0D%0A001A00000000002AAA%09001A00000000001AAA",
             {
@@ -133,10 +136,15 @@ def test_first_page_lists_active_customers_in_api_order(support_client, sandbox)
                 "limit": ["50"],
             },
         ),
-        ("next_page=abc123", {"only_archived": ["false"], "limit": ["50"], "next_page": ["abc123"]}),
+        (
+            "next_page=abc123",
+            {"only_archived": ["false"], "limit": ["50"], "next_page": ["abc123"]},
+        ),
     ],
 )
-def test_each_filter_reaches_the_api_as_the_sdk_would_send_it(support_client, sent, query, expected):
+def test_each_filter_reaches_the_api_as_the_sdk_would_send_it(
+    support_client, sent, query, expected
+):
     support_client.get(f"/customers/?{query}")
     page_request = sent[0]
     assert parse_qs(page_request.url.query.decode(), keep_blank_values=True) == expected
@@ -155,7 +163,9 @@ def test_pasted_ids_are_split_on_any_separator_trimmed_and_deduplicated():
 def test_a_thousand_pasted_ids_are_searched_in_batches(support_client, sandbox):
     wanted = [c["id"] for c in active(customers_wire())[:1000]]
     before = sandbox.request_count
-    response = support_client.post("/customers/", {"customer_ids": "\n".join(wanted), "limit": "100"})
+    response = support_client.post(
+        "/customers/", {"customer_ids": "\n".join(wanted), "limit": "100"}
+    )
     response = support_client.get(response.url)
     assert rows(response) == wanted[:100]
     assert "1000</strong> pasted" in response.content.decode()
@@ -167,7 +177,10 @@ def test_more_than_a_thousand_ids_is_a_form_error_and_nothing_is_sent(support_cl
     ids = "\n".join(f"001A{n:014d}" for n in range(1001))
     response = support_client.post("/customers/", {"salesforce_account_ids": ids})
     assert response.status_code == 200
-    assert "1,001 Salesforce account IDs were pasted; search at most 1,000" in response.content.decode()
+    assert (
+        "1,001 Salesforce account IDs were pasted; search at most 1,000"
+        in response.content.decode()
+    )
     assert sent == []
 
 
@@ -224,9 +237,15 @@ def test_an_unknown_saved_search_says_so_and_shows_everyone(support_client, sand
 
 def test_match_report_counts_pasted_matched_archived_and_not_found(support_client, sandbox):
     customers = customers_wire()
-    shared = {sf for sf in (sf_id(c) for c in customers) if sf and sum(sf_id(d) == sf for d in customers) > 1}
+    shared = {
+        sf
+        for sf in (sf_id(c) for c in customers)
+        if sf and sum(sf_id(d) == sf for d in customers) > 1
+    }
     active_ids = [sf_id(c) for c in active(customers) if sf_id(c) and sf_id(c) not in shared][:3]
-    archived_ids = [sf_id(c) for c in archived(customers) if sf_id(c) and sf_id(c) not in shared][:2]
+    archived_ids = [sf_id(c) for c in archived(customers) if sf_id(c) and sf_id(c) not in shared][
+        :2
+    ]
     unknown = ["001ZZ0000000000AAA", "001ZZ0000000001AAA"]
     pasted = "\n".join([*active_ids, *archived_ids, *unknown])
 
@@ -253,7 +272,9 @@ def test_match_report_counts_pasted_matched_archived_and_not_found(support_clien
 # --- Paging -----------------------------------------------------------------------------------
 
 
-def test_next_previous_and_first_show_the_right_rows_even_from_a_fresh_load(support_client, sandbox):
+def test_next_previous_and_first_show_the_right_rows_even_from_a_fresh_load(
+    support_client, sandbox
+):
     everyone = [c["id"] for c in active(customers_wire())]
     page1 = support_client.get("/customers/?limit=10")
     assert rows(page1) == everyone[:10]
@@ -353,7 +374,10 @@ def timing_out(request: httpx.Request) -> httpx.Response:
     [
         (failing_with(401), "Metronome rejected the API token"),
         (failing_with(403), "Metronome rejected the API token"),
-        (failing_with(429, {"Retry-After": "30"}), "Metronome is rate limiting us, try again in 30 s"),
+        (
+            failing_with(429, {"Retry-After": "30"}),
+            "Metronome is rate limiting us, try again in 30 s",
+        ),
         (failing_with(503), "Metronome is not answering normally (HTTP 503)"),
         (httpx.MockTransport(timing_out), "Metronome did not answer in 10 s"),
         (failing_with(400), "Metronome refused the request (HTTP 400): nope"),
@@ -367,7 +391,9 @@ def test_a_metronome_failure_is_explained_in_the_results_region_with_retry(
     body = response.content.decode()
     assert response.status_code == 200
     assert message in body
-    assert re.search(r'<a class="button" href="/customers/\?limit=25" hx-get="[^"]+">Retry</a>', body)
+    assert re.search(
+        r'<a class="button" href="/customers/\?limit=25" hx-get="[^"]+">Retry</a>', body
+    )
 
 
 def test_the_full_page_still_renders_its_filters_when_metronome_fails(support_client, monkeypatch):
@@ -433,5 +459,9 @@ def test_paging_links_too_long_for_a_url_are_stored_under_a_short_key():
     url = paging.next_url
     assert url.startswith("/customers/?search=") and len(url) < 60
     saved = SavedSearch.objects.get(key=parse_qs(urlsplit(url).query)["search"][0])
-    assert saved.params == {"limit": ["10"], "next_page": ["following"], "prev": [*trail, "current"]}
+    assert saved.params == {
+        "limit": ["10"],
+        "next_page": ["following"],
+        "prev": [*trail, "current"],
+    }
     assert paging.page_number == 82 and paging.first_row == 811

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,40 +14,72 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='CustomerAccess',
+            name="CustomerAccess",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
             ],
             options={
-                'permissions': [('view_customers', 'Can view Metronome customers'), ('export_customers', 'Can download Metronome customers as CSV')],
-                'managed': False,
-                'default_permissions': (),
+                "permissions": [
+                    ("view_customers", "Can view Metronome customers"),
+                    ("export_customers", "Can download Metronome customers as CSV"),
+                ],
+                "managed": False,
+                "default_permissions": (),
             },
         ),
         migrations.CreateModel(
-            name='SavedSearch',
+            name="SavedSearch",
             fields=[
-                ('key', models.CharField(max_length=32, primary_key=True, serialize=False)),
-                ('params', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("key", models.CharField(max_length=32, primary_key=True, serialize=False)),
+                ("params", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ExportAudit',
+            name="ExportAudit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('username', models.CharField(max_length=150)),
-                ('started_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('query_string', models.TextField(blank=True)),
-                ('rows_written', models.PositiveIntegerField(default=0)),
-                ('outcome', models.CharField(choices=[('started', 'Started'), ('complete', 'Complete'), ('failed', 'Failed')], default='started', max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('duration_ms', models.PositiveIntegerField(null=True)),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("username", models.CharField(max_length=150)),
+                ("started_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("query_string", models.TextField(blank=True)),
+                ("rows_written", models.PositiveIntegerField(default=0)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("started", "Started"),
+                            ("complete", "Complete"),
+                            ("failed", "Failed"),
+                        ],
+                        default="started",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("duration_ms", models.PositiveIntegerField(null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'CSV export',
-                'ordering': ['-started_at'],
+                "verbose_name": "CSV export",
+                "ordering": ["-started_at"],
             },
         ),
     ]
