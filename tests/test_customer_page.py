@@ -96,6 +96,11 @@ def sf_id(customer: dict) -> str | None:
 # --- URL state and the outgoing query ---------------------------------------------------------
 
 
+def test_no_template_syntax_leaks_into_the_page(support_client, sandbox):
+    body = support_client.get("/customers/?customer_ids=x").content.decode()
+    assert not re.search(r"\{[#%{]|[#%}]\}", body)
+
+
 def test_root_redirects_to_the_customers_page(support_client):
     assert support_client.get("/").url == "/customers/"
 

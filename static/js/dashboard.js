@@ -45,5 +45,8 @@ document.addEventListener("htmx:configRequest", (event) => {
   if (new URLSearchParams(detail.formData).toString().length > MAX_QUERY_STRING) {
     detail.verb = "post";
     detail.useUrlParams = false;
+    // htmx sets this header before configRequest, only for requests that start as POST;
+    // without it the body goes as text/plain and Django sees an empty form.
+    detail.headers["Content-Type"] = "application/x-www-form-urlencoded";
   }
 });
