@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import itertools
 import logging
 import re
 import socket
@@ -1278,3 +1279,26 @@ def test_a_missing_required_field_is_a_malformed_response():
         del data[field]
         with pytest.raises(MalformedResponse):
             Customer.from_wire(data)
+
+
+def test_search_fetches_the_page_and_the_match_report_side_by_side():
+    # The page request and a report lookup must be in flight together to pass the barrier.
+    barrier = threading.Barrier(2, timeout=5)
+    arrivals = itertools.count()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if next(arrivals) < 2:  # count() is atomic under the GIL
+            barrier.wait()
+        return page([wire_customer(1)])
+
+    client = make_client(answer, [])
+    query = CustomerQuery(customer_ids=(customer_id(1), customer_id(2)))
+    result, report = client.search(query, limit=10)
+    assert [c.id for c in result.customers] == [customer_id(1)]
+    assert report is not None and report.not_found == (customer_id(2),)
+
+
+def test_search_without_pasted_ids_makes_one_request_and_no_report():
+    script = Script(page([wire_customer(1)]))
+    found, report = make_client(script, []).search(CustomerQuery(ingest_alias="a"), limit=10)
+    assert report is None and len(found.customers) == 1 and len(script.requests) == 1

@@ -1,0 +1,347 @@
+"""Benchmark of the CSV export: the dashboard's view against a plain httpx + csv script.
+
+    .venv/bin/python bench/export_bench.py [--rows 100000] [--runs 3] [--memory-rows 10000,100000]
+
+Both page the same standalone sandbox server (a separate process, so its CPU does not share
+the GIL with the exporters) with limit=100 and write the same CSV to a file; the script
+checks the two files are byte-identical. The dashboard's export runs through Django's test
+client with every middleware, a real database (SQLite in a temporary directory) for the
+session and the audit row, and INFO logging as in production.
+
+Timing runs alternate between the two in one worker process, after one warm-up each (the
+sandbox encodes each customer's JSON on first use), and report the median. Memory is
+measured in a fresh process per measurement: the peak resident set size (VmHWM, reset just
+before the export) and the peak of Python allocations traced during the export.
+
+Results are not written anywhere: copy them into bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import functools
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EXTRA_COLUMNS = ("region", "plan")
+
+
+# --- The plain script: what someone would write by hand ------------------------------------
+
+PLAIN_HEADER = [
+    "id",
+    "name",
+    "external_id",
+    "ingest_aliases",
+    "salesforce_account_id",
+    "billable_status",
+    "billable_status_effective_at",
+    "created_at",
+    "updated_at",
+    "archived_at",
+    "custom_fields",
+    *(f"custom_fields.{key}" for key in EXTRA_COLUMNS),
+]
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def plain_safe(value: str) -> str:
+    if value[:1] in "=+-@\t\r" and value and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def plain_time(value: str | None) -> str:
+    if not value:
+        return ""
+    return (
+        datetime.fromisoformat(value).astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    )
+
+
+def plain_export(base_url: str, path: Path, ingest_alias: str = "") -> int:
+    """Page the API with httpx and write the CSV with the csv module. Returns the rows."""
+    import httpx
+
+    from customers.sandbox import SANDBOX_TOKEN
+
+    rows = 0
+    headers = {"Authorization": f"Bearer {SANDBOX_TOKEN}", "Accept": "application/json"}
+    with (
+        httpx.Client(base_url=base_url, headers=headers, timeout=60) as http,
+        open(path, "w", encoding="utf-8-sig", newline="") as out,
+    ):
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(PLAIN_HEADER)
+        params = {"only_archived": "false", "limit": "100"}
+        if ingest_alias:
+            params["ingest_alias"] = ingest_alias
+        while True:
+            response = http.get("/v1/customers", params=params)
+            response.raise_for_status()
+            body = response.json()
+            for c in body["data"]:
+                status = c.get("current_billable_status") or {}
+                fields = c.get("custom_fields") or {}
+                row = [
+                    c["id"],
+                    c["name"],
+                    c.get("external_id") or "",
+                    "; ".join(c.get("ingest_aliases") or ()),
+                    (c.get("customer_config") or {}).get("salesforce_account_id") or "",
+                    status.get("value", ""),
+                    plain_time(status.get("effective_at")),
+                    plain_time(c["created_at"]),
+                    plain_time(c["updated_at"]),
+                    plain_time(c.get("archived_at")),
+                    json.dumps(fields, ensure_ascii=False),
+                    *(fields.get(key, "") for key in EXTRA_COLUMNS),
+                ]
+                writer.writerow([plain_safe(cell) for cell in row])
+            rows += len(body["data"])
+            if not body["next_page"]:
+                return rows
+            params["next_page"] = body["next_page"]
+
+
+# --- The dashboard ---------------------------------------------------------------------------
+
+
+def dashboard_client(base_url: str, workdir: Path):
+    """Django configured as in production, on the sandbox at base_url, and a test client
+    logged in as a Finance user."""
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        # DEBUG off would need collectstatic first (the favicon URL reads the manifest).
+        DEBUG="true",
+        SECRET_KEY="bench-only-not-secret",  # noqa: S106
+        ALLOWED_HOSTS="testserver",
+        SECURE_SSL_REDIRECT="false",
+        METRONOME_BEARER_TOKEN="",
+        METRONOME_BASE_URL=base_url,
+        CSV_CUSTOM_FIELD_COLUMNS=",".join(EXTRA_COLUMNS),
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
+        LOG_LEVEL="INFO",
+    )
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    user, _ = User.objects.get_or_create(username="bench")
+    user.groups.add(Group.objects.get(name="Finance"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def dashboard_export(client, path: Path, ingest_alias: str = "") -> int:
+    from customers.models import ExportAudit
+
+    query = f"?ingest_alias={ingest_alias}" if ingest_alias else ""
+    response = client.get(f"/customers/export.csv{query}")
+    if response.status_code != 200:
+        raise SystemExit(f"export answered {response.status_code}: {response.content[:500]!r}")
+    with open(path, "wb") as out:
+        for chunk in response.streaming_content:
+            out.write(chunk)
+    audit = ExportAudit.objects.order_by("-pk").first()
+    assert audit.outcome == ExportAudit.Outcome.COMPLETE, audit.error
+    return audit.rows_written
+
+
+# --- Worker roles (child processes) -----------------------------------------------------------
+
+
+def role_serve(rows: int, latency_ms: float) -> None:
+    from customers.sandbox import Faults, SandboxAPI, SandboxServer, generate_customers
+
+    # Exactly `rows` active customers, so the export (of active customers) has `rows` rows.
+    generated = rows
+    while True:
+        active = [c for c in generate_customers(generated) if c.get("archived_at") is None]
+        if len(active) >= rows:
+            break
+        generated += generated // 8 + 1
+    api = SandboxAPI(active[:rows], faults=Faults(latency_s=latency_ms / 1000))
+    server = SandboxServer(api, host="127.0.0.1", port=0)
+    print(server.url, flush=True)
+    server.serve_forever()
+
+
+def role_time(base_url: str, runs: int, workdir: Path) -> None:
+    client = dashboard_client(base_url, workdir)
+    dash_file, plain_file = workdir / "dashboard.csv", workdir / "plain.csv"
+    exporters = {
+        "dashboard": lambda: dashboard_export(client, dash_file),
+        "plain": lambda: plain_export(base_url, plain_file),
+    }
+    rows = {name: export() for name, export in exporters.items()}  # warm-up
+    if dash_file.read_bytes() != plain_file.read_bytes():
+        raise SystemExit(f"the two exports differ: compare {dash_file} and {plain_file}")
+    times: dict[str, list[float]] = {"dashboard": [], "plain": []}
+    # CPU seconds of this process, all threads: steadier than wall time on a busy machine.
+    cpu: dict[str, list[float]] = {"dashboard": [], "plain": []}
+    for run in range(runs):
+        order = ["dashboard", "plain"] if run % 2 == 0 else ["plain", "dashboard"]
+        for name in order:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            exporters[name]()
+            times[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
+    size = dash_file.stat().st_size
+    print(json.dumps({"rows": rows, "times": times, "cpu": cpu, "bytes": size}))
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def role_memory(which: str, base_url: str, workdir: Path) -> None:
+    out = workdir / f"{which}.csv"
+    if which == "dashboard":
+        client = dashboard_client(base_url, workdir)
+        export = functools.partial(dashboard_export, client, out)
+    else:
+        export = functools.partial(plain_export, base_url, out)
+    # A warm-up export that matches nobody: imports, connections and caches of a first
+    # request are set up before the baseline, so the growth is the export's own.
+    export(ingest_alias="bench-warm-up-matches-nobody")
+    baseline_kb = _status_kb("VmRSS")
+    # Linux: writing 5 resets the peak RSS (VmHWM) to the current RSS.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    tracemalloc.start()
+    rows = export()
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "baseline_kb": baseline_kb,
+                "peak_kb": _status_kb("VmHWM"),
+                "traced_peak_kb": traced_peak // 1024,
+            }
+        )
+    )
+
+
+# --- The driver ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sandbox_server(rows: int, latency_ms: float = 0):
+    command = [sys.executable, __file__, "--role", "serve", "--rows", str(rows)]
+    server = subprocess.Popen(
+        [*command, "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise SystemExit("the sandbox server did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def run_child(*args: str, workdir: Path) -> dict:
+    log = workdir / "worker.log"
+    with open(log, "a") as stderr:
+        result = subprocess.run(
+            [sys.executable, __file__, *args, "--workdir", str(workdir)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        sys.stderr.write(log.read_text()[-4000:])
+        raise SystemExit(f"worker {args} failed")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--latency-ms", type=float, default=0, help="added by the sandbox to every page"
+    )
+    parser.add_argument("--memory-rows", default="10000,100000", help="comma-separated; '' skips")
+    parser.add_argument("--role", choices=["serve", "time", "memory-dashboard", "memory-plain"])
+    parser.add_argument("--url")
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args()
+
+    if args.role == "serve":
+        return role_serve(args.rows, args.latency_ms)
+    if args.role == "time":
+        return role_time(args.url, args.runs, args.workdir)
+    if args.role in ("memory-dashboard", "memory-plain"):
+        return role_memory(args.role.removeprefix("memory-"), args.url, args.workdir)
+
+    print(
+        f"Sandbox server: {args.rows:,} active customers, {args.latency_ms:g} ms added per "
+        f"page, in its own process; {os.cpu_count()} CPUs."
+    )
+    with tempfile.TemporaryDirectory(prefix="export-bench-") as tmp:
+        workdir = Path(tmp)
+        with sandbox_server(args.rows, args.latency_ms) as url:
+            timing = run_child("--role", "time", "--url", url, "--runs", str(args.runs),
+                               workdir=workdir)  # fmt: skip
+        rows = timing["rows"]["dashboard"]
+        print(f"\nExport of {rows:,} customers ({timing['bytes'] / 1e6:.1f} MB), "
+              f"files byte-identical; median of {args.runs} alternating runs:")  # fmt: skip
+        print(f"  {'':<20}{'wall':>8}{'CPU':>8}   wall per run")
+        medians = {}
+        for name, label in (("dashboard", "dashboard (view)"), ("plain", "plain httpx + csv")):
+            wall = statistics.median(timing["times"][name])
+            cpu = statistics.median(timing["cpu"][name])
+            medians[name] = (wall, cpu)
+            runs = ", ".join(f"{t:.2f}" for t in timing["times"][name])
+            print(f"  {label:<20}{wall:>7.2f}s{cpu:>7.2f}s   {runs}")
+        wall_ratio = medians["dashboard"][0] / medians["plain"][0]
+        cpu_ratio = medians["dashboard"][1] / medians["plain"][1]
+        print(f"  dashboard / plain: {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU "
+              "(goal: at most 1.20x wall)")  # fmt: skip
+
+        sizes = [int(n) for n in args.memory_rows.split(",") if n.strip()]
+        if sizes:
+            print("\nMemory, one fresh process per measurement (KB):")
+            print(f"  {'rows':>8}  {'exporter':<10}{'RSS before':>12}{'peak RSS':>10}"
+                  f"{'growth':>9}{'traced peak':>13}")  # fmt: skip
+        for size in sizes:
+            with sandbox_server(size) as url:
+                for which in ("dashboard", "plain"):
+                    m = run_child("--role", f"memory-{which}", "--url", url, workdir=workdir)
+                    growth = m["peak_kb"] - m["baseline_kb"]
+                    print(f"  {m['rows']:>8,}  {which:<10}{m['baseline_kb']:>12,}"
+                          f"{m['peak_kb']:>10,}{growth:>9,}{m['traced_peak_kb']:>13,}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
