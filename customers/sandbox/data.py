@@ -81,8 +81,8 @@ _SPECIAL_NAMES = (
     "Ørsted Dataværk ApS",
     "São Paulo Pagamentos Ltda.",
     "Łódź Software Sp. z o.o.",
-    "Ελληνική Ανάλυση Α.Ε.",  # noqa: RUF001 (Greek on purpose)
-    "ООО «Облачные Решения»",  # noqa: RUF001 (Cyrillic on purpose)
+    "Ελληνική Ανάλυση Α.Ε.",
+    "ООО «Облачные Решения»",
     "北京数据科技有限公司",
     "주식회사 클라우드웍스",
     "Café Olé Analytics",
