@@ -3,6 +3,7 @@ the process's shared Metronome client."""
 
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from customers import metronome
@@ -34,28 +35,43 @@ SANDBOX_API_CUSTOMERS = 250
 
 
 @pytest.fixture
-def install_sandbox(monkeypatch) -> Iterator[Callable[..., SandboxAPI]]:
-    """Returns `install(customers=250, **client_options) -> SandboxAPI`: makes an in-process
-    sandbox the process's Metronome client, with retries that do not sleep. Change
-    `api.faults` at any point of a test to inject failures."""
+def install_client(monkeypatch) -> Iterator[Callable[..., metronome.MetronomeClient]]:
+    """Returns `install(transport, *, token=SANDBOX_TOKEN, **client_options)`: makes a client
+    over that httpx transport the process's Metronome client, with retries that do not
+    sleep."""
     clients: list[metronome.MetronomeClient] = []
 
-    def install(customers=SANDBOX_API_CUSTOMERS, **client_options) -> SandboxAPI:
-        api = SandboxAPI(customers)
+    def install(
+        transport: httpx.BaseTransport, *, token: str = SANDBOX_TOKEN, **client_options
+    ) -> metronome.MetronomeClient:
         client = metronome.MetronomeClient(
-            base_url="http://sandbox.invalid",
-            bearer_token=SANDBOX_TOKEN,
-            transport=SandboxTransport(api),
+            base_url="http://metronome.test",
+            bearer_token=token,
+            transport=transport,
             sleep=lambda seconds: None,
             **client_options,
         )
         clients.append(client)
         monkeypatch.setattr(metronome, "_client", client)
-        return api
+        return client
 
     yield install
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def install_sandbox(install_client) -> Callable[..., SandboxAPI]:
+    """Returns `install(customers=250, **client_options) -> SandboxAPI`: makes an in-process
+    sandbox the process's Metronome client. Change `api.faults` at any point of a test to
+    inject failures."""
+
+    def install(customers=SANDBOX_API_CUSTOMERS, **client_options) -> SandboxAPI:
+        api = SandboxAPI(customers)
+        install_client(SandboxTransport(api), **client_options)
+        return api
+
+    return install
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils.html import escape
 
-from customers import metronome
 from customers.forms import parse_pasted_ids
 from customers.models import SavedSearch
 from customers.paging import Paging
-from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport, generate_customers
+from customers.sandbox import SandboxAPI, SandboxTransport, generate_customers
 
 pytestmark = pytest.mark.django_db
 
@@ -37,27 +36,15 @@ def first_link(response) -> str:
     return match.group(1).replace("&amp;", "&")
 
 
-def install_client(monkeypatch, transport: httpx.BaseTransport, **options):
-    client = metronome.MetronomeClient(
-        base_url="http://metronome.test",
-        bearer_token=SANDBOX_TOKEN,
-        transport=transport,
-        sleep=lambda seconds: None,
-        **options,
-    )
-    monkeypatch.setattr(metronome, "_client", client)
-    return client
-
-
 @pytest.fixture
-def sandbox(monkeypatch) -> SandboxAPI:
+def sandbox(install_client) -> SandboxAPI:
     api = SandboxAPI(SANDBOX_SIZE)
-    install_client(monkeypatch, SandboxTransport(api))
+    install_client(SandboxTransport(api))
     return api
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[httpx.Request]:
+def sent(install_client) -> list[httpx.Request]:
     """Records every request the page sends to Metronome; answers with an empty list."""
     requests: list[httpx.Request] = []
 
@@ -65,7 +52,7 @@ def sent(monkeypatch) -> list[httpx.Request]:
         requests.append(request)
         return httpx.Response(200, json={"data": [], "next_page": None})
 
-    install_client(monkeypatch, httpx.MockTransport(answer))
+    install_client(httpx.MockTransport(answer))
     return requests
 
 
@@ -389,9 +376,9 @@ def timing_out(request: httpx.Request) -> httpx.Response:
     ],
 )
 def test_a_metronome_failure_is_explained_in_the_results_region_with_retry(
-    support_client, monkeypatch, transport, message
+    support_client, transport, message, install_client
 ):
-    install_client(monkeypatch, transport, timeout=10, retry_budget=5)
+    install_client(transport, timeout=10, retry_budget=5)
     response = support_client.get("/customers/?limit=25", HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200
@@ -401,8 +388,10 @@ def test_a_metronome_failure_is_explained_in_the_results_region_with_retry(
     )
 
 
-def test_the_full_page_still_renders_its_filters_when_metronome_fails(support_client, monkeypatch):
-    install_client(monkeypatch, failing_with(503), retry_budget=0)
+def test_the_full_page_still_renders_its_filters_when_metronome_fails(
+    support_client, install_client
+):
+    install_client(failing_with(503), retry_budget=0)
     response = support_client.get("/customers/")
     body = response.content.decode()
     assert response.status_code == 200

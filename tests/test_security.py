@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from customers import metronome, views
 from customers.client_ip import client_ip_address
 from customers.models import ExportAudit
-from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer, SandboxTransport
+from customers.sandbox import SandboxAPI, SandboxServer, SandboxTransport
 
 pytestmark = pytest.mark.django_db
 
@@ -58,29 +58,15 @@ def client_for(user: User) -> Client:
     return client
 
 
-def install_client(
-    monkeypatch, transport: httpx.BaseTransport, *, token: str = SANDBOX_TOKEN, **options
-) -> metronome.MetronomeClient:
-    client = metronome.MetronomeClient(
-        base_url="http://metronome.test",
-        bearer_token=token,
-        transport=transport,
-        sleep=lambda seconds: None,
-        **options,
-    )
-    monkeypatch.setattr(metronome, "_client", client)
-    return client
-
-
 @pytest.fixture
-def sandbox(monkeypatch) -> SandboxAPI:
+def sandbox(install_client) -> SandboxAPI:
     api = SandboxAPI(300)
-    install_client(monkeypatch, SandboxTransport(api))
+    install_client(SandboxTransport(api))
     return api
 
 
 @pytest.fixture
-def metronome_calls(monkeypatch) -> list[httpx.Request]:
+def metronome_calls(install_client) -> list[httpx.Request]:
     """A Metronome client that records, and refuses, every call."""
     calls: list[httpx.Request] = []
 
@@ -88,7 +74,7 @@ def metronome_calls(monkeypatch) -> list[httpx.Request]:
         calls.append(request)
         raise httpx.ConnectError("this test must not call Metronome", request=request)
 
-    install_client(monkeypatch, httpx.MockTransport(refuse))
+    install_client(httpx.MockTransport(refuse))
     return calls
 
 
@@ -693,7 +679,7 @@ def test_the_base_template_stops_htmx_from_needing_inline_styles_or_eval(support
 
 
 def test_the_dashboard_pages_have_no_markup_a_strict_csp_would_block(
-    client, sandbox, support_user, finance_user, monkeypatch, settings
+    client, sandbox, support_user, finance_user, monkeypatch, settings, install_client
 ):
     support = client_for(support_user)
     finance = client_for(finance_user)
@@ -714,7 +700,7 @@ def test_the_dashboard_pages_have_no_markup_a_strict_csp_would_block(
     }
     for _ in range(settings.AXES_FAILURE_LIMIT):
         responses["locked out"] = attempt_login(Client(), "sam", "wrong", "198.51.100.99")
-    install_client(monkeypatch, httpx.MockTransport(lambda r: httpx.Response(503)), max_retries=0)
+    install_client(httpx.MockTransport(lambda r: httpx.Response(503)), max_retries=0)
     responses["metronome down"] = support.get(LIST_URL)
     monkeypatch.setattr(views, "_search", boom)
     erroring = client_for(support_user)
@@ -966,11 +952,9 @@ class LeakSearch:
 
 @pytest.mark.parametrize("scenario", LEAK_SCENARIOS)
 def test_the_bearer_token_never_appears_in_pages_exports_logs_or_the_audit_log(
-    scenario, real_token, monkeypatch, finance_user, every_log_record, capfd
+    scenario, real_token, finance_user, every_log_record, capfd, install_client
 ):
-    install_client(
-        monkeypatch, LEAK_SCENARIOS[scenario](), token=TOKEN, max_retries=1, retry_budget=0.1
-    )
+    install_client(LEAK_SCENARIOS[scenario](), token=TOKEN, max_retries=1, retry_budget=0.1)
     capfd.readouterr()
     client = client_for(finance_user)
     search = LeakSearch()
@@ -1009,9 +993,16 @@ def test_the_bearer_token_never_appears_over_a_real_connection(
 
 
 def test_the_bearer_token_never_appears_on_other_pages_or_errors(
-    real_token, monkeypatch, superuser, finance_user, every_log_record, capfd, settings
+    real_token,
+    monkeypatch,
+    superuser,
+    finance_user,
+    every_log_record,
+    capfd,
+    settings,
+    install_client,
 ):
-    install_client(monkeypatch, SandboxTransport(leak_check_customers(150)), token=TOKEN)
+    install_client(SandboxTransport(leak_check_customers(150)), token=TOKEN)
     capfd.readouterr()
     search = LeakSearch()
     admin = client_for(superuser)
@@ -1040,9 +1031,9 @@ def test_the_bearer_token_never_appears_on_other_pages_or_errors(
 
 
 def test_an_api_error_message_echoing_the_token_is_shown_redacted(
-    real_token, monkeypatch, support_user
+    real_token, support_user, install_client
 ):
-    install_client(monkeypatch, echoing(400), token=TOKEN)
+    install_client(echoing(400), token=TOKEN)
     body = client_for(support_user).get(LIST_URL).content.decode()
     assert "Metronome refused the request (HTTP 400)" in body
     assert "[redacted]" in body and TOKEN_MARKER not in body
@@ -1138,9 +1129,9 @@ def postgres_rules(db) -> Iterator[None]:
 
 
 @pytest.fixture
-def finance(finance_user, monkeypatch, postgres_rules) -> Client:
+def finance(finance_user, postgres_rules, install_client) -> Client:
     # A dozen customers: a page of rows is rendered for every input, so keep it short.
-    install_client(monkeypatch, SandboxTransport(SandboxAPI(12)))
+    install_client(SandboxTransport(SandboxAPI(12)))
     client = client_for(finance_user)
     client.raise_request_exception = True
     return client
@@ -1176,7 +1167,7 @@ def test_hostile_form_posts_never_5xx_nor_reflect_markup(finance, query):
             assert_survives(finance.get(response["Location"]))
 
 
-def test_hostile_values_from_the_api_are_shown_escaped(monkeypatch, support_user, settings):
+def test_hostile_values_from_the_api_are_shown_escaped(support_user, settings, install_client):
     settings.SALESFORCE_BASE_URL = "https://acme.lightning.force.com"
     customer = {
         "id": "1d9c9a44-8d0c-4a5e-8a5b-6f1e2c3d4e5f",
@@ -1192,7 +1183,6 @@ def test_hostile_values_from_the_api_are_shown_escaped(monkeypatch, support_user
         "updated_at": "2024-03-01T12:00:00Z",
     }
     install_client(
-        monkeypatch,
         httpx.MockTransport(
             lambda r: httpx.Response(200, json={"data": [customer], "next_page": None})
         ),
