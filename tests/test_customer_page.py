@@ -12,7 +12,7 @@ from django.utils.html import escape
 from customers.forms import parse_pasted_ids
 from customers.models import SavedSearch
 from customers.paging import Paging
-from customers.sandbox import SandboxAPI, SandboxTransport, generate_customers
+from customers.sandbox import SandboxAPI, generate_customers
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +37,8 @@ def first_link(response) -> str:
 
 
 @pytest.fixture
-def sandbox(install_client) -> SandboxAPI:
-    api = SandboxAPI(SANDBOX_SIZE)
-    install_client(SandboxTransport(api))
-    return api
+def sandbox(install_sandbox) -> SandboxAPI:
+    return install_sandbox(SANDBOX_SIZE)
 
 
 @pytest.fixture

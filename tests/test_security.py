@@ -59,10 +59,8 @@ def client_for(user: User) -> Client:
 
 
 @pytest.fixture
-def sandbox(install_client) -> SandboxAPI:
-    api = SandboxAPI(300)
-    install_client(SandboxTransport(api))
-    return api
+def sandbox(install_sandbox) -> SandboxAPI:
+    return install_sandbox(300)
 
 
 @pytest.fixture
