@@ -5,6 +5,10 @@ from django.http import HttpRequest
 
 from customers.models import ExportAudit
 
+admin.site.site_header = "Metronome customers: administration"
+admin.site.site_title = "Metronome customers admin"
+admin.site.index_title = "Users, groups and the CSV export log"
+
 
 @admin.register(ExportAudit)
 class ExportAuditAdmin(admin.ModelAdmin):
