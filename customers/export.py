@@ -177,7 +177,9 @@ def stream(
     """The response body, recorded in `audit` however it ends.
 
     `rows_written` counts the rows of chunks the server has taken and asked for more after:
-    with a disconnected client, the chunk whose write failed is not counted.
+    with a disconnected client, the chunk whose write failed is not counted. (A response
+    closed before its first chunk was asked for would leave the row "started": WSGI servers
+    such as gunicorn take the first chunk before sending anything, so that does not happen.)
     """
     pages: Iterable[CustomerPage] = later_pages
     if first_page is not None:
