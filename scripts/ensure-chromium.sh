@@ -19,7 +19,8 @@ if ! command -v apt-get >/dev/null; then
 fi
 echo "ensure-chromium: installing Debian's chromium for the browser tests..."
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium >/dev/null
+# The CJK fonts let screenshots show the sandbox's Chinese, Japanese and Korean names.
+$SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 if [ -x /usr/bin/chromium ]; then
   /usr/bin/chromium --version
 else
