@@ -157,9 +157,10 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Behind proxies, REMOTE_ADDR is the nearest proxy: failures are counted against the client
-# address those proxies put in X-Forwarded-For instead (see customers/client_ip.py).
+# address those proxies put in X-Forwarded-For instead (see customers/login_throttle.py).
 TRUSTED_PROXY_COUNT = env_number("AXES_PROXY_COUNT", 0, minimum=0, cast=int)
-AXES_CLIENT_IP_CALLABLE = "customers.client_ip.client_ip_address"
+AXES_CLIENT_IP_CALLABLE = "customers.login_throttle.client_ip_address"
+AXES_USERNAME_CALLABLE = "customers.login_throttle.client_username"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"

@@ -22,7 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from customers import metronome, views
-from customers.client_ip import client_ip_address
+from customers.login_throttle import client_ip_address
 from customers.models import ExportAudit
 from customers.sandbox import SandboxAPI, SandboxServer, SandboxTransport
 

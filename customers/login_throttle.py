@@ -1,4 +1,7 @@
-"""The address failed logins are counted against (django-axes' AXES_CLIENT_IP_CALLABLE).
+"""Who failed logins are counted against: django-axes' AXES_CLIENT_IP_CALLABLE and
+AXES_USERNAME_CALLABLE.
+
+The address:
 
 Behind a proxy, REMOTE_ADDR is the proxy's own address: counting failures against it would
 lock everybody out at once. Each proxy appends the address it received the request from to
@@ -7,6 +10,7 @@ the right; entries further left were written by the client and prove nothing.
 """
 
 import ipaddress
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -31,3 +35,16 @@ def client_ip_address(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return remote_addr
+
+
+# Axes stores usernames in 255-character columns; Django's usernames have at most 150.
+USERNAME_LENGTH = 150
+
+
+def client_username(request: HttpRequest, credentials: Mapping | None = None) -> str | None:
+    """The username as axes reads it by default, cut to the length a username can have.
+    Django's login form lets a longer one through to `authenticate`, and axes' INSERT of it
+    would fail on PostgreSQL (a 500 instead of "wrong password")."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    username = credentials.get(field) if credentials else request.POST.get(field)
+    return username[:USERNAME_LENGTH] if isinstance(username, str) else username
