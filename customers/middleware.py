@@ -21,16 +21,24 @@ class HealthCheckMiddleware:
         return self.get_response(request)
 
 
-class HtmxLoginRedirectMiddleware:
-    """An htmx request whose session expired would swap the login page into the table.
-    Tell htmx to load the login page as a whole page instead (`HX-Redirect`)."""
+class HtmxWholePageMiddleware:
+    """Answers that must replace the whole page, not be swapped into the table.
+
+    An htmx request whose session expired would swap the login page into the results: tell
+    htmx to load the login page as a page instead (`HX-Redirect`). One refused with 403 (a
+    permission removed mid-session) would not be swapped at all, so nothing would seem to
+    happen: tell htmx to reload, which shows the friendly 403 page."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if getattr(request, "htmx", False) and response.status_code == 302:
+        if not getattr(request, "htmx", False):
+            return response
+        if response.status_code == 403:
+            response["HX-Refresh"] = "true"
+        elif response.status_code == 302:
             login_path = urlsplit(resolve_url(settings.LOGIN_URL)).path
             if urlsplit(response["Location"]).path == login_path:
                 redirect = HttpResponse(status=200)

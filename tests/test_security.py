@@ -264,6 +264,14 @@ def test_a_user_in_no_group_may_see_nothing(sandbox):
     assert sandbox.request_count == 0
 
 
+def test_an_htmx_request_refused_with_403_reloads_the_page_to_show_why(sandbox):
+    client = client_for(make_user("revoked"))
+    refused = client.get(f"{LIST_URL}?limit=10", HTTP_HX_REQUEST="true")
+    assert refused.status_code == 403 and refused["HX-Refresh"] == "true"
+    # A full page load gets the friendly page as it is, without htmx's header.
+    assert "HX-Refresh" not in client.get(LIST_URL)
+
+
 def test_a_superuser_may_view_download_and_manage_users_in_the_admin(superuser, sandbox):
     client = client_for(superuser)
     body = client.get(LIST_URL).content.decode()
