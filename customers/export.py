@@ -17,11 +17,22 @@ import io
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
 
-from customers.metronome import Customer, CustomerPage, CustomerQuery, MetronomeError
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import StreamingHttpResponse
+
+from customers import search
+from customers.metronome import (
+    Customer,
+    CustomerPage,
+    CustomerQuery,
+    MetronomeClient,
+    MetronomeError,
+)
 from customers.models import ExportAudit
 
 logger = logging.getLogger(__name__)
@@ -141,7 +152,7 @@ def filename(query: CustomerQuery, at: datetime) -> str:
     return f"metronome-customers-{kind}-{at.astimezone(UTC):%Y%m%dT%H%MZ}.csv"
 
 
-# --- The audited stream --------------------------------------------------------------------
+# --- The audited download -------------------------------------------------------------------
 
 
 def audited_query_string(query_string: str) -> str:
@@ -150,40 +161,61 @@ def audited_query_string(query_string: str) -> str:
     return query_string[: MAX_AUDITED_QUERY_STRING - 1] + "…"
 
 
-def finish_audit(
-    audit: ExportAudit,
-    outcome: ExportAudit.Outcome,
-    *,
-    rows: int,
-    started: float,
-    error: str = "",
-) -> None:
-    """Record how an export ended. `started` is the view's `time.monotonic()` at the start."""
-    audit.outcome = outcome
-    audit.rows_written = rows
-    audit.error = error[:2000]
-    audit.duration_ms = round((time.monotonic() - started) * 1000)
-    audit.save(update_fields=["outcome", "rows_written", "error", "duration_ms"])
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A started export: its audit row, and the rest of its body from the first chunk on."""
+
+    audit: ExportAudit
+    query: CustomerQuery
+    body: Iterator[bytes]
+
+    def response(self) -> StreamingHttpResponse:
+        response = StreamingHttpResponse(self.body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{filename(self.query, self.audit.started_at)}"'
+        )
+        response["Cache-Control"] = "no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
-def stream(
-    first_page: CustomerPage | None,
-    later_pages: Iterator[CustomerPage],
+def start(
+    client: MetronomeClient,
+    query: CustomerQuery,
     *,
-    audit: ExportAudit,
-    started: float,
+    user: AbstractBaseUser | AnonymousUser,
+    query_string: str,
     extra_columns: Sequence[str] = (),
-) -> Iterator[bytes]:
-    """The response body, recorded in `audit` however it ends.
+) -> Download:
+    """Record the export, fetch its first page and write its first chunk. A Metronome
+    failure before that raises here (the audit already says it failed), so the view can
+    answer with an error page instead of a broken file."""
+    audit = ExportAudit.objects.create(
+        user=user if isinstance(user, AbstractBaseUser) else None,
+        username=user.get_username(),
+        query_string=audited_query_string(query_string),
+    )
+    body = _audited_body(client, query, audit, extra_columns)
+    first_chunk = next(body)  # raises the first page's failure, audited
+    return Download(audit=audit, query=query, body=_resume(first_chunk, body))
+
+
+def _audited_body(
+    client: MetronomeClient,
+    query: CustomerQuery,
+    audit: ExportAudit,
+    extra_columns: Sequence[str],
+) -> Generator[bytes, None, None]:
+    """The file, recorded in `audit` however it ends: one try/finally from the first API
+    call to the last chunk.
 
     `rows_written` counts the rows of chunks the server has taken and asked for more after:
     with a disconnected client, the chunk whose write failed is not counted. (A response
     closed before its first chunk was asked for would leave the row "started": WSGI servers
     such as gunicorn take the first chunk before sending anything, so that does not happen.)
     """
-    pages: Iterable[CustomerPage] = later_pages
-    if first_page is not None:
-        pages = _prepend(first_page, later_pages)
+    started = time.monotonic()
+    pages = search.iter_pages(client, query, page_size=PAGE_SIZE)
     chunks = csv_chunks(pages, extra_columns)
     rows = 0
     outcome, error = ExportAudit.Outcome.FAILED, ""
@@ -205,10 +237,7 @@ def stream(
         raise
     finally:
         chunks.close()
-        # Stops the prefetch of a page nobody will read.
-        close = getattr(later_pages, "close", None)
-        if close is not None:
-            close()
+        pages.close()  # stops the prefetch of a page nobody will read
         finish_audit(audit, outcome, rows=rows, started=started, error=error)
         if outcome == ExportAudit.Outcome.COMPLETE:
             logger.info("CSV export %s by %s: %d rows", audit.pk, audit.username, rows)
@@ -222,6 +251,25 @@ def stream(
             )
 
 
-def _prepend(first: CustomerPage, rest: Iterator[CustomerPage]) -> Iterator[CustomerPage]:
-    yield first
-    yield from rest
+def _resume(first_chunk: bytes, rest: Generator[bytes, None, None]) -> Iterator[bytes]:
+    try:
+        yield first_chunk
+        yield from rest
+    finally:
+        rest.close()  # a response closed after the first chunk still finishes the audit
+
+
+def finish_audit(
+    audit: ExportAudit,
+    outcome: ExportAudit.Outcome,
+    *,
+    rows: int,
+    started: float,
+    error: str = "",
+) -> None:
+    """Record how an export ended. `started` is the export's `time.monotonic()` at the start."""
+    audit.outcome = outcome
+    audit.rows_written = rows
+    audit.error = error[:2000]
+    audit.duration_ms = round((time.monotonic() - started) * 1000)
+    audit.save(update_fields=["outcome", "rows_written", "error", "duration_ms"])

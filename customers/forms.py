@@ -6,25 +6,20 @@ import uuid
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import QueryDict
 
 from customers.metronome import MAX_PAGE_SIZE, CustomerQuery
-from customers.models import SavedSearch
+from customers.urlstate import DEFAULT_PAGE_SIZE, PAGE_SIZES
 
 MAX_PASTED_IDS = 1000
-PAGE_SIZES = (10, 25, 50, 100)
-DEFAULT_PAGE_SIZE = 50
 MAX_CURSOR_LENGTH = 2000
-# Deeper than this, the trail of earlier cursors that makes Previous work is cut off.
+# More earlier cursors than this is no link the dashboard made (its links stay under
+# urlstate.MAX_QUERY_STRING).
 MAX_CURSOR_TRAIL = 1000
-# Past this many characters a query string risks proxies' and gunicorn's request-line
-# limits (about 8 KB), so the search is stored and the URL names its key instead.
-MAX_QUERY_STRING = 6000
+MAX_PAGE_NUMBER = 10**7
 
 # Commas, whitespace and the semicolons some spreadsheets export: whatever a paste holds.
 ID_SEPARATORS = re.compile(r"[\s,;]+")
 SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
-FILTER_FIELDS = ("salesforce_account_ids", "customer_ids", "ingest_alias", "only_archived")
 TRUE_VALUES = {"true", "1", "on", "yes"}
 FALSE_VALUES = {"false", "0", "off", "no", ""}
 
@@ -155,6 +150,13 @@ class CustomerFilterForm(forms.Form):
         required=False, max_length=MAX_CURSOR_LENGTH, widget=forms.HiddenInput
     )
     prev = CursorTrailField(required=False)
+    page = forms.IntegerField(
+        label="Page number",
+        required=False,
+        min_value=1,
+        max_value=MAX_PAGE_NUMBER,
+        widget=forms.HiddenInput,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -183,47 +185,3 @@ class CustomerFilterForm(forms.Form):
             ingest_alias=data["ingest_alias"],
             only_archived=data["only_archived"],
         )
-
-    def filter_params(self) -> dict[str, list[str]]:
-        """The validated filters as canonical query parameters, empty ones left out."""
-        data = self.cleaned_data
-        params = {
-            "salesforce_account_ids": ",".join(data["salesforce_account_ids"]),
-            "customer_ids": ",".join(data["customer_ids"]),
-            "ingest_alias": data["ingest_alias"],
-            "only_archived": "true" if data["only_archived"] else "",
-            "limit": str(data["limit"]) if data["limit"] != DEFAULT_PAGE_SIZE else "",
-        }
-        return {key: [value] for key, value in params.items() if value}
-
-
-def expand_saved_search(query: QueryDict) -> tuple[QueryDict, bool]:
-    """Replace `search=<key>` by the stored search's parameters, keeping the URL's others
-    (the cursor, the trail). Returns the parameters and whether the key was unknown."""
-    key = query.get("search", "")
-    if not key:
-        return query, False
-    expanded = QueryDict(mutable=True)
-    # Keys are hex digests; anything else (a NUL byte is an error in PostgreSQL) names nothing.
-    is_key = key.isascii() and key.isalnum()
-    saved = SavedSearch.objects.filter(key=key[:32]).first() if is_key else None
-    if saved is not None:
-        for name, values in saved.params.items():
-            expanded.setlist(name, [str(v) for v in values])
-    for name, values in query.lists():
-        if name != "search":
-            expanded.setlist(name, values)
-    return expanded, saved is None
-
-
-def url_query(params: dict[str, list[str]]) -> str:
-    """The query string for a set of parameters, stored under a short key when it is too long
-    for a URL to carry safely."""
-    query = QueryDict(mutable=True)
-    for name, values in params.items():
-        query.setlist(name, values)
-    encoded = query.urlencode()
-    if len(encoded) <= MAX_QUERY_STRING:
-        return encoded
-    saved = SavedSearch.store({name: list(values) for name, values in params.items()})
-    return f"search={saved.key}"

@@ -3,14 +3,15 @@
 Reference: https://docs.metronome.com/api-reference/customers/list-customers
 and ../shared/metronome-api.md for the wire format as the official SDKs speak it.
 
-Views get typed values (`Customer`, `CustomerPage`, `MatchReport`) and a handful of
-`MetronomeError`s whose messages a support person can act on. They never see httpx or JSON.
+The API client: wire types, one page or every page of `GET /v1/customers`, the SDKs' retry
+rules, and a handful of `MetronomeError`s whose messages a support person can act on.
+Callers get typed values (`Customer`, `CustomerPage`) and never see httpx or JSON. Pasted-ID
+searches longer than the API takes at once are `customers/search.py`'s job; which
+Metronome (the real one or the sandbox) is settings' and `customers/wiring.py`'s.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import email.utils
 import hashlib
 import itertools
@@ -22,8 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -151,10 +151,6 @@ class Customer:
             ) from exc
 
     @property
-    def is_archived(self) -> bool:
-        return self.archived_at is not None
-
-    @property
     def custom_field_items(self) -> list[tuple[str, str]]:
         # Templates can't use `custom_fields.items`: a field named "items" would win.
         return sorted(self.custom_fields.items())
@@ -229,74 +225,15 @@ class CustomerQuery:
         params["only_archived"] = "true" if self.only_archived else "false"
         return params
 
-    def batches(self) -> list[CustomerQuery]:
-        """Split ID lists into queries of at most 100 IDs each.
-
-        Filters are AND-ed by the API, so with both lists long every pair of chunks is one
-        query. Each customer has one ID and one Salesforce ID, so it falls in exactly one
-        batch: the batches' results never overlap.
-        """
-        return [
-            replace(self, customer_ids=customer_ids, salesforce_account_ids=salesforce_ids)
-            for customer_ids, salesforce_ids in itertools.product(
-                _chunks(self.customer_ids), _chunks(self.salesforce_account_ids)
-            )
-        ]
-
     def fingerprint(self) -> str:
         canonical = json.dumps(self.wire_params(), sort_keys=True).encode()
         return hashlib.sha256(canonical).hexdigest()[:16]
-
-
-def _chunks(ids: tuple[str, ...]) -> list[tuple[str, ...]]:
-    if not ids:
-        return [()]
-    return [ids[i : i + MAX_IDS_PER_REQUEST] for i in range(0, len(ids), MAX_IDS_PER_REQUEST)]
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerPage:
     customers: tuple[Customer, ...]
     next_page: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MatchReport:
-    """What became of each pasted ID, looked up among active and archived customers alike."""
-
-    pasted: int
-    matched: tuple[str, ...]
-    # Found, but only among customers the current Active/Archived toggle hides.
-    other_state: tuple[str, ...]
-    not_found: tuple[str, ...]
-    other_state_is_archived: bool = field(default=True)
-
-
-# --- Cursors for batched queries -----------------------------------------------------------
-# A query with more than 100 IDs is several API queries fetched side by side and merged, so
-# no single Metronome cursor describes a position in it. Its pages are slices of the merged,
-# deterministically ordered list, and the cursor is the slice's offset, tied to the query.
-_BATCH_CURSOR_PREFIX = "batch."
-
-
-def _encode_batch_cursor(query: CustomerQuery, offset: int) -> str:
-    payload = json.dumps({"o": offset, "q": query.fingerprint()}, separators=(",", ":"))
-    return _BATCH_CURSOR_PREFIX + base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-
-
-def _decode_batch_cursor(query: CustomerQuery, cursor: str) -> int:
-    invalid = InvalidCursor("That page link does not belong to this search. Start from page one.")
-    if not cursor.startswith(_BATCH_CURSOR_PREFIX):
-        raise invalid
-    encoded = cursor.removeprefix(_BATCH_CURSOR_PREFIX)
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-        offset, fingerprint = payload["o"], payload["q"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise invalid from None
-    if not isinstance(offset, int) or offset < 0 or fingerprint != query.fingerprint():
-        raise invalid
-    return offset
 
 
 # --- The client ----------------------------------------------------------------------------
@@ -314,7 +251,6 @@ class MetronomeClient:
         connect_timeout: float = 5.0,
         max_retries: int = 2,
         retry_budget: float = 20.0,
-        max_concurrency: int = 8,
         transport: httpx.BaseTransport | None = None,
         sleep=time.sleep,
     ):
@@ -322,7 +258,6 @@ class MetronomeClient:
         self._timeout = timeout
         self._max_retries = max_retries
         self._retry_budget = retry_budget
-        self._max_concurrency = max_concurrency
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=base_url,
@@ -347,15 +282,8 @@ class MetronomeClient:
         """One page of customers. `cursor` is the previous page's `next_page`."""
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValueError(f"limit must be 1..{MAX_PAGE_SIZE}, got {limit}")
-        if not query.needs_batches:
-            return self._fetch_page(query, limit, cursor)
-        offset = _decode_batch_cursor(query, cursor) if cursor else 0
-        customers = self._fetch_batched(query)
-        end = offset + limit
-        return CustomerPage(
-            customers=tuple(customers[offset:end]),
-            next_page=_encode_batch_cursor(query, end) if end < len(customers) else None,
-        )
+        _refuse_batches(query)
+        return self._fetch_page(query, limit, cursor)
 
     def iter_pages(
         self, query: CustomerQuery, *, page_size: int = MAX_PAGE_SIZE
@@ -364,11 +292,7 @@ class MetronomeClient:
         works on the current one, so a consumer that writes rows waits on the API once."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
-        if query.needs_batches:
-            customers = self._fetch_batched(query)
-            for start in range(0, len(customers), page_size):
-                yield CustomerPage(tuple(customers[start : start + page_size]), None)
-            return
+        _refuse_batches(query)
         # One thread fetches page after page into a one-page queue (so at most two pages
         # ahead), sending each request as soon as it has the cursor. Submitting each fetch
         # from the consumer's thread instead does not overlap: the consumer holds the GIL
@@ -427,58 +351,6 @@ class MetronomeClient:
         for page in self.iter_pages(query, page_size=page_size):
             yield from page.customers
 
-    def search(
-        self, query: CustomerQuery, *, limit: int = 50, cursor: str | None = None
-    ) -> tuple[CustomerPage, MatchReport | None]:
-        """One page and, when IDs were pasted, their match report, fetched side by side so
-        the page waits on Metronome once."""
-        if not query.has_id_filters:
-            return self.list_customers(query, limit=limit, cursor=cursor), None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metronome-report") as pool:
-            report = pool.submit(self.match_ids, query)
-            try:
-                page = self.list_customers(query, limit=limit, cursor=cursor)
-            except BaseException:
-                report.cancel()
-                raise
-            return page, report.result()
-
-    def match_ids(self, query: CustomerQuery) -> MatchReport:
-        """Report which pasted IDs matched customers in the current view, which exist only
-        among the customers the Active/Archived toggle hides, and which exist nowhere."""
-        # Each ID list is looked up on its own: the API ANDs the two lists, so one lookup
-        # with both would call a pasted ID "not found" whenever the other list excludes it.
-        id_queries = [
-            q
-            for q in (
-                CustomerQuery(customer_ids=query.customer_ids),
-                CustomerQuery(salesforce_account_ids=query.salesforce_account_ids),
-            )
-            if q.has_id_filters
-        ]
-        lookups = [replace(q, only_archived=state) for state in (False, True) for q in id_queries]
-        workers = max(1, len(lookups))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metronome-match") as pool:
-            results = list(pool.map(self._fetch_all, lookups))
-        active = [c for found in results[: len(id_queries)] for c in found]
-        archived = [c for found in results[len(id_queries) :] for c in found]
-        shown, hidden = (archived, active) if query.only_archived else (active, archived)
-
-        def found_ids(customers: Sequence[Customer]) -> set[str]:
-            return {c.id for c in customers} | {
-                c.salesforce_account_id for c in customers if c.salesforce_account_id
-            }
-
-        shown_ids, hidden_ids = found_ids(shown), found_ids(hidden)
-        pasted = (*query.customer_ids, *query.salesforce_account_ids)
-        return MatchReport(
-            pasted=len(pasted),
-            matched=tuple(i for i in pasted if i in shown_ids),
-            other_state=tuple(i for i in pasted if i not in shown_ids and i in hidden_ids),
-            not_found=tuple(i for i in pasted if i not in shown_ids and i not in hidden_ids),
-            other_state_is_archived=not query.only_archived,
-        )
-
     # Internals ------------------------------------------------------------------------------
 
     def _fetch_page(self, query: CustomerQuery, limit: int, cursor: str | None) -> CustomerPage:
@@ -498,26 +370,6 @@ class MetronomeClient:
             customers=tuple(Customer.from_wire(item) for item in body["data"]),
             next_page=next_page or None,
         )
-
-    def _fetch_all(self, query: CustomerQuery) -> list[Customer]:
-        if query.needs_batches:
-            return self._fetch_batched(query)
-        return list(self.iter_customers(query))
-
-    def _fetch_batched(self, query: CustomerQuery) -> list[Customer]:
-        """All customers of a long-ID-list query: the batches are fetched side by side and
-        merged in batch order, each batch in the API's order, so the order is deterministic."""
-        batches = query.batches()
-        workers = min(len(batches), self._max_concurrency)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metronome-batch") as pool:
-            results = list(pool.map(lambda batch: list(self.iter_customers(batch)), batches))
-        seen: set[str] = set()
-        merged = []
-        for customer in itertools.chain.from_iterable(results):
-            if customer.id not in seen:
-                seen.add(customer.id)
-                merged.append(customer)
-        return merged
 
     def _get(self, path: str, params: Mapping[str, str]) -> object:
         """GET with the official SDKs' retry rules, bounded by count and by total waiting."""
@@ -601,6 +453,14 @@ class MetronomeClient:
         return message.replace(self._token, "[redacted]")[:300] if self._token else message[:300]
 
 
+def _refuse_batches(query: CustomerQuery) -> None:
+    if query.needs_batches:
+        raise ValueError(
+            f"Metronome takes at most {MAX_IDS_PER_REQUEST} IDs per filter; "
+            "customers.search looks longer lists up in batches"
+        )
+
+
 def _should_retry(response: httpx.Response) -> bool:
     override = response.headers.get("x-should-retry", "").lower()
     if override in ("true", "false"):
@@ -662,30 +522,7 @@ def reset_client() -> None:
 
 
 def _build_client() -> MetronomeClient:
-    from django.conf import settings
+    # Which Metronome (the real one, or the sandbox) is wiring's choice, from settings.
+    from customers.wiring import client_from_settings
 
-    options = {
-        "timeout": settings.METRONOME_TIMEOUT,
-        "connect_timeout": settings.METRONOME_CONNECT_TIMEOUT,
-        "max_retries": settings.METRONOME_MAX_RETRIES,
-        "retry_budget": settings.METRONOME_RETRY_BUDGET,
-    }
-    if not settings.METRONOME_SANDBOX:
-        return MetronomeClient(
-            base_url=settings.METRONOME_BASE_URL,
-            bearer_token=settings.METRONOME_BEARER_TOKEN,
-            **options,
-        )
-    from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport
-
-    if settings.METRONOME_BASE_URL:
-        # The standalone sandbox server (`manage.py run_sandbox`), over a real socket.
-        return MetronomeClient(
-            base_url=settings.METRONOME_BASE_URL, bearer_token=SANDBOX_TOKEN, **options
-        )
-    return MetronomeClient(
-        base_url="http://sandbox.invalid",
-        bearer_token=SANDBOX_TOKEN,
-        transport=SandboxTransport(SandboxAPI(settings.SANDBOX_CUSTOMERS)),
-        **options,
-    )
+    return client_from_settings()

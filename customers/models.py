@@ -1,8 +1,16 @@
 import hashlib
 import json
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
+from django.utils import timezone
+
+
+class SearchQuotaExceeded(Exception):
+    """A person stored more searches today than SAVED_SEARCHES_PER_DAY allows."""
 
 
 class CustomerAccess(models.Model):
@@ -21,25 +29,58 @@ class CustomerAccess(models.Model):
 
 
 class SavedSearch(models.Model):
-    """A search too long for a URL (a pasted list of up to 1,000 IDs), stored under a short
-    key derived from its content, so `/customers/?search=<key>` is as shareable, reloadable
-    and exportable as any other URL, across instances and restarts."""
+    """Filters too long for a URL (a pasted list of up to 1,000 IDs), stored under a short
+    key derived from their content, so `/customers/?search=<key>` is as shareable, reloadable
+    and exportable as any other URL, across instances and restarts. Only filters: the page
+    size and the position in the results stay in the URL beside the key.
+
+    Stored only by a POST (CSRF-checked), at most SAVED_SEARCHES_PER_DAY a day per person."""
 
     key = models.CharField(max_length=32, primary_key=True)
     params = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=True,
+    )
 
     def __str__(self) -> str:
         return self.key
 
     @staticmethod
-    def key_for(params: dict) -> str:
+    def key_for(params: dict[str, Any]) -> str:
         canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
     @classmethod
-    def store(cls, params: dict) -> "SavedSearch":
-        saved, _ = cls.objects.get_or_create(key=cls.key_for(params), defaults={"params": params})
+    def store(
+        cls, filters: dict[str, str], user: AbstractBaseUser | AnonymousUser
+    ) -> "SavedSearch":
+        """The stored search for these filters, stored now if nobody has yet. Raises
+        `SearchQuotaExceeded` when `user` has stored their day's allowance already."""
+        params = {name: [value] for name, value in filters.items()}
+        key = cls.key_for(params)
+        existing = cls.objects.filter(key=key).first()
+        if existing is not None:
+            return existing
+        creator = user if isinstance(user, AbstractBaseUser) else None
+        since = timezone.now() - timedelta(days=1)
+        if (
+            creator is not None
+            and cls.objects.filter(created_by=creator, created_at__gte=since).count()
+            >= settings.SAVED_SEARCHES_PER_DAY
+        ):
+            raise SearchQuotaExceeded(
+                f"You have stored {settings.SAVED_SEARCHES_PER_DAY} long searches in the last "
+                "24 hours, the most allowed. Search for fewer IDs at a time (about 300 fit in "
+                "a link), or try again tomorrow."
+            )
+        saved, _ = cls.objects.get_or_create(
+            key=key, defaults={"params": params, "created_by": creator}
+        )
         return saved
 
 

@@ -1,109 +1,135 @@
+"""The customers page and its CSV download: a form validates the URL, customers/search.py
+asks Metronome, customers/urlstate.py builds the links, the template shows the result."""
+
+from __future__ import annotations
+
 import logging
 import math
-import time
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
-from django.http import (
-    HttpRequest,
-    HttpResponse,
-    HttpResponseRedirect,
-    QueryDict,
-    StreamingHttpResponse,
-)
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.middleware import HtmxDetails
 
-from customers import export, metronome
-from customers.forms import CustomerFilterForm, expand_saved_search, url_query
-from customers.models import ExportAudit
-from customers.paging import Paging
+from customers import export, metronome, search, urlstate
+from customers.forms import CustomerFilterForm
+from customers.models import SavedSearch, SearchQuotaExceeded
 
 logger = logging.getLogger(__name__)
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through django-htmx's middleware (its documented typing pattern)."""
+
+    htmx: HtmxDetails
+
+
+Context = dict[str, Any]
 
 
 @require_http_methods(["GET", "POST"])
 @permission_required("customers.view_customers", raise_exception=True)
 @vary_on_headers("HX-Request")
 @never_cache  # customer data must not outlive the session in a shared browser's cache
-def customer_list(request: HttpRequest) -> HttpResponse:
+def customer_list(request: HtmxHttpRequest) -> HttpResponse:
     """The customers page and, for htmx, just its results region."""
     if request.method == "POST":
-        # A search too long for a URL (hundreds of pasted IDs) arrives by POST: store it and
-        # show it under a short URL naming its key.
-        form = CustomerFilterForm(request.POST)
-        if not form.is_valid():
-            return _render(request, {"form": form})
-        location = f"{reverse('customers:list')}?{url_query(form.filter_params())}"
-        if not request.htmx:
-            return HttpResponseRedirect(location, status=303)
-        response = _render(request, _search(QueryDict(location.partition("?")[2])))
-        response["HX-Push-Url"] = location
-        return response
+        return _store_search(request)
     return _render(request, _search(request.GET))
 
 
-def _search(query: QueryDict) -> dict:
-    params, unknown_search = expand_saved_search(query)
-    form = CustomerFilterForm(params)
-    query_string = query.urlencode()
-    context = {
-        "form": form,
-        "retry_url": reverse("customers:list") + (f"?{query_string}" if query_string else ""),
-    }
+def _store_search(request: HtmxHttpRequest) -> HttpResponse:
+    """A search too long for a URL (hundreds of pasted IDs) arrives by POST: its filters are
+    stored and it is shown under a short URL naming their key. Only a POST, which Django
+    checks for CSRF, ever stores one."""
+    form = CustomerFilterForm(request.POST)
+    if not form.is_valid():
+        return _render(request, _context(form, request.POST))
+    filters = urlstate.filter_params(form.query())
+    limit = form.cleaned_data["limit"]
+    saved_key = None
+    if not urlstate.fits_in_url(filters):
+        try:
+            saved_key = SavedSearch.store(filters, request.user).key
+        except SearchQuotaExceeded as refusal:
+            return _render(request, {**_context(form, request.POST), "refusal": str(refusal)})
+    params = urlstate.search_params(form.query(), saved_key=saved_key, limit=limit)
+    location = urlstate.list_url(params)
+    if not request.htmx:
+        return HttpResponseRedirect(location, status=303)
+    response = _render(request, _search(QueryDict(urlstate.query_string(params))))
+    response["HX-Push-Url"] = location
+    return response
+
+
+def _context(form: CustomerFilterForm, params: QueryDict) -> Context:
+    query = params.urlencode()
+    return {"form": form, "retry_url": urlstate.list_url({}) + (f"?{query}" if query else "")}
+
+
+def _search(params: QueryDict) -> Context:
+    expanded, unknown_search = urlstate.expand_saved_search(params)
+    form = CustomerFilterForm({} if unknown_search else expanded)
+    context = _context(form, params)
     if unknown_search:
         context["notice"] = "That saved search does not exist. Showing all customers instead."
-        form = CustomerFilterForm({})
-        context["form"] = form
     if not form.is_valid():
         return context
 
-    search = form.query()
+    query = form.query()
     data = form.cleaned_data
-    # Links keep a stored search's short key rather than spelling out its long ID lists.
-    saved_key = query.get("search") if not unknown_search else None
-    base_params = {"search": [saved_key]} if saved_key else form.filter_params()
-    cursor, trail = data["next_page"] or None, data["prev"]
+    saved_key = None if unknown_search else params.get("search") or None
+    if saved_key is None and not urlstate.fits_in_url(urlstate.filter_params(query)):
+        # Storing it would let any link write to the database: only the form's POST may.
+        context["too_long"] = {
+            name: value for name, value in expanded.items() if name in urlstate.FILTER_PARAMS
+        }
+        return context
+
+    cursor, trail, page = data["next_page"] or None, data["prev"], data["page"]
     client = metronome.get_client()
     try:
         try:
-            page, report = client.search(search, limit=data["limit"], cursor=cursor)
+            found = search.search(client, query, limit=data["limit"], cursor=cursor)
         except metronome.BadRequest:
             if cursor is None:
                 raise
             # A damaged or expired cursor: the search still makes sense from its first page.
             context["notice"] = "That page link has expired. Showing the first page instead."
-            cursor, trail = None, []
-            page, report = client.search(search, limit=data["limit"])
+            cursor, trail, page = None, [], None
+            found = search.search(client, query, limit=data["limit"])
     except metronome.MetronomeError as error:
         logger.warning("Customer list failed: %s", error)
         context["error"] = str(error)
         return context
 
     context.update(
-        customers=page.customers,
-        report=report,
-        query=search,
-        paging=Paging(
-            base_params=base_params,
+        customers=found.customers,
+        report=found.report,
+        query=query,
+        paging=urlstate.page_links(
+            urlstate.search_params(query, saved_key=saved_key, limit=data["limit"]),
             cursor=cursor,
             trail=trail,
+            page=page,
             limit=data["limit"],
-            next_cursor=page.next_page,
-            rows=len(page.customers),
+            next_cursor=found.next_cursor,
+            rows=len(found.customers),
         ),
-        export_query=url_query(base_params),
     )
     return context
 
 
-def _render(request: HttpRequest, context: dict) -> HttpResponse:
+def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
     # A history-restore request replaces the whole page, so it gets the whole page.
     fragment = request.htmx and not request.htmx.history_restore_request
     template = "customers/list.html#results" if fragment else "customers/list.html"
+    context["max_query_string"] = urlstate.MAX_QUERY_STRING
     return render(request, template, context)
 
 
@@ -112,19 +138,19 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 # The export always writes every page, whatever page the person was looking at.
-EXPORT_IGNORED_PARAMS = ("next_page", "prev", "limit")
+EXPORT_IGNORED_PARAMS = ("next_page", "prev", "page", "limit")
 
 
 @require_GET
 @permission_required("customers.export_customers", raise_exception=True)
-def customer_export(request: HttpRequest) -> HttpResponse:
+def customer_export(request: HtmxHttpRequest) -> HttpResponse:
     """Every customer matching the page's filters, as a streamed CSV download.
 
     The first page is fetched before answering, so a Metronome failure is an error page;
     a failure after the first byte aborts the stream (see customers/export.py)."""
     query_string = request.META.get("QUERY_STRING", "")
-    back_url = reverse("customers:list") + (f"?{query_string}" if query_string else "")
-    params, unknown_search = expand_saved_search(request.GET)
+    back_url = urlstate.list_url({}) + (f"?{query_string}" if query_string else "")
+    params, unknown_search = urlstate.expand_saved_search(request.GET)
     if unknown_search:
         return _export_error(
             request,
@@ -144,52 +170,21 @@ def customer_export(request: HttpRequest) -> HttpResponse:
             request, 400, "The filters in this link are not valid.", back_url, problems
         )
 
-    query = form.query()
-    started = time.monotonic()
-    audit = ExportAudit.objects.create(
-        user=request.user,
-        username=request.user.get_username(),
-        query_string=export.audited_query_string(query_string),
-    )
-    pages = metronome.get_client().iter_pages(query, page_size=export.PAGE_SIZE)
     try:
-        first_page = next(pages, None)
-    except metronome.MetronomeError as error:
-        export.finish_audit(
-            audit, ExportAudit.Outcome.FAILED, rows=0, started=started, error=str(error)
+        download = export.start(
+            metronome.get_client(),
+            form.query(),
+            user=request.user,
+            query_string=query_string,
+            extra_columns=settings.CSV_CUSTOM_FIELD_COLUMNS,
         )
-        logger.warning("CSV export %s by %s failed: %s", audit.pk, audit.username, error)
+    except metronome.MetronomeError as error:
         unavailable = isinstance(error, metronome.MetronomeUnavailable | metronome.RateLimited)
         response = _export_error(request, 503 if unavailable else 502, str(error), back_url)
         if isinstance(error, metronome.RateLimited) and error.retry_after:
             response["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
         return response
-    except Exception as error:
-        export.finish_audit(
-            audit,
-            ExportAudit.Outcome.FAILED,
-            rows=0,
-            started=started,
-            error=f"unexpected error ({type(error).__name__})",
-        )
-        raise
-
-    response = StreamingHttpResponse(
-        export.stream(
-            first_page,
-            pages,
-            audit=audit,
-            started=started,
-            extra_columns=settings.CSV_CUSTOM_FIELD_COLUMNS,
-        ),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = (
-        f'attachment; filename="{export.filename(query, audit.started_at)}"'
-    )
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return download.response()
 
 
 def _export_error(

@@ -263,3 +263,9 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# --- Searching (customers/search.py, customers/models.py) --------------------------------
+# How long a pasted-ID search's lookups are reused for its later pages, in seconds.
+SEARCH_CACHE_SECONDS = env.int("SEARCH_CACHE_SECONDS", default=120)
+# Long searches (too long for a URL) one person may store in 24 hours.
+SAVED_SEARCHES_PER_DAY = env.int("SAVED_SEARCHES_PER_DAY", default=200)

@@ -21,6 +21,17 @@ def sandbox_server() -> Iterator[SandboxServer]:
         yield server
 
 
+@pytest.fixture(autouse=True)
+def empty_search_cache() -> Iterator[None]:
+    """Each test starts with no cached search: a cached result belongs to another test's
+    sandbox."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def fresh_metronome_client() -> Iterator[None]:
     """Drop the process's shared client before and after the test, so a test that changes

@@ -9,24 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import itertools
 import logging
 import re
 import socket
 import threading
 import tomllib
-import uuid
-from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from fake_metronome import (
+    TOKEN,
+    Script,
+    customer_id,
+    error,
+    ids_in,
+    make_client,
+    page,
+    params_of,
+    salesforce_id,
+    wire_customer,
+)
 
 import dashboard
 from customers import metronome
@@ -45,100 +50,9 @@ from customers.metronome import (
     RateLimited,
     TokenRejected,
 )
-from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer, SandboxTransport
+from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer
 
-BASE_URL = "https://api.metronome.test"
-TOKEN = "tok_test_5f2b8c1e9a"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-# --- Helpers -------------------------------------------------------------------------------
-
-
-def customer_id(n: int) -> str:
-    return str(uuid.UUID(int=n))
-
-
-def salesforce_id(n: int) -> str:
-    return f"001{n:015d}"
-
-
-def wire_customer(n: int, **overrides: object) -> dict:
-    """One CustomerDetail as Metronome sends it (an active customer unless overridden)."""
-    created = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=n)
-    customer = {
-        "id": customer_id(n),
-        "name": f"Customer {n}",
-        "external_id": f"ext-{n}",
-        "ingest_aliases": [f"alias-{n}"],
-        "custom_fields": {"plan": "Pro"},
-        "customer_config": {"salesforce_account_id": salesforce_id(n)},
-        "created_at": created.isoformat().replace("+00:00", "Z"),
-        "updated_at": (created + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
-    }
-    customer.update(overrides)
-    return customer
-
-
-def page(customers: list[dict], next_page: str | None = None) -> httpx.Response:
-    return httpx.Response(200, json={"data": customers, "next_page": next_page})
-
-
-def error(status: int, message: str = "", headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, json={"message": message or f"HTTP {status}"}, headers=headers)
-
-
-Answer = httpx.Response | type[Exception] | Callable[[httpx.Request], httpx.Response]
-
-
-class Script:
-    """A MockTransport handler giving its answers in order (the last one repeats) and
-    remembering every request. An exception class is raised, as the transport would."""
-
-    def __init__(self, *answers: Answer):
-        self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        with self._lock:
-            self.requests.append(request)
-            answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if isinstance(answer, type) and issubclass(answer, Exception):
-            raise answer("simulated failure", request=request)
-        if callable(answer) and not isinstance(answer, httpx.Response):
-            return answer(request)
-        # A fresh copy each time: a repeated answer must not share state between requests.
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
-
-def make_client(handler, sleeps: list[float], **options) -> MetronomeClient:
-    return MetronomeClient(
-        base_url=BASE_URL,
-        bearer_token=options.pop("bearer_token", TOKEN),
-        transport=httpx.MockTransport(handler),
-        sleep=options.pop("sleep", sleeps.append),
-        **options,
-    )
-
-
-def sandbox_client(api: SandboxAPI, sleeps: list[float]) -> MetronomeClient:
-    return MetronomeClient(
-        base_url="http://sandbox.invalid",
-        bearer_token=api.token,
-        transport=SandboxTransport(api),
-        sleep=sleeps.append,
-    )
-
-
-def params_of(request: httpx.Request) -> dict[str, list[str]]:
-    return parse_qs(request.url.query.decode(), keep_blank_values=True)
-
-
-def ids_in(request: httpx.Request, name: str) -> list[str]:
-    values = params_of(request).get(name, [])
-    assert len(values) <= 1, f"{name} was sent as repeated keys"
-    return values[0].split(",") if values else []
 
 
 @pytest.fixture
@@ -249,7 +163,7 @@ def test_every_request_carries_the_token_accept_and_a_user_agent_naming_the_dash
         assert dashboard.__version__ == project["version"]
 
 
-# --- 2. Batching of long ID lists ------------------------------------------------------------
+# --- 2. The API's 100-ID limit -----------------------------------------------------------------
 
 
 def test_exactly_100_ids_go_in_a_single_request(sleeps):
@@ -262,197 +176,16 @@ def test_exactly_100_ids_go_in_a_single_request(sleeps):
     assert ids_in(script.requests[0], "customer_ids") == list(ids)
 
 
-def test_ids_over_100_are_split_into_concurrent_batches(sleeps):
-    # Every call waits until three are in flight at once: sequential calls break the barrier.
-    all_in_flight = threading.Barrier(3, timeout=5)
+def test_more_than_100_ids_are_refused_before_any_request(sleeps):
+    script = Script(page([]))
+    query = CustomerQuery(customer_ids=tuple(customer_id(n) for n in range(101)))
+    client = make_client(script, sleeps)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        all_in_flight.wait()
-        return page([])
-
-    script = Script(handler)
-    ids = tuple(customer_id(n) for n in range(250))
-
-    make_client(script, sleeps).list_customers(CustomerQuery(customer_ids=ids))
-
-    sent = [ids_in(request, "customer_ids") for request in script.requests]
-    assert len(sent) == 3
-    assert all(len(batch) <= 100 for batch in sent)
-    assert Counter(i for batch in sent for i in batch) == Counter(ids)
-
-
-def test_both_long_id_lists_are_split_into_every_pair_of_chunks_concurrently(sleeps):
-    # The API ANDs the two filters, so every customer ID must meet every Salesforce ID once.
-    all_in_flight = threading.Barrier(4, timeout=5)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        all_in_flight.wait()
-        return page([])
-
-    script = Script(handler)
-    customer_ids = tuple(customer_id(n) for n in range(150))
-    salesforce_ids = tuple(salesforce_id(n) for n in range(150))
-    query = CustomerQuery(customer_ids=customer_ids, salesforce_account_ids=salesforce_ids)
-
-    make_client(script, sleeps).list_customers(query)
-
-    assert len(script.requests) == 4
-    pairs: Counter[tuple[str, str]] = Counter()
-    for request in script.requests:
-        sent_customers = ids_in(request, "customer_ids")
-        sent_salesforce = ids_in(request, "salesforce_account_ids")
-        assert 0 < len(sent_customers) <= 100
-        assert 0 < len(sent_salesforce) <= 100
-        pairs.update((c, s) for c in sent_customers for s in sent_salesforce)
-    assert set(pairs) == {(c, s) for c in customer_ids for s in salesforce_ids}
-    assert set(pairs.values()) == {1}
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    customer_count=st.integers(min_value=0, max_value=210),
-    salesforce_count=st.integers(min_value=0, max_value=210),
-    only_archived=st.booleans(),
-)
-def test_batches_pair_every_customer_id_with_every_salesforce_id_exactly_once(
-    customer_count, salesforce_count, only_archived
-):
-    customer_ids = tuple(f"c{n}" for n in range(customer_count))
-    salesforce_ids = tuple(f"s{n}" for n in range(salesforce_count))
-    query = CustomerQuery(
-        customer_ids=customer_ids,
-        salesforce_account_ids=salesforce_ids,
-        ingest_alias="alias",
-        only_archived=only_archived,
-    )
-
-    pairs: Counter[tuple[str | None, str | None]] = Counter()
-    for batch in query.batches():
-        assert len(batch.customer_ids) <= 100
-        assert len(batch.salesforce_account_ids) <= 100
-        assert (batch.ingest_alias, batch.only_archived) == ("alias", only_archived)
-        pairs.update(
-            (c, s)
-            for c in batch.customer_ids or (None,)
-            for s in batch.salesforce_account_ids or (None,)
-        )
-    expected = {(c, s) for c in customer_ids or (None,) for s in salesforce_ids or (None,)}
-    assert set(pairs) == expected
-    assert set(pairs.values()) == {1}
-
-
-@pytest.fixture(scope="module")
-def big_sandbox() -> SandboxAPI:
-    return SandboxAPI(1500)
-
-
-@pytest.fixture
-def long_id_list(big_sandbox) -> tuple[tuple[str, ...], set[str]]:
-    """250 pasted customer IDs (active, archived and unknown ones) and the IDs of the active
-    customers among them, worked out from the data rather than by the client."""
-    picked = big_sandbox.customers[::6][:230]
-    unknown = [customer_id(10**9 + n) for n in range(20)]
-    ids = (
-        tuple(c["id"] for c in picked[:115]) + tuple(unknown) + tuple(c["id"] for c in picked[115:])
-    )
-    active = {c["id"] for c in picked if not c.get("archived_at")}
-    assert len(ids) == 250 and 150 < len(active) < 230
-    return ids, active
-
-
-def test_paging_a_batched_query_visits_every_match_once_in_a_stable_order(
-    sleeps, big_sandbox, long_id_list
-):
-    ids, active = long_id_list
-    client = sandbox_client(big_sandbox, sleeps)
-    query = CustomerQuery(customer_ids=ids)
-
-    def walk() -> list[list[str]]:
-        pages, cursor = [], None
-        while True:
-            result = client.list_customers(query, limit=40, cursor=cursor)
-            pages.append([c.id for c in result.customers])
-            cursor = result.next_page
-            if cursor is None:
-                return pages
-            assert len(pages) < 20, "paging does not end"
-
-    pages = walk()
-    visited = [i for p in pages for i in p]
-    assert len(visited) == len(set(visited))
-    assert set(visited) == active
-    assert all(len(p) == 40 for p in pages[:-1]) and 0 < len(pages[-1]) <= 40
-    assert walk() == pages
-
-
-def test_iter_customers_of_a_batched_query_yields_every_match(sleeps, big_sandbox, long_id_list):
-    ids, active = long_id_list
-    client = sandbox_client(big_sandbox, sleeps)
-
-    found = [c.id for c in client.iter_customers(CustomerQuery(customer_ids=ids), page_size=40)]
-
-    assert sorted(found) == sorted(active)
-
-
-def test_a_batched_query_is_merged_in_the_same_order_whichever_batch_answers_first(sleeps):
-    ids = tuple(customer_id(n) for n in range(250))
-
-    def run(first_batch_answers_last: bool) -> list[str]:
-        others_answered = threading.Event()
-        answered = Counter[str]()
-        lock = threading.Lock()
-
-        def handler(request: httpx.Request) -> httpx.Response:
-            wanted = ids_in(request, "customer_ids")
-            is_first_batch = customer_id(0) in wanted
-            if first_batch_answers_last and is_first_batch:
-                assert others_answered.wait(timeout=5)
-            numbers = sorted(int(uuid.UUID(i)) for i in wanted)
-            response = page([wire_customer(n) for n in numbers if n % 3 == 0])
-            if not is_first_batch:
-                with lock:
-                    answered["others"] += 1
-                    if answered["others"] == 2:
-                        others_answered.set()
-            return response
-
-        client = make_client(handler, sleeps)
-        result = client.list_customers(CustomerQuery(customer_ids=ids), limit=100)
-        return [c.id for c in result.customers]
-
-    assert run(first_batch_answers_last=True) == run(first_batch_answers_last=False)
-
-
-def test_an_id_pasted_twice_in_different_batches_is_listed_once(sleeps, big_sandbox):
-    active = [c["id"] for c in big_sandbox.customers if not c.get("archived_at")][:150]
-    # The first 50 again at the end, so each of them lands in two batches.
-    ids = (*active, *active[:50])
-
-    client = sandbox_client(big_sandbox, sleeps)
-    found = [c.id for c in client.iter_customers(CustomerQuery(customer_ids=ids))]
-    first_page = client.list_customers(CustomerQuery(customer_ids=ids), limit=100)
-
-    assert sorted(found) == sorted(active)
-    assert len({c.id for c in first_page.customers}) == 100
-
-
-def test_a_cursor_from_another_batched_query_is_rejected(sleeps, big_sandbox, long_id_list):
-    ids, _ = long_id_list
-    client = sandbox_client(big_sandbox, sleeps)
-    query = CustomerQuery(customer_ids=ids)
-    cursor = client.list_customers(query, limit=40).next_page
-    assert cursor is not None
-
-    other_ids = CustomerQuery(customer_ids=ids[:-1])
-    archived = CustomerQuery(customer_ids=ids, only_archived=True)
-    with_alias = CustomerQuery(customer_ids=ids, ingest_alias="anything")
-    for other in (other_ids, archived, with_alias):
-        with pytest.raises(InvalidCursor, match="page one"):
-            client.list_customers(other, limit=40, cursor=cursor)
-    for damaged in ("nonsense", cursor[:-3], "batch.!!!", cursor + "x"):
-        with pytest.raises(InvalidCursor):
-            client.list_customers(query, limit=40, cursor=damaged)
-    assert client.list_customers(query, limit=40, cursor=cursor).customers
+    with pytest.raises(ValueError, match=r"customers\.search"):
+        client.list_customers(query)
+    with pytest.raises(ValueError, match=r"customers\.search"):
+        next(client.iter_pages(query))
+    assert script.requests == []
 
 
 # --- 3. Paging ---------------------------------------------------------------------------------
@@ -881,13 +614,13 @@ def test_archived_at_absent_or_null_means_active(archived_at):
     customer = Customer.from_wire(wire)
 
     assert customer.archived_at is None
-    assert not customer.is_archived
+    assert customer.archived_at is None
 
 
 def test_archived_at_present_means_archived():
     customer = Customer.from_wire(wire_customer(1, archived_at="2025-05-05T05:05:05Z"))
 
-    assert customer.is_archived
+    assert customer.archived_at is not None
 
 
 def test_billable_status_absent_is_none():
@@ -940,10 +673,15 @@ def test_the_other_fields_are_read_as_sent():
     assert customer.salesforce_account_id == salesforce_id(7)
 
 
+@pytest.fixture(scope="module")
+def big_sandbox() -> SandboxAPI:
+    return SandboxAPI(1500)
+
+
 def test_every_sandbox_customer_parses(big_sandbox):
     for wire in big_sandbox.customers:
         customer = Customer.from_wire(wire)
-        assert customer.is_archived == (wire.get("archived_at") is not None)
+        assert (customer.archived_at is not None) == (wire.get("archived_at") is not None)
         assert (customer.billable_status is None) == ("current_billable_status" not in wire)
 
 
@@ -1029,126 +767,6 @@ def test_an_api_error_message_containing_the_token_is_redacted(sleeps):
     message = str(caught.value)
     assert SECRET not in message
     assert "Malformed header" in message and "near position 7" in message
-
-
-# --- 8. match_ids -----------------------------------------------------------------------------
-
-ACTIVE, ARCHIVED, NO_SALESFORCE = 1, 2, 3
-UNKNOWN_ID, UNKNOWN_SALESFORCE_ID = customer_id(404), salesforce_id(404)
-
-
-@pytest.fixture
-def small_sandbox() -> SandboxAPI:
-    return SandboxAPI(
-        [
-            wire_customer(ACTIVE, archived_at=None),
-            wire_customer(ARCHIVED, archived_at="2025-02-02T00:00:00Z"),
-            wire_customer(NO_SALESFORCE, customer_config={"salesforce_account_id": None}),
-        ]
-    )
-
-
-def _assert_counts_add_up(report) -> None:
-    parts = (report.matched, report.other_state, report.not_found)
-    assert report.pasted == sum(len(part) for part in parts)
-    assert len({i for part in parts for i in part}) == sum(len(part) for part in parts)
-
-
-def test_in_the_active_view_archived_ids_are_reported_as_archived_not_as_not_found(
-    sleeps, small_sandbox
-):
-    query = CustomerQuery(
-        customer_ids=(customer_id(ACTIVE), customer_id(ARCHIVED), UNKNOWN_ID),
-        salesforce_account_ids=(salesforce_id(ARCHIVED), UNKNOWN_SALESFORCE_ID),
-    )
-
-    report = sandbox_client(small_sandbox, sleeps).match_ids(query)
-
-    assert report.pasted == 5
-    assert report.matched == (customer_id(ACTIVE),)
-    assert report.other_state == (customer_id(ARCHIVED), salesforce_id(ARCHIVED))
-    assert report.other_state_is_archived
-    assert report.not_found == (UNKNOWN_ID, UNKNOWN_SALESFORCE_ID)
-    _assert_counts_add_up(report)
-
-
-def test_in_the_archived_view_archived_ids_match_and_active_ones_are_reported_as_active(
-    sleeps, small_sandbox
-):
-    query = CustomerQuery(
-        customer_ids=(customer_id(ACTIVE), customer_id(ARCHIVED), UNKNOWN_ID),
-        salesforce_account_ids=(salesforce_id(ARCHIVED), salesforce_id(ACTIVE)),
-        only_archived=True,
-    )
-
-    report = sandbox_client(small_sandbox, sleeps).match_ids(query)
-
-    assert report.matched == (customer_id(ARCHIVED), salesforce_id(ARCHIVED))
-    assert report.other_state == (customer_id(ACTIVE), salesforce_id(ACTIVE))
-    assert not report.other_state_is_archived
-    assert report.not_found == (UNKNOWN_ID,)
-    _assert_counts_add_up(report)
-
-
-@pytest.mark.parametrize("only_archived", [False, True])
-def test_ids_that_exist_are_never_reported_as_not_found_whichever_toggle_is_on(
-    sleeps, small_sandbox, only_archived
-):
-    existing = tuple(customer_id(n) for n in (ACTIVE, ARCHIVED, NO_SALESFORCE))
-    query = CustomerQuery(customer_ids=(*existing, UNKNOWN_ID), only_archived=only_archived)
-
-    report = sandbox_client(small_sandbox, sleeps).match_ids(query)
-
-    assert report.not_found == (UNKNOWN_ID,)
-    assert set(report.matched) | set(report.other_state) == set(existing)
-    _assert_counts_add_up(report)
-
-
-def test_the_match_report_looks_up_customer_ids_and_salesforce_ids_each_on_their_own(
-    sleeps, small_sandbox
-):
-    # The list filters AND the two ID lists; the report must still find each pasted ID.
-    query = CustomerQuery(
-        customer_ids=(customer_id(ACTIVE),), salesforce_account_ids=(salesforce_id(ARCHIVED),)
-    )
-
-    report = sandbox_client(small_sandbox, sleeps).match_ids(query)
-
-    assert report.not_found == ()
-    assert report.matched == (customer_id(ACTIVE),)
-    assert report.other_state == (salesforce_id(ARCHIVED),)
-    _assert_counts_add_up(report)
-
-
-def test_the_match_report_ignores_the_ingest_alias_filter(sleeps, small_sandbox):
-    query = CustomerQuery(customer_ids=(customer_id(ACTIVE),), ingest_alias="no-such-alias")
-
-    report = sandbox_client(small_sandbox, sleeps).match_ids(query)
-
-    assert report.matched == (customer_id(ACTIVE),)
-
-
-def test_a_match_report_without_pasted_ids_does_not_list_the_whole_account(sleeps):
-    script = Script(page([wire_customer(1)]))
-
-    report = make_client(script, sleeps).match_ids(CustomerQuery(ingest_alias="x"))
-
-    assert (report.pasted, report.matched, report.other_state, report.not_found) == (0, (), (), ())
-    assert script.requests == []
-
-
-def test_the_match_report_covers_more_than_100_pasted_ids(sleeps, big_sandbox, long_id_list):
-    ids, active = long_id_list
-    archived = {c["id"] for c in big_sandbox.customers if c.get("archived_at")} & set(ids)
-    assert archived
-
-    report = sandbox_client(big_sandbox, sleeps).match_ids(CustomerQuery(customer_ids=ids))
-
-    assert report.pasted == 250
-    assert set(report.matched) == active
-    assert set(report.other_state) == archived
-    assert set(report.not_found) == set(ids) - active - archived
-    _assert_counts_add_up(report)
 
 
 # --- 9. The process's client ------------------------------------------------------------------
@@ -1279,26 +897,3 @@ def test_a_missing_required_field_is_a_malformed_response():
         del data[field]
         with pytest.raises(MalformedResponse):
             Customer.from_wire(data)
-
-
-def test_search_fetches_the_page_and_the_match_report_side_by_side():
-    # The page request and a report lookup must be in flight together to pass the barrier.
-    barrier = threading.Barrier(2, timeout=5)
-    arrivals = itertools.count()
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        if next(arrivals) < 2:  # count() is atomic under the GIL
-            barrier.wait()
-        return page([wire_customer(1)])
-
-    client = make_client(answer, [])
-    query = CustomerQuery(customer_ids=(customer_id(1), customer_id(2)))
-    result, report = client.search(query, limit=10)
-    assert [c.id for c in result.customers] == [customer_id(1)]
-    assert report is not None and report.not_found == (customer_id(2),)
-
-
-def test_search_without_pasted_ids_makes_one_request_and_no_report():
-    script = Script(page([wire_customer(1)]))
-    found, report = make_client(script, []).search(CustomerQuery(ingest_alias="a"), limit=10)
-    assert report is None and len(found.customers) == 1 and len(script.requests) == 1

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from metronome import Metronome
 
+from customers import search
 from customers.metronome import CustomerQuery, MetronomeClient
 from customers.sandbox import SANDBOX_TOKEN, SandboxServer
 
@@ -160,7 +161,10 @@ def test_a_query_over_100_ids_finds_what_the_sdk_finds_100_at_a_time(sdk, ours, 
     ]
     our_ids = [
         c.id
-        for c in ours.iter_customers(CustomerQuery(customer_ids=tuple(ids)), page_size=PAGE_SIZE)
+        for page in search.iter_pages(
+            ours, CustomerQuery(customer_ids=tuple(ids)), page_size=PAGE_SIZE
+        )
+        for c in page.customers
     ]
 
     assert len(sdk_ids) > 200

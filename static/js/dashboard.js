@@ -2,11 +2,6 @@
 // Loaded as a file (no inline scripts), so the Content-Security-Policy needs no exceptions.
 "use strict";
 
-// A query string longer than this risks the request-line limits of proxies and gunicorn
-// (about 8 KB); the server stores such a search and answers with a short URL. Keep in step
-// with MAX_QUERY_STRING in customers/forms.py.
-const MAX_QUERY_STRING = 6000;
-
 async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
     await navigator.clipboard.writeText(text);
@@ -42,7 +37,11 @@ document.addEventListener("click", async (event) => {
 document.addEventListener("htmx:configRequest", (event) => {
   const detail = event.detail;
   if (detail.elt.id !== "filters" || detail.verb !== "get") return;
-  if (new URLSearchParams(detail.formData).toString().length > MAX_QUERY_STRING) {
+  // A query string longer than the server's MAX_QUERY_STRING (customers/urlstate.py, given
+  // to the form as data-max-query-string) risks proxies' and gunicorn's request-line limits;
+  // the server stores such a search and answers with a short URL.
+  const limit = Number(detail.elt.dataset.maxQueryString);
+  if (new URLSearchParams(detail.formData).toString().length > limit) {
     detail.verb = "post";
     detail.useUrlParams = false;
     // htmx sets this header before configRequest, only for requests that start as POST;

@@ -1,0 +1,151 @@
+"""The customers page's state as a URL, and back: the only code that builds its links.
+
+A page's URL holds the search (the filters, or `search=<key>` naming stored filters too
+long for a URL), the page size, and where in the results it is: `next_page` (the cursor of
+this page), `prev` (the cursors of the pages before it, so Previous works after a reload or
+from a link in a ticket: Metronome's cursors only go forwards) and `page` (its number).
+Empty parameters are left out. Links are built once, in the view, from validated values;
+nothing here writes to the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from django.http import QueryDict
+from django.urls import reverse
+
+from customers.metronome import CustomerQuery
+from customers.models import SavedSearch
+
+# Past this many characters a query string risks proxies' and gunicorn's request-line limits
+# (about 8 KB): longer filters are POSTed and stored, and a page link drops its oldest
+# `prev` cursors (so Previous, past them, gives way to First). The page and its script
+# read this one value (see the `data-max-query-string` attribute in list.html).
+MAX_QUERY_STRING = 6000
+PAGE_SIZES = (10, 25, 50, 100)
+DEFAULT_PAGE_SIZE = 50
+
+FILTER_PARAMS = ("salesforce_account_ids", "customer_ids", "ingest_alias", "only_archived")
+Params = Mapping[str, str | Sequence[str]]
+
+
+def filter_params(query: CustomerQuery) -> dict[str, str]:
+    """The query's filters as canonical URL parameters, empty ones left out."""
+    params = {
+        "salesforce_account_ids": ",".join(query.salesforce_account_ids),
+        "customer_ids": ",".join(query.customer_ids),
+        "ingest_alias": query.ingest_alias,
+        "only_archived": "true" if query.only_archived else "",
+    }
+    return {name: value for name, value in params.items() if value}
+
+
+def query_string(params: Params) -> str:
+    """`params` URL-encoded in the given order, empty values left out."""
+    encoded = QueryDict(mutable=True)
+    for name, value in params.items():
+        values = [value] if isinstance(value, str) else list(value)
+        if values := [v for v in values if v]:
+            encoded.setlist(name, values)
+    return encoded.urlencode()
+
+
+def list_url(params: Params) -> str:
+    query = query_string(params)
+    return f"{reverse('customers:list')}?{query}" if query else reverse("customers:list")
+
+
+def fits_in_url(params: Params) -> bool:
+    return len(query_string(params)) <= MAX_QUERY_STRING
+
+
+def search_params(query: CustomerQuery, *, saved_key: str | None, limit: int) -> dict[str, str]:
+    """What names the search in every link of its pages: its filters, or the key of the
+    stored filters, and the page size when it is not the default."""
+    params = {"search": saved_key} if saved_key else filter_params(query)
+    if limit != DEFAULT_PAGE_SIZE:
+        params["limit"] = str(limit)
+    return params
+
+
+def expand_saved_search(params: QueryDict) -> tuple[QueryDict, bool]:
+    """Replace `search=<key>` by the stored filters, keeping the URL's other parameters (page
+    size, cursors). Returns the parameters and whether the key named nothing. Reads only."""
+    key = params.get("search", "")
+    if not key:
+        return params, False
+    expanded = QueryDict(mutable=True)
+    # Keys are hex digests; anything else (a NUL byte is an error in PostgreSQL) names nothing.
+    is_key = key.isascii() and key.isalnum()
+    saved = SavedSearch.objects.filter(key=key[:32]).first() if is_key else None
+    if saved is not None:
+        for name in FILTER_PARAMS:
+            if values := saved.params.get(name):
+                expanded.setlist(name, [str(v) for v in values])
+    for name, values in params.lists():
+        if name != "search":
+            expanded.setlist(name, values)
+    return expanded, saved is None
+
+
+@dataclass(frozen=True, slots=True)
+class PageLinks:
+    """Where a page of results is, and its links, as plain values for the template."""
+
+    page_number: int
+    first_row: int
+    last_row: int
+    first_url: str
+    previous_url: str | None  # None when the trail back was cut: First still works
+    next_url: str | None
+    export_query: str
+
+
+def page_links(
+    search: Mapping[str, str],
+    *,
+    cursor: str | None,
+    trail: Sequence[str],
+    page: int | None,
+    limit: int,
+    next_cursor: str | None,
+    rows: int,
+) -> PageLinks:
+    """The links of one page. `search` is `search_params(...)`; `cursor` is this page's,
+    `trail` the cursors of the pages before it (oldest first, maybe cut short), `page` the
+    page number the URL gave (derived from the trail when absent)."""
+    number = max(page or 0, len(trail) + 2) if cursor else 1
+
+    def link(cursor: str | None, trail: Sequence[str], number: int) -> str:
+        paging = {"next_page": cursor or "", "page": str(number) if number > 1 else ""}
+        # Keep the newest cursors that fit: Previous then stops where the kept ones end.
+        room = MAX_QUERY_STRING - len(query_string({**search, **paging}))
+        kept: list[str] = []
+        for earlier in reversed(trail):
+            room -= len(query_string({"prev": earlier})) + 1
+            if room < 0:
+                break
+            kept.insert(0, earlier)
+        return list_url({**search, **paging, "prev": kept})
+
+    if number == 1:
+        previous_url = None
+    elif number == 2:
+        previous_url = link(None, (), 1)
+    elif trail:
+        previous_url = link(trail[-1], trail[:-1], number - 1)
+    else:
+        previous_url = None
+    next_trail = [*trail, cursor] if cursor else []
+    export = {name: value for name, value in search.items() if name != "limit"}
+    return PageLinks(
+        page_number=number,
+        first_row=(number - 1) * limit + 1,
+        last_row=(number - 1) * limit + rows,
+        first_url=link(None, (), 1),
+        previous_url=previous_url,
+        next_url=link(next_cursor, next_trail, number + 1) if next_cursor else None,
+        export_query=query_string(export),
+    )
