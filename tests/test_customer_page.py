@@ -437,3 +437,67 @@ def test_an_unusual_page_size_from_a_url_is_kept_and_selected(support_client, sa
     body = response.content.decode()
     assert len(rows(response)) == 7
     assert '<option value="7" selected>' in body
+
+
+# --- Stored searches: only by POST, within a quota ------------------------------------------
+
+
+def test_a_get_too_long_for_a_link_stores_nothing_and_offers_to_post_it(support_client, sandbox):
+    wanted = [c["id"] for c in active(customers_wire())[:300]]
+    response = support_client.get("/customers/", {"customer_ids": ",".join(wanted)})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "This search is too long for a link" in body
+    assert re.search(r'<form method="post" action="/customers/"', body)
+    assert "csrfmiddlewaretoken" in body
+    assert SavedSearch.objects.count() == 0
+    assert rows(response) == []
+
+
+def test_a_post_without_a_csrf_token_stores_nothing(sandbox, db):
+    from django.test import Client
+
+    user = User.objects.create_user("csrf")
+    user.groups.add(Group.objects.get(name="Support"))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    wanted = [c["id"] for c in active(customers_wire())[:300]]
+    response = client.post("/customers/", {"customer_ids": ",".join(wanted)})
+    assert response.status_code == 403
+    assert SavedSearch.objects.count() == 0
+
+
+def test_stored_searches_record_who_stored_them(support_client, sandbox):
+    wanted = [c["id"] for c in active(customers_wire())[:300]]
+    response = support_client.post("/customers/", {"customer_ids": ",".join(wanted)})
+    saved = SavedSearch.objects.get(key=parse_qs(urlsplit(response.url).query)["search"][0])
+    assert saved.created_by.username == "sam"
+    assert set(saved.params) == {"customer_ids"}, "only filters are stored"
+
+
+def test_a_person_past_the_daily_quota_is_told_and_nothing_is_stored(
+    support_client, sandbox, settings
+):
+    settings.SAVED_SEARCHES_PER_DAY = 2
+    customers = active(customers_wire())
+    for start in (0, 1):
+        ids = [c["id"] for c in customers[start : start + 300]]
+        assert (
+            support_client.post("/customers/", {"customer_ids": ",".join(ids)}).status_code == 303
+        )
+    # The same search again is not a new one: it is found, not stored twice.
+    again = [c["id"] for c in customers[0:300]]
+    assert support_client.post("/customers/", {"customer_ids": ",".join(again)}).status_code == 303
+
+    ids = [c["id"] for c in customers[2:302]]
+    response = support_client.post("/customers/", {"customer_ids": ",".join(ids)})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Search not stored." in body and "2 long searches in the last 24 hours" in body
+    assert SavedSearch.objects.count() == 2
+
+    # Someone else still may.
+    other = User.objects.create_user("other")
+    other.groups.add(Group.objects.get(name="Support"))
+    support_client.force_login(other)
+    assert support_client.post("/customers/", {"customer_ids": ",".join(ids)}).status_code == 303

@@ -1,0 +1,185 @@
+"""customers/urlstate.py: the page's state as a URL and back, and the paging links built
+from it, through the real page on the sandbox."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.db import connection
+
+from customers import urlstate
+from customers.metronome import CustomerQuery
+from customers.sandbox import SandboxAPI
+
+pytestmark = pytest.mark.django_db
+
+ROW = re.compile(r'data-customer-id="([0-9a-f-]{36})"')
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+@contextmanager
+def no_database_writes() -> Iterator[None]:
+    """Fails any SQL write while the page is built and rendered."""
+
+    def refuse_writes(execute, sql, params, many, context):
+        assert not sql.lstrip().upper().startswith(WRITES), f"a GET wrote: {sql[:80]}"
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_writes):
+        yield
+
+
+def rows(body: str) -> list[str]:
+    return ROW.findall(body)
+
+
+def href(body: str, pattern: str) -> str | None:
+    match = re.search(pattern, body)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def params(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def get(client, url: str) -> str:
+    with no_database_writes():
+        response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+# --- Following Next far -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def big_sandbox(install_sandbox) -> SandboxAPI:
+    return install_sandbox(5000)
+
+
+def test_following_next_200_times_keeps_the_rows_the_filters_and_first_right(
+    finance_client, big_sandbox
+):
+    archived = [c["id"] for c in big_sandbox.customers if c.get("archived_at")]
+    assert len(archived) > 404
+    url = "/customers/?only_archived=true&limit=2"
+    body = get(finance_client, url)
+    for _ in range(200):
+        url = href(body, r'<a rel="next" href="([^"]+)"')
+        assert url is not None
+        assert len(urlsplit(url).query) <= urlstate.MAX_QUERY_STRING + 2000
+        body = get(finance_client, url)
+
+    assert rows(body) == archived[400:402]
+    assert "Rows 401–402" in body and "Page 201" in body
+    assert params(url)["only_archived"] == ["true"] and params(url)["limit"] == ["2"]
+    assert "search" not in params(url), "a page link was stored instead of spelled out"
+    first = href(body, r'<a href="([^"]+)"[^>]*>« First</a>')
+    assert first == "/customers/?only_archived=true&limit=2"
+    assert rows(get(finance_client, first)) == archived[:2]
+    previous = href(body, r'<a rel="prev" href="([^"]+)"')
+    assert previous is not None
+    assert rows(get(finance_client, previous)) == archived[398:400]
+    next_page = get(finance_client, href(body, r'<a rel="next" href="([^"]+)"'))
+    assert rows(next_page) == archived[402:404] and "Rows 403–404" in next_page
+
+
+def test_a_stored_search_paged_200_times_keeps_its_key_its_page_size_and_first(
+    finance_client, big_sandbox
+):
+    active = [c["id"] for c in big_sandbox.customers if not c.get("archived_at")][:450]
+    stored = finance_client.post("/customers/", {"customer_ids": "\n".join(active), "limit": "2"})
+    key = params(stored.url)["search"][0]
+    body = get(finance_client, stored.url)
+    for _ in range(200):
+        url = href(body, r'<a rel="next" href="([^"]+)"')
+        body = get(finance_client, url)
+
+    assert rows(body) == active[400:402]
+    assert "Rows 401–402" in body
+    assert params(url)["search"] == [key] and params(url)["limit"] == ["2"]
+    first = href(body, r'<a href="([^"]+)"[^>]*>« First</a>')
+    assert first == f"/customers/?search={key}&limit=2"
+    assert rows(get(finance_client, first)) == active[:2]
+
+
+def test_rendering_any_page_writes_nothing(finance_client, big_sandbox):
+    body = get(finance_client, "/customers/?limit=2")
+    for _ in range(3):
+        body = get(finance_client, href(body, r'<a rel="next" href="([^"]+)"'))
+    get(finance_client, href(body, r'<a rel="prev" href="([^"]+)"'))
+    get(finance_client, "/customers/?search=doesnotexist")
+    get(finance_client, "/customers/?next_page=garbage&prev=x&page=9")
+
+
+# --- The links, unit by unit --------------------------------------------------------------
+
+
+def test_empty_parameters_are_left_out_of_urls():
+    query = CustomerQuery(ingest_alias="a b")
+    assert urlstate.filter_params(query) == {"ingest_alias": "a b"}
+    assert urlstate.list_url({"ingest_alias": "a b", "customer_ids": "", "prev": []}) == (
+        "/customers/?ingest_alias=a+b"
+    )
+    assert urlstate.list_url({}) == "/customers/"
+
+
+def test_the_default_page_size_is_left_out_and_others_kept():
+    query = CustomerQuery(only_archived=True)
+    assert urlstate.search_params(query, saved_key=None, limit=50) == {"only_archived": "true"}
+    assert urlstate.search_params(query, saved_key="abc", limit=10) == {
+        "search": "abc",
+        "limit": "10",
+    }
+
+
+def test_page_one_has_no_previous_and_page_two_goes_back_to_page_one():
+    search = {"ingest_alias": "x"}
+    first = urlstate.page_links(
+        search, cursor=None, trail=[], page=None, limit=10, next_cursor="c2", rows=10
+    )
+    assert (first.page_number, first.previous_url) == (1, None)
+    assert first.next_url == "/customers/?ingest_alias=x&next_page=c2&page=2"
+    second = urlstate.page_links(
+        search, cursor="c2", trail=[], page=2, limit=10, next_cursor="c3", rows=10
+    )
+    assert second.previous_url == second.first_url == "/customers/?ingest_alias=x"
+    assert second.next_url == "/customers/?ingest_alias=x&next_page=c3&page=3&prev=c2"
+    assert (second.first_row, second.last_row) == (11, 20)
+
+
+def test_a_trail_too_long_for_a_url_keeps_its_newest_cursors_and_previous_gives_way_to_first():
+    trail = [f"{'p' * 100}{n}" for n in range(80)]
+    links = urlstate.page_links(
+        {"limit": "10"}, cursor="current", trail=trail, page=82, limit=10, next_cursor="n", rows=10
+    )
+    assert links.next_url is not None
+    assert len(urlsplit(links.next_url).query) <= urlstate.MAX_QUERY_STRING
+    kept = params(links.next_url)["prev"]
+    assert kept[-1] == "current" and kept == [*trail, "current"][-len(kept) :]
+    assert params(links.next_url)["page"] == ["83"]
+    assert links.page_number == 82 and links.first_row == 811
+
+    # A page whose URL kept no earlier cursor: no Previous, First still works.
+    cut = urlstate.page_links(
+        {"limit": "10"}, cursor="c", trail=[], page=90, limit=10, next_cursor=None, rows=3
+    )
+    assert cut.previous_url is None and cut.first_url == "/customers/?limit=10"
+    assert (cut.page_number, cut.first_row, cut.last_row) == (90, 891, 893)
+
+
+def test_the_export_link_names_the_search_without_page_size_or_position():
+    links = urlstate.page_links(
+        {"search": "k", "limit": "10"},
+        cursor="c",
+        trail=["b"],
+        page=3,
+        limit=10,
+        next_cursor=None,
+        rows=1,
+    )
+    assert links.export_query == "search=k"
