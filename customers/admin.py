@@ -1,9 +1,17 @@
 """The CSV export audit log in the Django admin: readable by staff, changed by nobody."""
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django.http import HttpRequest
 
 from customers.models import ExportAudit
+
+# ModelAdmin is generic only in django-stubs; at run time it cannot be subscripted.
+if TYPE_CHECKING:
+    ExportAuditAdminBase = admin.ModelAdmin[ExportAudit]
+else:
+    ExportAuditAdminBase = admin.ModelAdmin
 
 admin.site.site_header = "Metronome customers: administration"
 admin.site.site_title = "Metronome customers admin"
@@ -11,7 +19,7 @@ admin.site.index_title = "Users, groups and the CSV export log"
 
 
 @admin.register(ExportAudit)
-class ExportAuditAdmin(admin.ModelAdmin):
+class ExportAuditAdmin(ExportAuditAdminBase):
     """Read-only for everyone, superusers included: an audit log that can be edited is not
     evidence. Rows are written only by the export view."""
 

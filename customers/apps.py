@@ -10,7 +10,7 @@ class CustomersConfig(AppConfig):
 
         from customers import metronome
 
-        def drop_client_on_metronome_settings(setting: str, **kwargs) -> None:
+        def drop_client_on_metronome_settings(setting: str, **kwargs: object) -> None:
             # Tests override the Metronome settings; the next request builds a fresh client.
             if setting.startswith(("METRONOME_", "SANDBOX_")):
                 metronome.reset_client()

@@ -1,9 +1,10 @@
 from django.conf import settings
+from django.http import HttpRequest
 
 import dashboard
 
 
-def dashboard_settings(request) -> dict:
+def dashboard_settings(request: HttpRequest) -> dict[str, object]:
     return {
         "sandbox_mode": settings.METRONOME_SANDBOX,
         "dashboard_version": dashboard.__version__,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import StreamingHttpResponse
 
 from customers import search
@@ -124,7 +124,7 @@ def customer_row(customer: Customer, extra_columns: Sequence[str] = ()) -> list[
 
 def csv_chunks(
     pages: Iterable[CustomerPage], extra_columns: Sequence[str] = ()
-) -> Iterator[tuple[bytes, int]]:
+) -> Generator[tuple[bytes, int], None, None]:
     """The file as one chunk per page, each with the number of customers it holds. The
     first chunk carries the BOM and the header with the first page's rows, even if there are
     none. A later page that Metronome sent empty yields nothing."""
@@ -191,7 +191,7 @@ def start(
     failure before that raises here (the audit already says it failed), so the view can
     answer with an error page instead of a broken file."""
     audit = ExportAudit.objects.create(
-        user=user if isinstance(user, AbstractBaseUser) else None,
+        user=user if isinstance(user, User) else None,
         username=user.get_username(),
         query_string=audited_query_string(query_string),
     )

@@ -3,6 +3,7 @@ module sees it. The field names are the API's, so a URL says exactly what was as
 
 import re
 import uuid
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -39,12 +40,13 @@ def _describe(bad: list[str]) -> str:
 class PastedIdsField(forms.CharField):
     widget = forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"})
 
-    def __init__(self, *, kind: str, **kwargs):
+    def __init__(self, *, kind: str, **kwargs: Any) -> None:
         self.kind = kind
         super().__init__(required=False, strip=True, **kwargs)
 
-    def to_python(self, value) -> tuple[str, ...]:
-        return parse_pasted_ids(super().to_python(value))
+    # A CharField whose value is the tuple of IDs: the stubs type CharField's value as text.
+    def to_python(self, value: Any) -> tuple[str, ...]:  # type: ignore[override]
+        return parse_pasted_ids(super().to_python(value) or "")
 
     def validate(self, value: tuple[str, ...]) -> None:
         super().validate(value)
@@ -54,19 +56,20 @@ class PastedIdsField(forms.CharField):
                 "at a time."
             )
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: Any) -> str:
         # Redisplayed one per line, whatever separators the person pasted.
         ids = parse_pasted_ids(value) if isinstance(value, str) else value
         return "\n".join(ids) if ids else ""
 
 
 class CustomerIdsField(PastedIdsField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(kind="customer ID", **kwargs)
 
-    def clean(self, value) -> tuple[str, ...]:
-        ids = super().clean(value)
-        canonical, bad = [], []
+    def clean(self, value: Any) -> tuple[str, ...]:
+        ids: tuple[str, ...] = super().clean(value)
+        canonical: list[str] = []
+        bad: list[str] = []
         for raw in ids:
             try:
                 canonical.append(str(uuid.UUID(raw)))
@@ -81,11 +84,11 @@ class CustomerIdsField(PastedIdsField):
 
 
 class SalesforceIdsField(PastedIdsField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(kind="Salesforce account ID", **kwargs)
 
-    def clean(self, value) -> tuple[str, ...]:
-        ids = super().clean(value)
+    def clean(self, value: Any) -> tuple[str, ...]:
+        ids: tuple[str, ...] = super().clean(value)
         bad = [raw for raw in ids if not SALESFORCE_ID.fullmatch(raw)]
         if bad:
             raise ValidationError(
@@ -98,7 +101,7 @@ class SalesforceIdsField(PastedIdsField):
 class ArchivedField(forms.ChoiceField):
     """`only_archived` as the API names it; accepts true/false/1/0/on/off from any URL."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             choices=[("false", "Active"), ("true", "Archived")],
             required=False,
@@ -106,7 +109,7 @@ class ArchivedField(forms.ChoiceField):
             **kwargs,
         )
 
-    def to_python(self, value) -> str:
+    def to_python(self, value: Any) -> str:
         text = str(value or "").strip().lower()
         if text in TRUE_VALUES:
             return "true"
@@ -114,8 +117,8 @@ class ArchivedField(forms.ChoiceField):
             return "false"
         raise ValidationError("Choose Active or Archived.")
 
-    def clean(self, value) -> bool:
-        return super().clean(value) == "true"
+    def clean(self, value: Any) -> bool:
+        return bool(super().clean(value) == "true")
 
 
 class CursorTrailField(forms.Field):
@@ -124,7 +127,7 @@ class CursorTrailField(forms.Field):
 
     widget = forms.MultipleHiddenInput
 
-    def to_python(self, value) -> list[str]:
+    def to_python(self, value: Any) -> list[str]:
         values = [v for v in (value or []) if v]
         # A NUL can't be stored in PostgreSQL, where a long trail is saved as a search.
         if len(values) > MAX_CURSOR_TRAIL or any(
@@ -158,7 +161,7 @@ class CustomerFilterForm(forms.Form):
         widget=forms.HiddenInput,
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A URL may ask for any size from 1 to 100; show it selected rather than lie.
         requested = self.data.get("limit", "") if self.is_bound else ""

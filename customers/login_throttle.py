@@ -41,10 +41,12 @@ def client_ip_address(request: HttpRequest) -> str | None:
 USERNAME_LENGTH = 150
 
 
-def client_username(request: HttpRequest, credentials: Mapping | None = None) -> str | None:
+def client_username(
+    request: HttpRequest, credentials: Mapping[str, object] | None = None
+) -> str | None:
     """The username as axes reads it by default, cut to the length a username can have.
     Django's login form lets a longer one through to `authenticate`, and axes' INSERT of it
     would fail on PostgreSQL (a 500 instead of "wrong password")."""
-    field = settings.AXES_USERNAME_FORM_FIELD
+    field: str = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")
     username = credentials.get(field) if credentials else request.POST.get(field)
-    return username[:USERNAME_LENGTH] if isinstance(username, str) else username
+    return username[:USERNAME_LENGTH] if isinstance(username, str) else None

@@ -22,10 +22,11 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
 import httpx
 
@@ -66,7 +67,7 @@ class InvalidCursor(BadRequest):
 
 
 class RateLimited(MetronomeError):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -168,16 +169,17 @@ def _texts(values: Sequence[object]) -> tuple[str, ...]:
     for value in values:
         if not isinstance(value, str):
             raise TypeError(f"expected a string, got {type(value).__name__}")
-    return tuple(values)
+    return tuple(cast(Sequence[str], values))
 
 
 def _text_mapping(mapping: Mapping[object, object]) -> dict[str, str]:
     _texts((*mapping.keys(), *mapping.values()))
-    return dict(mapping)
+    return dict(cast(Mapping[str, str], mapping))
 
 
 def _datetime(value: object) -> datetime:
-    # fromisoformat raises TypeError for anything but a string.
+    if not isinstance(value, str):
+        raise TypeError(f"expected a timestamp string, got {type(value).__name__}")
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("timestamp without a time zone")
@@ -252,8 +254,8 @@ class MetronomeClient:
         max_retries: int = 2,
         retry_budget: float = 20.0,
         transport: httpx.BaseTransport | None = None,
-        sleep=time.sleep,
-    ):
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._token = bearer_token
         self._timeout = timeout
         self._max_retries = max_retries
@@ -462,7 +464,7 @@ def _refuse_batches(query: CustomerQuery) -> None:
 
 
 def _should_retry(response: httpx.Response) -> bool:
-    override = response.headers.get("x-should-retry", "").lower()
+    override = str(response.headers.get("x-should-retry", "")).lower()
     if override in ("true", "false"):
         return override == "true"
     return response.status_code in RETRYABLE_STATUSES or response.status_code >= 500
@@ -492,7 +494,7 @@ def _retry_after_seconds(headers: httpx.Headers) -> float | None:
 
 def _backoff_delay(attempt: int) -> float:
     """Exponential from 0.5 s, capped at 8 s, less up to 25 % jitter: the SDKs' formula."""
-    delay = min(INITIAL_RETRY_DELAY * 2 ** (attempt - 1), MAX_RETRY_DELAY)
+    delay: float = min(INITIAL_RETRY_DELAY * 2 ** (attempt - 1), MAX_RETRY_DELAY)
     return delay * (1 - 0.25 * random.random())
 
 

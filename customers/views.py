@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -143,7 +143,7 @@ EXPORT_IGNORED_PARAMS = ("next_page", "prev", "page", "limit")
 
 @require_GET
 @permission_required("customers.export_customers", raise_exception=True)
-def customer_export(request: HtmxHttpRequest) -> HttpResponse:
+def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
     """Every customer matching the page's filters, as a streamed CSV download.
 
     The first page is fetched before answering, so a Metronome failure is an error page;
@@ -165,7 +165,7 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponse:
     form = CustomerFilterForm(params)
     if not form.is_valid():
         problems = [f"{field.label}: {message}" for field in form for message in field.errors]
-        problems += form.non_field_errors()
+        problems += [str(message) for message in form.non_field_errors()]
         return _export_error(
             request, 400, "The filters in this link are not valid.", back_url, problems
         )

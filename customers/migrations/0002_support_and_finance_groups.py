@@ -1,8 +1,10 @@
 """The two groups staff are put in: Support may view customers; Finance may also download
 them as CSV. Superusers may do everything."""
 
+from django.apps.registry import Apps
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 GROUPS = {
     "Support": ["view_customers"],
@@ -10,10 +12,10 @@ GROUPS = {
 }
 
 
-def create_groups(apps, schema_editor):
+def create_groups(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     # Permissions are normally created after all migrations ran; these groups need them now.
     app_config = apps.get_app_config("customers")
-    app_config.models_module = True
+    app_config.models_module = True  # type: ignore[assignment]  # Django's own trick
     create_permissions(app_config, apps=apps, verbosity=0)
     app_config.models_module = None
 
@@ -26,7 +28,7 @@ def create_groups(apps, schema_editor):
         )
 
 
-def remove_groups(apps, schema_editor):
+def remove_groups(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     apps.get_model("auth", "Group").objects.filter(name__in=GROUPS).delete()
 
 

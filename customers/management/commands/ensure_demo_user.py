@@ -15,7 +15,7 @@ DEMO_PASSWORD = "metronome-demo"  # noqa: S105 (a published demo login, refused 
 class Command(BaseCommand):
     help = "Create the demo logins for a local run on the sandbox (never with a real token)."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: object, **options: object) -> None:
         if not settings.METRONOME_SANDBOX:
             raise CommandError(
                 "Refusing to create demo logins: METRONOME_BEARER_TOKEN is set, so this "
