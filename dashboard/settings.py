@@ -266,6 +266,6 @@ LOGGING = {
 
 # --- Searching (customers/search.py, customers/models.py) --------------------------------
 # How long a pasted-ID search's lookups are reused for its later pages, in seconds.
-SEARCH_CACHE_SECONDS = env.int("SEARCH_CACHE_SECONDS", default=120)
+SEARCH_CACHE_SECONDS = env_number("SEARCH_CACHE_SECONDS", 120, minimum=0, cast=int)
 # Long searches (too long for a URL) one person may store in 24 hours.
-SAVED_SEARCHES_PER_DAY = env.int("SAVED_SEARCHES_PER_DAY", default=200)
+SAVED_SEARCHES_PER_DAY = env_number("SAVED_SEARCHES_PER_DAY", 200, minimum=0, cast=int)

@@ -495,6 +495,7 @@ print(client.cookies["sessionid"].value)
 """
 
 
+@pytest.mark.slow
 def test_over_http_an_aborted_export_is_an_unfinished_chunked_body(tmp_path):
     """What the browser sees, through gunicorn as in production: a complete export ends
     its chunked body; a failed one is cut off, which browsers and curl report as failed."""

@@ -666,7 +666,10 @@ def test_server_answers_over_a_real_socket_and_releases_the_port(api, active) ->
         server.stop()
     server.stop()  # idempotent
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", server.port))  # the port is free again
+        # The port is free again: nothing listens on it. SO_REUSEADDR, or the kept-alive
+        # connections the server just closed (TIME_WAIT) would make the bind fail at random.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", server.port))
 
 
 def test_server_keeps_connections_alive(api) -> None:

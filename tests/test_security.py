@@ -539,19 +539,11 @@ def read_to_the_end(response):
 @pytest.mark.parametrize(
     "page", ["login", "customers", "customers fragment", "403", "404", "admin", "export"]
 )
-def test_every_response_carries_the_security_headers(pages, page):
+def test_every_response_carries_the_security_headers_and_a_strict_first_party_csp(pages, page):
     response = pages[page]()
     assert response["X-Frame-Options"] == "DENY"
     assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Content-Type-Options"] == "nosniff"
-    assert "Content-Security-Policy" in response
-
-
-@pytest.mark.parametrize(
-    "page", ["login", "customers", "customers fragment", "403", "404", "admin", "export"]
-)
-def test_the_content_security_policy_is_strict_and_first_party_only(pages, page):
-    response = pages[page]()
     header = response["Content-Security-Policy"]
     for loophole in ("'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "*", "http:", "https:"):
         assert loophole not in header.split(), loophole
@@ -1100,7 +1092,10 @@ HOSTILE_QUERIES = [
     "customer_ids=" + "&customer_ids=".join(str(uuid.UUID(int=n)) for n in range(50)),
     "limit=99999999999999999999999999",
     "limit=-1",
+    "limit=0",
+    "limit=101",
     "limit=1e3",
+    "only_archived=maybe",
     "%",
     "a=%zz&limit=%ff%fe",
     "ingest_alias=%ED%A0%80",  # a lone surrogate, as UTF-8
@@ -1178,6 +1173,11 @@ def test_hostile_form_posts_never_5xx_nor_reflect_markup(finance, query):
         assert_survives(response)
         if response.status_code == 303:
             assert_survives(finance.get(response["Location"]))
+
+
+def test_hostile_input_is_shown_escaped_not_dropped(finance):
+    body = finance.get(f"{LIST_URL}?ingest_alias=<b>bold</b>").content.decode()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in body
 
 
 def test_hostile_values_from_the_api_are_shown_escaped(support_user, settings, install_client):

@@ -21,6 +21,10 @@ PRODUCTION = {
 }
 
 
+# Each case starts a Python process.
+pytestmark = pytest.mark.slow
+
+
 def run(args: list[str], **variables: str) -> subprocess.CompletedProcess:
     env = {
         "PATH": "/usr/bin:/bin",

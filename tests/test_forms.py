@@ -1,0 +1,76 @@
+"""customers/forms.py: what the customers page accepts from a URL or a form, before any
+API call."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.http import QueryDict
+
+from customers.forms import (
+    MAX_CURSOR_TRAIL,
+    MAX_PASTED_IDS,
+    CustomerFilterForm,
+    parse_pasted_ids,
+)
+from customers.metronome import CustomerQuery
+from customers.urlstate import DEFAULT_PAGE_SIZE
+
+
+def form(query: str) -> CustomerFilterForm:
+    return CustomerFilterForm(QueryDict(query))
+
+
+def test_pasted_ids_are_split_on_any_separator_trimmed_and_deduplicated():
+    pasted = " 001A,\t001B\r\n\n001A ;001C,,\n"
+    assert parse_pasted_ids(pasted) == ("001A", "001B", "001C")
+
+
+def test_an_empty_query_is_every_active_customer_at_the_default_page_size():
+    empty = form("")
+    assert empty.is_valid()
+    assert empty.query() == CustomerQuery()
+    assert empty.cleaned_data["limit"] == DEFAULT_PAGE_SIZE
+    assert empty.cleaned_data["page"] is None and empty.cleaned_data["prev"] == []
+
+
+def test_customer_ids_are_canonical_lowercase_uuids():
+    valid = form("customer_ids=182BD5E5-6E1A-4FE4-A799-AA6D9A6AB26E")
+    assert valid.is_valid()
+    assert valid.query().customer_ids == ("182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e",)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=abc", "limit"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("only_archived=maybe", "only_archived"),
+        ("customer_ids=not-a-uuid", "customer_ids"),
+        ("salesforce_account_ids=001-too-short", "salesforce_account_ids"),
+        ("page=0", "page"),
+        ("page=x", "page"),
+        ("next_page=" + "c" * 2001, "next_page"),
+        ("prev=a%00b&next_page=x", "prev"),
+    ],
+)
+def test_bad_values_are_errors_on_their_field(query, field):
+    bad = form(query)
+    assert not bad.is_valid()
+    assert field in bad.errors
+
+
+def test_more_pasted_ids_than_allowed_is_an_error_saying_how_many():
+    ids = ",".join(str(uuid.UUID(int=n)) for n in range(MAX_PASTED_IDS + 1))
+    bad = form(f"customer_ids={ids}")
+    assert not bad.is_valid()
+    assert "1,001 customer IDs were pasted; search at most 1,000" in str(bad.errors)
+
+
+def test_a_trail_longer_than_any_link_the_dashboard_makes_is_refused():
+    params = QueryDict(mutable=True)
+    params.setlist("prev", ["p"] * (MAX_CURSOR_TRAIL + 1))
+    params["next_page"] = "x"
+    assert not CustomerFilterForm(params).is_valid()
