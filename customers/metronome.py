@@ -346,13 +346,6 @@ class MetronomeClient:
             # A consumer that stops early must not wait for a page it will never read.
             stop.set()
 
-    def iter_customers(
-        self, query: CustomerQuery, *, page_size: int = MAX_PAGE_SIZE
-    ) -> Iterator[Customer]:
-        """Every customer matching the query, across all pages."""
-        for page in self.iter_pages(query, page_size=page_size):
-            yield from page.customers
-
     # Internals ------------------------------------------------------------------------------
 
     def _fetch_page(self, query: CustomerQuery, limit: int, cursor: str | None) -> CustomerPage:

@@ -105,12 +105,6 @@ def iter_pages(
         yield CustomerPage(matches[start : start + page_size], None)
 
 
-def match_report(client: MetronomeClient, query: CustomerQuery) -> MatchReport:
-    """Which pasted IDs match customers in the shown state, which exist only in the state
-    the Active/Archived toggle hides, and which exist nowhere."""
-    return _cached_id_search(client, query).report
-
-
 # --- The lookups -------------------------------------------------------------------------
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import httpx
 
-from customers.metronome import MetronomeClient
+from customers.metronome import Customer, MetronomeClient
 from customers.sandbox import SandboxAPI, SandboxTransport
 
 BASE_URL = "https://api.metronome.test"
@@ -103,3 +103,9 @@ def ids_in(request: httpx.Request, name: str) -> list[str]:
     values = params_of(request).get(name, [])
     assert len(values) <= 1, f"{name} was sent as repeated keys"
     return values[0].split(",") if values else []
+
+
+def customers_of(client: MetronomeClient, query, page_size: int = 100) -> Iterator[Customer]:
+    """Every customer of the query, across all of `client.iter_pages`."""
+    for result in client.iter_pages(query, page_size=page_size):
+        yield from result.customers

@@ -24,6 +24,7 @@ from fake_metronome import (
     TOKEN,
     Script,
     customer_id,
+    customers_of,
     error,
     ids_in,
     make_client,
@@ -109,7 +110,7 @@ def test_next_page_is_sent_back_verbatim_with_the_same_filters(sleeps):
     client = make_client(script, sleeps)
     query = CustomerQuery(customer_ids=("a", "b"), ingest_alias="x", only_archived=True)
 
-    customers = list(client.iter_customers(query, page_size=1))
+    customers = list(customers_of(client, query, page_size=1))
 
     assert [c.id for c in customers] == [customer_id(1), customer_id(2)]
     first, second = (params_of(request) for request in script.requests)
@@ -191,7 +192,7 @@ def test_more_than_100_ids_are_refused_before_any_request(sleeps):
 # --- 3. Paging ---------------------------------------------------------------------------------
 
 
-def test_iter_customers_follows_next_page_past_empty_pages_until_it_is_null(sleeps):
+def test_iter_pages_follows_next_page_past_empty_pages_until_it_is_null(sleeps):
     script = Script(
         page([wire_customer(1), wire_customer(2)], next_page="p2"),
         page([], next_page="p3"),
@@ -200,7 +201,7 @@ def test_iter_customers_follows_next_page_past_empty_pages_until_it_is_null(slee
         page([wire_customer(99)]),  # never asked for: the previous page was the last
     )
 
-    found = [c.id for c in make_client(script, sleeps).iter_customers(CustomerQuery())]
+    found = [c.id for c in customers_of(make_client(script, sleeps), CustomerQuery())]
 
     assert found == [customer_id(1), customer_id(2), customer_id(3)]
     cursors = [params_of(r).get("next_page", [None])[0] for r in script.requests]
@@ -726,7 +727,7 @@ def test_the_token_never_reaches_the_logs_or_the_errors(caplog, sleeps):
         for url in (accepts.url, rejects.url, f"http://127.0.0.1:{_closed_port()}"):
             client = MetronomeClient(base_url=url, bearer_token=SECRET, sleep=sleeps.append)
             try:
-                list(client.iter_customers(CustomerQuery(), page_size=10))
+                list(customers_of(client, CustomerQuery(), page_size=10))
             except MetronomeError as exc:
                 errors.append(exc)
             client.close()
@@ -817,7 +818,7 @@ def test_without_a_token_get_client_uses_the_in_process_sandbox(in_process_sandb
     expected = [c["id"] for c in generate_customers(120) if not c.get("archived_at")]
 
     client = metronome.get_client()
-    found = [c.id for c in client.iter_customers(CustomerQuery(), page_size=50)]
+    found = [c.id for c in customers_of(client, CustomerQuery(), page_size=50)]
 
     assert sorted(found) == sorted(expected)
 
@@ -855,7 +856,7 @@ def test_a_cursor_that_points_back_at_the_same_rows_stops_instead_of_looping_for
     script = Script(page([wire_customer(1)], "cursor-a"), page([wire_customer(2)], "cursor-a"))
     client = make_client(script, [])
     with pytest.raises(MalformedResponse, match="same page cursor twice"):
-        list(client.iter_customers(CustomerQuery()))
+        list(customers_of(client, CustomerQuery()))
     assert len(script.requests) == 2
 
 
@@ -873,7 +874,7 @@ def test_a_non_finite_retry_after_falls_back_to_backoff(header):
     sleeps: list[float] = []
     script = Script(error(429, headers=header), page([]))
     client = make_client(script, sleeps)
-    list(client.iter_customers(CustomerQuery()))
+    list(customers_of(client, CustomerQuery()))
     assert len(sleeps) == 1 and 0.375 <= sleeps[0] <= 0.5
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fake_metronome import customers_of
 from metronome import Metronome
 
 from customers import search
@@ -99,7 +100,7 @@ def test_the_sdk_and_our_client_list_the_same_customers_in_the_same_order(
     sdk_requests = sandbox_server.api.request_count - before
 
     before = sandbox_server.api.request_count
-    our_ids = [c.id for c in ours.iter_customers(_as_query(kwargs), page_size=PAGE_SIZE)]
+    our_ids = [c.id for c in customers_of(ours, _as_query(kwargs), page_size=PAGE_SIZE)]
     our_requests = sandbox_server.api.request_count - before
 
     assert our_ids == sdk_ids
@@ -128,7 +129,7 @@ def test_the_unfiltered_list_is_every_active_customer(sdk, sandbox_server):
 def test_our_parsed_customers_agree_with_the_sdk_models_field_by_field(sdk, ours):
     for only_archived in (False, True):
         theirs = list(sdk.v1.customers.list(limit=100, only_archived=only_archived))
-        mine = list(ours.iter_customers(CustomerQuery(only_archived=only_archived)))
+        mine = list(customers_of(ours, CustomerQuery(only_archived=only_archived)))
         assert len(mine) == len(theirs) > 0
         for model, customer in zip(theirs, mine, strict=True):
             assert customer.id == model.id

@@ -254,7 +254,7 @@ def test_in_the_active_view_archived_ids_are_reported_as_archived_not_as_not_fou
         salesforce_account_ids=(salesforce_id(ARCHIVED), UNKNOWN_SALESFORCE_ID),
     )
 
-    report = search.match_report(sandbox_client(small_sandbox, sleeps), query)
+    report = search.search(sandbox_client(small_sandbox, sleeps), query, limit=10).report
 
     assert report.pasted == 5
     assert report.matched == (customer_id(ACTIVE),)
@@ -273,7 +273,7 @@ def test_in_the_archived_view_archived_ids_match_and_active_ones_are_reported_as
         only_archived=True,
     )
 
-    report = search.match_report(sandbox_client(small_sandbox, sleeps), query)
+    report = search.search(sandbox_client(small_sandbox, sleeps), query, limit=10).report
 
     assert report.matched == (customer_id(ARCHIVED), salesforce_id(ARCHIVED))
     assert report.other_state == (customer_id(ACTIVE), salesforce_id(ACTIVE))
@@ -289,7 +289,7 @@ def test_ids_that_exist_are_never_reported_as_not_found_whichever_toggle_is_on(
     existing = tuple(customer_id(n) for n in (ACTIVE, ARCHIVED, NO_SALESFORCE))
     query = CustomerQuery(customer_ids=(*existing, UNKNOWN_ID), only_archived=only_archived)
 
-    report = search.match_report(sandbox_client(small_sandbox, sleeps), query)
+    report = search.search(sandbox_client(small_sandbox, sleeps), query, limit=10).report
 
     assert report.not_found == (UNKNOWN_ID,)
     assert set(report.matched) | set(report.other_state) == set(existing)
@@ -304,7 +304,7 @@ def test_the_match_report_looks_up_customer_ids_and_salesforce_ids_each_on_their
         customer_ids=(customer_id(ACTIVE),), salesforce_account_ids=(salesforce_id(ARCHIVED),)
     )
 
-    report = search.match_report(sandbox_client(small_sandbox, sleeps), query)
+    report = search.search(sandbox_client(small_sandbox, sleeps), query, limit=10).report
 
     assert report.not_found == ()
     assert report.matched == (customer_id(ACTIVE),)
@@ -315,7 +315,7 @@ def test_the_match_report_looks_up_customer_ids_and_salesforce_ids_each_on_their
 def test_the_match_report_ignores_the_ingest_alias_filter(sleeps, small_sandbox):
     query = CustomerQuery(customer_ids=(customer_id(ACTIVE),), ingest_alias="no-such-alias")
 
-    report = search.match_report(sandbox_client(small_sandbox, sleeps), query)
+    report = search.search(sandbox_client(small_sandbox, sleeps), query, limit=10).report
 
     assert report.matched == (customer_id(ACTIVE),)
 
@@ -334,9 +334,9 @@ def test_the_match_report_covers_more_than_100_pasted_ids(sleeps, big_sandbox, l
     archived = {c["id"] for c in big_sandbox.customers if c.get("archived_at")} & set(ids)
     assert archived
 
-    report = search.match_report(
-        sandbox_client(big_sandbox, sleeps), CustomerQuery(customer_ids=ids)
-    )
+    report = search.search(
+        sandbox_client(big_sandbox, sleeps), CustomerQuery(customer_ids=ids), limit=10
+    ).report
 
     assert report.pasted == 250
     assert set(report.matched) == active
