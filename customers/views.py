@@ -49,7 +49,7 @@ def _store_search(request: HtmxHttpRequest) -> HttpResponse:
     checks for CSRF, ever stores one."""
     form = CustomerFilterForm(request.POST)
     if not form.is_valid():
-        return _render(request, _context(form, request.POST))
+        return _render(request, _context(form, QueryDict()))
     filters = urlstate.filter_params(form.query())
     limit = form.cleaned_data["limit"]
     saved_key = None
@@ -57,7 +57,7 @@ def _store_search(request: HtmxHttpRequest) -> HttpResponse:
         try:
             saved_key = SavedSearch.store(filters, request.user).key
         except SearchQuotaExceeded as refusal:
-            return _render(request, {**_context(form, request.POST), "refusal": str(refusal)})
+            return _render(request, {**_context(form, QueryDict()), "refusal": str(refusal)})
     params = urlstate.search_params(form.query(), saved_key=saved_key, limit=limit)
     location = urlstate.list_url(params)
     if not request.htmx:
