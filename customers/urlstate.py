@@ -24,6 +24,8 @@ from customers.models import SavedSearch
 # `prev` cursors (so Previous, past them, gives way to First). The page and its script
 # read this one value (see the `data-max-query-string` attribute in list.html).
 MAX_QUERY_STRING = 6000
+# Salesforce IDs that fit in a link: 18 characters each and a comma, encoded as %2C.
+SALESFORCE_IDS_PER_LINK = MAX_QUERY_STRING // len("001Dn00000AbCdEIAZ%2C")
 PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 

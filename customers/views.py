@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from customers import export, metronome, search, urlstate
-from customers.forms import CustomerFilterForm
+from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
 from customers.models import SavedSearch, SearchQuotaExceeded
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,8 @@ def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
     fragment = request.htmx and not request.htmx.history_restore_request
     template = "customers/list.html#results" if fragment else "customers/list.html"
     context["max_query_string"] = urlstate.MAX_QUERY_STRING
+    context["salesforce_ids_per_link"] = urlstate.SALESFORCE_IDS_PER_LINK
+    context["max_pasted_ids"] = f"{MAX_PASTED_IDS:,}"
     return render(request, template, context)
 
 
