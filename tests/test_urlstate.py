@@ -183,3 +183,18 @@ def test_the_export_link_names_the_search_without_page_size_or_position():
         rows=1,
     )
     assert links.export_query == "search=k"
+
+
+def test_a_stored_search_gives_only_its_filters_the_url_the_rest(db):
+    from django.http import QueryDict
+
+    from customers.models import SavedSearch
+
+    # As the old paging links stored them: filters, page size and position under one key.
+    legacy = SavedSearch.objects.create(
+        key="legacy0000000000",
+        params={"only_archived": ["true"], "limit": ["7"], "next_page": ["c"], "prev": ["b"]},
+    )
+    expanded, unknown = urlstate.expand_saved_search(QueryDict(f"search={legacy.key}&limit=2"))
+    assert not unknown
+    assert dict(expanded.lists()) == {"only_archived": ["true"], "limit": ["2"]}
