@@ -1,7 +1,7 @@
 """The project's client and Metronome's official Python SDK, pointed at the same sandbox
 server over HTTP, must find exactly the same customers in the same order, for every filter.
 
-The SDK is the reference for the wire format (see /work/shared/metronome-api.md): if our
+The SDK is the reference for the wire format (see ../shared/metronome-api.md): if our
 encoding of a filter or our handling of the cursor drifted from it, the two lists differ.
 """
 
