@@ -9,7 +9,7 @@ How a paste is read:
 - Cells are separated by new lines, tabs, commas, semicolons and pipes. A cell in double
   quotes (CSV style, `""` for a quote) may hold any of those.
 - Within a cell, words are separated by spaces. Quotes, brackets and braces around a word
-  (and a trailing period or colon) are dropped.
+  (and trailing sentence punctuation) are dropped.
 - A word is an ID, a link to one, or not an ID. A cell with no ID in it is ignored as a
   whole ("Account ID", "Total 250"); in a cell with IDs, each other word is ignored on its
   own. Cells with no letter or digit at all (`---`, `[`) carry nothing and are skipped.
@@ -142,7 +142,7 @@ def _cells(text: str) -> Iterator[str]:
 
 
 def _unwrap(word: str) -> str:
-    """Drop quotes, brackets and braces around a word, and a trailing period or colon."""
+    """Drop quotes, brackets and braces around a word, and trailing sentence punctuation."""
     previous = None
     while word != previous:
         previous = word
