@@ -1,14 +1,16 @@
 """The customers page's filters: every query string is validated here before the service
 module sees it. The field names are the API's, so a URL says exactly what was asked."""
 
-import re
-import uuid
+from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
+from customers import pasted
 from customers.metronome import MAX_PAGE_SIZE, CustomerQuery
+from customers.pasted import Ignored, PastedIds
 from customers.urlstate import DEFAULT_PAGE_SIZE, PAGE_SIZES
 
 MAX_PASTED_IDS = 1000
@@ -18,84 +20,82 @@ MAX_CURSOR_LENGTH = 2000
 MAX_CURSOR_TRAIL = 1000
 MAX_PAGE_NUMBER = 10**7
 
-# Commas, whitespace and the semicolons some spreadsheets export: whatever a paste holds.
-ID_SEPARATORS = re.compile(r"[\s,;]+")
-SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 TRUE_VALUES = {"true", "1", "on", "yes"}
 FALSE_VALUES = {"false", "0", "off", "no", ""}
 
 
-def parse_pasted_ids(text: str) -> tuple[str, ...]:
-    """Split pasted text on any mix of commas, spaces, tabs and newlines; drop empties and
-    repeats, keeping the order of first appearance."""
-    return tuple(dict.fromkeys(part for part in ID_SEPARATORS.split(text) if part))
-
-
-def _describe(bad: list[str]) -> str:
-    shown = ", ".join(f"“{value[:40]}”" for value in bad[:5])
-    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+def _describe(values: Sequence[str]) -> str:
+    shown = ", ".join(f"“{value[:40]}”" for value in values[:5])
+    more = f" and {len(values) - 5:,} more" if len(values) > 5 else ""
     return shown + more
 
 
 class PastedIdsField(forms.CharField):
+    """A paste box: pulls the IDs out of whatever was pasted (see customers/pasted.py) and
+    cleans to the normalised IDs. What is not an ID is ignored and reported through the
+    form's `ignored_values`, never an error; an error only when a box with text holds no ID
+    at all, or more than MAX_PASTED_IDS."""
+
     widget = forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"})
 
-    def __init__(self, *, kind: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, kind: str, extract: Callable[[str], PastedIds], what_fits: str, **kwargs: Any
+    ) -> None:
         self.kind = kind
+        self.extract = extract
+        self.what_fits = what_fits
         super().__init__(required=False, strip=True, **kwargs)
 
-    # A CharField whose value is the tuple of IDs: the stubs type CharField's value as text.
-    def to_python(self, value: Any) -> tuple[str, ...]:  # type: ignore[override]
-        return parse_pasted_ids(super().to_python(value) or "")
-
-    def validate(self, value: tuple[str, ...]) -> None:
-        super().validate(value)
-        if len(value) > MAX_PASTED_IDS:
+    def clean(self, value: Any) -> tuple[str, ...]:
+        text = super().clean(value)  # a stripped string; a NUL is refused here
+        found = self.extract(text)
+        if text and not found.ids:
+            found_in = [item.value for item in found.ignored]
             raise ValidationError(
-                f"{len(value):,} {self.kind}s were pasted; search at most {MAX_PASTED_IDS:,} "
-                "at a time."
+                f"No {self.kind} found"
+                + (f" in {_describe(found_in)}" if found_in else "")
+                + f". {self.what_fits}"
             )
+        if len(found.ids) > MAX_PASTED_IDS:
+            raise ValidationError(
+                f"{len(found.ids):,} {self.kind}s were pasted; search at most "
+                f"{MAX_PASTED_IDS:,} at a time."
+            )
+        return found.ids
 
     def prepare_value(self, value: Any) -> str:
-        # Redisplayed one per line, whatever separators the person pasted.
-        ids = parse_pasted_ids(value) if isinstance(value, str) else value
-        return "\n".join(ids) if ids else ""
+        # Redisplayed one ID per line, as pasted, whatever else was around them; a box with
+        # no ID in it keeps its text, so it can be corrected.
+        if isinstance(value, str):
+            ids = self.extract(value).as_pasted
+            return "\n".join(ids) if ids else value
+        return "\n".join(value) if value else ""
 
 
 class CustomerIdsField(PastedIdsField):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(kind="customer ID", **kwargs)
-
-    def clean(self, value: Any) -> tuple[str, ...]:
-        ids: tuple[str, ...] = super().clean(value)
-        canonical: list[str] = []
-        bad: list[str] = []
-        for raw in ids:
-            try:
-                canonical.append(str(uuid.UUID(raw)))
-            except ValueError:
-                bad.append(raw)
-        if bad:
-            raise ValidationError(
-                f"Not a Metronome customer ID (a UUID such as "
-                f"0c5e4f3a-3f7c-4b8e-9a8e-2f4a1c9d7b6e): {_describe(bad)}."
-            )
-        return tuple(dict.fromkeys(canonical))
+        super().__init__(
+            kind="Metronome customer ID",
+            extract=pasted.extract_customer_ids,
+            what_fits=(
+                "A customer ID is a UUID such as 0c5e4f3a-3f7c-4b8e-9a8e-2f4a1c9d7b6e; "
+                "a link to the customer in Metronome works too."
+            ),
+            **kwargs,
+        )
 
 
 class SalesforceIdsField(PastedIdsField):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(kind="Salesforce account ID", **kwargs)
-
-    def clean(self, value: Any) -> tuple[str, ...]:
-        ids: tuple[str, ...] = super().clean(value)
-        bad = [raw for raw in ids if not SALESFORCE_ID.fullmatch(raw)]
-        if bad:
-            raise ValidationError(
-                f"Not a Salesforce account ID (15 or 18 letters and digits, such as "
-                f"001Dn00000AbCdEIAZ): {_describe(bad)}."
-            )
-        return ids
+        super().__init__(
+            kind="Salesforce account ID",
+            extract=pasted.extract_salesforce_ids,
+            what_fits=(
+                "A Salesforce ID has 15 or 18 letters and digits, such as 001xx000003DHurAAG; "
+                "a link to the record in Salesforce works too."
+            ),
+            **kwargs,
+        )
 
 
 class ArchivedField(forms.ChoiceField):
@@ -176,6 +176,27 @@ class CustomerFilterForm(forms.Form):
             return ArchivedField().to_python(self.data.get("only_archived"))
         except ValidationError:
             return "false"
+
+    @cached_property
+    def pasted(self) -> dict[str, PastedIds]:
+        """What each paste box held: the IDs found, the values ignored and, for Salesforce
+        IDs, the conversions made. Read from the submitted text, so it is there whether or
+        not the form is valid."""
+        return {
+            name: field.extract(str(self[name].data or "").strip())
+            for name, field in self.fields.items()
+            if isinstance(field, PastedIdsField)
+        }
+
+    @property
+    def ignored_values(self) -> list[tuple[str, tuple[Ignored, ...]]]:
+        """(box label, the pasted values that are not IDs) for each box that had some: to be
+        reported with the results, never an error."""
+        return [
+            (str(self.fields[name].label), found.ignored)
+            for name, found in self.pasted.items()
+            if found.ignored
+        ]
 
     def clean_limit(self) -> int:
         return self.cleaned_data["limit"] or DEFAULT_PAGE_SIZE

@@ -576,7 +576,7 @@ def test_invalid_filters_are_a_400_page_that_links_back(finance_client, sandbox_
 
     assert response.status_code == 400
     body = response.content.decode()
-    assert "Not a Metronome customer ID" in body
+    assert "No Metronome customer ID found in “not-a-uuid”" in body
     assert 'href="/customers/?customer_ids=not-a-uuid&amp;limit=25"' in body
     assert sandbox_api.request_count == 0
     assert not ExportAudit.objects.exists()

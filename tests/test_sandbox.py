@@ -19,6 +19,7 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
+from customers import salesforce
 from customers.management.commands import run_sandbox
 from customers.sandbox import (
     SANDBOX_TOKEN,
@@ -180,11 +181,11 @@ def test_billable_status_is_mostly_billable_and_absent_for_some_accounts(custome
     assert any(s["effective_at"] is None for s in statuses)
 
 
-def test_salesforce_ids_are_18_character_account_ids_some_null_some_shared(customers) -> None:
+def test_salesforce_ids_are_real_account_ids_some_null_some_shared(customers) -> None:
     ids = [c["customer_config"]["salesforce_account_id"] for c in customers]
     present = [i for i in ids if i is not None]
     assert 0.80 <= len(present) / len(ids) <= 0.90
-    assert all(re.fullmatch(r"001[A-Za-z0-9]{15}", i) for i in present)
+    assert all(re.fullmatch(r"001[A-Za-z0-9]{12}(?:[A-Z0-5]{3})?", i) for i in present)
     counts = collections.Counter(present)
     shared = [sf for sf, n in counts.items() if n > 1]
     assert shared and max(counts.values()) == 2
@@ -193,6 +194,27 @@ def test_salesforce_ids_are_18_character_account_ids_some_null_some_shared(custo
     for sf in shared:
         pair = [c for c in customers if c["customer_config"]["salesforce_account_id"] == sf]
         assert sorted(is_archived(c) for c in pair) == [False, True]
+
+
+def test_salesforce_ids_carry_valid_suffixes_and_some_are_stored_in_15_character_form(
+    customers,
+) -> None:
+    present = [
+        c["customer_config"]["salesforce_account_id"]
+        for c in customers
+        if c["customer_config"]["salesforce_account_id"] is not None
+    ]
+    long_form = [i for i in present if len(i) == 18]
+    short_form = [i for i in present if len(i) == 15]
+    assert len(long_form) + len(short_form) == len(present)
+    assert 0.10 <= len(short_form) / len(present) <= 0.20
+    # The sandbox computes suffixes on its own, so this checks one implementation against
+    # the other; the documented examples pin down the dashboard's.
+    assert all(salesforce.normalise(i).reading is salesforce.Reading.CHECKED for i in long_form)
+    # Each 18-character ID is unique in its first 15 characters, so both forms name one
+    # account whichever the customer stored.
+    keys = collections.Counter(salesforce.key_for_stored(i) for i in set(present))
+    assert max(keys.values()) == 1
 
 
 def test_each_customer_has_one_to_three_aliases_and_external_id_is_the_first(customers) -> None:
@@ -323,6 +345,28 @@ def test_salesforce_filter_finds_each_side_of_a_shared_id(api, customers) -> Non
     assert matching == expected and len(active_side["data"]) >= 1
     assert len(archived_side["data"]) == 1
     assert archived_side["data"][0]["customer_config"]["salesforce_account_id"] == shared
+
+
+def test_salesforce_filter_is_a_plain_string_match_on_the_stored_form(api, active) -> None:
+    customer = next(
+        c
+        for c in active
+        if len(stored := c["customer_config"]["salesforce_account_id"] or "") == 15
+        and stored != stored.lower()
+    )
+    stored = customer["customer_config"]["salesforce_account_id"]
+    long_form = salesforce.to_18(stored)
+
+    def found(value: str) -> list[str]:
+        _, _, payload = call(api, query={"salesforce_account_ids": value})
+        return [c["id"] for c in payload["data"]]
+
+    # As Metronome most likely matches: the stored 15-character form finds the customer,
+    # its 18-character form or another case does not, so the dashboard sends both forms.
+    assert found(stored) == [customer["id"]]
+    assert found(long_form) == []
+    assert found(stored.lower()) == []
+    assert found(f"{long_form},{stored}") == [customer["id"]]
 
 
 def test_ingest_alias_filter_is_an_exact_match(api, active) -> None:

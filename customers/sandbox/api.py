@@ -412,6 +412,9 @@ class SandboxAPI:
         if filters.customer_ids is not None:
             candidates = {self._by_id[i] for i in filters.customer_ids if i in self._by_id}
         if filters.salesforce_account_ids is not None:
+            # A plain, case-sensitive string match against the stored form, 15 or 18
+            # characters: what Metronome most likely does (its docs are silent), so the
+            # dashboard has to send both forms.
             matches = {
                 p
                 for sf in filters.salesforce_account_ids

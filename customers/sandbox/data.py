@@ -3,11 +3,12 @@
 The data is meant to look like a real B2B SaaS company's customer list, warts included,
 because the dashboard, its CSV export and its tests must cope with everything the real API
 can send: non-ASCII and punctuation-heavy names, optional keys that are absent rather than
-null, Salesforce IDs shared by an archived record and its replacement, and custom-field
-values that a spreadsheet would execute as formulas.
+null, Salesforce IDs shared by an archived record and its replacement and stored in either
+their 18- or 15-character form, and custom-field values that a spreadsheet would execute as
+formulas.
 
-Everything comes from one `random.Random(seed)`, so a seed always yields the same list
-(no global random, no uuid4, no wall clock).
+Everything comes from `random.Random(seed)` (and one side stream seeded from it), so a seed
+always yields the same list (no global random, no uuid4, no wall clock).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ _ACTIVE_ABSENT_ARCHIVED_AT = 0.30
 # Accounts without the billable-status feature don't send the key at all.
 _ABSENT_BILLABLE_STATUS = 0.15
 _HAS_SALESFORCE_ID = 0.85
+# Of the customers with a Salesforce ID, how many store its 15-character form (the one
+# Salesforce reports and formula fields give) rather than the 18-character one.
+_SALESFORCE_15_CHARACTER_FORM = 0.15
 # Chance that a new active customer with a Salesforce ID replaces an earlier archived one
 # and so shares its Salesforce ID (and name). Tuned so about 1 % of customers share an ID.
 _REPLACES_ARCHIVED = 0.0065
@@ -180,8 +184,10 @@ def _random_text(rng: random.Random, table: bytes, length: int) -> str:
 
 
 def _salesforce_id(rng: random.Random) -> str:
-    # Shaped like a real Account ID: key prefix 001, instance, zero padding, random tail,
+    # Shaped like a real Account ID: key prefix 001, instance, zero padding, a base-62 tail,
     # then the case-encoding checksum that turns a 15-character ID into the 18-character one.
+    # Computed here rather than with customers.salesforce, so the dashboard's conversion is
+    # checked against an independent implementation.
     base = "001" + _pick(rng, _SF_INSTANCES) + "0000" + _random_text(rng, _ALNUM_TABLE, 6)
     checksum = ""
     for start in (0, 5, 10):
@@ -256,6 +262,8 @@ def _custom_fields(rng: random.Random) -> dict[str, str]:
 
 def _generate(count: int, seed: int) -> tuple[dict[str, Any], ...]:
     rng = random.Random(seed)
+    # A stream of its own, so choosing the stored form leaves the rest of the data as it was.
+    salesforce_form_rng = random.Random(f"{seed}:salesforce-form")
     used_aliases: set[str] = set()
     used_sf_ids: set[str] = set()
     # Archived customers with a Salesforce ID that a later customer may replace.
@@ -288,6 +296,8 @@ def _generate(count: int, seed: int) -> tuple[dict[str, Any], ...]:
                 while salesforce_id in used_sf_ids:
                     salesforce_id = _salesforce_id(rng)
                 used_sf_ids.add(salesforce_id)
+                if salesforce_form_rng.random() < _SALESFORCE_15_CHARACTER_FORM:
+                    salesforce_id = salesforce_id[:15]
 
         aliases = _unique_aliases(rng, _slug(name), used_aliases)
         if replaced is not None and rng.random() < 0.5:

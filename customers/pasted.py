@@ -1,0 +1,201 @@
+"""Pull the IDs out of whatever was pasted into a paste box, and report everything else.
+
+People paste a column from a spreadsheet (with its header and a total row), several columns
+at once (tab-separated), a CSV export with quoted cells, a JSON list, or links copied from
+Salesforce or Metronome. Extraction never fails: what is an ID is kept (normalised, each once,
+in pasted order); what is not is returned as ignored, with how often it appeared.
+
+How a paste is read:
+- Cells are separated by new lines, tabs, commas, semicolons and pipes. A cell in double
+  quotes (CSV style, `""` for a quote) may hold any of those.
+- Within a cell, words are separated by spaces. Quotes, brackets and braces around a word
+  (and trailing sentence punctuation) are dropped.
+- A word is an ID, a link to one, or not an ID. A cell with no ID in it is ignored as a
+  whole ("Account ID", "Total 250"); in a cell with IDs, each other word is ignored on its
+  own. Cells with no letter or digit at all (`---`, `[`) carry nothing and are skipped.
+
+This module is pure: no I/O, no Django.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from customers import salesforce
+from customers.salesforce import SalesforceId
+
+_CELL_SEPARATORS = "\r\n\t,;|"
+# A quoted cell only where a cell starts (after optional spaces) and ends (before optional
+# spaces and a separator), so a stray quote inside a value is just a character.
+_CELL = re.compile(
+    rf'(?:(?<=[{_CELL_SEPARATORS}])|^)[ ]*"(?P<quoted>(?:[^"]|"")*)"[ ]*'
+    rf"(?=[{_CELL_SEPARATORS}]|$)"
+    rf"|(?P<plain>[^{_CELL_SEPARATORS}]+)"
+)
+# Zero-width spaces and byte-order marks come along with text copied from web pages and
+# some spreadsheet exports; they separate words like spaces do.
+_WORDS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+_WRAPPING = "\"'`“”‘’„«»‹›()[]{}<>"
+_TRAILING = ".:!?"
+_HAS_ALNUM = re.compile(r"[^\W_]")
+_SPACES = re.compile(r"\s+")
+
+_UUID = re.compile(
+    r"(?:urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
+# Something shaped like a link even without its scheme, as some browsers copy it.
+_SCHEMELESS_LINK = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+\.[a-z]{2,}/", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A pasted value that is not an ID, and how many times it was pasted."""
+
+    value: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class PastedIds:
+    """What one paste box held.
+
+    `ids` are normalised (customer IDs as lower-case UUIDs, Salesforce IDs as their
+    18-character key) and each appears once, in the order first pasted; `as_pasted` gives
+    each one as it was first found (inside its quotes or link), for redisplay and for a
+    lookup that must send the form the person typed. `repeats` counts the pasted IDs that
+    were already in the list. For Salesforce IDs, `conversions` holds every distinct pasted
+    form whose key differs from it (15 -> 18 characters, case repaired), in pasted order."""
+
+    ids: tuple[str, ...] = ()
+    as_pasted: tuple[str, ...] = ()
+    ignored: tuple[Ignored, ...] = ()
+    repeats: int = 0
+    conversions: tuple[SalesforceId, ...] = ()
+
+    @property
+    def ignored_count(self) -> int:
+        return sum(item.count for item in self.ignored)
+
+
+def extract_customer_ids(text: str) -> PastedIds:
+    """Metronome customer IDs: UUIDs in any case, braced or `urn:uuid:` prefixed, and links
+    to a customer in Metronome's app (`https://app.metronome.com/customers/<id>...`)."""
+    return _extract(text, _customer_id)
+
+
+def extract_salesforce_ids(text: str) -> PastedIds:
+    """Salesforce IDs of 15 or 18 characters (read as `salesforce.normalise` describes) and
+    links to a Salesforce record, Lightning (`.../lightning/r/Account/<id>/view`) or
+    Classic (`https://<domain>/<id>`)."""
+    return _extract(text, _salesforce_id)
+
+
+# What a reader finds in one word: the ID as found, its normalised form and, for Salesforce
+# IDs, how it was read. None when the word holds no ID.
+_Found = tuple[str, str, SalesforceId | None]
+_Reader = Callable[[str], _Found | None]
+
+
+def _extract(text: str, read: _Reader) -> PastedIds:
+    keys: dict[str, str] = {}  # normalised -> as first found
+    ignored: dict[str, int] = {}
+    conversions: dict[str, SalesforceId] = {}
+    repeats = 0
+    for cell in _cells(text):
+        words = [word for word in (_unwrap(w) for w in _WORDS.split(cell)) if word]
+        found = [(word, read(word)) for word in words]
+        if not any(result for _, result in found):
+            value = _SPACES.sub(" ", _unwrap(cell.strip()))
+            if _HAS_ALNUM.search(value):
+                ignored[value] = ignored.get(value, 0) + 1
+            continue
+        for word, result in found:
+            if result is None:
+                if _HAS_ALNUM.search(word):
+                    ignored[word] = ignored.get(word, 0) + 1
+                continue
+            typed, key, salesforce_id = result
+            if key in keys:
+                repeats += 1
+            else:
+                keys[key] = typed
+            if salesforce_id is not None and salesforce_id.converted:
+                conversions.setdefault(typed, salesforce_id)
+    return PastedIds(
+        ids=tuple(keys),
+        as_pasted=tuple(keys.values()),
+        ignored=tuple(Ignored(value, count) for value, count in ignored.items()),
+        repeats=repeats,
+        conversions=tuple(conversions.values()),
+    )
+
+
+def _cells(text: str) -> Iterator[str]:
+    for match in _CELL.finditer(text):
+        quoted = match.group("quoted")
+        yield quoted.replace('""', '"') if quoted is not None else match.group("plain")
+
+
+def _unwrap(word: str) -> str:
+    """Drop quotes, brackets and braces around a word, and trailing sentence punctuation."""
+    previous = None
+    while word != previous:
+        previous = word
+        word = word.strip(_WRAPPING).rstrip(_TRAILING)
+    return word
+
+
+def _link_path(word: str) -> list[str] | None:
+    """The path segments of a link, or None when the word is not a link."""
+    if "://" not in word:
+        if not _SCHEMELESS_LINK.match(word):
+            return None
+        word = "https://" + word
+    try:
+        parts = urlsplit(word)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return [segment for segment in parts.path.split("/") if segment]
+
+
+def _customer_id(word: str) -> _Found | None:
+    path = _link_path(word)
+    if path is not None:
+        # Metronome's app: /customers/<id>, then maybe a tab such as /invoices.
+        for name, following in itertools.pairwise(path):
+            if name == "customers" and _UUID.fullmatch(following):
+                return following, str(uuid.UUID(following)), None
+        return None
+    if _UUID.fullmatch(word):
+        return word, str(uuid.UUID(word)), None
+    return None
+
+
+def _salesforce_id(word: str) -> _Found | None:
+    path = _link_path(word)
+    if path is not None:
+        candidate = _salesforce_id_in_link(path)
+        if candidate is None:
+            return None
+        word = candidate
+    elif not salesforce.looks_like_id(word):
+        return None
+    salesforce_id = salesforce.normalise(word)
+    return word, salesforce_id.key, salesforce_id
+
+
+def _salesforce_id_in_link(path: list[str]) -> str | None:
+    # Lightning: /lightning/r/Account/<id>/view (or /lightning/r/<id>/view).
+    if path[:2] == ["lightning", "r"]:
+        return next((s for s in path[2:4] if salesforce.looks_like_id(s)), None)
+    # Classic: https://<domain>/<id>, sometimes followed by /e (edit) and the like.
+    if path and salesforce.looks_like_id(path[0]):
+        return path[0]
+    return None

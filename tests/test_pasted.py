@@ -1,0 +1,316 @@
+"""What the paste boxes make of what people paste: IDs pulled out of columns, quotes, links
+and reports; everything else ignored and reported, never an error; and the form's two
+errors (nothing usable, more than 1,000 IDs)."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
+from customers.pasted import Ignored, PastedIds, extract_customer_ids, extract_salesforce_ids
+from customers.salesforce import Reading, to_18
+
+ACME = "001xx000003DHurAAG"
+GLOBEX = "a0D30000001n7PiEAI"
+INITECH = to_18("001Dn00000AbCdE")
+CUSTOMER = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
+OTHER_CUSTOMER = "0c5e4f3a-3f7c-4b8e-9a8e-2f4a1c9d7b6e"
+
+
+def ignored_values(pasted: PastedIds) -> list[str]:
+    return [item.value for item in pasted.ignored]
+
+
+# --- Shapes of a paste ------------------------------------------------------------------------
+
+
+def test_header_row_is_ignored_and_reported():
+    pasted = extract_salesforce_ids(f"Account ID\n{ACME}\n{GLOBEX}\n")
+    assert pasted.ids == (ACME, GLOBEX)
+    assert pasted.ignored == (Ignored("Account ID", 1),)
+
+
+def test_quoted_csv_cells_are_unquoted_and_commas_inside_quotes_stay_in_their_cell():
+    pasted = extract_salesforce_ids(
+        '"Account ID","Account Name"\n'
+        f'"{ACME}","Smith, Jones & ""Partners"" LLC"\n'
+        f"'{GLOBEX}',Acme\n"
+    )
+    assert pasted.ids == (ACME, GLOBEX)
+    assert ignored_values(pasted) == [
+        "Account ID",
+        "Account Name",
+        'Smith, Jones & "Partners" LLC',
+        "Acme",
+    ]
+
+
+def test_three_tab_separated_columns_give_the_ids_and_ignore_the_rest():
+    pasted = extract_salesforce_ids(
+        "Account Name\tAccount ID\tARR\n"
+        f"Acme Corp\t{ACME}\t12000\n"
+        f"Globex\t{GLOBEX}\t900\n"
+        f"Acme Corp\t{INITECH}\t12000\n"
+    )
+    assert pasted.ids == (ACME, GLOBEX, INITECH)
+    assert pasted.ignored == (
+        Ignored("Account Name", 1),
+        Ignored("Account ID", 1),
+        Ignored("ARR", 1),
+        Ignored("Acme Corp", 2),
+        Ignored("12000", 2),
+        Ignored("Globex", 1),
+        Ignored("900", 1),
+    )
+
+
+def test_any_mix_of_separators_works():
+    pasted = extract_salesforce_ids(f" {ACME};{GLOBEX} | {INITECH},\r\n\n\t{ACME} ")
+    assert pasted.ids == (ACME, GLOBEX, INITECH)
+    assert pasted.ignored == ()
+
+
+def test_brackets_braces_and_a_json_list_are_unwrapped():
+    assert extract_salesforce_ids(f'["{ACME}", "{GLOBEX}"]').ids == (ACME, GLOBEX)
+    assert extract_salesforce_ids(f"({ACME}) {{{GLOBEX}}} <{INITECH}>.").ids == (
+        ACME,
+        GLOBEX,
+        INITECH,
+    )
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"https://acme.lightning.force.com/lightning/r/Account/{ACME}/view",
+        f"https://acme.lightning.force.com/lightning/r/{ACME}/view",
+        f"acme.lightning.force.com/lightning/r/Account/{ACME}/view?ws=%2Flightning",
+    ],
+)
+def test_a_lightning_record_link_gives_its_id(link):
+    pasted = extract_salesforce_ids(f"{link}\n")
+    assert pasted.ids == (ACME,)
+    assert pasted.as_pasted == (ACME,)
+    assert pasted.ignored == ()
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://na1.salesforce.com/001xx000003DHur",
+        "https://acme.my.salesforce.com/001xx000003DHurAAG/e?retURL=%2Fhome",
+        "http://crm.example.com/001xx000003DHur",
+    ],
+)
+def test_a_classic_record_link_gives_its_id(link):
+    assert extract_salesforce_ids(link).ids == (ACME,)
+
+
+def test_a_link_without_an_id_is_ignored_whole():
+    link = "https://acme.lightning.force.com/lightning/o/Account/list"
+    pasted = extract_salesforce_ids(f"{link}\n{ACME}")
+    assert pasted.ids == (ACME,)
+    assert ignored_values(pasted) == [link]
+
+
+def test_a_metronome_customer_link_gives_its_customer_id():
+    pasted = extract_customer_ids(
+        f"https://app.metronome.com/customers/{CUSTOMER}\n"
+        f"https://app.metronome.com/customers/{OTHER_CUSTOMER}/invoices?tab=all\n"
+    )
+    assert pasted.ids == (CUSTOMER, OTHER_CUSTOMER)
+    assert pasted.ignored == ()
+
+
+def test_braced_upper_case_and_urn_uuids_are_read_as_customer_ids():
+    pasted = extract_customer_ids(
+        f"{{{CUSTOMER.upper()}}}\n{OTHER_CUSTOMER.upper()}\nurn:uuid:{CUSTOMER}"
+    )
+    assert pasted.ids == (CUSTOMER, OTHER_CUSTOMER)
+    assert pasted.as_pasted == (CUSTOMER.upper(), OTHER_CUSTOMER.upper())
+    assert pasted.repeats == 1
+
+
+def test_each_box_ignores_the_other_box_s_ids():
+    salesforce_box = extract_salesforce_ids(
+        f"{CUSTOMER}\nhttps://app.metronome.com/customers/{CUSTOMER}"
+    )
+    customer_box = extract_customer_ids(
+        f"{ACME}\nhttps://x.lightning.force.com/lightning/r/Account/{ACME}/view"
+    )
+    assert salesforce_box.ids == customer_box.ids == ()
+    assert len(salesforce_box.ignored) == len(customer_box.ignored) == 2
+
+
+# --- Salesforce forms -------------------------------------------------------------------------
+
+
+def test_15_character_ids_are_converted_with_the_checksum_and_the_conversion_reported():
+    pasted = extract_salesforce_ids("001xx000003DHur\na0D30000001n7Pi")
+    assert pasted.ids == ("001xx000003DHurAAG", "a0D30000001n7PiEAI")
+    assert pasted.as_pasted == ("001xx000003DHur", "a0D30000001n7Pi")
+    assert [(c.typed, c.key, c.reading) for c in pasted.conversions] == [
+        ("001xx000003DHur", "001xx000003DHurAAG", Reading.EXPANDED),
+        ("a0D30000001n7Pi", "a0D30000001n7PiEAI", Reading.EXPANDED),
+    ]
+
+
+def test_a_lower_cased_18_character_id_has_its_case_repaired_and_reported():
+    pasted = extract_salesforce_ids("001xx000003dhuraag")
+    assert pasted.ids == (ACME,)
+    [conversion] = pasted.conversions
+    assert conversion.reading is Reading.CASE_REPAIRED
+    assert conversion.typed == "001xx000003dhuraag"
+
+
+def test_an_18_character_id_with_a_wrong_suffix_is_kept_as_typed():
+    pasted = extract_salesforce_ids("0015500001WO1ZiABL")
+    assert pasted.ids == ("0015500001WO1ZiABL",)
+    assert pasted.conversions == ()
+
+
+def test_one_id_pasted_in_several_forms_counts_once():
+    pasted = extract_salesforce_ids(
+        f"001xx000003DHur\n{ACME}\n001xx000003dhuraag\n"
+        f"https://x.lightning.force.com/lightning/r/Account/{ACME}/view"
+    )
+    assert pasted.ids == (ACME,)
+    assert pasted.as_pasted == ("001xx000003DHur",)
+    assert pasted.repeats == 3
+    assert [c.typed for c in pasted.conversions] == ["001xx000003DHur", "001xx000003dhuraag"]
+
+
+def test_words_of_15_letters_are_not_mistaken_for_ids():
+    pasted = extract_salesforce_ids(f"Internationally\n{ACME}")
+    assert pasted.ids == (ACME,)
+    assert ignored_values(pasted) == ["Internationally"]
+
+
+# --- What is not an ID ------------------------------------------------------------------------
+
+
+def test_an_email_and_a_total_row_are_ignored_and_reported():
+    pasted = extract_salesforce_ids(f"{ACME}\nbilling@acme.example\n{GLOBEX}\nTotal 250\n")
+    assert pasted.ids == (ACME, GLOBEX)
+    assert ignored_values(pasted) == ["billing@acme.example", "Total 250"]
+
+
+def test_ignored_values_keep_their_order_and_count_repeats():
+    pasted = extract_customer_ids(f"n/a\n{CUSTOMER}\nTBD\nn/a\nn/a\n")
+    assert pasted.ignored == (Ignored("n/a", 3), Ignored("TBD", 1))
+    assert pasted.ignored_count == 4
+
+
+def test_a_word_beside_an_id_in_one_cell_is_ignored_on_its_own():
+    pasted = extract_salesforce_ids(f"ID: {ACME} (Acme)")
+    assert pasted.ids == (ACME,)
+    assert ignored_values(pasted) == ["ID", "Acme"]
+
+
+def test_cells_without_a_letter_or_digit_carry_nothing():
+    pasted = extract_salesforce_ids(f"| Account ID |\n|---|\n| {ACME} |\n[\n]\n—")
+    assert pasted.ids == (ACME,)
+    assert ignored_values(pasted) == ["Account ID"]
+
+
+@given(st.text())
+def test_extraction_never_fails_and_keeps_each_id_once(text):
+    for extract in (extract_salesforce_ids, extract_customer_ids):
+        pasted = extract(text)
+        assert len(set(pasted.ids)) == len(pasted.ids) == len(pasted.as_pasted)
+        assert len({item.value for item in pasted.ignored}) == len(pasted.ignored)
+        # What is redisplayed (one ID per line, as pasted) reads back the same.
+        assert extract("\n".join(pasted.as_pasted)).ids == pasted.ids
+
+
+@given(st.lists(st.uuids(), max_size=20), st.sampled_from(["\n", ",", "\t", " ; ", "|"]))
+def test_uuids_come_back_in_order_whatever_the_separator(ids, separator):
+    text = separator.join(str(i).upper() for i in ids)
+    assert extract_customer_ids(text).ids == tuple(dict.fromkeys(str(i) for i in ids))
+
+
+# --- The form ---------------------------------------------------------------------------------
+
+
+def salesforce_ids(count: int) -> list[str]:
+    return [to_18(f"001Dn{n:010d}") for n in range(count)]
+
+
+def test_the_form_searches_the_ids_and_exposes_what_it_ignored():
+    form = CustomerFilterForm(
+        {
+            "salesforce_account_ids": "Account ID\n001xx000003DHur\nTotal 1",
+            "customer_ids": f"Customer\n{CUSTOMER.upper()}",
+        }
+    )
+    assert form.is_valid(), form.errors
+    assert form.query().salesforce_account_ids == (ACME,)
+    assert form.query().customer_ids == (CUSTOMER,)
+    assert form.ignored_values == [
+        ("Salesforce account IDs", (Ignored("Account ID", 1), Ignored("Total 1", 1))),
+        ("Customer IDs", (Ignored("Customer", 1),)),
+    ]
+    assert form.pasted["salesforce_account_ids"].conversions[0].typed == "001xx000003DHur"
+
+
+def test_a_thousand_ids_after_extraction_are_accepted():
+    # A report with a header, a total row and a second column: 1,002 rows, 1,000 IDs.
+    rows = [f"{i}\tAcme" for i in salesforce_ids(MAX_PASTED_IDS)]
+    text = "\n".join(["Account ID\tName", *rows, "Total\t1000"])
+    form = CustomerFilterForm({"salesforce_account_ids": text})
+    assert form.is_valid(), form.errors
+    assert len(form.cleaned_data["salesforce_account_ids"]) == MAX_PASTED_IDS
+
+
+def test_duplicates_do_not_count_towards_the_limit():
+    ids = salesforce_ids(MAX_PASTED_IDS)
+    text = "\n".join([*ids, *(i[:15] for i in ids)])
+    assert CustomerFilterForm({"salesforce_account_ids": text}).is_valid()
+
+
+def test_1001_ids_after_extraction_are_a_form_error():
+    text = "Account ID\n" + "\n".join(salesforce_ids(MAX_PASTED_IDS + 1))
+    form = CustomerFilterForm({"salesforce_account_ids": text})
+    assert not form.is_valid()
+    assert form.errors["salesforce_account_ids"] == [
+        "1,001 Salesforce account IDs were pasted; search at most 1,000 at a time."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("box", "text", "message"),
+    [
+        (
+            "salesforce_account_ids",
+            "Account ID\nTotal 250",
+            "No Salesforce account ID found in “Account ID”, “Total 250”.",
+        ),
+        (
+            "customer_ids",
+            "not-a-uuid",
+            "No Metronome customer ID found in “not-a-uuid”.",
+        ),
+        ("customer_ids", "[ ]", "No Metronome customer ID found."),
+    ],
+)
+def test_a_box_with_nothing_usable_is_a_form_error_naming_what_it_held(box, text, message):
+    form = CustomerFilterForm({box: text})
+    assert not form.is_valid()
+    [error] = form.errors[box]
+    assert error.startswith(message)
+
+
+def test_an_empty_box_is_no_filter_and_no_error():
+    form = CustomerFilterForm({"salesforce_account_ids": " \n\t", "customer_ids": ""})
+    assert form.is_valid()
+    assert form.query().salesforce_account_ids == form.query().customer_ids == ()
+    assert form.ignored_values == []
+
+
+def test_the_box_redisplays_the_ids_one_per_line_as_pasted():
+    form = CustomerFilterForm(
+        {"salesforce_account_ids": f"Account ID,001xx000003DHur;{GLOBEX}", "customer_ids": "x"}
+    )
+    assert f">\n001xx000003DHur\n{GLOBEX}</textarea>" in str(form["salesforce_account_ids"])
+    # With no ID in it, the box keeps its text so it can be corrected.
+    assert ">\nx</textarea>" in str(form["customer_ids"])
