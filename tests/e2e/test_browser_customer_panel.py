@@ -123,3 +123,37 @@ def test_on_a_phone_the_panel_takes_the_screen_without_horizontal_scroll(dashboa
     )
     assert table_overflow == 0, f"the invoices scroll sideways by {table_overflow} px"
     screenshot(dashboard, "customer-panel-phone-invoices")
+
+
+@pytest.fixture
+def failing_sandbox(sandbox):
+    """The shared sandbox, its faults cleared again however the test ends."""
+    yield sandbox
+    sandbox.reset()
+
+
+def test_failing_invoices_show_in_their_own_region_and_retry_loads_them(
+    dashboard, data, failing_sandbox
+):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    customer = first_with_invoices(data, dashboard)
+
+    # After the reset the panel's customer is request 1 and its invoices request 2.
+    failing_sandbox.reset()
+    failing_sandbox.inject_faults(fail_every=2, fail_status=503)
+    dashboard.results.locator(f'tr[data-customer-id="{customer["id"]}"]').get_by_role(
+        "link", name=customer["name"], exact=True
+    ).click()
+    panel = page.locator("aside#customer-panel")
+    problem = panel.locator("#invoices").get_by_role("alert")
+    expect(problem).to_contain_text("Could not load invoices.")
+    expect(problem).to_contain_text("HTTP 503")
+    expect(panel.get_by_role("heading", level=1)).to_have_text(customer["name"])
+    dashboard.screenshot("customer-panel-invoices-failed")
+
+    failing_sandbox.reset()
+    dashboard.swap(panel.locator("#invoices").get_by_role("link", name="Retry").click)
+    expect(panel.locator("#invoices tbody tr")).to_have_count(12)
+    expect(panel.locator("#invoices").get_by_role("alert")).to_have_count(0)
