@@ -22,7 +22,8 @@ Where Metronome's documentation is silent, the sandbox makes these choices:
 - `starting_on` keeps invoices whose period starts at or after it, `ending_before` those
   whose period ends at or before it (a period's end is exclusive, so a November invoice
   ends at 1 December and `ending_before=<1 December>` keeps it);
-- `status`, `type` and `credit_type_id` must be values Metronome knows, or it is a 400.
+- `status`, `type` and `credit_type_id` must be values Metronome knows, or it is a 400;
+- the faults apply as to the list, empty pages (counted together with the list's) included.
 """
 
 from __future__ import annotations
