@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import cast
+from urllib.parse import quote
 
 import httpx
 
@@ -155,6 +156,131 @@ class Customer:
     def custom_field_items(self) -> list[tuple[str, str]]:
         # Templates can't use `custom_fields.items`: a field named "items" would win.
         return sorted(self.custom_fields.items())
+
+
+class CustomerNotFound(MetronomeError):
+    """Metronome has no customer with that ID (HTTP 404)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreditType:
+    """What an amount is counted in: `USD (cents)`, or a custom pricing unit."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def from_wire(cls, data: object) -> CreditType:
+        if not isinstance(data, dict):
+            raise TypeError("a credit type must be an object")
+        return cls(id=_text(data["id"]), name=_text(data["name"]))
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLineItem:
+    name: str
+    total: float
+    type: str
+    credit_type: CreditType
+    quantity: float | None = None
+
+    @classmethod
+    def from_wire(cls, data: object) -> InvoiceLineItem:
+        if not isinstance(data, dict):
+            raise TypeError("a line item must be an object")
+        quantity = data.get("quantity")
+        return cls(
+            name=_text(data["name"]),
+            total=_number(data["total"]),
+            type=_text(data["type"]),
+            credit_type=CreditType.from_wire(data["credit_type"]),
+            quantity=None if quantity is None else _number(quantity),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """One invoice of `GET /v1/customers/{id}/invoices`, with the fields people look at.
+
+    `total` is in `credit_type`'s units: cents for `USD (cents)`."""
+
+    id: str
+    customer_id: str
+    status: str  # DRAFT, FINALIZED, VOID
+    type: str  # USAGE, SCHEDULED, ...
+    total: float
+    credit_type: CreditType
+    line_items: tuple[InvoiceLineItem, ...]
+    issued_at: datetime | None = None
+    start_timestamp: datetime | None = None
+    end_timestamp: datetime | None = None
+    contract_id: str | None = None
+    plan_name: str | None = None
+    # The billing provider's view of it (Stripe, NetSuite...): e.g. PAID or PAYMENT_FAILED.
+    billing_provider: str | None = None
+    external_status: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: object) -> Invoice:
+        try:
+            if not isinstance(data, dict):
+                raise TypeError("an invoice must be an object")
+            line_items = data["line_items"]
+            if not isinstance(line_items, list):
+                raise TypeError("line_items must be a list")
+            external = data.get("external_invoice")
+            if external is not None and not isinstance(external, dict):
+                raise TypeError("external_invoice must be an object")
+            external = external or {}
+            return cls(
+                id=_text(data["id"]),
+                customer_id=_text(data["customer_id"]),
+                status=_text(data["status"]),
+                type=_text(data["type"]),
+                total=_number(data["total"]),
+                credit_type=CreditType.from_wire(data["credit_type"]),
+                line_items=tuple(InvoiceLineItem.from_wire(item) for item in line_items),
+                issued_at=_optional_datetime(data.get("issued_at")),
+                start_timestamp=_optional_datetime(data.get("start_timestamp")),
+                end_timestamp=_optional_datetime(data.get("end_timestamp")),
+                contract_id=_optional_text(data.get("contract_id")),
+                plan_name=_optional_text(data.get("plan_name")),
+                billing_provider=_optional_text(external.get("billing_provider_type")),
+                external_status=_optional_text(external.get("external_status")),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponse(
+                "Metronome sent an invoice the dashboard could not read. "
+                "If this keeps happening, tell the dashboard's developers."
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePage:
+    invoices: tuple[Invoice, ...]
+    next_page: str | None
+
+
+def _number(value: object) -> float:
+    # bool is an int subclass, and NaN or infinity is no amount.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError(f"expected a finite number, got {type(value).__name__}")
+    return float(value)
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _not_found_or(error: BadRequest, customer_id: str) -> MetronomeError:
+    """A 404 from a customer's own path means the customer does not exist."""
+    # _get reports the status only in its message; "(HTTP 404)" is how it spells it.
+    if "(HTTP 404)" in str(error):
+        return CustomerNotFound(
+            f"Metronome has no customer with the ID {customer_id}. It may have been "
+            "deleted, or the link may be mistyped."
+        )
+    return error
 
 
 def _text(value: object) -> str:
@@ -345,6 +471,64 @@ class MetronomeClient:
         finally:
             # A consumer that stops early must not wait for a page it will never read.
             stop.set()
+
+    def get_customer(self, customer_id: str) -> Customer:
+        """One customer, archived or not (`GET /v1/customers/{id}`)."""
+        try:
+            body = self._get(f"/v1/customers/{quote(customer_id, safe='')}", {})
+        except BadRequest as error:
+            raise _not_found_or(error, customer_id) from None
+        if not isinstance(body, dict):
+            raise MalformedResponse("Metronome sent a customer the dashboard could not read.")
+        return Customer.from_wire(body.get("data"))
+
+    def list_invoices(
+        self,
+        customer_id: str,
+        *,
+        limit: int = 10,
+        sort: str = "date_desc",
+        cursor: str | None = None,
+    ) -> InvoicePage:
+        """One page of a customer's invoices, newest first by default.
+
+        Metronome may answer an empty page that still has a cursor; those are followed, so
+        an empty result always means there are no (more) invoices."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_SIZE}, got {limit}")
+        if sort not in ("date_asc", "date_desc"):
+            raise ValueError(f"sort must be date_asc or date_desc, got {sort!r}")
+        path = f"/v1/customers/{quote(customer_id, safe='')}/invoices"
+        seen: set[str] = set()
+        for _ in range(MAX_CONSECUTIVE_EMPTY_PAGES + 1):
+            # The documented default order is ambiguous, so it is always sent.
+            params = {"limit": str(limit), "sort": sort}
+            if cursor:
+                params["next_page"] = cursor
+            try:
+                body = self._get(path, params)
+            except BadRequest as error:
+                raise _not_found_or(error, customer_id) from None
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise MalformedResponse(
+                    "Metronome sent an invoice list the dashboard could not read. "
+                    "If this keeps happening, tell the dashboard's developers."
+                )
+            next_page = body.get("next_page")
+            if next_page is not None and not isinstance(next_page, str):
+                raise MalformedResponse(
+                    "Metronome sent a page cursor the dashboard could not read."
+                )
+            invoices = tuple(Invoice.from_wire(item) for item in body["data"])
+            if invoices or not next_page:
+                return InvoicePage(invoices=invoices, next_page=next_page or None)
+            if next_page in seen:
+                break
+            seen.add(next_page)
+            cursor = next_page
+        raise MalformedResponse(
+            "Metronome kept sending empty pages of invoices; they could not be listed."
+        )
 
     # Internals ------------------------------------------------------------------------------
 

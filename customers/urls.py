@@ -7,4 +7,6 @@ app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
     path("export.csv", views.customer_export, name="export"),
+    path("<uuid:customer_id>/", views.customer_detail, name="detail"),
+    path("<uuid:customer_id>/invoices/", views.customer_invoices, name="invoices"),
 ]

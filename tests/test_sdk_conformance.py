@@ -171,3 +171,31 @@ def test_a_query_over_100_ids_finds_what_the_sdk_finds_100_at_a_time(sdk, ours, 
     assert len(sdk_ids) > 200
     assert sorted(our_ids) == sorted(sdk_ids)
     assert len(set(our_ids)) == len(our_ids)
+
+
+def test_the_sdk_reads_the_sandboxs_invoices_as_our_client_does(sdk, ours, sandbox_server):
+    """The sandbox's invoices fit the SDK's own models, and both clients see the same ones,
+    newest first, with the same totals, credit types and dates."""
+    customers = sandbox_server.api.customers
+    with_invoices = [c for c in customers[:200] if c.get("archived_at") is None][:5]
+    for customer in with_invoices:
+        sdk_page = sdk.v1.customers.invoices.list(
+            customer_id=customer["id"], limit=12, sort="date_desc"
+        )
+        expected = list(sdk_page.data)
+        assert len(expected) == 12
+        page = ours.list_invoices(customer["id"], limit=12)
+        assert [i.id for i in page.invoices] == [i.id for i in expected]
+        for mine, theirs in zip(page.invoices, expected, strict=True):
+            assert (mine.status, mine.type, mine.total) == (
+                theirs.status,
+                theirs.type,
+                theirs.total,
+            )
+            assert mine.credit_type.name == theirs.credit_type.name
+            assert mine.issued_at == theirs.issued_at
+            assert mine.start_timestamp == theirs.start_timestamp
+            assert len(mine.line_items) == len(theirs.line_items)
+            assert mine.external_status == (
+                theirs.external_invoice.external_status if theirs.external_invoice else None
+            )

@@ -1,4 +1,5 @@
-"""The sandbox: a deterministic, Metronome-compatible fake of `GET /v1/customers`.
+"""The sandbox: a deterministic, Metronome-compatible fake of `GET /v1/customers`, one
+customer, and a customer's invoices.
 
 Used by the dashboard when no Metronome token is configured, by the tests and by the
 benchmarks. `SandboxTransport` serves it in-process to httpx; `SandboxServer` serves it

@@ -14,6 +14,16 @@ Where Metronome's documentation is silent, the sandbox makes these choices:
   that keeps only one of them, so the sandbox makes that mistake loud;
 - unknown parameters are ignored;
 - a malformed customer ID in the path (`/v1/customers/not-a-uuid`) is a 404.
+
+`GET /v1/customers/{id}/invoices` (invoices from `invoices.py`) makes these choices:
+- `limit` defaults to 50 and `sort` to `date_asc` (the SDK's docstring says so);
+- an invoice's date is its `issued_at`, or for an unissued one (a draft) the end of its
+  billing period; ties are broken by ID;
+- `starting_on` keeps invoices whose period starts at or after it, `ending_before` those
+  whose period ends at or before it (a period's end is exclusive, so a November invoice
+  ends at 1 December and `ending_before=<1 December>` keeps it);
+- `status`, `type` and `credit_type_id` must be values Metronome knows, or it is a 400;
+- the faults apply as to the list, empty pages (counted together with the list's) included.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from .data import generate_customers
+from .invoices import CREDIT_TYPES, generate_invoices
 
 # Public on purpose: the sandbox only ever holds fake data.
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105
@@ -64,9 +75,27 @@ _KNOWN_PARAMS = frozenset(
         "next_page",
     }
 )
+_INVOICE_PARAMS = frozenset(
+    {
+        "limit",
+        "next_page",
+        "status",
+        "type",
+        "sort",
+        "starting_on",
+        "ending_before",
+        "credit_type_id",
+        "skip_zero_qty_line_items",
+    }
+)
+_INVOICE_STATUSES = frozenset({"DRAFT", "FINALIZED", "VOID"})
+_INVOICE_TYPES = frozenset({"USAGE", "USAGE_CONSOLIDATED", "SCHEDULED"})
+# Customers whose generated invoices stay cached: what a few people browsing need.
+INVOICE_CACHE_SIZE = 256
 _INTEGER = re.compile(r"-?[0-9]+")
 _CURSOR = re.compile(r"[A-Za-z0-9_-]+")
 _CUSTOMER_PATH = re.compile(r"/v1/customers/([^/]+)")
+_INVOICES_PATH = re.compile(r"/v1/customers/([^/]+)/invoices")
 
 
 @dataclasses.dataclass
@@ -215,10 +244,10 @@ def _parse_limit(value: str | None) -> int:
     return limit
 
 
-def _parse_query(query: str) -> dict[str, str]:
+def _parse_query(query: str, known: frozenset[str] = _KNOWN_PARAMS) -> dict[str, str]:
     params: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
-        if key not in _KNOWN_PARAMS or value == "":
+        if key not in known or value == "":
             continue
         if key in params:
             raise _BadRequest(f"{key} was sent more than once; send one comma-separated value")
@@ -230,6 +259,68 @@ def _created_key(customer: Mapping[str, Any]) -> tuple[datetime, str]:
     # Parsed rather than compared as text, so hand-made test data with other RFC 3339
     # spellings (no milliseconds, +00:00) still sorts correctly.
     return datetime.fromisoformat(customer["created_at"]), customer["id"]
+
+
+def _invoice_date(invoice: Mapping[str, Any]) -> tuple[datetime, str]:
+    date = invoice.get("issued_at") or invoice["end_timestamp"]
+    return datetime.fromisoformat(date), invoice["id"]
+
+
+def _parse_timestamp(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _BadRequest(f"{name} must be an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise _BadRequest(f"{name} must be an RFC 3339 timestamp with a time zone")
+    return parsed
+
+
+def _select_invoices(
+    invoices: tuple[Mapping[str, Any], ...], params: Mapping[str, str]
+) -> list[Mapping[str, Any]]:
+    """Filter, order and trim invoices as the query asks; 400 on values Metronome rejects."""
+    status = params.get("status")
+    if status is not None and status not in _INVOICE_STATUSES:
+        raise _BadRequest(f"status must be one of {', '.join(sorted(_INVOICE_STATUSES))}")
+    invoice_type = params.get("type")
+    if invoice_type is not None and invoice_type not in _INVOICE_TYPES:
+        raise _BadRequest(f"type must be one of {', '.join(sorted(_INVOICE_TYPES))}")
+    sort = params.get("sort", "date_asc")
+    if sort not in ("date_asc", "date_desc"):
+        raise _BadRequest("sort must be date_asc or date_desc")
+    credit_type_id = params.get("credit_type_id")
+    if credit_type_id is not None and credit_type_id not in {c["id"] for c in CREDIT_TYPES}:
+        raise _BadRequest("credit_type_id is not a credit type of this account")
+    skip_zero = params.get("skip_zero_qty_line_items", "false")
+    if skip_zero not in ("true", "false"):
+        raise _BadRequest("skip_zero_qty_line_items must be true or false")
+    starting_on = _parse_timestamp("starting_on", params.get("starting_on"))
+    ending_before = _parse_timestamp("ending_before", params.get("ending_before"))
+
+    selected = []
+    for invoice in invoices:
+        if status is not None and invoice["status"] != status:
+            continue
+        if invoice_type is not None and invoice["type"] != invoice_type:
+            continue
+        if credit_type_id is not None and invoice["credit_type"]["id"] != credit_type_id:
+            continue
+        start = datetime.fromisoformat(invoice["start_timestamp"])
+        end = datetime.fromisoformat(invoice["end_timestamp"])
+        if starting_on is not None and start < starting_on:
+            continue
+        if ending_before is not None and end > ending_before:
+            continue
+        if skip_zero == "true":
+            items = [i for i in invoice["line_items"] if i.get("quantity", 1) != 0]
+            invoice = {**invoice, "line_items": items}
+        selected.append(invoice)
+    if sort == "date_desc":
+        selected.reverse()
+    return selected
 
 
 class SandboxAPI:
@@ -278,6 +369,7 @@ class SandboxAPI:
 
         self._lock = threading.Lock()
         self._selections: OrderedDict[_Filters, tuple[int, ...]] = OrderedDict()
+        self._invoices: OrderedDict[str, tuple[Mapping[str, Any], ...]] = OrderedDict()
         self._request_count = 0
         self._fault_sequence = 0
         self._list_sequence = 0
@@ -326,12 +418,18 @@ class SandboxAPI:
                 return _error(faults.fail_status, "Sandbox injected failure")
 
         customer_path = _CUSTOMER_PATH.fullmatch(path)
-        if path != "/v1/customers" and customer_path is None:
+        invoices_path = _INVOICES_PATH.fullmatch(path)
+        if path != "/v1/customers" and customer_path is None and invoices_path is None:
             return _error(404, "Not found")
         if method.upper() != "GET":
             return _error(405, "Method not allowed", {"allow": "GET"})
         if customer_path is not None:
             return self._get(customer_path.group(1))
+        if invoices_path is not None:
+            try:
+                return self._list_invoices(invoices_path.group(1), query, faults)
+            except _BadRequest as error:
+                return _error(400, str(error))
         try:
             return self._list(query, faults)
         except _BadRequest as error:
@@ -389,6 +487,51 @@ class SandboxAPI:
         next_page = _encode_cursor(end, digest) if end < len(selection) else None
         body = b'{"data":[' + rows + b'],"next_page":' + json.dumps(next_page).encode() + b"}"
         return 200, dict(_JSON_HEADERS), body
+
+    def _list_invoices(self, raw_id: str, query: str, faults: Faults) -> Response:
+        try:
+            customer_id = str(uuid.UUID(raw_id))
+        except ValueError:
+            return _error(404, "Customer not found")
+        position = self._by_id.get(customer_id)
+        if position is None:
+            return _error(404, "Customer not found")
+        params = _parse_query(query, _INVOICE_PARAMS)
+        limit = _parse_limit(params.get("limit"))
+        selection = _select_invoices(self._invoices_of(position), params)
+        # The cursor is bound to the customer and every other parameter but itself.
+        digest = hashlib.sha256(
+            json.dumps(
+                [customer_id, sorted((k, v) for k, v in params.items() if k != "next_page")]
+            ).encode()
+        ).hexdigest()[:12]
+        cursor = params.get("next_page")
+        offset = _decode_cursor(cursor, digest) if cursor is not None else 0
+
+        with self._lock:
+            self._list_sequence += 1
+            list_sequence = self._list_sequence
+        if faults.empty_page_every and list_sequence % faults.empty_page_every == 0:
+            return _json(200, {"data": [], "next_page": _encode_cursor(offset, digest)})
+
+        end = offset + limit
+        next_page = _encode_cursor(end, digest) if end < len(selection) else None
+        return _json(200, {"data": list(selection[offset:end]), "next_page": next_page})
+
+    def _invoices_of(self, position: int) -> tuple[Mapping[str, Any], ...]:
+        """The customer's invoices, oldest date first (LRU-cached)."""
+        customer_id = str(self._customers[position]["id"])
+        with self._lock:
+            cached = self._invoices.get(customer_id)
+            if cached is not None:
+                self._invoices.move_to_end(customer_id)
+                return cached
+        invoices = tuple(sorted(generate_invoices(self._customers[position]), key=_invoice_date))
+        with self._lock:
+            self._invoices[customer_id] = invoices
+            while len(self._invoices) > INVOICE_CACHE_SIZE:
+                self._invoices.popitem(last=False)
+        return invoices
 
     def _encode(self, position: int) -> bytes:
         encoded = self._encoded[position]

@@ -49,3 +49,43 @@ document.addEventListener("htmx:configRequest", (event) => {
     detail.headers["Content-Type"] = "application/x-www-form-urlencoded";
   }
 });
+
+// The customer view as a side panel over the list (templates/customers/detail.html#panel).
+// It opens by an htmx request that pushes its URL, so Back closes it; Close and Escape do
+// the same when the list is underneath. Without the list (the full page) Close is a link.
+function panelOverList() {
+  const panel = document.querySelector("aside#customer-panel");
+  return panel && document.getElementById("results") ? panel : null;
+}
+
+document.addEventListener("click", (event) => {
+  const close = event.target.closest("a[data-close-panel]");
+  if (!close || !panelOverList()) return;
+  event.preventDefault();
+  history.back();
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && panelOverList()) history.back();
+});
+
+document.addEventListener("htmx:afterSettle", () => {
+  // Move focus into a newly opened panel once, so keyboard and screen-reader users land there.
+  const panel = panelOverList();
+  if (panel && !panel.hasAttribute("data-focused")) {
+    panel.setAttribute("data-focused", "");
+    panel.focus();
+  }
+});
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  // New results (a search, a page) leave the customer the panel showed behind: close it
+  // without touching history, which now points at the new list.
+  if (event.detail.target.id !== "results") return;
+  const panel = document.querySelector("aside#customer-panel");
+  if (panel) {
+    const slot = document.createElement("div");
+    slot.id = "customer-panel";
+    panel.replaceWith(slot);
+  }
+});

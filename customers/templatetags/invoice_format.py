@@ -1,0 +1,57 @@
+"""How the customer view writes invoice amounts, periods and Metronome's upper-case codes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import template
+
+from customers.metronome import CreditType, Invoice
+
+register = template.Library()
+
+# Metronome's built-in credit type for US dollars: amounts are in cents.
+USD_CENTS = "USD (cents)"
+MINUS = "\u2212"
+
+
+@register.filter
+def amount(total: float, credit_type: CreditType) -> str:
+    """`$1,234.57` for USD (cents); otherwise the number and the credit type's name, since
+    a custom pricing unit has no currency symbol (`12,345.5 Compute credits`)."""
+    value = Decimal(repr(total))
+    sign = MINUS if value < 0 else ""
+    if credit_type.name == USD_CENTS:
+        dollars = (abs(value) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return f"{sign}${dollars:,.2f}"
+    number = f"{abs(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
+    return f"{sign}{number.rstrip('0').rstrip('.')} {credit_type.name}"
+
+
+@register.filter
+def billing_period(invoice: Invoice) -> str:
+    """`Oct 2026` for a calendar month, else first and last day; the end is exclusive."""
+    start, end = invoice.start_timestamp, invoice.end_timestamp
+    if start is None or end is None:
+        return ""
+    last_day = (end - timedelta(microseconds=1)).date() if end > start else start.date()
+    if _is_month_start(start) and _is_month_start(end) and last_day.month == start.month:
+        return start.strftime("%b %Y")
+    if last_day == start.date():
+        return _day(start.date())
+    return f"{_day(start.date())} – {_day(last_day)}"
+
+
+@register.filter
+def wire_label(code: str) -> str:
+    """`PAYMENT_FAILED` -> `Payment failed`."""
+    return code.replace("_", " ").capitalize()
+
+
+def _is_month_start(moment: datetime) -> bool:
+    return moment.day == 1 and moment.time() == time(0)
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"

@@ -1,0 +1,159 @@
+"""The customer view in a real browser: a name in the list opens it as a side panel with the
+customer's invoices, Back and Close close it, and it fits a laptop and a phone."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from customers.sandbox.invoices import generate_invoices
+
+pytestmark = pytest.mark.e2e
+
+LAPTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def first_with_invoices(data, dashboard) -> dict:
+    """The first customer on the first page whose view has a year of invoices."""
+    for customer_id in dashboard.row_ids():
+        customer = data.by_id[customer_id]
+        if len(generate_invoices(customer)) >= 12:
+            return customer
+    raise AssertionError("no customer on the first page has a year of invoices")
+
+
+def open_panel(dashboard, customer: dict):
+    page = dashboard.page
+    row = dashboard.results.locator(f'tr[data-customer-id="{customer["id"]}"]')
+    row.get_by_role("link", name=customer["name"], exact=True).click()
+    panel = page.locator("aside#customer-panel")
+    expect(panel).to_be_visible()
+    expect(panel.locator("#invoices tbody tr")).to_have_count(12)
+    return panel
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# Where conftest's Dashboard.screenshot saves, and the picture the README shows.
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+DOCS_SCREENSHOT = ROOT / "docs" / "customer-panel.png"
+
+
+def screenshot(dashboard, name: str, *, for_docs: bool = False) -> None:
+    """Into test-artifacts/screenshots/; with UPDATE_README_SCREENSHOT=1 also into docs/."""
+    dashboard.screenshot(name)
+    if for_docs and os.environ.get("UPDATE_README_SCREENSHOT") == "1":
+        shutil.copyfile(SCREENSHOTS / f"{name}.png", DOCS_SCREENSHOT)
+
+
+def test_a_name_opens_the_customer_panel_with_invoices_and_back_closes_it(dashboard, data):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    rows = dashboard.row_ids()
+    customer = first_with_invoices(data, dashboard)
+
+    panel = open_panel(dashboard, customer)
+    assert urlsplit(page.url).path == f"/customers/{customer['id']}/"
+    expect(panel.get_by_role("heading", level=1)).to_have_text(customer["name"])
+    expect(panel.get_by_role("link", name=f"Open {customer['name']} in Metronome")).to_be_visible()
+    expect(panel).to_be_focused()
+    # Newest first: the first row is the draft of the month still running.
+    expect(panel.locator("#invoices tbody tr").first).to_contain_text("Draft")
+    expect(panel.locator("#invoices tbody tr").first).to_contain_text("Nov 2026")
+    # The list stays underneath.
+    expect(dashboard.results).to_be_visible()
+    screenshot(dashboard, "customer-panel", for_docs=True)
+
+    dashboard.swap(page.go_back)
+    assert urlsplit(page.url).path == "/customers/"
+    expect(page.locator("aside#customer-panel")).to_have_count(0)
+    assert dashboard.row_ids() == rows
+
+    # Close does the same as Back, and so does Escape.
+    open_panel(dashboard, customer)
+    dashboard.swap(page.get_by_role("link", name=re.compile("^Close")).click)
+    assert urlsplit(page.url).path == "/customers/"
+    expect(page.locator("aside#customer-panel")).to_have_count(0)
+
+    open_panel(dashboard, customer)
+    dashboard.swap(lambda: page.keyboard.press("Escape"))
+    expect(page.locator("aside#customer-panel")).to_have_count(0)
+
+
+def test_the_panel_copies_the_id_and_reloading_shows_the_full_page(dashboard, data):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    customer = first_with_invoices(data, dashboard)
+    panel = open_panel(dashboard, customer)
+
+    panel.get_by_role("button", name="Copy Metronome ID").click()
+    expect(panel.get_by_role("button", name="Copy Metronome ID")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == customer["id"]
+
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text(customer["name"])
+    expect(page.locator("#invoices tbody tr")).to_have_count(12)
+    expect(page.get_by_role("link", name="← Customers")).to_have_attribute("href", "/customers/")
+    screenshot(dashboard, "customer-page")
+
+
+def test_on_a_phone_the_panel_takes_the_screen_without_horizontal_scroll(dashboard, data):
+    page = dashboard.page
+    page.set_viewport_size(PHONE)
+    dashboard.log_in("support")
+    customer = first_with_invoices(data, dashboard)
+    panel = open_panel(dashboard, customer)
+
+    box = panel.bounding_box()
+    assert box is not None and box["x"] == 0 and box["width"] == PHONE["width"]
+    overflow = panel.evaluate("el => el.scrollWidth - el.clientWidth")
+    assert overflow == 0, f"the panel scrolls sideways by {overflow} px"
+    screenshot(dashboard, "customer-panel-phone")
+
+    invoices = panel.locator("#invoices")
+    invoices.scroll_into_view_if_needed()
+    table_overflow = invoices.locator(".table-wrap").evaluate(
+        "el => el.scrollWidth - el.clientWidth"
+    )
+    assert table_overflow == 0, f"the invoices scroll sideways by {table_overflow} px"
+    screenshot(dashboard, "customer-panel-phone-invoices")
+
+
+@pytest.fixture
+def failing_sandbox(sandbox):
+    """The shared sandbox, its faults cleared again however the test ends."""
+    yield sandbox
+    sandbox.reset()
+
+
+def test_failing_invoices_show_in_their_own_region_and_retry_loads_them(
+    dashboard, data, failing_sandbox
+):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    customer = first_with_invoices(data, dashboard)
+
+    # After the reset the panel's customer is request 1 and its invoices request 2.
+    failing_sandbox.reset()
+    failing_sandbox.inject_faults(fail_every=2, fail_status=503)
+    dashboard.results.locator(f'tr[data-customer-id="{customer["id"]}"]').get_by_role(
+        "link", name=customer["name"], exact=True
+    ).click()
+    panel = page.locator("aside#customer-panel")
+    problem = panel.locator("#invoices").get_by_role("alert")
+    expect(problem).to_contain_text("Could not load invoices.")
+    expect(problem).to_contain_text("HTTP 503")
+    expect(panel.get_by_role("heading", level=1)).to_have_text(customer["name"])
+    dashboard.screenshot("customer-panel-invoices-failed")
+
+    failing_sandbox.reset()
+    dashboard.swap(panel.locator("#invoices").get_by_role("link", name="Retry").click)
+    expect(panel.locator("#invoices tbody tr")).to_have_count(12)
+    expect(panel.locator("#invoices").get_by_role("alert")).to_have_count(0)

@@ -1,0 +1,341 @@
+"""The customer view through Django's test client: the full page, the htmx side panel and
+its invoices region, the Close link's target, failures region by region, and who may see it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from django.contrib.auth.models import Group, User
+from django.utils.html import escape
+
+from customers.metronome import CreditType, Invoice
+from customers.sandbox import Faults, SandboxAPI
+from customers.sandbox.invoices import generate_invoices
+from customers.templatetags import invoice_format
+
+pytestmark = pytest.mark.django_db
+
+SANDBOX_SIZE = 300
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+TOKEN = "sk_live_detail_view_token_0123456789"
+
+
+@pytest.fixture
+def sandbox(install_sandbox) -> SandboxAPI:
+    return install_sandbox(SANDBOX_SIZE, max_retries=0)
+
+
+@pytest.fixture
+def support_client(client):
+    user = User.objects.create_user("sam")
+    user.groups.add(Group.objects.get(name="Support"))
+    client.force_login(user)
+    return client
+
+
+def customer_with(api: SandboxAPI, predicate) -> dict:
+    return next(c for c in api.customers if predicate(c))
+
+
+def with_invoices(api: SandboxAPI) -> dict:
+    return customer_with(api, lambda c: len(generate_invoices(c)) > 14 and c["custom_fields"])
+
+
+def invoice_ids(body: str) -> list[str]:
+    return re.findall(r'data-invoice-id="([0-9a-f-]{36})"', body)
+
+
+def test_the_full_page_shows_every_field_and_the_newest_invoices(support_client, sandbox, settings):
+    settings.SALESFORCE_BASE_URL = "https://acme.lightning.force.com"
+    customer = customer_with(
+        sandbox,
+        lambda c: (
+            len(generate_invoices(c)) > 14
+            and c["customer_config"]["salesforce_account_id"]
+            and (c.get("current_billable_status") or {}).get("effective_at")
+            and "notes" in c["custom_fields"]
+        ),
+    )
+    response = support_client.get(f"/customers/{customer['id']}/")
+    assert response.status_code == 200
+    assert (
+        response["Cache-Control"].startswith("max-age=0") or "no-cache" in response["Cache-Control"]
+    )
+    body = response.content.decode()
+
+    assert "{{" not in body and "{%" not in body
+    assert f'<h1 id="customer-name">{escape(customer["name"])}</h1>' in body
+    assert f"Open {escape(customer['name'])} in Metronome" in body
+    for alias in customer["ingest_aliases"]:
+        assert f'data-copy="{escape(alias)}"' in body
+    salesforce_id = customer["customer_config"]["salesforce_account_id"]
+    assert f"https://acme.lightning.force.com/lightning/r/Account/{salesforce_id}/view" in body
+    # Custom fields whole: no truncation, newlines kept for the stylesheet to show.
+    for key, value in customer["custom_fields"].items():
+        assert escape(key) in body and escape(value) in body
+    status = customer["current_billable_status"]
+    assert status["value"].capitalize() in body and "since <time" in body
+
+    # The newest invoices first, as many as the view shows.
+    newest = sorted(
+        generate_invoices(customer),
+        key=lambda i: (i.get("issued_at") or i["end_timestamp"], i["id"]),
+        reverse=True,
+    )
+    assert invoice_ids(body) == [i["id"] for i in newest[:12]]
+    assert "older invoices are in Metronome" in body
+    assert 'hx-trigger="load"' not in body  # without JavaScript nothing is left to load
+
+
+def test_usd_totals_are_dollars_and_other_credit_types_are_named(support_client, sandbox):
+    usd = customer_with(
+        sandbox,
+        lambda c: any(
+            i["credit_type"]["name"] == "USD (cents)" and i["total"] >= 100_000
+            for i in generate_invoices(c)[-12:]
+        ),
+    )
+    body = support_client.get(f"/customers/{usd['id']}/").content.decode()
+    assert re.search(r'<td class="number">\$\d{1,3}(,\d{3})*\.\d\d</td>', body)
+
+    credits = customer_with(
+        sandbox,
+        lambda c: any(i["credit_type"]["name"] == "Compute credits" for i in generate_invoices(c)),
+    )
+    body = support_client.get(f"/customers/{credits['id']}/").content.decode()
+    assert re.search(r'<td class="number">[\d,.]+ Compute credits</td>', body)
+    assert '<td class="number">$' not in body
+
+
+def test_a_customer_without_invoices_says_so(support_client, sandbox):
+    newest = sandbox.customers[-1]
+    assert generate_invoices(newest) == []
+    body = support_client.get(f"/customers/{newest['id']}/").content.decode()
+    assert "No invoices yet." in body
+
+
+def test_for_htmx_the_view_is_the_panel_whose_invoices_load_on_their_own(support_client, sandbox):
+    customer = with_invoices(sandbox)
+    back = "/customers/?only_archived=false&limit=25"
+    response = support_client.get(
+        f"/customers/{customer['id']}/", {"back": back}, HTTP_HX_REQUEST="true"
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and response["Vary"] == "HX-Request, Cookie"
+    assert body.lstrip().startswith('<aside id="customer-panel"')
+    assert "<html" not in body and escape(customer["name"]) in body
+    assert f'href="{escape(back)}" data-close-panel' in body
+    invoices_url = re.search(r'hx-get="([^"]+)" hx-trigger="load"', body).group(1)
+    assert invoice_ids(body) == []
+
+    region = support_client.get(invoices_url.replace("&amp;", "&"), HTTP_HX_REQUEST="true")
+    region_body = region.content.decode()
+    assert region_body.lstrip().startswith('<section id="invoices"')
+    assert len(invoice_ids(region_body)) == 12
+
+
+def test_a_history_restore_gets_the_whole_page(support_client, sandbox):
+    customer = with_invoices(sandbox)
+    body = support_client.get(
+        f"/customers/{customer['id']}/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    ).content.decode()
+    assert "<html" in body and len(invoice_ids(body)) == 12
+
+
+def test_opening_a_second_customer_from_the_panel_replaces_its_history_entry(
+    support_client, sandbox
+):
+    first, second = sandbox.customers[0], sandbox.customers[1]
+    from_list = support_client.get(
+        f"/customers/{first['id']}/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="http://testserver/customers/?limit=25",
+    )
+    assert "HX-Replace-Url" not in from_list
+    from_panel = support_client.get(
+        f"/customers/{second['id']}/?back=/customers/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver/customers/{first['id']}/?back=/customers/",
+    )
+    assert from_panel["HX-Replace-Url"] == f"/customers/{second['id']}/?back=/customers/"
+
+
+@pytest.mark.parametrize(
+    "back",
+    [
+        "https://evil.example/customers/",
+        "//evil.example/customers/",
+        "/admin/",
+        "/customers/export.csv?x=1",
+        "javascript:alert(1)",
+        "/customers/../admin/",
+    ],
+)
+def test_close_only_ever_leads_back_to_the_customers_list(support_client, sandbox, back):
+    customer = sandbox.customers[0]
+    body = support_client.get(
+        f"/customers/{customer['id']}/", {"back": back}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'href="/customers/" data-close-panel' in body
+    assert "evil.example" not in body and "javascript:" not in body
+
+
+def test_the_list_links_each_name_to_its_customer_view_with_the_list_as_back(
+    support_client, sandbox
+):
+    body = support_client.get("/customers/?limit=10").content.decode()
+    first = sandbox.customers[0]
+    expected = f"/customers/{first['id']}/?back=%2Fcustomers%2F%3Flimit%3D10"
+    assert f'href="{expected}"' in body and f'hx-get="{expected}"' in body
+    assert '<div id="customer-panel"></div>' in body
+
+
+def test_an_unknown_customer_is_a_404_page_that_says_so(support_client, sandbox):
+    response = support_client.get(f"/customers/{UNKNOWN_ID}/")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "Customer not found" in body and UNKNOWN_ID in body
+    # In the panel it is a 200 fragment, since htmx swaps only successful answers.
+    panel = support_client.get(f"/customers/{UNKNOWN_ID}/", HTTP_HX_REQUEST="true")
+    assert panel.status_code == 200 and "Customer not found" in panel.content.decode()
+
+
+def test_a_malformed_id_never_reaches_metronome(support_client, sandbox):
+    before = sandbox.request_count
+    assert support_client.get("/customers/not-a-uuid/").status_code == 404
+    assert sandbox.request_count == before
+
+
+def test_a_user_without_the_permission_gets_403(client, sandbox):
+    client.force_login(User.objects.create_user("nobody"))
+    customer = sandbox.customers[0]
+    assert client.get(f"/customers/{customer['id']}/").status_code == 403
+    assert client.get(f"/customers/{customer['id']}/invoices/").status_code == 403
+    assert sandbox.request_count == 0
+
+
+def test_the_invoices_region_without_htmx_redirects_to_the_customer_view(support_client, sandbox):
+    customer = sandbox.customers[0]
+    response = support_client.get(f"/customers/{customer['id']}/invoices/?back=/customers/")
+    assert response.status_code == 302
+    assert response.url == f"/customers/{customer['id']}/?back=%2Fcustomers%2F"
+
+
+def test_failed_invoices_show_in_their_own_region_while_the_customer_still_shows(
+    support_client, sandbox
+):
+    customer = with_invoices(sandbox)
+    # The customer is the first request, its invoices the second.
+    sandbox.faults = Faults(fail_every=2, fail_status=503)
+    body = support_client.get(f"/customers/{customer['id']}/").content.decode()
+    assert escape(customer["name"]) in body and "Could not load invoices." in body
+    assert "Could not load this customer" not in body
+    region = re.search(r'<section id="invoices".*?</section>', body, re.S).group(0)
+    assert "Retry" in region and 'hx-get="/customers/' in region
+
+    sandbox.faults = Faults()
+    retried = support_client.get(
+        f"/customers/{customer['id']}/invoices/", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert len(invoice_ids(retried)) == 12
+
+
+def test_a_failed_customer_shows_its_own_error_with_retry(support_client, sandbox):
+    sandbox.faults = Faults(fail_every=1, fail_status=503)
+    customer = sandbox.customers[0]
+    response = support_client.get(f"/customers/{customer['id']}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Could not load this customer." in body and "Retry" in body
+    assert "Recent invoices" not in body
+
+
+def test_malformed_invoices_are_a_message_not_a_500(support_client, install_client):
+    customer = SandboxAPI(5).customers[0]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/invoices"):
+            return httpx.Response(200, json={"data": [{"id": 5}], "next_page": None})
+        return httpx.Response(200, json={"data": customer})
+
+    install_client(httpx.MockTransport(answer))
+    response = support_client.get(f"/customers/{customer['id']}/")
+    assert response.status_code == 200
+    assert "Metronome sent an invoice the dashboard could not read" in response.content.decode()
+
+
+def test_the_token_never_reaches_the_page(support_client, install_client):
+    customer = SandboxAPI(5).customers[0]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/invoices"):
+            return httpx.Response(400, json={"message": f"bad token {TOKEN} in {request.url}"})
+        return httpx.Response(200, json={"data": customer})
+
+    install_client(httpx.MockTransport(answer), token=TOKEN)
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        body = support_client.get(f"/customers/{customer['id']}/", **headers).content.decode()
+        assert TOKEN not in body
+    region = support_client.get(f"/customers/{customer['id']}/invoices/", HTTP_HX_REQUEST="true")
+    assert "[redacted]" in region.content.decode() and TOKEN not in region.content.decode()
+
+
+# --- How amounts and periods are written -------------------------------------------------------
+
+USD = CreditType(id="2714e483-4ff1-48e4-9e25-ac732e8f24f2", name="USD (cents)")
+
+
+@pytest.mark.parametrize(
+    ("total", "credit_type", "expected"),
+    [
+        (123456.5, USD, "$1,234.57"),
+        (0, USD, "$0.00"),
+        (-2500, USD, "\u2212$25.00"),
+        (12_000_000, USD, "$120,000.00"),
+        (12345.5, CreditType(id="x", name="Compute credits"), "12,345.5 Compute credits"),
+        (100, CreditType(id="x", name="EUR (cents)"), "100 EUR (cents)"),
+    ],
+)
+def test_amounts_are_dollars_only_for_usd_cents(total, credit_type, expected):
+    assert invoice_format.amount(total, credit_type) == expected
+
+
+def _invoice(start: datetime | None, end: datetime | None) -> Invoice:
+    return Invoice(
+        id="i",
+        customer_id="c",
+        status="FINALIZED",
+        type="USAGE",
+        total=0,
+        credit_type=USD,
+        line_items=(),
+        start_timestamp=start,
+        end_timestamp=end,
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC), "Oct 2026"),
+        (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC), "Dec 2026"),
+        (
+            datetime(2026, 10, 14, tzinfo=UTC),
+            datetime(2026, 11, 1, tzinfo=UTC),
+            "14 Oct 2026 – 31 Oct 2026",
+        ),
+        (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC), "1 Oct 2026"),
+        (None, None, ""),
+    ],
+)
+def test_billing_periods_read_as_months_or_inclusive_days(start, end, expected):
+    assert invoice_format.billing_period(_invoice(start, end)) == expected
+
+
+def test_wire_codes_read_as_words():
+    assert invoice_format.wire_label("PAYMENT_FAILED") == "Payment failed"
