@@ -117,6 +117,10 @@ def wire(n: int, name: str = "", **fields) -> dict:
         ("Zürich Datenwerk AG", "Zürich Datenwerk AG"),
         ("a=b", "a=b"),
         (" =1+2", " =1+2"),
+        ("＝1+2", "'＝1+2"),
+        ("＋1", "'＋1"),
+        ("－1", "'－1"),
+        ("＠SUM(A1)", "'＠SUM(A1)"),
     ],
 )
 def test_cells_a_spreadsheet_would_run_as_formulas_get_a_quote_and_numbers_do_not(cell, expected):
@@ -185,6 +189,10 @@ def test_timestamps_are_utc_with_microseconds_always():
 def test_the_filename_says_what_it_holds_and_when(query, kind):
     at = datetime(2026, 11, 25, 19, 5, 59, tzinfo=timezone(timedelta(hours=1)))
     assert export.filename(query, at) == f"metronome-customers-{kind}-20261125T1805Z.csv"
+    assert (
+        export.filename(query, at, sandbox=True)
+        == f"metronome-customers-SANDBOX-{kind}-20261125T1805Z.csv"
+    )
 
 
 def test_chunks_are_one_per_page_and_skip_empty_pages():
