@@ -62,7 +62,8 @@ MAX_AUDITED_QUERY_STRING = 8190
 # Not defusedcsv (3.0), which we tried: it does not cover a leading tab or carriage
 # return, and it rewrites every `|` in a flagged cell to `\|`, changing the text finance
 # staff reconcile. This does exactly what the OWASP advice says and nothing more.
-FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+# Full-width ＝＋－＠ too: some Excel locales (Japanese, Chinese) read them as their ASCII forms.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
 # A plain decimal number, which a spreadsheet reads as a number, not a formula: -42, +1.5,
 # -1e5. ASCII digits only: to a spreadsheet `-٤٢` is not a number, so it is a formula.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -146,10 +147,12 @@ def csv_chunks(
         yield buffer.getvalue().encode("utf-8"), 0
 
 
-def filename(query: CustomerQuery, at: datetime) -> str:
-    """`metronome-customers-active-20261125T1805Z.csv`: which customers, and when."""
+def filename(query: CustomerQuery, at: datetime, *, sandbox: bool = False) -> str:
+    """`metronome-customers-active-20261125T1805Z.csv`: which customers, and when; a file of
+    the sandbox's made-up customers says so (`...-SANDBOX-...`), wherever it ends up."""
     kind = "filtered" if query.is_filtered else "archived" if query.only_archived else "active"
-    return f"metronome-customers-{kind}-{at.astimezone(UTC):%Y%m%dT%H%MZ}.csv"
+    source = "-SANDBOX" if sandbox else ""
+    return f"metronome-customers{source}-{kind}-{at.astimezone(UTC):%Y%m%dT%H%MZ}.csv"
 
 
 # --- The audited download -------------------------------------------------------------------
@@ -168,11 +171,13 @@ class Download:
     audit: ExportAudit
     query: CustomerQuery
     body: Iterator[bytes]
+    sandbox: bool
 
     def response(self) -> StreamingHttpResponse:
         response = StreamingHttpResponse(self.body, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
-            f'attachment; filename="{filename(self.query, self.audit.started_at)}"'
+            "attachment; "
+            f'filename="{filename(self.query, self.audit.started_at, sandbox=self.sandbox)}"'
         )
         response["Cache-Control"] = "no-store"
         response["X-Content-Type-Options"] = "nosniff"
@@ -186,6 +191,7 @@ def start(
     user: AbstractBaseUser | AnonymousUser,
     query_string: str,
     extra_columns: Sequence[str] = (),
+    sandbox: bool = False,
 ) -> Download:
     """Record the export, fetch its first page and write its first chunk. A Metronome
     failure before that raises here (the audit already says it failed), so the view can
@@ -197,7 +203,7 @@ def start(
     )
     body = _audited_body(client, query, audit, extra_columns)
     first_chunk = next(body)  # raises the first page's failure, audited
-    return Download(audit=audit, query=query, body=_resume(first_chunk, body))
+    return Download(audit=audit, query=query, body=_resume(first_chunk, body), sandbox=sandbox)
 
 
 def _audited_body(

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import html
 import itertools
 import json
 import logging
 import math
 import queue
 import random
+import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +49,16 @@ MAX_RETRY_DELAY = 8.0
 MAX_HONOURED_RETRY_AFTER = 60.0
 # Metronome may answer an empty page that still has a cursor; a run this long means a loop.
 MAX_CONSECUTIVE_EMPTY_PAGES = 50
+# Metronome's answers are untrusted input. A page of 100 customers is tens of kilobytes; an
+# answer this large is broken or hostile, and reading it whole would hold a worker's memory.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# One attempt may take at most this long from sending to the last byte, however slowly the
+# bytes trickle in: the read timeout alone restarts with every byte.
+DEFAULT_DEADLINE = 30.0
+# Strings that hold a UTF-16 surrogate, escaped (`\ud800`) or raw (ED A0..BF ..): only such
+# an answer can carry a lone surrogate, which no page or file can encode.
+_SURROGATE_IN_JSON = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 # --- Errors ------------------------------------------------------------------------------
@@ -60,7 +73,9 @@ class TokenRejected(MetronomeError):
 
 
 class BadRequest(MetronomeError):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class InvalidCursor(BadRequest):
@@ -274,8 +289,7 @@ def _optional_text(value: object) -> str | None:
 
 def _not_found_or(error: BadRequest, customer_id: str) -> MetronomeError:
     """A 404 from a customer's own path means the customer does not exist."""
-    # _get reports the status only in its message; "(HTTP 404)" is how it spells it.
-    if "(HTTP 404)" in str(error):
+    if error.status == 404:
         return CustomerNotFound(
             f"Metronome has no customer with the ID {customer_id}. It may have been "
             "deleted, or the link may be mistyped."
@@ -379,6 +393,8 @@ class MetronomeClient:
         connect_timeout: float = 5.0,
         max_retries: int = 2,
         retry_budget: float = 20.0,
+        deadline: float = DEFAULT_DEADLINE,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -386,6 +402,8 @@ class MetronomeClient:
         self._timeout = timeout
         self._max_retries = max_retries
         self._retry_budget = retry_budget
+        self._deadline = deadline
+        self._max_response_bytes = max_response_bytes
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=base_url,
@@ -438,26 +456,11 @@ class MetronomeClient:
                     continue
 
         def fetch_all() -> None:
-            cursor = None
-            empty_run = 0
             try:
-                while not stop.is_set():
-                    page = self._fetch_page(query, page_size, cursor)
-                    if page.customers and page.next_page is not None and page.next_page == cursor:
-                        # Rows, and a cursor pointing back at them: following it would never end.
-                        raise MalformedResponse(
-                            "Metronome sent the same page cursor twice; the list could not be "
-                            "completed."
-                        )
-                    empty_run = 0 if page.customers else empty_run + 1
-                    if empty_run > MAX_CONSECUTIVE_EMPTY_PAGES:
-                        raise MalformedResponse(
-                            "Metronome kept sending empty pages; the list could not be completed."
-                        )
+                for page in self._follow_cursors(query, page_size):
+                    if stop.is_set():
+                        return
                     hand_over(page)
-                    if not page.next_page:
-                        break
-                    cursor = page.next_page
                 hand_over(None)
             except BaseException as error:  # the consumer raises it, in its own thread
                 hand_over(error)
@@ -471,6 +474,48 @@ class MetronomeClient:
         finally:
             # A consumer that stops early must not wait for a page it will never read.
             stop.set()
+
+    def _follow_cursors(self, query: CustomerQuery, page_size: int) -> Iterator[CustomerPage]:
+        """The pages of one API listing, each customer once, refusing to go round in
+        circles: a cursor sent twice, or pages of nothing but customers already sent, mean
+        the listing would never end (or end with rows twice), so it fails visibly."""
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        # hash() of each ID rather than the ID: 100,000 small ints, not 100,000 strings.
+        seen_customers: set[int] = set()
+        empty_run = 0
+        while True:
+            page = self._fetch_page(query, page_size, cursor)
+            fresh = tuple(c for c in page.customers if hash(c.id) not in seen_customers)
+            if page.customers and not fresh:
+                raise MalformedResponse(
+                    "Metronome sent a page of customers it had already sent; the list could "
+                    "not be completed."
+                )
+            if len(fresh) < len(page.customers):
+                logger.warning(
+                    "Metronome repeated %d customers of earlier pages; each is kept once",
+                    len(page.customers) - len(fresh),
+                )
+                page = CustomerPage(fresh, page.next_page)
+            seen_customers.update(hash(c.id) for c in fresh)
+            empty_run = 0 if fresh else empty_run + 1
+            if empty_run > MAX_CONSECUTIVE_EMPTY_PAGES:
+                raise MalformedResponse(
+                    "Metronome kept sending empty pages; the list could not be completed."
+                )
+            yield page
+            if not page.next_page:
+                return
+            # An empty page may hand back the cursor it was asked with (keep asking: the
+            # empty run above bounds that); after rows, a cursor seen before is a cycle.
+            if page.customers and page.next_page in seen_cursors:
+                raise MalformedResponse(
+                    "Metronome sent a page cursor it had sent before; following it would "
+                    "never end, so the list could not be completed."
+                )
+            seen_cursors.add(page.next_page)
+            cursor = page.next_page
 
     def get_customer(self, customer_id: str) -> Customer:
         """One customer, archived or not (`GET /v1/customers/{id}`)."""
@@ -545,23 +590,38 @@ class MetronomeClient:
         next_page = body.get("next_page")
         if next_page is not None and not isinstance(next_page, str):
             raise MalformedResponse("Metronome sent a page cursor the dashboard could not read.")
+        if len(body["data"]) > limit:
+            # A server that ignores `limit` could send the whole account for a 50-row page.
+            raise MalformedResponse(
+                f"Metronome sent {len(body['data']):,} customers for a page of {limit}; the "
+                "dashboard shows no page it did not ask for. If this keeps happening, tell "
+                "the dashboard's developers."
+            )
         return CustomerPage(
             customers=tuple(Customer.from_wire(item) for item in body["data"]),
             next_page=next_page or None,
         )
 
     def _get(self, path: str, params: Mapping[str, str]) -> object:
-        """GET with the official SDKs' retry rules, bounded by count and by total waiting."""
+        """GET with the official SDKs' retry rules, bounded by count and by total waiting;
+        each attempt bounded in time and size, its JSON checked before anyone reads it."""
         give_up_at = time.monotonic() + self._retry_budget
         for attempt in itertools.count(1):
             started = time.monotonic()
             retry_after: float | None = None
             try:
-                response = self._http.get(path, params=params)
+                response, content = self._send(path, params, started + self._deadline)
             except httpx.TimeoutException:
                 self._log(path, "timeout", started, attempt)
                 error: MetronomeError = MetronomeTimeout(
                     f"Metronome did not answer in {self._timeout:g} s. Try again in a minute."
+                )
+                should_retry = True
+            except _DeadlinePassed:
+                self._log(path, "deadline passed", started, attempt)
+                error = MetronomeTimeout(
+                    f"Metronome's answer took longer than {self._deadline:g} s to arrive. "
+                    "Try again in a minute."
                 )
                 should_retry = True
             except httpx.TransportError as exc:
@@ -574,9 +634,9 @@ class MetronomeClient:
             else:
                 self._log(path, response.status_code, started, attempt)
                 if response.is_success:
-                    return self._json(response)
+                    return _parse_json(content)
                 retry_after = _retry_after_seconds(response.headers)
-                error = self._error_for(response, retry_after)
+                error = self._error_for(response.status_code, content, retry_after)
                 should_retry = _should_retry(response)
             if not should_retry or attempt > self._max_retries:
                 raise error
@@ -590,22 +650,32 @@ class MetronomeClient:
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _send(
+        self, path: str, params: Mapping[str, str], deadline: float
+    ) -> tuple[httpx.Response, bytes]:
+        """One attempt: the response and its body, read until `deadline` at the latest and
+        never past `max_response_bytes` (gzip included: the limit is on what it unpacks to)."""
+        with self._http.stream("GET", path, params=params) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self._max_response_bytes:
+                raise _too_large(self._max_response_bytes)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self._max_response_bytes:
+                    raise _too_large(self._max_response_bytes)
+                if time.monotonic() > deadline:
+                    raise _DeadlinePassed
+                chunks.append(chunk)
+        return response, b"".join(chunks)
+
     def _log(self, path: str, outcome: object, started: float, attempt: int) -> None:
         # Method, path, outcome, duration and attempt: never headers, so never the token.
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.info("GET %s -> %s in %.0f ms (attempt %d)", path, outcome, elapsed_ms, attempt)
 
-    def _json(self, response: httpx.Response) -> object:
-        try:
-            return response.json()
-        except ValueError:
-            raise MalformedResponse(
-                "Metronome sent a response that is not JSON. Try again in a minute."
-            ) from None
-
-    def _error_for(self, response: httpx.Response, retry_after: float | None) -> MetronomeError:
-        status = response.status_code
-        api_message = self._api_message(response)
+    def _error_for(self, status: int, content: bytes, retry_after: float | None) -> MetronomeError:
         if status in (401, 403):
             return TokenRejected(
                 f"Metronome rejected the API token (HTTP {status}). An administrator needs "
@@ -618,18 +688,81 @@ class MetronomeClient:
             return MetronomeUnavailable(
                 f"Metronome is not answering normally (HTTP {status}). Try again in a minute."
             )
+        api_message = _api_message(content, self._token)
         detail = f": {api_message}" if api_message else "."
-        return BadRequest(f"Metronome refused the request (HTTP {status}){detail}")
+        return BadRequest(f"Metronome refused the request (HTTP {status}){detail}", status)
 
-    def _api_message(self, response: httpx.Response) -> str:
-        try:
-            message = response.json().get("message", "")
-        except (ValueError, AttributeError):
-            return ""
-        if not isinstance(message, str):
-            return ""
-        # An error message is shown to people; make sure it can never carry the token.
-        return message.replace(self._token, "[redacted]")[:300] if self._token else message[:300]
+
+class _DeadlinePassed(Exception):
+    """An attempt's answer was still arriving at its deadline."""
+
+
+def _too_large(limit: int) -> MalformedResponse:
+    return MalformedResponse(
+        f"Metronome sent an answer larger than {limit // (1024 * 1024)} MB, which the "
+        "dashboard does not read. If this keeps happening, tell the dashboard's developers."
+    )
+
+
+def _parse_json(content: bytes) -> object:
+    """The JSON of an answer, or MalformedResponse: never RecursionError from absurd nesting,
+    never a lone surrogate that would break the page's or the file's encoding."""
+    try:
+        data = json.loads(content)
+    except RecursionError:
+        raise MalformedResponse(
+            "Metronome sent something the dashboard could not read (nested too deeply). "
+            "If this keeps happening, tell the dashboard's developers."
+        ) from None
+    except ValueError:
+        raise MalformedResponse(
+            "Metronome sent a response that is not JSON. Try again in a minute."
+        ) from None
+    if _SURROGATE_IN_JSON.search(content):
+        data = _replace_lone_surrogates(data)
+    return data
+
+
+def _replace_lone_surrogates(value: object) -> object:
+    """Each lone surrogate becomes U+FFFD, the replacement character people recognise."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _replace_lone_surrogates(key): _replace_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
+
+
+def _api_message(content: bytes, token: str) -> str:
+    """The `message` of an error answer, to show a person; withheld whole when it quotes the
+    token in any spelling (case changed, percent- or HTML-encoded), since a partial
+    redaction of an unknown encoding is a guess."""
+    try:
+        message = json.loads(content).get("message", "")
+    except (ValueError, AttributeError, RecursionError):
+        return ""
+    if not isinstance(message, str):
+        return ""
+    message = _LONE_SURROGATE.sub("\ufffd", message)
+    if token and _mentions_token(message, token):
+        return "(Metronome's message is not shown: it quoted the API token)"
+    return message[:300]
+
+
+def _mentions_token(text: str, token: str) -> bool:
+    wanted = token.casefold()
+    for _ in range(4):  # percent-encoding inside percent-encoding, a few levels deep
+        decoded = html.unescape(urllib.parse.unquote_plus(text))
+        if wanted in text.casefold() or wanted in decoded.casefold():
+            return True
+        if decoded == text:
+            return False
+        text = decoded
+    return wanted in text.casefold()
 
 
 def _refuse_batches(query: CustomerQuery) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -19,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from customers import export, metronome, search, urlstate
+from customers import concurrency, export, metronome, search, urlstate
 from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
 from customers.models import SavedSearch, SearchQuotaExceeded
 
@@ -43,7 +46,7 @@ def customer_list(request: HtmxHttpRequest) -> HttpResponse:
     """The customers page and, for htmx, just its results region."""
     if request.method == "POST":
         return _store_search(request)
-    return _render(request, _search(request.GET))
+    return _render(request, _search(request.GET, request.user.pk))
 
 
 def _store_search(request: HtmxHttpRequest) -> HttpResponse:
@@ -65,7 +68,7 @@ def _store_search(request: HtmxHttpRequest) -> HttpResponse:
     location = urlstate.list_url(params)
     if not request.htmx:
         return HttpResponseRedirect(location, status=303)
-    response = _render(request, _search(QueryDict(urlstate.query_string(params))))
+    response = _render(request, _search(QueryDict(urlstate.query_string(params)), request.user.pk))
     response["HX-Push-Url"] = location
     return response
 
@@ -75,7 +78,7 @@ def _context(form: CustomerFilterForm, params: QueryDict) -> Context:
     return {"form": form, "retry_url": urlstate.list_url({}) + (f"?{query}" if query else "")}
 
 
-def _search(params: QueryDict) -> Context:
+def _search(params: QueryDict, user_id: object) -> Context:
     expanded, unknown_search = urlstate.expand_saved_search(params)
     form = CustomerFilterForm({} if unknown_search else expanded)
     context = _context(form, params)
@@ -96,17 +99,20 @@ def _search(params: QueryDict) -> Context:
 
     cursor, trail, page = data["next_page"] or None, data["prev"], data["page"]
     client = metronome.get_client()
+    # Pasted IDs are many calls of the company's one token: a person runs few such at once.
+    slot = concurrency.expensive_work(user_id) if query.has_id_filters else nullcontext()
     try:
-        try:
-            found = search.search(client, query, limit=data["limit"], cursor=cursor)
-        except metronome.BadRequest:
-            if cursor is None:
-                raise
-            # A damaged or expired cursor: the search still makes sense from its first page.
-            context["notice"] = "That page link has expired. Showing the first page instead."
-            cursor, trail, page = None, [], None
-            found = search.search(client, query, limit=data["limit"])
-    except metronome.MetronomeError as error:
+        with slot:
+            try:
+                found = search.search(client, query, limit=data["limit"], cursor=cursor)
+            except metronome.BadRequest:
+                if cursor is None:
+                    raise
+                # A damaged or expired cursor: the search still makes sense from page one.
+                context["notice"] = "That page link has expired. Showing the first page instead."
+                cursor, trail, page = None, [], None
+                found = search.search(client, query, limit=data["limit"])
+    except (metronome.MetronomeError, concurrency.Busy) as error:
         logger.warning("Customer list failed: %s", error)
         context["error"] = str(error)
         return context
@@ -176,20 +182,36 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
         )
 
     try:
+        concurrency.acquire(request.user.pk)
+    except concurrency.Busy as busy:
+        response = _export_error(request, 429, str(busy), back_url)
+        response["Retry-After"] = "30"
+        return response
+    try:
         download = export.start(
             metronome.get_client(),
             form.query(),
             user=request.user,
             query_string=query_string,
             extra_columns=settings.CSV_CUSTOM_FIELD_COLUMNS,
+            sandbox=settings.METRONOME_SANDBOX,
         )
     except metronome.MetronomeError as error:
+        concurrency.release(request.user.pk)
         unavailable = isinstance(error, metronome.MetronomeUnavailable | metronome.RateLimited)
         response = _export_error(request, 503 if unavailable else 502, str(error), back_url)
         if isinstance(error, metronome.RateLimited) and error.retry_after:
             response["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
         return response
-    return download.response()
+    return replace(download, body=_releasing(download.body, request.user.pk)).response()
+
+
+def _releasing(body: Iterator[bytes], user_id: object) -> Iterator[bytes]:
+    """The export's body, giving the person's slot back however the stream ends."""
+    try:
+        yield from body
+    finally:
+        concurrency.release(user_id)
 
 
 def _export_error(

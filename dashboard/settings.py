@@ -204,6 +204,11 @@ CSV_CUSTOM_FIELD_COLUMNS = env_list("CSV_CUSTOM_FIELD_COLUMNS")
 # The sandbox's seed size, when it runs in-process.
 SANDBOX_CUSTOMERS = env_number("SANDBOX_CUSTOMERS", 5000, minimum=1, cast=int)
 
+# Long pasted-ID searches and CSV exports one person may run at once (see
+# customers/concurrency.py); a slot frees itself after EXPENSIVE_WORK_SLOT_SECONDS anyway.
+EXPENSIVE_WORK_PER_USER = env_number("EXPENSIVE_WORK_PER_USER", 2, minimum=1, cast=int)
+EXPENSIVE_WORK_SLOT_SECONDS = env_number("EXPENSIVE_WORK_SLOT_SECONDS", 900, minimum=1, cast=int)
+
 # --- Security headers --------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -49,7 +49,9 @@ HEADER = [
     "archived_at",
     "custom_fields",
 ]
-FILENAME = re.compile(r'attachment; filename="metronome-customers-(\w+)-(\d{8}T\d{4}Z)\.csv"')
+FILENAME = re.compile(
+    r'attachment; filename="metronome-customers-(?:SANDBOX-)?(\w+)-(\d{8}T\d{4}Z)\.csv"'
+)
 
 
 def parse(body: bytes) -> list[list[str]]:
@@ -117,6 +119,10 @@ def wire(n: int, name: str = "", **fields) -> dict:
         ("Zürich Datenwerk AG", "Zürich Datenwerk AG"),
         ("a=b", "a=b"),
         (" =1+2", " =1+2"),
+        ("＝1+2", "'＝1+2"),
+        ("＋1", "'＋1"),
+        ("－1", "'－1"),
+        ("＠SUM(A1)", "'＠SUM(A1)"),
     ],
 )
 def test_cells_a_spreadsheet_would_run_as_formulas_get_a_quote_and_numbers_do_not(cell, expected):
@@ -185,6 +191,10 @@ def test_timestamps_are_utc_with_microseconds_always():
 def test_the_filename_says_what_it_holds_and_when(query, kind):
     at = datetime(2026, 11, 25, 19, 5, 59, tzinfo=timezone(timedelta(hours=1)))
     assert export.filename(query, at) == f"metronome-customers-{kind}-20261125T1805Z.csv"
+    assert (
+        export.filename(query, at, sandbox=True)
+        == f"metronome-customers-SANDBOX-{kind}-20261125T1805Z.csv"
+    )
 
 
 def test_chunks_are_one_per_page_and_skip_empty_pages():
@@ -344,6 +354,17 @@ def test_a_customer_row_in_the_file(finance_client, install_sandbox):
             '{"region": "eu-west"}',
         ]
     ]
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_a_download_of_the_sandboxs_made_up_customers_says_so_in_its_name(
+    finance_client, install_sandbox, settings, sandbox
+):
+    settings.METRONOME_SANDBOX = sandbox
+    install_sandbox()  # after the settings change, which drops the process's client
+    response = finance_client.get(URL)
+    b"".join(response.streaming_content)
+    assert ("metronome-customers-SANDBOX-" in response["Content-Disposition"]) is sandbox
 
 
 def test_the_download_is_a_streamed_attachment_named_for_what_it_holds(finance_client, sandbox_api):
