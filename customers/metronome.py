@@ -562,7 +562,19 @@ class MetronomeClient:
     def _log(self, path: str, outcome: object, started: float, attempt: int) -> None:
         # Method, path, outcome, duration and attempt: never headers, so never the token.
         elapsed_ms = (time.monotonic() - started) * 1000
-        logger.info("GET %s -> %s in %.0f ms (attempt %d)", path, outcome, elapsed_ms, attempt)
+        logger.info(
+            "GET %s -> %s in %.0f ms (attempt %d)",
+            path,
+            outcome,
+            elapsed_ms,
+            attempt,
+            extra={
+                "path": path,
+                "status": str(outcome),
+                "duration_ms": round(elapsed_ms),
+                "attempt": attempt,
+            },
+        )
 
     def _json(self, response: httpx.Response) -> object:
         try:

@@ -233,6 +233,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_HANDLER = "customers.login_throttle.UsernameAndAddressHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# `manage.py prune` deletes saved searches and login-attempt records older than these.
+SAVED_SEARCH_RETENTION_DAYS = env_number("SAVED_SEARCH_RETENTION_DAYS", 30, minimum=1, cast=int)
+LOGIN_RECORD_RETENTION_DAYS = env_number("LOGIN_RECORD_RETENTION_DAYS", 90, minimum=1, cast=int)
 # Behind proxies, REMOTE_ADDR is the nearest proxy: failures are counted against the client
 # address those proxies put in X-Forwarded-For instead (see customers/login_throttle.py).
 TRUSTED_PROXY_COUNT = env_number("AXES_PROXY_COUNT", 0, minimum=0, cast=int)
