@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponseBase
 logger = logging.getLogger("dashboard.request")
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
-_user: ContextVar[str] = ContextVar("user", default="-")
+_request: ContextVar[HttpRequest | None] = ContextVar("request", default=None)
 # What a proxy's ID may look like: anything else (markup, newlines, a novel) is replaced.
 _PLAUSIBLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Probes call these every few seconds: their successes would drown the log.
@@ -27,18 +27,29 @@ REDACTED = "[redacted]"
 
 
 class RequestContextFilter(logging.Filter):
-    """Adds request_id and user to each record, and removes the Metronome token from any
-    message that contains it (no code logs it; this is the last line of defence)."""
+    """Adds request_id and user to each record, shortens Django's own `request` field to
+    method and path (its repr has the query string: pasted IDs), and removes the Metronome
+    token from any message that contains it (no code logs it; this is the last defence)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()
-        record.user = _user.get()
+        record.user = _username(_request.get())
+        logged_request = getattr(record, "request", None)
+        if isinstance(logged_request, HttpRequest):
+            record.request = f"{logged_request.method} {logged_request.path}"
         token = getattr(settings, "METRONOME_BEARER_TOKEN", "") if settings.configured else ""
         if token:
             message = record.getMessage()
             if token in message:
                 record.msg, record.args = message.replace(token, REDACTED), ()
         return True
+
+
+def _username(request: HttpRequest | None) -> str:
+    # Only once authentication has looked the user up (it caches it on the request): reading
+    # `request.user` here could query the database from inside a log call.
+    user = getattr(request, "_cached_user", None)
+    return user.get_username() if user is not None and user.is_authenticated else "-"
 
 
 class RequestLogMiddleware:
@@ -49,14 +60,11 @@ class RequestLogMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _PLAUSIBLE_ID.fullmatch(incoming) else uuid.uuid4().hex
         id_token = _request_id.set(request_id)
-        user_token = _user.set("-")
+        request_token = _request.set(request)
         started = time.monotonic()
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
-            user = getattr(request, "user", None)
-            username = user.get_username() if user is not None and user.is_authenticated else "-"
-            _user.set(username)
             if not (request.path in _PROBES and response.status_code == 200):
                 match = request.resolver_match
                 # The path only: query strings can hold a customer's pasted IDs.
@@ -75,5 +83,5 @@ class RequestLogMiddleware:
                 )
             return response
         finally:
-            _user.reset(user_token)
+            _request.reset(request_token)
             _request_id.reset(id_token)
