@@ -44,6 +44,9 @@ timeout = _setting("GUNICORN_TIMEOUT", 600)
 # stop grace period must be longer (compose.yaml).
 graceful_timeout = _setting("GUNICORN_GRACEFUL_TIMEOUT", 120)
 keepalive = 5
+# gunicorn's control socket (for gunicornc) is unused here; its one path per user would
+# collide between instances on one machine, and the container's home is read-only.
+control_socket_disable = True
 # Pasted Salesforce ID lists of a few hundred IDs travel in the query string (about 20
 # characters each): allow gunicorn's maximum. Longer lists are POSTed and stored instead.
 limit_request_line = 8190
