@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 from django.urls import include, path
 
@@ -157,6 +158,8 @@ def email_configured(settings, monkeypatch):
             self.target(*self.args)
 
     monkeypatch.setattr(login_throttle.threading, "Thread", SendNow)
+    # The counts live in the cache, which may be a Redis that outlives the test run.
+    cache.delete_many([f"password-reset:198.51.100.{n}" for n in range(50, 54)])
     # The thread would close its own database connections; here they are the test's.
     monkeypatch.setattr(login_throttle.connections, "close_all", lambda: None)
 
