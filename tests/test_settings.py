@@ -22,11 +22,13 @@ PRODUCTION = {
 }
 
 
-def run(args: list[str], **variables: str) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], unset: tuple[str, ...] = (), **variables: str
+) -> subprocess.CompletedProcess:
     env = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        **dict.fromkeys(DOCUMENTED, ""),
+        **{name: "" for name in DOCUMENTED if name not in unset},
         **variables,
     }
     return subprocess.run(
@@ -215,3 +217,43 @@ def test_a_malformed_database_url_never_shows_its_password():
     result = run(["manage.py", "check"], **PRODUCTION, DATABASE_URL="postgress://u:hunter2@db/x")
     assert "DATABASE_URL must be a URL" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+GUNICORN_SETTINGS = """
+import json, runpy, sys
+config = runpy.run_path(sys.argv[1])
+print(json.dumps({name: config[name] for name in ("bind", "threads", "graceful_timeout")}))
+"""
+
+
+def gunicorn_settings(tmp_path: Path, dotenv: str = "", **variables: str) -> dict:
+    from_dotenv = tuple(line.partition("=")[0] for line in dotenv.splitlines())
+    # A copy beside its own .env: the file reads the .env next to it.
+    (tmp_path / "gunicorn.conf.py").write_text((BASE_DIR / "gunicorn.conf.py").read_text())
+    (tmp_path / ".env").write_text(dotenv)
+    result = run(
+        ["-c", GUNICORN_SETTINGS, str(tmp_path / "gunicorn.conf.py")], from_dotenv, **variables
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_gunicorn_listens_on_loopback_by_default(tmp_path):
+    assert gunicorn_settings(tmp_path)["bind"] == "127.0.0.1:8000"
+    assert gunicorn_settings(tmp_path, PORT="9001")["bind"] == "127.0.0.1:9001"
+    assert gunicorn_settings(tmp_path, GUNICORN_BIND="0.0.0.0:8080")["bind"] == "0.0.0.0:8080"
+
+
+def test_gunicorn_reads_the_same_env_file(tmp_path):
+    values = gunicorn_settings(tmp_path, "PORT=9123\nGUNICORN_THREADS=3\n")
+    assert values["bind"] == "127.0.0.1:9123"
+    assert values["threads"] == 3
+
+
+def test_a_malformed_gunicorn_setting_stops_it_naming_the_variable(tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text((BASE_DIR / "gunicorn.conf.py").read_text())
+    result = run(
+        ["-c", GUNICORN_SETTINGS, str(tmp_path / "gunicorn.conf.py")], GUNICORN_THREADS="many"
+    )
+    assert result.returncode != 0
+    assert "GUNICORN_THREADS must be a whole number, not 'many'." in result.stderr
