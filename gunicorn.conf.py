@@ -56,7 +56,9 @@ limit_request_line = 8190
 accesslog = None
 errorlog = "-"
 _log_level = env.str("LOG_LEVEL", default="").strip().upper() or "INFO"
-if (env.str("LOG_FORMAT", default="").strip().lower() or "json") == "json":
+# The same default as the dashboard's settings: JSON unless DEBUG is on.
+_log_format = env.str("LOG_FORMAT", default="").strip().lower()
+if (_log_format or ("plain" if env.bool("DEBUG") else "json")) == "json":
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,

@@ -343,8 +343,9 @@ if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(
         f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
     )
-# One JSON object per line on stdout, for a log collector; LOG_FORMAT=plain for people.
-LOG_FORMAT = _raw("LOG_FORMAT").lower() or "json"
+# One JSON object per line on stdout, for a log collector; plain text for people, by
+# default when DEBUG is on (`make run`).
+LOG_FORMAT = _raw("LOG_FORMAT").lower() or ("plain" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "plain"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {

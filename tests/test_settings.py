@@ -47,7 +47,7 @@ names = [
     "TRUSTED_PROXY_COUNT", "AXES_FAILURE_LIMIT", "AXES_LOCKOUT_PARAMETERS",
     "AXES_ADDRESS_FAILURE_LIMIT", "SESSION_COOKIE_AGE", "SESSION_SAVE_EVERY_REQUEST",
     "SESSION_EXPIRE_AT_BROWSER_CLOSE", "SESSION_ENGINE", "CACHES", "METRONOME_SANDBOX",
-    "METRONOME_BASE_URL", "PASSWORD_RESET_ENABLED", "DATABASES",
+    "METRONOME_BASE_URL", "PASSWORD_RESET_ENABLED", "DATABASES", "LOG_FORMAT",
 ]
 values = {name: getattr(settings, name) for name in names}
 values["SECURE_PROXY_SSL_HEADER"] = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
@@ -89,6 +89,7 @@ def test_debug_false_makes_cookies_secure_and_turns_on_hsts_and_the_https_redire
     assert values["X_FRAME_OPTIONS"] == "DENY"
     assert values["ALLOWED_HOSTS"] == ["customers.example.com"]
     assert values["SECURE_PROXY_SSL_HEADER"] is None
+    assert values["LOG_FORMAT"] == "json"
 
 
 def test_the_content_security_policy_allows_no_inline_code_and_no_other_origin():
@@ -163,6 +164,7 @@ def test_a_fresh_checkout_runs_without_configuration():
     assert values["SESSION_COOKIE_SECURE"] is False
     assert values["SECURE_SSL_REDIRECT"] is False
     assert values["SECURE_HSTS_SECONDS"] == 0
+    assert values["LOG_FORMAT"] == "plain"
 
 
 @pytest.mark.parametrize(
