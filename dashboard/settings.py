@@ -2,7 +2,8 @@
 
 Every variable is listed, with a comment, in `.env.example`. A fresh checkout runs with
 no configuration at all (DEBUG on, the built-in sandbox instead of Metronome, SQLite).
-With DEBUG off, a missing or malformed production setting stops start-up with an
+Values go through django-environ's own casting, checked first: a malformed one (a URL, a
+number, a yes/no), or with DEBUG off a missing production setting, stops start-up with an
 ImproperlyConfigured error that names the variable.
 """
 
