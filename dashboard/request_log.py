@@ -21,6 +21,9 @@ _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _request: ContextVar[HttpRequest | None] = ContextVar("request", default=None)
 # What a proxy's ID may look like: anything else (markup, newlines, a novel) is replaced.
 _PLAUSIBLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Pasted ID lists: logged as a count, never the IDs (a customer's data, in bulk).
+_ID_LIST_FIELDS = ("customer_ids", "salesforce_account_ids")
+_ID_SEPARATORS = re.compile(r"[\s,;]+")
 # Probes call these every few seconds: their successes would drown the log.
 _PROBES = ("/healthz", "/readyz")
 REDACTED = "[redacted]"
@@ -43,6 +46,19 @@ class RequestContextFilter(logging.Filter):
             if token in message:
                 record.msg, record.args = message.replace(token, REDACTED), ()
         return True
+
+
+def _pasted_id_count(request: HttpRequest) -> int:
+    # POST only when the view already read it: a form field, never a file upload.
+    sources = [request.GET]
+    if request.method == "POST" and hasattr(request, "_post"):
+        sources.append(request.POST)
+    return sum(
+        len([value for value in _ID_SEPARATORS.split(text) if value])
+        for source in sources
+        for field in _ID_LIST_FIELDS
+        for text in source.getlist(field)
+    )
 
 
 def _username(request: HttpRequest | None) -> str:
@@ -78,6 +94,7 @@ class RequestLogMiddleware:
                         "path": request.path,
                         "status": response.status_code,
                         "view": match.view_name if match else None,
+                        "pasted_ids": _pasted_id_count(request),
                         "duration_ms": round((time.monotonic() - started) * 1000),
                     },
                 )

@@ -177,6 +177,13 @@ def test_no_log_line_of_a_request_cycle_holds_the_token_or_the_pasted_ids(
     assert "dashboard.request" in output and "customers.metronome" in output
     assert token not in output
     assert not [customer_id for customer_id in ids if customer_id in output]
+    # How many were pasted is logged instead.
+    counts = [
+        json.loads(line)["pasted_ids"]
+        for line in output.splitlines()
+        if json.loads(line)["logger"] == "dashboard.request"
+    ]
+    assert counts.count(len(ids)) == 3
 
 
 # --- Housekeeping --------------------------------------------------------------------------
