@@ -210,7 +210,7 @@ LOGOUT_REDIRECT_URL = "login"
 # Password reset sends email: its pages exist only when email is configured, by EMAIL_URL
 # (e.g. smtp+tls://user:password@smtp.example.com:587) or EMAIL_HOST and its companions.
 if _raw("EMAIL_URL"):
-    vars().update(env.email_url("EMAIL_URL"))
+    globals().update(env.email_url("EMAIL_URL"))  # EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS, ...
 elif _raw("EMAIL_HOST"):
     EMAIL_HOST = _raw("EMAIL_HOST")
     EMAIL_PORT = env_number("EMAIL_PORT", 587, minimum=1, cast=int)

@@ -16,7 +16,13 @@ COLLECT_COMMAND = "make install (or: python manage.py collectstatic --noinput)"
 
 
 class ForgivingManifestStorage(CompressedManifestStaticFilesStorage):
-    manifest_strict = False
+    def stored_name(self, name: str) -> str:
+        try:
+            return super().stored_name(name)
+        except ValueError:
+            # Not in the manifest ("Missing staticfiles manifest entry"): collected before
+            # the file existed. Its plain URL, which WhiteNoise serves from the source folder.
+            return name
 
 
 def check_collected() -> None:

@@ -419,3 +419,17 @@ def test_logged_in_on_one_instance_is_logged_in_on_the_other(fresh_postgres_url,
     finally:
         stop(first)
         stop(second)
+
+
+def test_a_static_file_missing_from_the_manifest_keeps_its_plain_name_instead_of_failing(
+    tmp_path,
+):
+    # After a pull that adds a file, before `make install` collects it again.
+    from dashboard.staticfiles import ForgivingManifestStorage
+
+    (tmp_path / "staticfiles.json").write_text(
+        json.dumps({"version": "1.1", "paths": {"old.css": "old.0123abcd.css"}, "hash": "x"})
+    )
+    storage = ForgivingManifestStorage(location=tmp_path, base_url="/static/")
+    assert storage.url("old.css") == "/static/old.0123abcd.css"
+    assert storage.url("new.css") == "/static/new.css"
