@@ -1,24 +1,43 @@
 # Production image: gunicorn serving the dashboard, static files by WhiteNoise.
-# Configure with environment variables (see .env.example); at least SECRET_KEY,
-# ALLOWED_HOSTS and METRONOME_BEARER_TOKEN, and DATABASE_URL for a shared database.
-FROM python:3.11-slim
+# Configure with environment variables (see .env.example and the README's "Deploying"):
+# at least SECRET_KEY, ALLOWED_HOSTS and METRONOME_BEARER_TOKEN, and DATABASE_URL for a
+# database shared by several instances (without it: SQLite in the /data volume).
+#
+# The build runs `make install`, the same step as a deployment without the container
+# (virtualenv from the hashed lock, then collectstatic), so CI's fresh-clone test covers it.
+# Pinned to a full version tag (Debian bookworm, slim); pin by digest as well where your
+# registry allows (docker buildx imagetools inspect python:3.11.14-slim-bookworm).
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends make \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin dashboard \
+ && mkdir /data && chown dashboard /data
+
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --require-hashes -r requirements.txt
-
+# The lock first, so a code change does not reinstall the dependencies.
+COPY Makefile requirements.txt ./
+RUN make .venv/.installed PYTHON=python3
 COPY . .
-RUN DEBUG=false SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
-    python manage.py collectstatic --noinput \
- && useradd --system --no-create-home dashboard
-USER dashboard
+RUN make install PYTHON=python3
 
+# Read-only code owned by root; the process may write only /data (the SQLite database).
+USER dashboard
+ENV PATH=/app/.venv/bin:$PATH \
+    DATA_DIR=/data \
+    GUNICORN_BIND=0.0.0.0:8000
+VOLUME /data
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
-# Migrations run before serving; several replicas racing on them is safe in PostgreSQL.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; port = os.environ['GUNICORN_BIND'].rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
+# migrate is safe from every replica at once (it takes a PostgreSQL lock); compose.yaml
+# runs it as a one-off step instead and starts the app with `gunicorn dashboard.wsgi` only.
+# A stop (SIGTERM) lets requests in flight finish for GUNICORN_GRACEFUL_TIMEOUT (120 s):
+# give the container a longer stop grace period (compose.yaml: stop_grace_period).
 CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn dashboard.wsgi"]

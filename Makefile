@@ -20,9 +20,18 @@ $(VENV)/.installed-test: requirements-test.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements-test.txt
 	@touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
+# Production static files (hashed, compressed), collected again when one changes: without
+# them gunicorn refuses to start. Blank token and sandbox on: only the files are wanted here.
+STATIC_SOURCES := $(shell find static -type f 2>/dev/null)
+$(VENV)/.collected: $(VENV)/.installed $(STATIC_SOURCES)
+	DEBUG=false SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
+	METRONOME_BEARER_TOKEN= METRONOME_SANDBOX=true DATABASE_URL= CACHE_URL= \
+	  $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@touch $@
 
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed $(VENV)/.collected
+
+install-test: $(VENV)/.installed-test $(VENV)/.collected
 
 run: install
 	$(BIN)/python manage.py migrate --noinput

@@ -673,7 +673,19 @@ class MetronomeClient:
     def _log(self, path: str, outcome: object, started: float, attempt: int) -> None:
         # Method, path, outcome, duration and attempt: never headers, so never the token.
         elapsed_ms = (time.monotonic() - started) * 1000
-        logger.info("GET %s -> %s in %.0f ms (attempt %d)", path, outcome, elapsed_ms, attempt)
+        logger.info(
+            "GET %s -> %s in %.0f ms (attempt %d)",
+            path,
+            outcome,
+            elapsed_ms,
+            attempt,
+            extra={
+                "path": path,
+                "status": str(outcome),
+                "duration_ms": round(elapsed_ms),
+                "attempt": attempt,
+            },
+        )
 
     def _error_for(self, status: int, content: bytes, retry_after: float | None) -> MetronomeError:
         if status in (401, 403):

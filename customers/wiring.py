@@ -2,6 +2,9 @@
 configured token, or (without a token) the sandbox, in-process or at METRONOME_BASE_URL.
 The client itself (customers/metronome.py) knows nothing of the sandbox."""
 
+from functools import partial
+from typing import Any
+
 from django.conf import settings
 
 from customers.metronome import MetronomeClient
@@ -12,28 +15,20 @@ IN_PROCESS_SANDBOX_URL = "http://sandbox.invalid"
 
 
 def client_from_settings() -> MetronomeClient:
-    timeouts_and_retries = {
-        "timeout": settings.METRONOME_TIMEOUT,
-        "connect_timeout": settings.METRONOME_CONNECT_TIMEOUT,
-        "max_retries": settings.METRONOME_MAX_RETRIES,
-        "retry_budget": settings.METRONOME_RETRY_BUDGET,
-    }
+    client: partial[MetronomeClient] = partial(
+        MetronomeClient,
+        timeout=settings.METRONOME_TIMEOUT,
+        connect_timeout=settings.METRONOME_CONNECT_TIMEOUT,
+        max_retries=settings.METRONOME_MAX_RETRIES,
+        retry_budget=settings.METRONOME_RETRY_BUDGET,
+        deadline=settings.METRONOME_DEADLINE,
+    )
     if not settings.METRONOME_SANDBOX:
-        return MetronomeClient(
-            base_url=settings.METRONOME_BASE_URL,
-            bearer_token=settings.METRONOME_BEARER_TOKEN,
-            **timeouts_and_retries,
+        return client(
+            base_url=settings.METRONOME_BASE_URL, bearer_token=settings.METRONOME_BEARER_TOKEN
         )
     if settings.METRONOME_BASE_URL:
         # The standalone sandbox server (`manage.py run_sandbox`), over a real socket.
-        return MetronomeClient(
-            base_url=settings.METRONOME_BASE_URL,
-            bearer_token=SANDBOX_TOKEN,
-            **timeouts_and_retries,
-        )
-    return MetronomeClient(
-        base_url=IN_PROCESS_SANDBOX_URL,
-        bearer_token=SANDBOX_TOKEN,
-        transport=SandboxTransport(SandboxAPI(settings.SANDBOX_CUSTOMERS)),
-        **timeouts_and_retries,
-    )
+        return client(base_url=settings.METRONOME_BASE_URL, bearer_token=SANDBOX_TOKEN)
+    sandbox: Any = SandboxTransport(SandboxAPI(settings.SANDBOX_CUSTOMERS))
+    return client(base_url=IN_PROCESS_SANDBOX_URL, bearer_token=SANDBOX_TOKEN, transport=sandbox)

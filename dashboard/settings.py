@@ -2,11 +2,13 @@
 
 Every variable is listed, with a comment, in `.env.example`. A fresh checkout runs with
 no configuration at all (DEBUG on, the built-in sandbox instead of Metronome, SQLite).
-With DEBUG off, a missing or malformed production setting stops start-up with an
+Values go through django-environ's own casting, checked first: a malformed one (a URL, a
+number, a yes/no), or with DEBUG off a missing production setting, stops start-up with an
 ImproperlyConfigured error that names the variable.
 """
 
 from pathlib import Path
+from typing import TypeVar
 
 import environ
 from csp.constants import NONE, SELF
@@ -18,25 +20,33 @@ env = environ.Env()
 # A local .env file is a convenience for development; real deployments set the environment.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+N = TypeVar("N", int, float)
+
+# Every boolean spelling django-environ understands; anything else is a mistake to report,
+# where `env.bool` alone would quietly read it as false.
+_BOOLEAN_WORDS = {*environ.Env.BOOLEAN_TRUE_STRINGS, "false", "off", "no", "n", "0"}
+
+
+def _raw(name: str) -> str:
+    return str(env.str(name, default="")).strip()
 
 
 def env_bool(name: str, default: bool) -> bool:
-    raw = env.str(name, default="").strip().lower()
+    raw = _raw(name)
     if not raw:
         return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+    if raw.lower() not in _BOOLEAN_WORDS:
+        raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+    return bool(env.bool(name))
 
 
-def env_number(name: str, default: float, *, minimum: float, cast=float):
-    raw = env.str(name, default="").strip() or str(default)
+def env_number(name: str, default: N, *, minimum: float, cast: type[N]) -> N:
+    raw = _raw(name)
+    if not raw:
+        return default
     try:
-        value = cast(raw)
+        cast(raw)  # django-environ's float drops stray characters ("10s" would read 10).
+        value: N = env.int(name) if cast is int else env.float(name)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}.") from None
     if value < minimum:
@@ -45,16 +55,45 @@ def env_number(name: str, default: float, *, minimum: float, cast=float):
 
 
 def env_list(name: str) -> list[str]:
-    return [item.strip() for item in env.str(name, default="").split(",") if item.strip()]
+    return [item.strip() for item in env.list(name, default=[]) if item.strip()]
 
 
 def env_required_in_production(name: str, dev_default: str) -> str:
-    value = env.str(name, default="").strip()
+    value = _raw(name)
     if value:
         return value
     if DEBUG:
         return dev_default
     raise ImproperlyConfigured(f"{name} must be set when DEBUG is false.")
+
+
+def env_http_url(name: str, default: str = "") -> str:
+    """An http(s) URL with a host, or blank: a typo here would otherwise look like an outage."""
+    raw = _raw(name).rstrip("/")
+    if not raw:
+        return default
+    url = env.url(name)
+    if url.scheme not in ("http", "https") or not url.hostname or any(c.isspace() for c in raw):
+        raise ImproperlyConfigured(
+            f"{name} must be an http:// or https:// URL with a host, not {raw!r}."
+        )
+    return raw
+
+
+def env_service_url(name: str, schemes: dict[str, str], default: str) -> str:
+    """A DATABASE_URL or CACHE_URL whose scheme django-environ knows (it would otherwise
+    guess, or fail on first use)."""
+    raw = _raw(name)
+    if not raw:
+        return default
+    scheme = raw.partition("://")[0] if "://" in raw else ""
+    if scheme not in schemes:
+        known = ", ".join(sorted(s for s in schemes if "+" not in s and "-" not in s))
+        raise ImproperlyConfigured(
+            f"{name} must be a URL such as scheme://user:password@host:port/name, "
+            f"with one of the schemes {known}; got {raw.split('@')[-1]!r}."
+        )
+    return raw
 
 
 DEBUG = env_bool("DEBUG", default=True)
@@ -85,10 +124,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dashboard.request_log.RequestLogMiddleware",
     "customers.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "customers.middleware.SessionRenewalMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -121,18 +162,37 @@ TEMPLATES = [
     },
 ]
 
+# Without DATABASE_URL: a SQLite file in DATA_DIR (the container's volume), else the checkout.
+DATA_DIR = Path(_raw("DATA_DIR") or BASE_DIR)
 DATABASES = {
     "default": env.db_url_config(
-        env.str("DATABASE_URL", default="").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+        env_service_url(
+            "DATABASE_URL", environ.Env.DB_SCHEMES, f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+        )
     )
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env_number("DATABASE_CONN_MAX_AGE", 60, minimum=0, cast=int)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# redis://host:6379/1 selects Django's own RedisCache: shared by every instance, so sessions,
+# cached API pages and the readiness result hold across them. Default: per-process memory.
 CACHES = {
-    "default": env.cache_url_config(env.str("CACHE_URL", default="").strip() or "locmemcache://")
+    "default": env.cache_url_config(
+        env_service_url("CACHE_URL", environ.Env.CACHE_SCHEMES, "locmemcache://")
+    )
 }
+# Seconds /readyz reuses its answer, so frequent probes do not each call Metronome.
+READINESS_CACHE_SECONDS = env_number("READINESS_CACHE_SECONDS", 5, minimum=0, cast=int)
+
+# Sessions live in the database (shared by every instance), read through the cache.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# A tool that shows billing data: a session ends after SESSION_IDLE_HOURS without a request
+# (each request renews it), and optionally when the browser closes.
+SESSION_COOKIE_AGE = round(env_number("SESSION_IDLE_HOURS", 12.0, minimum=0.1, cast=float) * 3600)
+# Renewed by customers.middleware.SessionRenewalMiddleware: at most every few minutes, not
+# a database write on every request (SESSION_SAVE_EVERY_REQUEST would be one per page).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=False)
 
 AUTHENTICATION_BACKENDS = [
     # Axes first, so a locked-out username or address is refused before its password is checked.
@@ -149,13 +209,36 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "customers:list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Failed logins: after AXES_FAILURE_LIMIT failures for one username, or from one address,
-# further attempts are refused for AXES_COOLOFF_MINUTES.
+# Password reset sends email: its pages exist only when email is configured, by EMAIL_URL
+# (e.g. smtp+tls://user:password@smtp.example.com:587) or EMAIL_HOST and its companions.
+if _raw("EMAIL_URL"):
+    globals().update(env.email_url("EMAIL_URL"))  # EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS, ...
+elif _raw("EMAIL_HOST"):
+    EMAIL_HOST = _raw("EMAIL_HOST")
+    EMAIL_PORT = env_number("EMAIL_PORT", 587, minimum=1, cast=int)
+    EMAIL_HOST_USER = _raw("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = _raw("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+PASSWORD_RESET_ENABLED = bool(_raw("EMAIL_URL") or _raw("EMAIL_HOST"))
+DEFAULT_FROM_EMAIL = _raw("DEFAULT_FROM_EMAIL") or "webmaster@localhost"
+# Reset requests one address may make per hour (known and unknown addresses alike).
+PASSWORD_RESET_LIMIT_PER_HOUR = env_number("PASSWORD_RESET_LIMIT_PER_HOUR", 5, minimum=1, cast=int)
+
+# Failed logins: after AXES_FAILURE_LIMIT failures for one username *from one address*,
+# that pair is refused for AXES_COOLOFF_MINUTES, so nobody can lock a colleague out from
+# elsewhere. One address is refused altogether after AXES_ADDRESS_FAILURE_LIMIT failures
+# for any usernames: high, because a whole office can share one address behind NAT.
 AXES_FAILURE_LIMIT = env_number("AXES_FAILURE_LIMIT", 5, minimum=1, cast=int)
+AXES_ADDRESS_FAILURE_LIMIT = env_number("AXES_ADDRESS_FAILURE_LIMIT", 100, minimum=1, cast=int)
 AXES_COOLOFF_TIME = env_number("AXES_COOLOFF_MINUTES", 15, minimum=1, cast=int) / 60
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Counts failures in the database, so every instance sees the same count.
+AXES_HANDLER = "customers.login_throttle.UsernameAndAddressHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# `manage.py prune` deletes saved searches and login-attempt records older than these.
+SAVED_SEARCH_RETENTION_DAYS = env_number("SAVED_SEARCH_RETENTION_DAYS", 30, minimum=1, cast=int)
+LOGIN_RECORD_RETENTION_DAYS = env_number("LOGIN_RECORD_RETENTION_DAYS", 90, minimum=1, cast=int)
 # Behind proxies, REMOTE_ADDR is the nearest proxy: failures are counted against the client
 # address those proxies put in X-Forwarded-For instead (see customers/login_throttle.py).
 TRUSTED_PROXY_COUNT = env_number("AXES_PROXY_COUNT", 0, minimum=0, cast=int)
@@ -177,28 +260,44 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "dashboard.staticfiles.ForgivingManifestStorage"
         )
     },
 }
+# A static file added since the last collectstatic is still served, from its source folder,
+# instead of every page failing (see dashboard/staticfiles.py).
+WHITENOISE_USE_FINDERS = True
 
 # --- Metronome -------------------------------------------------------------------------
 # The same variable names as Metronome's official SDKs. With no token the dashboard runs on
 # its built-in sandbox: in-process, or the standalone sandbox server at METRONOME_BASE_URL.
-METRONOME_BEARER_TOKEN = env.str("METRONOME_BEARER_TOKEN", default="").strip()
-METRONOME_BASE_URL = env.str("METRONOME_BASE_URL", default="").strip().rstrip("/")
+METRONOME_BEARER_TOKEN = _raw("METRONOME_BEARER_TOKEN")
+METRONOME_BASE_URL = env_http_url("METRONOME_BASE_URL")
 METRONOME_SANDBOX = not METRONOME_BEARER_TOKEN
+# Production without a token would quietly show made-up customers: only when asked for.
+_sandbox_wanted = env_bool("METRONOME_SANDBOX", default=False)
+if METRONOME_BEARER_TOKEN and _sandbox_wanted:
+    raise ImproperlyConfigured(
+        "METRONOME_SANDBOX=true and METRONOME_BEARER_TOKEN are both set: unset one of them."
+    )
+if METRONOME_SANDBOX and not DEBUG and not _sandbox_wanted:
+    raise ImproperlyConfigured(
+        "METRONOME_BEARER_TOKEN must be set when DEBUG is false "
+        "(or METRONOME_SANDBOX=true to serve the sandbox's made-up customers on purpose)."
+    )
 if not METRONOME_SANDBOX and not METRONOME_BASE_URL:
     METRONOME_BASE_URL = "https://api.metronome.com"
-METRONOME_TIMEOUT = env_number("METRONOME_TIMEOUT", 10.0, minimum=0.1)
-METRONOME_CONNECT_TIMEOUT = env_number("METRONOME_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+METRONOME_TIMEOUT = env_number("METRONOME_TIMEOUT", 10.0, minimum=0.1, cast=float)
+METRONOME_CONNECT_TIMEOUT = env_number("METRONOME_CONNECT_TIMEOUT", 5.0, minimum=0.1, cast=float)
 METRONOME_MAX_RETRIES = env_number("METRONOME_MAX_RETRIES", 2, minimum=0, cast=int)
 # However many retries are allowed, one request never spends longer than this waiting to retry.
-METRONOME_RETRY_BUDGET = env_number("METRONOME_RETRY_BUDGET", 20.0, minimum=0)
+METRONOME_RETRY_BUDGET = env_number("METRONOME_RETRY_BUDGET", 20.0, minimum=0, cast=float)
+# The longest one attempt may take from sending to the last byte, however slowly it arrives.
+METRONOME_DEADLINE = env_number("METRONOME_DEADLINE", 30.0, minimum=0.1, cast=float)
 # Where a person opens a customer in Metronome's own web app.
-METRONOME_APP_URL = env.str("METRONOME_APP_URL", default="https://app.metronome.com").rstrip("/")
+METRONOME_APP_URL = env_http_url("METRONOME_APP_URL", default="https://app.metronome.com")
 # e.g. https://acme.lightning.force.com: Salesforce account IDs become links when set.
-SALESFORCE_BASE_URL = env.str("SALESFORCE_BASE_URL", default="").strip().rstrip("/")
+SALESFORCE_BASE_URL = env_http_url("SALESFORCE_BASE_URL")
 # Custom fields that get a column of their own in the CSV export, besides the JSON column.
 CSV_CUSTOM_FIELD_COLUMNS = env_list("CSV_CUSTOM_FIELD_COLUMNS")
 # The sandbox's seed size, when it runs in-process.
@@ -249,19 +348,41 @@ if _proxy_header:
         )
     SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="").strip().upper() or "INFO"
+LOG_LEVEL = _raw("LOG_LEVEL").upper() or "INFO"
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(
         f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
     )
+# One JSON object per line on stdout, for a log collector; plain text for people, by
+# default when DEBUG is on (`make run`).
+LOG_FORMAT = _raw("LOG_FORMAT").lower() or ("plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "dashboard.request_log.RequestContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # The request log line comes from dashboard.request_log.RequestLogMiddleware instead.
         "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
         # customers.metronome logs each API call itself (method, path, status, duration,
         # attempt); httpx's own lines would repeat them with the full query string.
         "httpx": {"level": "WARNING"},

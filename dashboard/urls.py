@@ -1,10 +1,12 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import URLPattern, include, path
 
-from customers import views
+from customers import login_throttle, views
 
 
 @login_not_required
@@ -13,10 +15,52 @@ def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
     return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
+# Django's auth URLs, with the password change throttled like the login.
+account_urls: list[URLPattern] = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password_change/",
+        login_throttle.ThrottledPasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+]
+# Resetting a password sends email: without email configured the pages do not exist.
+# (Django's reset views need no login.)
+password_reset_urls: list[URLPattern] = [
+    path(
+        "password_reset/",
+        login_throttle.ThrottledPasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path(
+        "password_reset/done/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+]
+if settings.PASSWORD_RESET_ENABLED:
+    account_urls += password_reset_urls
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("customers/", include("customers.urls")),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_urls)),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
 ]

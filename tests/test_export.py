@@ -548,7 +548,7 @@ def test_over_http_an_aborted_export_is_an_unfinished_chunked_body(tmp_path):
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout.splitlines()[-1]  # The lines before are the JSON log on stdout.
         server = subprocess.Popen(
             [gunicorn, "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--workers", "1",
              "--access-logfile", "/dev/null", "--error-logfile", str(tmp_path / "gunicorn.log"),

@@ -18,6 +18,7 @@ PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": secrets.token_urlsafe(50),
     "ALLOWED_HOSTS": "customers.example.com",
+    "METRONOME_BEARER_TOKEN": "settings-test-token-not-real",
 }
 
 
@@ -25,11 +26,13 @@ PRODUCTION = {
 pytestmark = pytest.mark.slow
 
 
-def run(args: list[str], **variables: str) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], unset: tuple[str, ...] = (), **variables: str
+) -> subprocess.CompletedProcess:
     env = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        **dict.fromkeys(DOCUMENTED, ""),
+        **{name: "" for name in DOCUMENTED if name not in unset},
         **variables,
     }
     return subprocess.run(
@@ -46,6 +49,9 @@ names = [
     "SECURE_HSTS_PRELOAD", "SECURE_SSL_REDIRECT", "SECURE_CONTENT_TYPE_NOSNIFF",
     "SECURE_REFERRER_POLICY", "X_FRAME_OPTIONS", "ALLOWED_HOSTS", "CONTENT_SECURITY_POLICY",
     "TRUSTED_PROXY_COUNT", "AXES_FAILURE_LIMIT", "AXES_LOCKOUT_PARAMETERS",
+    "AXES_ADDRESS_FAILURE_LIMIT", "SESSION_COOKIE_AGE", "SESSION_SAVE_EVERY_REQUEST",
+    "SESSION_EXPIRE_AT_BROWSER_CLOSE", "SESSION_ENGINE", "CACHES", "METRONOME_SANDBOX",
+    "METRONOME_BASE_URL", "PASSWORD_RESET_ENABLED", "DATABASES", "LOG_FORMAT",
 ]
 values = {name: getattr(settings, name) for name in names}
 values["SECURE_PROXY_SSL_HEADER"] = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
@@ -87,6 +93,7 @@ def test_debug_false_makes_cookies_secure_and_turns_on_hsts_and_the_https_redire
     assert values["X_FRAME_OPTIONS"] == "DENY"
     assert values["ALLOWED_HOSTS"] == ["customers.example.com"]
     assert values["SECURE_PROXY_SSL_HEADER"] is None
+    assert values["LOG_FORMAT"] == "json"
 
 
 def test_the_content_security_policy_allows_no_inline_code_and_no_other_origin():
@@ -103,11 +110,56 @@ def test_the_proxy_ssl_header_is_configurable_for_running_behind_a_proxy():
     assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
 
 
-def test_login_throttling_counts_usernames_and_addresses_separately():
-    values = settings_with(**PRODUCTION, AXES_FAILURE_LIMIT="3", AXES_PROXY_COUNT="1")
-    assert values["AXES_LOCKOUT_PARAMETERS"] == ["username", "ip_address"]
+def test_login_throttling_locks_the_pair_of_username_and_address_and_busy_addresses():
+    values = settings_with(
+        **PRODUCTION, AXES_FAILURE_LIMIT="3", AXES_ADDRESS_FAILURE_LIMIT="40", AXES_PROXY_COUNT="1"
+    )
+    assert values["AXES_LOCKOUT_PARAMETERS"] == [["username", "ip_address"]]
     assert values["AXES_FAILURE_LIMIT"] == 3
+    assert values["AXES_ADDRESS_FAILURE_LIMIT"] == 40
     assert values["TRUSTED_PROXY_COUNT"] == 1
+
+
+def test_sessions_end_after_twelve_idle_hours_by_default_and_each_request_renews_them():
+    values = settings_with(**PRODUCTION)
+    assert values["SESSION_COOKIE_AGE"] == 12 * 3600
+    assert values["SESSION_SAVE_EVERY_REQUEST"] is True
+    assert values["SESSION_EXPIRE_AT_BROWSER_CLOSE"] is False
+    # In the database, shared by every instance; read through the (shared) cache.
+    assert values["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
+
+
+def test_the_session_age_and_browser_close_expiry_are_configurable():
+    values = settings_with(
+        **PRODUCTION, SESSION_IDLE_HOURS="0.5", SESSION_EXPIRE_AT_BROWSER_CLOSE="yes"
+    )
+    assert values["SESSION_COOKIE_AGE"] == 1800
+    assert values["SESSION_EXPIRE_AT_BROWSER_CLOSE"] is True
+
+
+def test_a_redis_cache_url_selects_djangos_own_redis_backend():
+    values = settings_with(**PRODUCTION, CACHE_URL="redis://127.0.0.1:6379/1")
+    assert values["CACHES"]["default"] == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/1",
+    }
+
+
+def test_without_a_database_url_the_sqlite_file_lives_in_the_data_dir(tmp_path):
+    values = settings_with(**PRODUCTION, DATA_DIR=str(tmp_path))
+    assert values["DATABASES"]["default"]["NAME"] == str(tmp_path / "db.sqlite3")
+
+
+def test_production_may_serve_the_sandbox_only_when_asked_to():
+    values = settings_with(**{**PRODUCTION, "METRONOME_BEARER_TOKEN": ""}, METRONOME_SANDBOX="true")
+    assert values["METRONOME_SANDBOX"] is True
+
+
+def test_password_reset_exists_only_when_email_is_configured():
+    assert settings_with(**PRODUCTION)["PASSWORD_RESET_ENABLED"] is False
+    with_url = settings_with(**PRODUCTION, EMAIL_URL="smtp+tls://u:p@smtp.example.com:587")
+    assert with_url["PASSWORD_RESET_ENABLED"] is True
+    assert settings_with(**PRODUCTION, EMAIL_HOST="smtp.example.com")["PASSWORD_RESET_ENABLED"]
 
 
 def test_a_fresh_checkout_runs_without_configuration():
@@ -116,6 +168,7 @@ def test_a_fresh_checkout_runs_without_configuration():
     assert values["SESSION_COOKIE_SECURE"] is False
     assert values["SECURE_SSL_REDIRECT"] is False
     assert values["SECURE_HSTS_SECONDS"] == 0
+    assert values["LOG_FORMAT"] == "plain"
 
 
 @pytest.mark.parametrize(
@@ -130,6 +183,30 @@ def test_a_fresh_checkout_runs_without_configuration():
         ({"SECURE_SSL_REDIRECT": "sometimes"}, "SECURE_SSL_REDIRECT must be true or false"),
         ({"AXES_FAILURE_LIMIT": "0"}, "AXES_FAILURE_LIMIT must be at least 1"),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be json or plain, not 'xml'."),
+        (
+            {"METRONOME_BEARER_TOKEN": ""},
+            "METRONOME_BEARER_TOKEN must be set when DEBUG is false (or METRONOME_SANDBOX=true",
+        ),
+        (
+            {"METRONOME_SANDBOX": "true"},
+            "METRONOME_SANDBOX=true and METRONOME_BEARER_TOKEN are both set",
+        ),
+        ({"METRONOME_SANDBOX": "maybe"}, "METRONOME_SANDBOX must be true or false"),
+        (
+            {"METRONOME_BASE_URL": "not a url"},
+            "METRONOME_BASE_URL must be an http:// or https:// URL with a host, not 'not a url'.",
+        ),
+        (
+            {"METRONOME_BASE_URL": "api.metronome.com"},
+            "METRONOME_BASE_URL must be an http:// or https:// URL with a host",
+        ),
+        ({"SALESFORCE_BASE_URL": "https://"}, "SALESFORCE_BASE_URL must be an http:// or https://"),
+        ({"DATABASE_URL": "notaurl"}, "DATABASE_URL must be a URL such as scheme://"),
+        ({"DATABASE_URL": "postgress://db/x"}, "DATABASE_URL must be a URL such as scheme://"),
+        ({"CACHE_URL": "127.0.0.1:6379"}, "CACHE_URL must be a URL such as scheme://"),
+        ({"SESSION_IDLE_HOURS": "a day"}, "SESSION_IDLE_HOURS must be a number"),
+        ({"DATABASE_CONN_MAX_AGE": "-1"}, "DATABASE_CONN_MAX_AGE must be at least 0"),
         (
             {"SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO"},
             "SECURE_PROXY_SSL_HEADER must be a header and a value",
@@ -140,3 +217,49 @@ def test_a_missing_or_malformed_production_setting_stops_start_up_naming_it(vari
     result = run(["manage.py", "check"], **{**PRODUCTION, **variables})
     assert result.returncode != 0
     assert f"django.core.exceptions.ImproperlyConfigured: {message}" in result.stderr
+
+
+def test_a_malformed_database_url_never_shows_its_password():
+    result = run(["manage.py", "check"], **PRODUCTION, DATABASE_URL="postgress://u:hunter2@db/x")
+    assert "DATABASE_URL must be a URL" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+GUNICORN_SETTINGS = """
+import json, runpy, sys
+config = runpy.run_path(sys.argv[1])
+print(json.dumps({name: config[name] for name in ("bind", "threads", "graceful_timeout")}))
+"""
+
+
+def gunicorn_settings(tmp_path: Path, dotenv: str = "", **variables: str) -> dict:
+    from_dotenv = tuple(line.partition("=")[0] for line in dotenv.splitlines())
+    # A copy beside its own .env: the file reads the .env next to it.
+    (tmp_path / "gunicorn.conf.py").write_text((BASE_DIR / "gunicorn.conf.py").read_text())
+    (tmp_path / ".env").write_text(dotenv)
+    result = run(
+        ["-c", GUNICORN_SETTINGS, str(tmp_path / "gunicorn.conf.py")], from_dotenv, **variables
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_gunicorn_listens_on_loopback_by_default(tmp_path):
+    assert gunicorn_settings(tmp_path)["bind"] == "127.0.0.1:8000"
+    assert gunicorn_settings(tmp_path, PORT="9001")["bind"] == "127.0.0.1:9001"
+    assert gunicorn_settings(tmp_path, GUNICORN_BIND="0.0.0.0:8080")["bind"] == "0.0.0.0:8080"
+
+
+def test_gunicorn_reads_the_same_env_file(tmp_path):
+    values = gunicorn_settings(tmp_path, "PORT=9123\nGUNICORN_THREADS=3\n")
+    assert values["bind"] == "127.0.0.1:9123"
+    assert values["threads"] == 3
+
+
+def test_a_malformed_gunicorn_setting_stops_it_naming_the_variable(tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text((BASE_DIR / "gunicorn.conf.py").read_text())
+    result = run(
+        ["-c", GUNICORN_SETTINGS, str(tmp_path / "gunicorn.conf.py")], GUNICORN_THREADS="many"
+    )
+    assert result.returncode != 0
+    assert "GUNICORN_THREADS must be a whole number, not 'many'." in result.stderr

@@ -96,8 +96,8 @@ class SandboxServer:
         self._httpd = _HTTPServer((host, port), self.api, ipv6=":" in host)
         self._thread: threading.Thread | None = None
         bound_host, bound_port = self._httpd.server_address[:2]
-        display_host = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
-        self.host = str(bound_host)
+        self.host = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
+        display_host = f"[{self.host}]" if ":" in self.host else self.host
         self.port = int(bound_port)
         self.url = f"http://{display_host}:{self.port}"
 

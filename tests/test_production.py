@@ -1,0 +1,435 @@
+"""Running as in production: readiness, logs, static files, migrations and several
+instances sharing one PostgreSQL and one Redis (issue: Production)."""
+
+import io
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import environ
+import httpx
+import psycopg
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import OperationalError
+from pythonjsonlogger.json import JsonFormatter
+
+from customers import middleware
+from customers.models import ExportAudit, SavedSearch
+from dashboard.request_log import RequestContextFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+CACHE_URL = os.environ.get("CACHE_URL", "")
+ON_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
+ON_REDIS = CACHE_URL.startswith("redis://")
+needs_postgres = pytest.mark.skipif(
+    not ON_POSTGRES, reason="needs DATABASE_URL=postgres://... (CI's PostgreSQL run sets it)"
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness():
+    cache.delete(middleware.READINESS_CACHE_KEY)
+    yield
+    cache.delete(middleware.READINESS_CACHE_KEY)
+
+
+# --- /readyz -------------------------------------------------------------------------------
+
+
+def test_readyz_is_200_when_the_database_and_metronome_answer(client, db, sandbox_api):
+    response = client.get("/readyz", HTTP_HOST="10.1.2.3:8000")
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "problems": {}}
+
+
+def test_readyz_is_503_naming_metronome_when_it_does_not_answer(client, db, install_client):
+    install_client(httpx.MockTransport(lambda request: httpx.Response(503)), max_retries=0)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False and list(body["problems"]) == ["metronome"]
+
+
+def test_readyz_is_503_naming_the_database_when_it_does_not_answer(
+    client, sandbox_api, monkeypatch
+):
+    class Unreachable:
+        def cursor(self):
+            raise OperationalError("connection refused")
+
+    monkeypatch.setattr(middleware, "connection", Unreachable())
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert list(response.json()["problems"]) == ["database"]
+
+
+def test_readyz_reuses_its_answer_for_a_few_seconds(client, db, install_client):
+    calls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(200, json={"data": [], "next_page": None})
+
+    install_client(httpx.MockTransport(answer))
+    assert [client.get("/readyz").status_code for _ in range(3)] == [200, 200, 200]
+    assert calls == ["/v1/customers"]
+
+
+def test_healthz_stays_a_liveness_check_with_no_metronome_call(client, install_client):
+    install_client(httpx.MockTransport(lambda request: pytest.fail("called Metronome")))
+    assert client.get("/healthz").status_code == 200
+
+
+# --- Logs ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Everything logged, through the JSON formatter and request filter as configured."""
+    configured = django_settings.LOGGING["formatters"]["json"]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        JsonFormatter(configured["format"], rename_fields=configured["rename_fields"])
+    )
+    handler.addFilter(RequestContextFilter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def finance_login(client) -> User:
+    user = User.objects.create_user("fiona")
+    user.groups.add(Group.objects.get(name="Finance"))
+    client.force_login(user)
+    return user
+
+
+def test_each_request_logs_one_json_line_with_its_id_user_view_status_and_duration(
+    client, db, sandbox_api, json_log
+):
+    finance_login(client)
+    response = client.get("/customers/", HTTP_X_REQUEST_ID="proxy-id-123")
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == "proxy-id-123"
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    request_line = next(line for line in lines if line["logger"] == "dashboard.request")
+    assert request_line["request_id"] == "proxy-id-123"
+    assert request_line["user"] == "fiona"
+    assert request_line["view"] == "customers:list"
+    assert request_line["status"] == 200
+    assert request_line["method"] == "GET" and request_line["path"] == "/customers/"
+    assert isinstance(request_line["duration_ms"], int)
+    assert {"time", "level", "message"} <= set(request_line)
+    # The API calls made for that request carry its ID, path, status, duration and attempt.
+    api_line = next(line for line in lines if line["logger"] == "customers.metronome")
+    assert api_line["request_id"] == "proxy-id-123"
+    assert api_line["path"] == "/v1/customers" and api_line["status"] == "200"
+    assert api_line["attempt"] == 1 and isinstance(api_line["duration_ms"], int)
+
+
+def test_a_missing_or_implausible_request_id_is_replaced_by_a_new_one(client, db):
+    generated = client.get("/accounts/login/")["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    hostile = client.get("/accounts/login/", HTTP_X_REQUEST_ID="<script>\nx")["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile)
+
+
+def test_no_log_line_of_a_request_cycle_holds_the_token_or_the_pasted_ids(
+    client, db, settings, install_client, json_log
+):
+    token = "tok_" + secrets.token_hex(20)
+    settings.METRONOME_BEARER_TOKEN = token
+    settings.METRONOME_SANDBOX = False
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        # A hostile API: the token back in an error message, on every call.
+        return httpx.Response(500, json={"message": f"bad token {token}"})
+
+    install_client(httpx.MockTransport(echo), token=token, max_retries=1, retry_budget=0.01)
+    ids = [str(uuid.UUID(int=n)) for n in range(1, 40)]
+    client.post("/accounts/login/", {"username": "x", "password": token})
+    finance_login(client)
+    client.get("/customers/")
+    client.get("/customers/", {"customer_ids": ",".join(ids)})
+    client.post("/customers/", {"customer_ids": "\n".join(ids)})
+    client.get("/customers/export.csv", {"customer_ids": ",".join(ids)})
+    client.get("/readyz")
+    output = json_log.getvalue()
+    assert "dashboard.request" in output and "customers.metronome" in output
+    assert token not in output
+    assert not [customer_id for customer_id in ids if customer_id in output]
+    # How many were pasted is logged instead.
+    counts = [
+        json.loads(line)["pasted_ids"]
+        for line in output.splitlines()
+        if json.loads(line)["logger"] == "dashboard.request"
+    ]
+    assert counts.count(len(ids)) == 3
+
+
+# --- Housekeeping --------------------------------------------------------------------------
+
+
+def test_prune_removes_old_saved_searches_and_login_records_but_keeps_audits(db):
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    user = User.objects.create_user("fiona")
+    old, recent = timezone.now() - timezone.timedelta(days=40), timezone.now()
+    for n, when in enumerate((old, recent)):
+        SavedSearch.objects.create(key=f"search{n}", params={"customer_ids": ["x"]})
+        SavedSearch.objects.filter(key=f"search{n}").update(created_at=when)
+        attempt = AccessAttempt.objects.create(
+            username=f"x{n}", ip_address="192.0.2.1", user_agent="", failures_since_start=1
+        )
+        AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=when)
+    ExportAudit.objects.create(user=user, username="fiona")
+    ExportAudit.objects.update(started_at=old)
+
+    out = io.StringIO()
+    call_command("prune", "--saved-search-days=30", "--login-record-days=30", stdout=out)
+    assert "Deleted 1 saved searches." in out.getvalue()
+    assert SavedSearch.objects.count() == 1 and AccessAttempt.objects.count() == 1
+    assert ExportAudit.objects.count() == 1
+
+
+# --- Real processes ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def process_env(**variables: str) -> dict[str, str]:
+    """Production settings on the sandbox; blank for everything a .env could set."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "METRONOME_BEARER_TOKEN": "",
+        "METRONOME_BASE_URL": "",
+        "METRONOME_SANDBOX": "true",
+        "SANDBOX_CUSTOMERS": "200",
+        "DATABASE_URL": "",
+        "CACHE_URL": "",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "4",
+        "PYTHONUNBUFFERED": "1",
+        **variables,
+    }
+
+
+def start_gunicorn(cwd: Path, python: str, env: dict[str, str], log: Path) -> tuple:
+    port = free_port()
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [python, "-m", "gunicorn", "--no-control-socket", "dashboard.wsgi"],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if process.poll() is not None:
+            return process, url
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.terminate()
+    pytest.fail(f"gunicorn did not start: {log.read_text()[-2000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.mark.slow
+def test_a_fresh_clone_serves_pages_with_their_static_files_after_make_install(tmp_path):
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse"], capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    install = subprocess.run(
+        ["make", "install", f"PYTHON={sys.executable}"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    python = str(clone / ".venv" / "bin" / "python")
+    env = process_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    subprocess.run(
+        [python, "manage.py", "migrate", "--noinput"],
+        cwd=clone,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log = tmp_path / "gunicorn.log"
+    process, url = start_gunicorn(clone, python, env, log)
+    try:
+        login = httpx.get(f"{url}/accounts/login/")
+        assert login.status_code == 200, log.read_text()[-2000:]
+        stylesheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', login.text)
+        assert stylesheets
+        for href in stylesheets:
+            sheet = httpx.get(f"{url}{href}")
+            assert sheet.status_code == 200
+            assert sheet.headers["content-type"].startswith("text/css")
+    finally:
+        stop(process)
+
+    # Without the collected files the process refuses to start, naming the fix.
+    subprocess.run(["rm", "-rf", str(clone / "staticfiles")], check=True)
+    refused = subprocess.run(
+        [python, "-m", "gunicorn", "--no-control-socket", "dashboard.wsgi"],
+        cwd=clone,
+        env={**env, "GUNICORN_BIND": f"127.0.0.1:{free_port()}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "Static files have not been collected" in refused.stdout + refused.stderr
+    assert "make install" in refused.stdout + refused.stderr
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database next to DATABASE_URL's, dropped afterwards."""
+    config = environ.Env.db_url_config(DATABASE_URL)
+    name = f"dashboard_fresh_{secrets.token_hex(4)}"
+    admin = {
+        "host": config["HOST"] or "127.0.0.1",
+        "port": config["PORT"] or 5432,
+        "user": config["USER"],
+        "password": config["PASSWORD"],
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+    with psycopg.connect(**admin) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield DATABASE_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(**admin) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.slow
+@needs_postgres
+def test_three_concurrent_migrates_on_a_fresh_database_all_succeed_once(fresh_postgres_url):
+    env = process_env(DATABASE_URL=fresh_postgres_url)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    with psycopg.connect(fresh_postgres_url) as connection:
+        repeated = connection.execute(
+            "SELECT app, name FROM django_migrations GROUP BY app, name HAVING count(*) > 1"
+        ).fetchall()
+        total = connection.execute("SELECT count(*) FROM django_migrations").fetchone()[0]
+    assert repeated == []
+    assert total > 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (ON_POSTGRES and ON_REDIS),
+    reason="needs DATABASE_URL=postgres://... and CACHE_URL=redis://... (CI's second run)",
+)
+def test_logged_in_on_one_instance_is_logged_in_on_the_other(fresh_postgres_url, tmp_path):
+    env = process_env(DATABASE_URL=fresh_postgres_url, CACHE_URL=CACHE_URL)
+    for command in (["migrate", "--noinput"], ["ensure_demo_user"], ["collectstatic", "--noinput"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    from customers.management.commands.ensure_demo_user import DEMO_PASSWORD
+
+    first, first_url = start_gunicorn(ROOT, sys.executable, env, tmp_path / "first.log")
+    second, second_url = start_gunicorn(ROOT, sys.executable, env, tmp_path / "second.log")
+    try:
+        # Cookies carried by hand: with DEBUG off they are Secure, and these are plain HTTP.
+        form = httpx.get(f"{first_url}/accounts/login/")
+        csrf_cookie = form.cookies["csrftoken"]
+        csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)[1]
+        logged_in = httpx.post(
+            f"{first_url}/accounts/login/",
+            data={"username": "demo", "password": DEMO_PASSWORD, "csrfmiddlewaretoken": csrf_field},
+            headers={"Cookie": f"csrftoken={csrf_cookie}"},
+        )
+        assert logged_in.status_code == 302, (tmp_path / "first.log").read_text()[-2000:]
+        session = logged_in.cookies["sessionid"]
+        on_second = httpx.get(
+            f"{second_url}/accounts/password_change/", headers={"Cookie": f"sessionid={session}"}
+        )
+        assert on_second.status_code == 200
+        assert "Password change" in on_second.text
+        # And a stranger's cookie is not: the second instance did check.
+        stranger = httpx.get(
+            f"{second_url}/accounts/password_change/", headers={"Cookie": "sessionid=forged"}
+        )
+        assert stranger.status_code == 302
+    finally:
+        stop(first)
+        stop(second)
+
+
+def test_a_static_file_missing_from_the_manifest_keeps_its_plain_name_instead_of_failing(
+    tmp_path,
+):
+    # After a pull that adds a file, before `make install` collects it again.
+    from dashboard.staticfiles import ForgivingManifestStorage
+
+    (tmp_path / "staticfiles.json").write_text(
+        json.dumps({"version": "1.1", "paths": {"old.css": "old.0123abcd.css"}, "hash": "x"})
+    )
+    storage = ForgivingManifestStorage(location=tmp_path, base_url="/static/")
+    assert storage.url("old.css") == "/static/old.0123abcd.css"
+    assert storage.url("new.css") == "/static/new.css"
