@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from customers import export, metronome
+from customers import display, export, metronome
 from customers.forms import CustomerFilterForm, expand_saved_search, url_query
 from customers.models import ExportAudit
 from customers.paging import Paging
@@ -85,6 +85,7 @@ def _search(query: QueryDict) -> dict:
 
     context.update(
         customers=page.customers,
+        rows=display.customer_rows(page.customers),
         report=report,
         query=search,
         paging=Paging(

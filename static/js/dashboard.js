@@ -24,11 +24,17 @@ async function copyText(text) {
 }
 
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest("button[data-copy], button[data-copy-from]");
+  const button = event.target.closest("button[data-copy], button[data-copy-from], button.copy");
   if (!button) return;
-  const text = button.dataset.copyFrom
-    ? Array.from(document.querySelectorAll(button.dataset.copyFrom), (el) => el.textContent.trim()).join("\n")
-    : button.dataset.copy;
+  let text;
+  if (button.dataset.copyFrom) {
+    text = Array.from(document.querySelectorAll(button.dataset.copyFrom), (el) => el.textContent.trim()).join("\n");
+  } else if (button.dataset.copy) {
+    text = button.dataset.copy;
+  } else {
+    // The table's copy buttons copy the <code> beside them: no second copy of each ID in the page.
+    text = button.parentElement.querySelector("code").textContent;
+  }
   const label = button.textContent;
   try {
     await copyText(text);
