@@ -32,14 +32,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--profile", action="store_true", help="print cProfile's top 25 by own time")
+    parser.add_argument("--profile", action="store_true", help="cProfile's top 25 by own time")
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="profile-table-")
     os.environ.update(
         DJANGO_SETTINGS_MODULE="dashboard.settings",
         DEBUG="false",
-        SECRET_KEY="profile-table-only",
+        SECRET_KEY="profile-table-only",  # noqa: S106 (a throwaway process)
         ALLOWED_HOSTS="testserver",
         SECURE_SSL_REDIRECT="false",
         METRONOME_BEARER_TOKEN="",
