@@ -113,3 +113,11 @@ document.addEventListener("htmx:afterSettle", (event) => {
   const count = document.getElementById("row-count");
   if (count) count.focus({ preventScroll: true });
 });
+
+// Failures that end a request without htmx:afterRequest: the old table stays, so does its toggle.
+for (const name of ["htmx:sendError", "htmx:responseError", "htmx:sendAbort", "htmx:timeout"]) {
+  document.addEventListener(name, () => {
+    clearTimeout(slowTimer);
+    setTimeout(syncToggleWithResults);
+  });
+}
