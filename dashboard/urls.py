@@ -13,6 +13,9 @@ def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
     return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
+# Names the group that grants what was refused (Django's own 403 cannot know it).
+handler403 = "customers.errors.permission_denied"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("customers/", include("customers.urls")),
