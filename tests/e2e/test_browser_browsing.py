@@ -46,7 +46,7 @@ def test_logging_in_shows_the_first_page_of_active_customers_with_badges(dashboa
     assert "rgba(0, 0, 0, 0)" not in colours.values()
     assert len(set(colours.values())) == len(colours) == 3, colours
 
-    dashboard.screenshot("01-first-page", for_readme=True)
+    dashboard.screenshot("01-first-page")
 
 
 def test_the_archived_toggle_changes_the_url_and_back_restores_the_active_page(dashboard, data):

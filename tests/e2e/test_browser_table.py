@@ -1,13 +1,8 @@
 """The customers table as staff use it all day: what fits a laptop's screen, what a phone
-shows, and the feedback while a request runs. Screenshots of both sizes go to
-test-artifacts/screenshots/ (and with UPDATE_README_SCREENSHOT=1 to docs/)."""
-
-import os
-import shutil
+shows, and the feedback while a request runs. Its screenshots of both sizes are the README's
+(UPDATE_README_SCREENSHOT=1 copies them to docs/)."""
 
 from playwright.sync_api import expect
-
-from tests.e2e.conftest import ROOT, SCREENSHOTS
 
 LAPTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -15,12 +10,6 @@ PHONE = {"width": 390, "height": 844}
 # Rows whose whole box is inside the viewport, as a person sees them without scrolling.
 ROWS_IN_VIEW = """() => Array.from(document.querySelectorAll("#results tbody tr"))
   .filter(row => row.getBoundingClientRect().bottom <= window.innerHeight).length"""
-
-
-def readme_screenshot(dashboard, name: str) -> None:
-    dashboard.screenshot(name)
-    if os.environ.get("UPDATE_README_SCREENSHOT") == "1":
-        shutil.copyfile(SCREENSHOTS / f"{name}.png", ROOT / "docs" / f"{name}.png")
 
 
 def test_at_1280_the_table_fits_without_scrolling_sideways_and_shows_12_rows(dashboard):
@@ -33,7 +22,7 @@ def test_at_1280_the_table_fits_without_scrolling_sideways_and_shows_12_rows(das
     for header in page.locator("#results thead th").all():
         box = header.bounding_box()
         assert box and box["x"] + box["width"] <= LAPTOP["width"]
-    readme_screenshot(dashboard, "screenshot")
+    dashboard.screenshot("laptop-1280", readme="screenshot.png")
 
 
 def test_the_column_headers_stay_visible_while_scrolling(dashboard):
@@ -127,7 +116,7 @@ def test_on_a_phone_rows_are_cards_and_the_filters_fold_after_a_search(dashboard
     expect(page.locator("#results thead")).to_have_css("position", "absolute")
     dashboard.results.scroll_into_view_if_needed()
     page.evaluate("() => document.getElementById('results').scrollIntoView()")
-    readme_screenshot(dashboard, "phone")
+    dashboard.screenshot("phone-390", readme="phone.png")
 
     page.get_by_label("Ingest alias").fill(data.by_id[data.active[0]]["ingest_aliases"][0])
     dashboard.search()
