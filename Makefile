@@ -38,9 +38,11 @@ run: install
 	$(BIN)/python manage.py ensure_demo_user
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Browser tests need Debian's chromium; scripts/ensure-chromium.sh installs it where it can.
+# Browser tests need Debian's chromium and axe-core from npm; the scripts install them where
+# they can.
 test: install-test
 	@bash scripts/ensure-chromium.sh || true
+	@bash scripts/ensure-axe.sh || true
 	$(BIN)/python -m pytest
 
 lint: install-test

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from customers import concurrency, export, metronome, search, urlstate
+from customers import concurrency, display, export, metronome, search, urlstate
 from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
 from customers.models import SavedSearch, SearchQuotaExceeded
 
@@ -119,6 +119,7 @@ def _search(params: QueryDict, user_id: object) -> Context:
 
     context.update(
         customers=found.customers,
+        rows=display.customer_rows(found.customers),
         report=found.report,
         query=query,
         paging=urlstate.page_links(
@@ -243,6 +244,17 @@ def _list_url_from(back: str | None) -> str:
     return list_path
 
 
+def _same_site_path(url: str | None, request: HttpRequest) -> str | None:
+    """`url` as a path and query when it points at this site (htmx and browsers send whole
+    URLs), else None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.get_host():
+        return None
+    return urlunsplit(("", "", parts.path, parts.query, ""))
+
+
 @require_GET
 @permission_required("customers.view_customers", raise_exception=True)
 @vary_on_headers("HX-Request")
@@ -298,7 +310,15 @@ def _is_customer_view(url: str | None) -> bool:
 
 
 def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> dict[str, Any]:
-    back_url = _list_url_from(request.GET.get("back"))
+    # Where the person came from: an explicit `back`, else the list htmx was showing, else
+    # the page that linked here (same-origin referrers are sent, see SECURE_REFERRER_POLICY):
+    # the table's links carry no `back` of their own, which keeps 100 rows of HTML small.
+    came_from = (
+        request.GET.get("back")
+        or request.headers.get("HX-Current-URL")
+        or request.headers.get("Referer")
+    )
+    back_url = _list_url_from(_same_site_path(came_from, request))
     back_query = f"?{urlencode({'back': back_url})}"
     return {
         "customer_id": str(customer_id),

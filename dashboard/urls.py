@@ -56,6 +56,8 @@ password_reset_urls: list[URLPattern] = [
 ]
 if settings.PASSWORD_RESET_ENABLED:
     account_urls += password_reset_urls
+# Names the group that grants what was refused (Django's own 403 cannot know it).
+handler403 = "customers.errors.permission_denied"
 
 urlpatterns = [
     path("", views.home, name="home"),

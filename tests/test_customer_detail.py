@@ -185,14 +185,38 @@ def test_close_only_ever_leads_back_to_the_customers_list(support_client, sandbo
     assert "evil.example" not in body and "javascript:" not in body
 
 
-def test_the_list_links_each_name_to_its_customer_view_with_the_list_as_back(
-    support_client, sandbox
-):
+def test_the_list_links_each_name_to_its_customer_view_opened_as_the_panel(support_client, sandbox):
     body = support_client.get("/customers/?limit=10").content.decode()
     first = sandbox.customers[0]
-    expected = f"/customers/{first['id']}/?back=%2Fcustomers%2F%3Flimit%3D10"
-    assert f'href="{expected}"' in body and f'hx-get="{expected}"' in body
+    assert f'<a href="/customers/{first["id"]}/">' in body
+    # One boost for the table's local links (htmx leaves target="_blank" links alone).
+    assert '<tbody hx-boost="true" hx-target="#customer-panel"' in body
     assert '<div id="customer-panel"></div>' in body
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/customers/?limit=10"},
+        {"HTTP_REFERER": "http://testserver/customers/?limit=10"},
+    ],
+    ids=["htmx-current-url", "referrer"],
+)
+def test_the_customer_view_leads_back_to_the_list_it_was_opened_from(
+    support_client, sandbox, headers
+):
+    first = sandbox.customers[0]
+    body = support_client.get(f"/customers/{first['id']}/", **headers).content.decode()
+    assert 'href="/customers/?limit=10"' in body
+
+
+def test_a_referrer_from_another_site_is_no_way_back(support_client, sandbox):
+    first = sandbox.customers[0]
+    body = support_client.get(
+        f"/customers/{first['id']}/", HTTP_REFERER="https://evil.example/customers/?x=1"
+    ).content.decode()
+    assert "evil.example" not in body
+    assert 'href="/customers/"' in body
 
 
 def test_an_unknown_customer_is_a_404_page_that_says_so(support_client, sandbox):

@@ -241,6 +241,9 @@ def test_support_sees_customers_without_a_download_button_and_may_not_download(
     export = client.get(EXPORT_URL)
     assert export.status_code == 403
     assert "Not allowed" in export.content.decode()
+    # Only Finance grants the download: the page names it, not "Support or Finance".
+    assert "may not download customers as CSV" in export.content.decode()
+    assert "add you to the <strong>Finance</strong> group" in export.content.decode()
     assert not ExportAudit.objects.exists()
 
 
@@ -262,6 +265,12 @@ def test_a_user_in_no_group_may_see_nothing(sandbox):
     assert client.get(LIST_URL, HTTP_HX_REQUEST="true").status_code == 403
     assert client.post(LIST_URL, {"ingest_alias": "x"}).status_code == 403
     assert sandbox.request_count == 0
+
+
+def test_the_403_page_names_every_group_that_grants_what_was_refused(sandbox):
+    body = client_for(make_user("nobody")).get(LIST_URL).content.decode()
+    assert "may not see customers" in body
+    assert "<strong>Finance</strong> or <strong>Support</strong> group" in body
 
 
 def test_an_htmx_request_refused_with_403_reloads_the_page_to_show_why(sandbox):

@@ -51,7 +51,7 @@ names = [
     "TRUSTED_PROXY_COUNT", "AXES_FAILURE_LIMIT", "AXES_LOCKOUT_PARAMETERS",
     "AXES_ADDRESS_FAILURE_LIMIT", "SESSION_COOKIE_AGE", "SESSION_SAVE_EVERY_REQUEST",
     "SESSION_EXPIRE_AT_BROWSER_CLOSE", "SESSION_ENGINE", "CACHES", "METRONOME_SANDBOX",
-    "METRONOME_BASE_URL", "PASSWORD_RESET_ENABLED", "DATABASES", "LOG_FORMAT",
+    "METRONOME_BASE_URL", "PASSWORD_RESET_ENABLED", "DATABASES", "LOG_FORMAT", "MIDDLEWARE",
 ]
 values = {name: getattr(settings, name) for name in names}
 values["SECURE_PROXY_SSL_HEADER"] = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
@@ -120,10 +120,12 @@ def test_login_throttling_locks_the_pair_of_username_and_address_and_busy_addres
     assert values["TRUSTED_PROXY_COUNT"] == 1
 
 
-def test_sessions_end_after_twelve_idle_hours_by_default_and_each_request_renews_them():
+def test_sessions_end_after_twelve_idle_hours_by_default_and_use_renews_them():
     values = settings_with(**PRODUCTION)
     assert values["SESSION_COOKIE_AGE"] == 12 * 3600
-    assert values["SESSION_SAVE_EVERY_REQUEST"] is True
+    # Renewed every few minutes of use by a middleware, not written on every request.
+    assert values["SESSION_SAVE_EVERY_REQUEST"] is False
+    assert "customers.middleware.SessionRenewalMiddleware" in values["MIDDLEWARE"]
     assert values["SESSION_EXPIRE_AT_BROWSER_CLOSE"] is False
     # In the database, shared by every instance; read through the (shared) cache.
     assert values["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"

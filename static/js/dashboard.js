@@ -1,4 +1,5 @@
-// The dashboard's only script: copy buttons, and sending long searches by POST.
+// The dashboard's only script: copy buttons, sending long searches by POST, and what the
+// results region does around a request (toggle, slow notice, focus after paging).
 // Loaded as a file (no inline scripts), so the Content-Security-Policy needs no exceptions.
 "use strict";
 
@@ -19,11 +20,17 @@ async function copyText(text) {
 }
 
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest("button[data-copy], button[data-copy-from]");
+  const button = event.target.closest("button[data-copy], button[data-copy-from], button.copy");
   if (!button) return;
-  const text = button.dataset.copyFrom
-    ? Array.from(document.querySelectorAll(button.dataset.copyFrom), (el) => el.textContent.trim()).join("\n")
-    : button.dataset.copy;
+  let text;
+  if (button.dataset.copyFrom) {
+    text = Array.from(document.querySelectorAll(button.dataset.copyFrom), (el) => el.textContent.trim()).join("\n");
+  } else if (button.dataset.copy) {
+    text = button.dataset.copy;
+  } else {
+    // The table's copy buttons copy the <code> beside them: no second copy of each ID in the page.
+    text = button.parentElement.querySelector("code").textContent;
+  }
   const label = button.textContent;
   try {
     await copyText(text);
@@ -89,3 +96,66 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     panel.replaceWith(slot);
   }
 });
+// --- Around each request for the results region ----------------------------------------
+// htmx marks the region (dim, progress bar) and disables the pager and the toggle; this adds
+// what CSS cannot: say what a slow request waits for, keep the toggle true to the table, and
+// after paging bring the new rows into view with focus on their count.
+
+const SLOW_REQUEST_MS = 1000;
+let slowTimer = null;
+let pagingRequest = false;
+
+function targetsResults(detail) {
+  return detail.target && detail.target.id === "results";
+}
+
+// The toggle shows what the table shows: the region says which customers it holds.
+function syncToggleWithResults() {
+  const results = document.getElementById("results");
+  if (!results || !results.dataset.archived || results.classList.contains("htmx-request")) return;
+  const radio = document.querySelector(`#filters .toggle input[value="${results.dataset.archived}"]`);
+  if (radio) radio.checked = true;
+}
+
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (!targetsResults(event.detail)) return;
+  pagingRequest = Boolean(event.detail.elt.closest(".paging"));
+  const loading = document.getElementById("loading");
+  clearTimeout(slowTimer);
+  if (!loading) return;
+  loading.textContent = "Loading…";
+  slowTimer = setTimeout(() => { loading.textContent = "Waiting for Metronome…"; }, SLOW_REQUEST_MS);
+});
+
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (!targetsResults(event.detail)) return;
+  clearTimeout(slowTimer);
+  // A failed, aborted or replaced request leaves the old table: put the toggle back. Runs
+  // after htmx has removed `htmx-request` from the region.
+  setTimeout(syncToggleWithResults);
+});
+
+document.addEventListener("htmx:afterSettle", (event) => {
+  if (!targetsResults(event.detail)) return;
+  syncToggleWithResults();
+  const results = document.getElementById("results");
+  const filters = document.querySelector("#filters .filters-fold");
+  // On a phone the filters fold away once a search shows its results.
+  if (filters && results.dataset.filtered === "true" && event.detail.requestConfig
+      && event.detail.requestConfig.elt.id === "filters") {
+    filters.open = false;
+  }
+  if (!pagingRequest) return;
+  pagingRequest = false;
+  results.scrollIntoView({ block: "start" });
+  const count = document.getElementById("row-count");
+  if (count) count.focus({ preventScroll: true });
+});
+
+// Failures that end a request without htmx:afterRequest: the old table stays, so does its toggle.
+for (const name of ["htmx:sendError", "htmx:responseError", "htmx:sendAbort", "htmx:timeout"]) {
+  document.addEventListener(name, () => {
+    clearTimeout(slowTimer);
+    setTimeout(syncToggleWithResults);
+  });
+}

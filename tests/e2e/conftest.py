@@ -7,8 +7,8 @@ page logged a console error, threw, broke the Content-Security-Policy or got a 5
 
 Without /usr/bin/chromium the tests are skipped with one line saying why, unless
 REQUIRE_E2E=1 (set by .ci/run), which makes that an error. Screenshots of the main states go
-to test-artifacts/screenshots/; with UPDATE_README_SCREENSHOT=1 the first page's is also
-copied to docs/screenshot.png, the README's picture.
+to test-artifacts/screenshots/; with UPDATE_README_SCREENSHOT=1 those the README shows are
+also copied to docs/ (the laptop and phone layouts, from test_browser_table.py).
 """
 
 import contextlib
@@ -49,7 +49,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
-README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
+DOCS = ROOT / "docs"
 VIEWPORT = {"width": 1440, "height": 900}
 PASSWORD = "metronome-demo"  # ensure_demo_user's password for demo, support and finance
 SKIP_REASON = "chromium not installed: run scripts/ensure-chromium.sh (CI requires these tests)"
@@ -335,14 +335,16 @@ class Dashboard:
     def query(self) -> dict[str, list[str]]:
         return parse_qs(urlsplit(self.page.url).query)
 
-    def screenshot(self, name: str, *, for_readme: bool = False) -> None:
+    def screenshot(self, name: str, *, readme: str = "") -> None:
+        """Save a screenshot; with `readme` ("phone.png") also the README's picture of that
+        name in docs/, when UPDATE_README_SCREENSHOT=1."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         # caret="initial": hiding the caret leaves `style=""` on the form fields, which htmx's
         # settle step then copies with setAttribute, a violation of `style-src 'self'`.
         self.page.screenshot(path=path, caret="initial")
-        if for_readme and os.environ.get("UPDATE_README_SCREENSHOT") == "1":
-            shutil.copyfile(path, README_SCREENSHOT)
+        if readme and os.environ.get("UPDATE_README_SCREENSHOT") == "1":
+            shutil.copyfile(path, DOCS / readme)
 
 
 @pytest.fixture(scope="session", autouse=True)

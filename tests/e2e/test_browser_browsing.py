@@ -46,7 +46,7 @@ def test_logging_in_shows_the_first_page_of_active_customers_with_badges(dashboa
     assert "rgba(0, 0, 0, 0)" not in colours.values()
     assert len(set(colours.values())) == len(colours) == 3, colours
 
-    dashboard.screenshot("01-first-page", for_readme=True)
+    dashboard.screenshot("01-first-page")
 
 
 def test_the_archived_toggle_changes_the_url_and_back_restores_the_active_page(dashboard, data):
@@ -66,7 +66,7 @@ def test_the_archived_toggle_changes_the_url_and_back_restores_the_active_page(d
     dashboard.swap(page.go_back)
     assert urlsplit(page.url).path == "/customers/"
     assert dashboard.query() == {}
-    expect(page.locator("header.topbar")).to_be_visible()
+    expect(page.get_by_role("banner")).to_be_visible()
     expect(page.locator("#filters")).to_be_visible()
     expect(page.locator("#results")).to_have_count(1)
     expect(page.get_by_role("radio", name="Active")).to_be_checked()

@@ -38,7 +38,8 @@ def test_download_csv_of_archived_customers_has_every_one_of_them_and_the_bom(da
     )
 
     name, rows = download_csv(dashboard)
-    assert re.fullmatch(r"metronome-customers-archived-\d{8}T\d{4}Z\.csv", name), name
+    # The sandbox's made-up customers say so in the file's name.
+    assert re.fullmatch(r"metronome-customers-SANDBOX-archived-\d{8}T\d{4}Z\.csv", name), name
     # Every archived customer, in the API's order, not just the 50 on the screen.
     assert ids_in(rows) == data.archived
 
@@ -53,7 +54,7 @@ def test_download_csv_of_a_long_pasted_search_has_every_match(dashboard, data):
     assert parse_qs(urlsplit(href).query) == dashboard.query()
 
     name, rows = download_csv(dashboard)
-    assert name.startswith("metronome-customers-filtered-")
+    assert name.startswith("metronome-customers-SANDBOX-filtered-")
     ids = ids_in(rows)
     assert len(ids) == len(set(ids)) == 320
     assert set(ids) == paste.rows

@@ -1,10 +1,7 @@
 """The customer view in a real browser: a name in the list opens it as a side panel with the
 customer's invoices, Back and Close close it, and it fits a laptop and a phone."""
 
-import os
 import re
-import shutil
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,19 +34,6 @@ def open_panel(dashboard, customer: dict):
     return panel
 
 
-ROOT = Path(__file__).resolve().parents[2]
-# Where conftest's Dashboard.screenshot saves, and the picture the README shows.
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-DOCS_SCREENSHOT = ROOT / "docs" / "customer-panel.png"
-
-
-def screenshot(dashboard, name: str, *, for_docs: bool = False) -> None:
-    """Into test-artifacts/screenshots/; with UPDATE_README_SCREENSHOT=1 also into docs/."""
-    dashboard.screenshot(name)
-    if for_docs and os.environ.get("UPDATE_README_SCREENSHOT") == "1":
-        shutil.copyfile(SCREENSHOTS / f"{name}.png", DOCS_SCREENSHOT)
-
-
 def test_a_name_opens_the_customer_panel_with_invoices_and_back_closes_it(dashboard, data):
     page = dashboard.page
     page.set_viewport_size(LAPTOP)
@@ -67,7 +51,7 @@ def test_a_name_opens_the_customer_panel_with_invoices_and_back_closes_it(dashbo
     expect(panel.locator("#invoices tbody tr").first).to_contain_text("Nov 2026")
     # The list stays underneath.
     expect(dashboard.results).to_be_visible()
-    screenshot(dashboard, "customer-panel", for_docs=True)
+    dashboard.screenshot("customer-panel", readme="customer-panel.png")
 
     dashboard.swap(page.go_back)
     assert urlsplit(page.url).path == "/customers/"
@@ -100,7 +84,7 @@ def test_the_panel_copies_the_id_and_reloading_shows_the_full_page(dashboard, da
     expect(page.get_by_role("heading", level=1)).to_have_text(customer["name"])
     expect(page.locator("#invoices tbody tr")).to_have_count(12)
     expect(page.get_by_role("link", name="← Customers")).to_have_attribute("href", "/customers/")
-    screenshot(dashboard, "customer-page")
+    dashboard.screenshot("customer-page")
 
 
 def test_on_a_phone_the_panel_takes_the_screen_without_horizontal_scroll(dashboard, data):
@@ -114,7 +98,7 @@ def test_on_a_phone_the_panel_takes_the_screen_without_horizontal_scroll(dashboa
     assert box is not None and box["x"] == 0 and box["width"] == PHONE["width"]
     overflow = panel.evaluate("el => el.scrollWidth - el.clientWidth")
     assert overflow == 0, f"the panel scrolls sideways by {overflow} px"
-    screenshot(dashboard, "customer-panel-phone")
+    dashboard.screenshot("customer-panel-phone")
 
     invoices = panel.locator("#invoices")
     invoices.scroll_into_view_if_needed()
@@ -122,7 +106,7 @@ def test_on_a_phone_the_panel_takes_the_screen_without_horizontal_scroll(dashboa
         "el => el.scrollWidth - el.clientWidth"
     )
     assert table_overflow == 0, f"the invoices scroll sideways by {table_overflow} px"
-    screenshot(dashboard, "customer-panel-phone-invoices")
+    dashboard.screenshot("customer-panel-phone-invoices")
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def test_a_failing_api_shows_its_error_in_the_table_region_and_retry_recovers(
 
     # A reload while it still fails is a whole page, with the error in the same place.
     page.reload()
-    expect(page.locator("header.topbar")).to_be_visible()
+    expect(page.get_by_role("banner")).to_be_visible()
     expect(dashboard.results.get_by_role("alert")).to_contain_text("HTTP 503")
 
     failing_sandbox.reset()
