@@ -1,0 +1,349 @@
+"""The sync behind `manage.py sync_customers`: every Metronome customer, active and archived,
+into the customer index that `customers.customer_index` searches.
+
+A run streams both listings side by side into a staging table (a few pages per write, so
+memory stays flat at any size), then swaps the staging table into the index in one short
+transaction: inserts, changed rows, removals. Until that transaction commits, searches read
+the previous index whole; a run that fails or is interrupted before it leaves it as it was.
+One run at a time across instances: a PostgreSQL advisory lock, or on SQLite a unique
+"holds the lock" row in SyncRun.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from customers import customer_index
+from customers.customer_index import fold
+from customers.metronome import Customer, CustomerPage, CustomerQuery, MetronomeClient
+from customers.models import IndexedCustomer, IndexedNameWord, StagedCustomer, SyncRun
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+# Pages written to the staging table per statement batch: few enough to keep memory flat
+# and SQLite's write lock short, enough to make each commit worth it.
+PAGES_PER_WRITE = 10
+# A run whose heartbeat is older than this died without finishing (SQLite lock only; a
+# PostgreSQL advisory lock ends with the session).
+STALE_AFTER = timedelta(minutes=10)
+# Any number: it only has to be the same in every instance of the dashboard.
+ADVISORY_LOCK_KEY = 7_140_214
+
+
+class SyncAlreadyRunning(Exception):
+    """Another instance is syncing the index right now."""
+
+
+Progress = Callable[[int, int], None]  # (pages, customers) so far
+
+
+def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRun:
+    """Sync the index from `client` and return the finished SyncRun (outcome succeeded or
+    failed; the error says why). Raises SyncAlreadyRunning when another run holds the lock;
+    KeyboardInterrupt and SystemExit are recorded as interrupted and raised again."""
+    with _one_sync_at_a_time() as run:
+        try:
+            _stage_all(client, run, progress)
+            with transaction.atomic():
+                _swap_into_index(run)
+            run.outcome = SyncRun.Outcome.SUCCEEDED
+        except (KeyboardInterrupt, SystemExit):
+            run.outcome = SyncRun.Outcome.INTERRUPTED
+            run.error = "Stopped before it finished; the index is as the previous sync left it."
+            raise
+        except Exception as error:
+            logger.exception("Customer index sync failed")
+            run.outcome = SyncRun.Outcome.FAILED
+            run.error = _describe(error)
+        finally:
+            run.finished_at = timezone.now()
+            StagedCustomer.objects.all().delete()
+    return run
+
+
+def _describe(error: Exception) -> str:
+    from customers.metronome import MetronomeError
+
+    if isinstance(error, MetronomeError):
+        return f"Metronome: {error} The index is as the previous sync left it."
+    if isinstance(error, DatabaseError):
+        return (
+            f"Database error ({type(error).__name__}); the index is as the previous sync left it."
+        )
+    return f"{type(error).__name__}: {error}. The index is as the previous sync left it."
+
+
+# --- The lock ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _one_sync_at_a_time() -> Iterator[SyncRun]:
+    """Yields this run's SyncRun, saved as running; saves its end state on the way out."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+            (acquired,) = cursor.fetchone()
+        if not acquired:
+            raise SyncAlreadyRunning("Another customer index sync is running.")
+        try:
+            # The lock is ours: any run still marked running died without finishing.
+            _mark_abandoned(SyncRun.objects.filter(outcome=SyncRun.Outcome.RUNNING))
+            run = SyncRun.objects.create(started_at=timezone.now(), heartbeat_at=timezone.now())
+            try:
+                yield run
+            finally:
+                run.save()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+        return
+
+    _mark_abandoned(
+        SyncRun.objects.filter(holds_lock=True, heartbeat_at__lt=timezone.now() - STALE_AFTER)
+    )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(started_at=now, heartbeat_at=now, holds_lock=True)
+    except IntegrityError:
+        raise SyncAlreadyRunning("Another customer index sync is running.") from None
+    try:
+        yield run
+    finally:
+        run.holds_lock = None
+        run.save()
+
+
+def _mark_abandoned(runs) -> None:
+    runs.update(
+        outcome=SyncRun.Outcome.INTERRUPTED,
+        holds_lock=None,
+        finished_at=timezone.now(),
+        error="Stopped without finishing (the process ended); the index was left as it was.",
+    )
+
+
+# --- Staging -------------------------------------------------------------------------------
+
+
+def _both_listings(client: MetronomeClient) -> Iterator[CustomerPage]:
+    """The pages of the active and the archived listing, fetched side by side, in the order
+    they arrive."""
+    pages: queue.Queue[CustomerPage | BaseException | None] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def hand_over(item: CustomerPage | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def fetch(only_archived: bool) -> None:
+        listing = client.iter_pages(CustomerQuery(only_archived=only_archived), page_size=PAGE_SIZE)
+        try:
+            for page in listing:
+                if stop.is_set():
+                    break
+                hand_over(page)
+            hand_over(None)
+        except BaseException as error:  # raised again in the consumer's thread
+            hand_over(error)
+        finally:
+            listing.close()
+
+    for only_archived in (False, True):
+        threading.Thread(
+            target=fetch, args=(only_archived,), name="index-sync-fetch", daemon=True
+        ).start()
+    finished = 0
+    try:
+        while finished < 2:
+            item = pages.get()
+            if item is None:
+                finished += 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+
+
+_COLUMNS = [field for field in StagedCustomer._meta.concrete_fields]
+
+
+def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> None:
+    StagedCustomer.objects.all().delete()  # what a killed run may have left
+    converters = [_db_converter(field) for field in _COLUMNS]
+    insert = _upsert_sql(
+        StagedCustomer._meta.db_table, [field.column for field in _COLUMNS], only_if_changed=False
+    )
+    indexed_at = timezone.now()
+    pending: list[tuple[object, ...]] = []
+    for page_count, page in enumerate(_both_listings(client), 1):
+        for customer in page.customers:
+            values = _record_values(customer, indexed_at)
+            pending.append(
+                tuple(convert(value) for convert, value in zip(converters, values, strict=True))
+            )
+        run.seen += len(page.customers)
+        if page_count % PAGES_PER_WRITE == 0:
+            _write(insert, pending, run)
+            pending = []
+        if progress is not None:
+            progress(page_count, run.seen)
+    _write(insert, pending, run)
+
+
+def _write(insert: str, rows: list[tuple[object, ...]], run: SyncRun) -> None:
+    with transaction.atomic():
+        if rows:
+            with connection.cursor() as cursor:
+                cursor.executemany(insert, rows)
+        run.heartbeat_at = timezone.now()
+        SyncRun.objects.filter(pk=run.pk).update(seen=run.seen, heartbeat_at=run.heartbeat_at)
+
+
+def _db_converter(field) -> Callable[[object], object]:
+    if field.get_internal_type() in {"TextField", "CharField"}:
+        return lambda value: value
+
+    def convert(value: object) -> object:
+        return field.get_db_prep_save(value, connection)
+
+    return convert
+
+
+def _record_values(customer: Customer, indexed_at: datetime) -> tuple[object, ...]:
+    """The staging row of one customer, in `_COLUMNS` order."""
+    aliases = list(customer.ingest_aliases)
+    custom_fields = dict(customer.custom_fields)
+    salesforce_id = customer.salesforce_account_id or ""
+    key = customer_index.salesforce_key(salesforce_id)
+    status = customer.billable_status
+    fingerprint = hashlib.blake2b(
+        repr(
+            (
+                customer.name,
+                aliases,
+                customer.external_id,
+                salesforce_id,
+                status,
+                customer.created_at,
+                customer.updated_at,
+                customer.archived_at,
+                sorted(custom_fields.items()),
+            )
+        ).encode(),
+        digest_size=16,
+    ).hexdigest()
+    values = {
+        "id": customer.id,
+        "name": customer.name,
+        "name_folded": fold(customer.name),
+        "ingest_aliases": aliases,
+        "aliases_folded": "".join(f"\n{fold(alias)}" for alias in aliases) + "\n",
+        "external_id": customer.external_id,
+        "external_id_folded": fold(customer.external_id),
+        "salesforce_account_id": salesforce_id,
+        "salesforce_account_id_18": customer_index.salesforce_id_18(salesforce_id),
+        "salesforce_key": key,
+        "billable_status": status.value.value if status else "",
+        "billable_status_effective_at": status.effective_at if status else None,
+        "created_at": customer.created_at,
+        "updated_at": customer.updated_at,
+        "archived_at": customer.archived_at,
+        "custom_fields": custom_fields,
+        "custom_values_folded": "\n".join(fold(value) for value in custom_fields.values()),
+        "fingerprint": fingerprint,
+        "indexed_at": indexed_at,
+    }
+    return tuple(values[field.attname] for field in _COLUMNS)
+
+
+# --- The swap ------------------------------------------------------------------------------
+
+
+def _upsert_sql(table: str, columns: list[str], *, only_if_changed: bool) -> str:
+    """INSERT ... ON CONFLICT (id) DO UPDATE, the same on SQLite and PostgreSQL."""
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "id")
+    condition = f" WHERE {table}.fingerprint <> excluded.fingerprint" if only_if_changed else ""
+    placeholders = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT (id) DO UPDATE SET {updates}{condition}"
+    )
+
+
+def _swap_into_index(run: SyncRun) -> None:
+    index = IndexedCustomer._meta.db_table
+    staged = StagedCustomer._meta.db_table
+    columns = [field.column for field in _COLUMNS]
+    column_list = ", ".join(columns)
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "id")
+    # Table names come from the models, never from input.
+    statements = {
+        "inserted": (
+            f"SELECT count(*) FROM {staged} s WHERE NOT EXISTS "  # noqa: S608
+            f"(SELECT 1 FROM {index} i WHERE i.id = s.id)"
+        ),
+        "updated": (
+            f"SELECT count(*) FROM {staged} s JOIN {index} i ON i.id = s.id "  # noqa: S608
+            "WHERE i.fingerprint <> s.fingerprint"
+        ),
+    }
+    with connection.cursor() as cursor:
+        for counter, sql in statements.items():
+            cursor.execute(sql)
+            setattr(run, counter, cursor.fetchone()[0])
+        cursor.execute(
+            f"DELETE FROM {index} WHERE NOT EXISTS "  # noqa: S608
+            f"(SELECT 1 FROM {staged} s WHERE s.id = {index}.id)"
+        )
+        run.deleted = cursor.rowcount
+        # `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+        cursor.execute(
+            f"INSERT INTO {index} ({column_list}) SELECT {column_list} FROM {staged} "  # noqa: S608
+            f"WHERE true ON CONFLICT (id) DO UPDATE SET {updates} "
+            f"WHERE {index}.fingerprint <> excluded.fingerprint"
+        )
+    if run.inserted or run.updated or run.deleted or not IndexedNameWord.objects.exists():
+        _rebuild_name_words()
+        if connection.vendor == "sqlite":
+            _rebuild_sqlite_text_index()
+
+
+def _rebuild_name_words() -> None:
+    vocabulary: set[str] = set()
+    names = IndexedCustomer.objects.values_list("name_folded", flat=True)
+    for name in names.iterator(chunk_size=5000):
+        vocabulary.update(customer_index.words(name))
+    IndexedNameWord.objects.all().delete()
+    IndexedNameWord.objects.bulk_create(
+        (IndexedNameWord(word=word[:255], length=len(word)) for word in sorted(vocabulary)),
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+
+
+def _rebuild_sqlite_text_index() -> None:
+    index = IndexedCustomer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM customer_index_fts")
+        cursor.execute(
+            "INSERT INTO customer_index_fts (id, name, other) "  # noqa: S608
+            "SELECT id, name_folded, aliases_folded || external_id_folded || char(10) || "
+            f"custom_values_folded FROM {index}"
+        )
