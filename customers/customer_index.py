@@ -24,9 +24,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from django.db import connection
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
 
@@ -250,9 +251,9 @@ def _filtered(filters: IndexFilters) -> QuerySet[IndexedCustomer]:
         customers = customers.filter(salesforce_account_id="")
     if filters.custom_field is not None:
         key, value = filters.custom_field
-        customers = customers.annotate(_custom_value=KeyTextTransform(key, "custom_fields")).filter(
-            _custom_value=value
-        )
+        # Cast: compared as a KeyTextTransform, SQLite would parse `value` as JSON.
+        custom_value = Cast(KeyTextTransform(key, "custom_fields"), TextField())
+        customers = customers.annotate(_custom_value=custom_value).filter(_custom_value=value)
     if filters.customer_ids:
         customers = customers.filter(
             id__in=[parsed for raw in filters.customer_ids if (parsed := _uuid(raw))]
