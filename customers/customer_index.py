@@ -43,6 +43,8 @@ _FTS_MIN_LENGTH = 3
 
 def fold(text: str) -> str:
     """Text as searches compare it: accents removed, case folded, spaces collapsed."""
+    if text.isascii():  # most names and IDs: the same result, several times faster
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
     return " ".join(stripped.casefold().split())

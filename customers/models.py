@@ -71,9 +71,11 @@ class ExportAudit(models.Model):
         return f"{self.username} at {self.started_at:%Y-%m-%d %H:%M} ({self.outcome})"
 
 
-class _CustomerRecord(models.Model):
-    """One Metronome customer as the index keeps it: the values as Metronome sent them, and
-    folded copies (case and accents removed) that searches compare against."""
+class IndexedCustomer(models.Model):
+    """One Metronome customer in the synced index that name search, the filters the API
+    lacks, sorting and totals read (`customers.customer_index`): the values as Metronome
+    sent them, and folded copies (case and accents removed) that searches compare against.
+    Only `manage.py sync_customers` writes it (`customers.index_sync`)."""
 
     id = models.UUIDField(primary_key=True)
     name = models.TextField()
@@ -99,17 +101,6 @@ class _CustomerRecord(models.Model):
     indexed_at = models.DateTimeField()
 
     class Meta:
-        abstract = True
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class IndexedCustomer(_CustomerRecord):
-    """The synced customer index that name search, the filters the API lacks, sorting and
-    totals read (`customers.customer_index`). Only `manage.py sync_customers` writes it."""
-
-    class Meta:
         verbose_name = "indexed customer"
         indexes = [
             models.Index(fields=["name_folded", "id"], name="customer_index_name"),
@@ -119,10 +110,8 @@ class IndexedCustomer(_CustomerRecord):
             models.Index(fields=["external_id_folded"], name="customer_index_external_id"),
         ]
 
-
-class StagedCustomer(_CustomerRecord):
-    """Where a running sync collects every listed customer before it swaps them into the
-    index in one short transaction: a failed sync never leaves the index half-written."""
+    def __str__(self) -> str:
+        return self.name
 
 
 class IndexedNameWord(models.Model):

@@ -52,33 +52,6 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.CreateModel(
-            name="StagedCustomer",
-            fields=[
-                ("id", models.UUIDField(primary_key=True, serialize=False)),
-                ("name", models.TextField()),
-                ("name_folded", models.TextField()),
-                ("ingest_aliases", models.JSONField(default=list)),
-                ("aliases_folded", models.TextField(blank=True)),
-                ("external_id", models.TextField(blank=True)),
-                ("external_id_folded", models.TextField(blank=True)),
-                ("salesforce_account_id", models.TextField(blank=True)),
-                ("salesforce_account_id_18", models.CharField(blank=True, max_length=18)),
-                ("salesforce_key", models.CharField(blank=True, max_length=18)),
-                ("billable_status", models.CharField(blank=True, max_length=16)),
-                ("billable_status_effective_at", models.DateTimeField(null=True)),
-                ("created_at", models.DateTimeField()),
-                ("updated_at", models.DateTimeField()),
-                ("archived_at", models.DateTimeField(null=True)),
-                ("custom_fields", models.JSONField(default=dict)),
-                ("custom_values_folded", models.TextField(blank=True)),
-                ("fingerprint", models.CharField(max_length=32)),
-                ("indexed_at", models.DateTimeField()),
-            ],
-            options={
-                "abstract": False,
-            },
-        ),
-        migrations.CreateModel(
             name="SyncRun",
             fields=[
                 (
