@@ -191,22 +191,27 @@ def search(
     folded = fold(q)
     corrections: dict[str, tuple[str, ...]] = {}
     if folded:
-        ranked = _ranked_matches(filtered, q, folded)
-        if not ranked.exists():
+        matches = _ranked_matches(filtered, q, folded)
+        total = matches.count()
+        if total == 0:
             corrections = _corrections(words(folded))
             if corrections:
-                ranked = filtered.filter(_names_containing_any(corrections)).annotate(
+                matches = filtered.filter(_names_containing_any(corrections)).annotate(
                     rank=Value(_TYPO, output_field=IntegerField())
                 )
-        matches = ranked
+                total = matches.count()
     else:
         matches = filtered.annotate(rank=Value(0, output_field=IntegerField()))
+        total = matches.count()
     order = _SORT_COLUMNS[sort or Sort.NAME]
     if sort is None and folded:
         order = ("rank", *order)
-    total = matches.count()
     start = (page - 1) * per_page
-    ids = matches.order_by(*order).values_list("id", flat=True)[start : start + per_page]
+    ids = (
+        matches.order_by(*order).values_list("id", flat=True)[start : start + per_page]
+        if start < total
+        else []
+    )
     return IndexResult(
         total=total,
         customer_ids=tuple(str(customer_id) for customer_id in ids),

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from customers import index_sync, metronome
 from customers.models import SyncRun
@@ -53,7 +54,11 @@ class Command(BaseCommand):
             return
         while True:
             started = time.monotonic()
-            self._sync_once(options["log_every"])
+            try:
+                self._sync_once(options["log_every"])
+            except DatabaseError as error:
+                # A sidecar outlives a database restart: say so, and try again next time.
+                self.stderr.write(f"Customer index sync could not run: {error}")
             time.sleep(max(0.0, options["every"] - (time.monotonic() - started)))
 
     def _sync_once(self, log_every: int) -> bool:
