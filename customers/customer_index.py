@@ -9,7 +9,7 @@ alias, external ID) starting with the search, then names containing every word o
 order (or a custom field value containing it), then, only when nothing matched so far, names
 whose words are close misspellings of the searched ones. Every comparison is between
 folded text (`fold`) in plain SQL, so SQLite and PostgreSQL give the same results; their
-text indexes (FTS5 trigram on SQLite, pg_trgm GIN on PostgreSQL) only make them fast.
+text indexes (FTS5 trigram on SQLite, a pg_trgm GIN index on PostgreSQL) only make them fast.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from django.db import connection
-from django.db.models import Case, IntegerField, Q, QuerySet, TextField, Value, When
+from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -34,8 +34,8 @@ from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
 MAX_PER_PAGE = 1000
 # The typo fallback tries at most this many corrections per searched word.
 MAX_CORRECTIONS_PER_WORD = 8
-# The FTS5 trigram tokenizer can only look up runs of three characters or more.
-_FTS_MIN_LENGTH = 3
+# Trigram indexes can only look up runs of three characters or more.
+_TRIGRAM_MIN_LENGTH = 3
 
 
 # --- Folding and IDs -----------------------------------------------------------------------
@@ -317,22 +317,42 @@ def _ranked_matches(
     )
 
 
+# Every text a search matches, in one expression: the PostgreSQL migration indexes it
+# (GIN, pg_trgm) exactly as written here.
+SEARCH_TEXT_SQL = (
+    "(name_folded || ' ' || aliases_folded || ' ' || external_id_folded || ' ' || "
+    "custom_values_folded)"
+)
+_SEARCH_TEXT_LIKE = f"{SEARCH_TEXT_SQL} LIKE %s"
+
+
 def _text_candidates(searched_words: Sequence[str], folded: str) -> Q | None:
-    """On SQLite, the rows the FTS5 trigram table finds for the search: a superset of the
-    text matches (a name that starts with or contains the search contains its words; the
-    other column holds aliases, external ID and custom values), so the exact comparisons
-    only run on those. PostgreSQL's GIN trigram indexes serve the comparisons themselves."""
-    if connection.vendor != "sqlite":
+    """The rows a trigram index finds for the search: a superset of the text matches (a
+    name that starts with or contains the search contains its words, and so does an alias,
+    external ID or custom value that contains the whole search), so the exact comparisons
+    only run on those. None when every word is too short for trigrams: then they read
+    every row. SQLite asks its FTS5 trigram table; PostgreSQL its GIN index on SEARCH_TEXT_SQL."""
+    # Rows containing every word also contain the longer ones: those are enough to narrow.
+    long_words = [word for word in searched_words if len(word) >= _TRIGRAM_MIN_LENGTH]
+    if not long_words:
         return None
-    name_terms = [_fts_phrase(word) for word in searched_words if len(word) >= _FTS_MIN_LENGTH]
-    if len(folded) < _FTS_MIN_LENGTH or len(name_terms) < len(searched_words):
-        return None  # a word too short for the trigram table: the comparisons read every row
-    expression = f"(name : ({' AND '.join(name_terms)})) OR (other : {_fts_phrase(folded)})"
-    # The search reaches SQLite only as the parameter; the SQL itself is constant.
-    candidates = RawSQL(
-        "SELECT id FROM customer_index_fts WHERE customer_index_fts MATCH %s", [expression]
-    )
-    return Q(id__in=candidates)
+    # Only the search reaches the database, as parameters; the SQL itself is constant.
+    if connection.vendor == "postgresql":
+        candidates = Q()
+        for word in long_words:
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            candidates &= Q(
+                RawSQL(_SEARCH_TEXT_LIKE, [f"%{escaped}%"], output_field=BooleanField())  # noqa: S611
+            )
+        return candidates
+    if connection.vendor == "sqlite":
+        name_terms = " AND ".join(_fts_phrase(word) for word in long_words)
+        expression = f"(name : ({name_terms})) OR (other : {_fts_phrase(folded)})"
+        fts = RawSQL(
+            "SELECT id FROM customer_index_fts WHERE customer_index_fts MATCH %s", [expression]
+        )
+        return Q(id__in=fts)
+    return None
 
 
 def _fts_phrase(text: str) -> str:

@@ -362,6 +362,11 @@ def _swap_into_index(run: SyncRun) -> None:
         _rebuild_name_words()
         if connection.vendor == "sqlite":
             _rebuild_sqlite_text_index()
+        elif connection.vendor == "postgresql":
+            # Fresh statistics, or the planner takes a just-filled index for empty and
+            # scans the table instead of using the trigram index.
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {index}")
 
 
 def _rebuild_name_words() -> None:

@@ -6,21 +6,12 @@ from django.db import migrations, models
 POSTGRESQL_FORWARD = [
     # pg_trgm is a trusted extension: a database owner may create it.
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    *(
-        f"CREATE INDEX customer_index_{column}_trgm ON customers_indexedcustomer "
-        f"USING gin ({column} gin_trgm_ops)"
-        for column in (
-            "name_folded",
-            "aliases_folded",
-            "external_id_folded",
-            "custom_values_folded",
-        )
-    ),
+    # The expression must stay the same as customers.customer_index.SEARCH_TEXT_SQL.
+    "CREATE INDEX customer_index_search_trgm ON customers_indexedcustomer USING gin ("
+    "(name_folded || ' ' || aliases_folded || ' ' || external_id_folded || ' ' || "
+    "custom_values_folded) gin_trgm_ops)",
 ]
-POSTGRESQL_BACKWARD = [
-    f"DROP INDEX IF EXISTS customer_index_{column}_trgm"
-    for column in ("name_folded", "aliases_folded", "external_id_folded", "custom_values_folded")
-]
+POSTGRESQL_BACKWARD = ["DROP INDEX IF EXISTS customer_index_search_trgm"]
 # The sync rebuilds this table with the index (customers/index_sync.py); searches narrow
 # to its matches before the exact comparisons. `id` holds the index's id as SQLite stores it.
 SQLITE_FORWARD = [
