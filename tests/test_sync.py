@@ -113,6 +113,11 @@ def test_resync_updates_archives_removes_and_adds(install_client):
     assert names_in_index() == {"Acme Corporation", "Globex", "Umbrella"}
     assert IndexedCustomer.objects.get(id=acme_id).name_folded == "acme corporation"
     assert IndexedCustomer.objects.get(name="Globex").archived_at is not None
+    # Search follows: the new name is found, the old and the removed ones are not.
+    assert customer_index.search("corporation").customer_ids == (str(acme_id),)
+    assert customer_index.search("acme corp").total == 1
+    assert customer_index.search("initech").total == 0
+    assert customer_index.search("umbrella").total == 1
     # The typo dictionary follows the names.
     assert IndexedNameWord.objects.filter(word="corporation").exists()
     assert not IndexedNameWord.objects.filter(word="initech").exists()
