@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
@@ -239,6 +240,9 @@ def _write(insert: str, rows: list[tuple[object, ...]], run: SyncRun) -> None:
         SyncRun.objects.filter(pk=run.pk).update(seen=run.seen, heartbeat_at=now)
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _row_builder(indexed_at: datetime) -> Callable[[Customer], tuple[object, ...]]:
     """Turns a customer into its staging row, in `_COLUMNS` order, as the database driver
     takes it. Written out rather than through the fields' get_db_prep_save, which took
@@ -246,11 +250,18 @@ def _row_builder(indexed_at: datetime) -> Callable[[Customer], tuple[object, ...
     if connection.vendor == "sqlite":
 
         def timestamp(value: datetime | None) -> object:
-            # As Django stores it on SQLite: naive UTC, in str()'s format.
-            return None if value is None else str(value.astimezone(UTC).replace(tzinfo=None))
+            # As Django stores it on SQLite: naive UTC, in str()'s format. Metronome sends
+            # UTC, so cutting "+00:00" off is the common, cheap case.
+            if value is None:
+                return None
+            if value.tzinfo is UTC:
+                return str(value)[:-6]
+            return str(value.astimezone(UTC).replace(tzinfo=None))
 
         def identifier(value: str) -> object:
-            return uuid.UUID(value).hex
+            if _CANONICAL_UUID.fullmatch(value):
+                return value.replace("-", "")
+            return uuid.UUID(value).hex  # any other spelling, or a clear ValueError
     else:
 
         def timestamp(value: datetime | None) -> object:
@@ -258,6 +269,8 @@ def _row_builder(indexed_at: datetime) -> Callable[[Customer], tuple[object, ...
 
         def identifier(value: str) -> object:
             return uuid.UUID(value)
+
+    to_json = json.JSONEncoder(ensure_ascii=False).encode
 
     indexed = timestamp(indexed_at)
     expected = [
@@ -275,8 +288,8 @@ def _row_builder(indexed_at: datetime) -> Callable[[Customer], tuple[object, ...
         custom_fields = customer.custom_fields
         salesforce_id = customer.salesforce_account_id or ""
         status = customer.billable_status
-        aliases_json = json.dumps(aliases, ensure_ascii=False)
-        custom_json = json.dumps(custom_fields, ensure_ascii=False)
+        aliases_json = to_json(aliases)
+        custom_json = to_json(custom_fields)
         billable = status.value.value if status else ""
         effective_at = status.effective_at if status else None
         fingerprint = hashlib.blake2b(
