@@ -27,7 +27,7 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
-	$(BIN)/python manage.py sync_customers
+	-$(BIN)/python manage.py sync_customers
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Browser tests need Debian's chromium; scripts/ensure-chromium.sh installs it where it can.

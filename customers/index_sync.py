@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers import customer_index
@@ -136,7 +137,7 @@ def _one_sync_at_a_time() -> Iterator[SyncRun]:
         run.save()
 
 
-def _mark_abandoned(runs) -> None:
+def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
     runs.update(
         outcome=SyncRun.Outcome.INTERRUPTED,
         holds_lock=None,
@@ -216,7 +217,7 @@ def _drop_staging() -> None:
 
 def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> None:
     _create_staging()
-    insert = _upsert_sql(_STAGING, [field.column for field in _COLUMNS], only_if_changed=False)
+    insert = _upsert_sql(_STAGING, [field.column for field in _COLUMNS])
     to_row = _row_builder(timezone.now())
     pending: list[tuple[object, ...]] = []
     for page_count, page in enumerate(_both_listings(client), 1):
@@ -337,14 +338,14 @@ def _row_builder(indexed_at: datetime) -> Callable[[Customer], tuple[object, ...
 # --- The swap ------------------------------------------------------------------------------
 
 
-def _upsert_sql(table: str, columns: list[str], *, only_if_changed: bool) -> str:
-    """INSERT ... ON CONFLICT (id) DO UPDATE, the same on SQLite and PostgreSQL."""
+def _upsert_sql(table: str, columns: list[str]) -> str:
+    """INSERT ... ON CONFLICT (id) DO UPDATE, the same on SQLite and PostgreSQL: a customer
+    listed twice (archived between the two listings) is staged once, as last listed."""
     updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "id")
-    condition = f" WHERE {table}.fingerprint <> excluded.fingerprint" if only_if_changed else ""
     placeholders = ", ".join(["%s"] * len(columns))
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
-        f"ON CONFLICT (id) DO UPDATE SET {updates}{condition}"
+        f"ON CONFLICT (id) DO UPDATE SET {updates}"
     )
 
 
