@@ -206,8 +206,24 @@ def _create_staging() -> None:
     index = IndexedCustomer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {_STAGING} AS SELECT * FROM {index} WHERE 1 = 0")  # noqa: S608
-        # Unique, so a customer listed twice (archived between the two listings) is one row.
+        if connection.vendor != "postgresql":  # there, after the COPY: see _finish_staging
+            # Unique, so a customer listed twice (archived between the two listings) is
+            # one row, as last listed.
+            cursor.execute(f"CREATE UNIQUE INDEX {_STAGING}_id ON {_STAGING} (id)")
+
+
+def _finish_staging() -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        # COPY cannot upsert: keep the last-listed row of a customer listed twice.
+        cursor.execute(
+            f"DELETE FROM {_STAGING} a USING {_STAGING} b "  # noqa: S608
+            "WHERE a.id = b.id AND a.ctid < b.ctid"
+        )
         cursor.execute(f"CREATE UNIQUE INDEX {_STAGING}_id ON {_STAGING} (id)")
+        # Temporary tables get no automatic statistics; the swap's joins need them.
+        cursor.execute(f"ANALYZE {_STAGING}")
 
 
 def _drop_staging() -> None:
@@ -217,7 +233,12 @@ def _drop_staging() -> None:
 
 def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> None:
     _create_staging()
-    insert = _upsert_sql(_STAGING, [field.column for field in _COLUMNS])
+    columns = [field.column for field in _COLUMNS]
+    insert = (
+        f"COPY {_STAGING} ({', '.join(columns)}) FROM STDIN"
+        if connection.vendor == "postgresql"
+        else _upsert_sql(_STAGING, columns)
+    )
     to_row = _row_builder(timezone.now())
     pending: list[tuple[object, ...]] = []
     for page_count, page in enumerate(_both_listings(client), 1):
@@ -229,12 +250,19 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
         if progress is not None:
             progress(page_count, run.seen)
     _write(insert, pending, run)
+    _finish_staging()
 
 
 def _write(insert: str, rows: list[tuple[object, ...]], run: SyncRun) -> None:
     if rows:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(insert, rows)
+            if connection.vendor == "postgresql":
+                # COPY: several times faster than executemany's INSERTs (bench/README.md).
+                with cursor.cursor.copy(insert) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(insert, rows)
     now = timezone.now()
     if run.heartbeat_at is None or now - run.heartbeat_at > HEARTBEAT_EVERY:
         run.heartbeat_at = now
