@@ -196,9 +196,10 @@ def search(
         if total == 0:
             corrections = _corrections(words(folded))
             if corrections:
-                matches = filtered.filter(_names_containing_any(corrections)).annotate(
-                    rank=Value(_TYPO, output_field=IntegerField())
-                )
+                matches = _narrowed(
+                    filtered.filter(_names_containing_any(corrections)),
+                    _text_candidates(list(corrections.values()), None),
+                ).annotate(rank=Value(_TYPO, output_field=IntegerField()))
                 total = matches.count()
     else:
         matches = filtered.annotate(rank=Value(0, output_field=IntegerField()))
@@ -305,7 +306,7 @@ def _ranked_matches(
         name_words &= Q(name_folded__contains=word)
     contains |= name_words
     matches = customers.filter(exact | prefix | contains)
-    if (candidates := _text_candidates(words(folded), folded)) is not None:
+    if (candidates := _text_candidates([(word,) for word in words(folded)], folded)) is not None:
         matches = matches.filter(exact_indexed | candidates)
     return matches.annotate(
         rank=Case(
@@ -326,28 +327,41 @@ SEARCH_TEXT_SQL = (
 _SEARCH_TEXT_LIKE = f"{SEARCH_TEXT_SQL} LIKE %s"
 
 
-def _text_candidates(searched_words: Sequence[str], folded: str) -> Q | None:
-    """The rows a trigram index finds for the search: a superset of the text matches (a
-    name that starts with or contains the search contains its words, and so does an alias,
-    external ID or custom value that contains the whole search), so the exact comparisons
-    only run on those. None when every word is too short for trigrams: then they read
-    every row. SQLite asks its FTS5 trigram table; PostgreSQL its GIN index on SEARCH_TEXT_SQL."""
+def _text_candidates(word_choices: Sequence[Sequence[str]], folded: str | None) -> Q | None:
+    """The rows a trigram index finds: for each entry of `word_choices`, one of its words,
+    or (when `folded` is given) the whole search in an alias, external ID or custom value.
+    A superset of the text matches (a name that starts with or contains the search contains
+    its words), so the exact comparisons only run on those. None when every word is too
+    short for trigrams: then they read every row. SQLite asks its FTS5 trigram table;
+    PostgreSQL its GIN index on SEARCH_TEXT_SQL."""
     # Rows containing every word also contain the longer ones: those are enough to narrow.
-    long_words = [word for word in searched_words if len(word) >= _TRIGRAM_MIN_LENGTH]
-    if not long_words:
+    long_choices = [
+        choices
+        for choices in word_choices
+        if all(len(word) >= _TRIGRAM_MIN_LENGTH for word in choices)
+    ]
+    if not long_choices:
         return None
     # Only the search reaches the database, as parameters; the SQL itself is constant.
     if connection.vendor == "postgresql":
         candidates = Q()
-        for word in long_words:
-            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            candidates &= Q(
-                RawSQL(_SEARCH_TEXT_LIKE, [f"%{escaped}%"], output_field=BooleanField())  # noqa: S611
-            )
+        for choices in long_choices:
+            any_of = Q()
+            for word in choices:
+                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                any_of |= Q(
+                    RawSQL(_SEARCH_TEXT_LIKE, [f"%{escaped}%"], output_field=BooleanField())  # noqa: S611
+                )
+            candidates &= any_of
         return candidates
     if connection.vendor == "sqlite":
-        name_terms = " AND ".join(_fts_phrase(word) for word in long_words)
-        expression = f"(name : ({name_terms})) OR (other : {_fts_phrase(folded)})"
+        name_terms = " AND ".join(
+            "(" + " OR ".join(_fts_phrase(word) for word in choices) + ")"
+            for choices in long_choices
+        )
+        expression = f"name : ({name_terms})"
+        if folded is not None:
+            expression = f"({expression}) OR (other : {_fts_phrase(folded)})"
         fts = RawSQL(
             "SELECT id FROM customer_index_fts WHERE customer_index_fts MATCH %s", [expression]
         )
@@ -410,6 +424,12 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
             return limit + 1
         previous_previous, previous = previous, current
     return previous[-1]
+
+
+def _narrowed(
+    customers: QuerySet[IndexedCustomer], candidates: Q | None
+) -> QuerySet[IndexedCustomer]:
+    return customers if candidates is None else customers.filter(candidates)
 
 
 def _names_containing_any(corrections: dict[str, tuple[str, ...]]) -> Q:
