@@ -36,6 +36,7 @@ install-test: $(VENV)/.installed-test $(VENV)/.collected
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
+	-$(BIN)/python manage.py sync_customers
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Browser tests need Debian's chromium and axe-core from npm; the scripts install them where

@@ -110,3 +110,88 @@ class ExportAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} at {self.started_at:%Y-%m-%d %H:%M} ({self.outcome})"
+
+
+class IndexedCustomer(models.Model):
+    """One Metronome customer in the synced index that name search, the filters the API
+    lacks, sorting and totals read (`customers.customer_index`): the values as Metronome
+    sent them, and folded copies (case and accents removed) that searches compare against.
+    Only `manage.py sync_customers` writes it (`customers.index_sync`)."""
+
+    id = models.UUIDField(primary_key=True)
+    name = models.TextField()
+    name_folded = models.TextField()
+    ingest_aliases = models.JSONField(default=list)
+    # "\n" before and after each folded alias, so one LIKE finds an alias by prefix or whole.
+    aliases_folded = models.TextField(blank=True)
+    external_id = models.TextField(blank=True)
+    external_id_folded = models.TextField(blank=True)
+    salesforce_account_id = models.TextField(blank=True)  # as Metronome stores it
+    salesforce_account_id_18 = models.CharField(max_length=18, blank=True)
+    # The 18-character form lower-cased: what a pasted ID in any case is matched against.
+    salesforce_key = models.CharField(max_length=18, blank=True)
+    billable_status = models.CharField(max_length=16, blank=True)
+    billable_status_effective_at = models.DateTimeField(null=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    archived_at = models.DateTimeField(null=True)
+    custom_fields = models.JSONField(default=dict)
+    custom_values_folded = models.TextField(blank=True)
+    # A digest of every value above: a sync rewrites a row only when it changed.
+    fingerprint = models.CharField(max_length=32)
+    indexed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "indexed customer"
+        indexes = [
+            models.Index(fields=["name_folded", "id"], name="customer_index_name"),
+            models.Index(fields=["created_at"], name="customer_index_created"),
+            models.Index(fields=["updated_at"], name="customer_index_updated"),
+            models.Index(fields=["salesforce_key"], name="customer_index_salesforce"),
+            models.Index(fields=["external_id_folded"], name="customer_index_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IndexedNameWord(models.Model):
+    """Every distinct folded word of the indexed names: the dictionary that a misspelt
+    search word is corrected against."""
+
+    word = models.CharField(max_length=255, primary_key=True)
+    length = models.PositiveSmallIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.word
+
+
+class SyncRun(models.Model):
+    """One run of `manage.py sync_customers`."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    seen = models.PositiveIntegerField(default=0)
+    inserted = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # True while running, NULL after: the unique constraint lets one run at a time hold it.
+    # This is the lock on SQLite (PostgreSQL uses an advisory lock); a run that died
+    # without finishing is recognised by its old heartbeat and taken over.
+    holds_lock = models.BooleanField(null=True, unique=True)
+    heartbeat_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "customer index sync"
+
+    def __str__(self) -> str:
+        return f"sync at {self.started_at:%Y-%m-%d %H:%M} ({self.outcome})"

@@ -1,0 +1,276 @@
+"""customers/customer_index.py: search, ranking, filters, sorting and totals over the synced
+index, the same on SQLite and PostgreSQL (CI runs this module on both)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+
+from customers import index_sync, metronome
+from customers.customer_index import (
+    Archived,
+    Billable,
+    IndexFilters,
+    Sort,
+    fold,
+    salesforce_id_18,
+    search,
+)
+from customers.models import IndexedCustomer
+from customers.sandbox import SandboxAPI, SandboxTransport
+from tests.test_sync import wire_customer
+
+CUSTOMERS = [
+    wire_customer(
+        "Juniper HR Ltd.",
+        ingest_aliases=["juniper-hr-1", "billing@juniper.example"],
+        customer_config={"salesforce_account_id": "001xx000003DHur"},
+        current_billable_status={"value": "billable", "effective_at": None},
+        created_at="2021-03-04T10:00:00Z",
+        updated_at="2025-06-01T00:00:00Z",
+        custom_fields={"region": "emea", "plan": "Scale"},
+    ),
+    wire_customer(
+        "HR Juniper Partners",
+        customer_config={"salesforce_account_id": "a0D30000001n7PiEAI"},
+        current_billable_status={"value": "unbillable", "effective_at": "2025-01-01T00:00:00Z"},
+        created_at="2022-01-01T00:00:00Z",
+        updated_at="2024-01-01T00:00:00Z",
+        custom_fields={"region": "apac"},
+    ),
+    wire_customer(
+        "Société Générale",
+        created_at="2023-05-05T23:59:59Z",
+        updated_at="2023-05-06T00:00:00Z",
+        custom_fields={"account_manager": "Zoë Müller"},
+    ),
+    wire_customer(
+        "Northwind Acme",
+        created_at="2020-01-01T00:00:00Z",
+        updated_at="2020-02-01T00:00:00Z",
+        current_billable_status={"value": "billable", "effective_at": None},
+    ),
+    wire_customer(
+        "Acme Corp",
+        external_id="ACME-0001",
+        created_at="2019-06-01T00:00:00Z",
+        updated_at="2026-01-01T00:00:00Z",
+        custom_fields={"region": "emea"},
+    ),
+    wire_customer(
+        "Acme Archived",
+        archived_at="2025-03-03T00:00:00Z",
+        created_at="2018-01-01T00:00:00Z",
+        updated_at="2025-03-03T00:00:00Z",
+    ),
+    wire_customer("株式会社 佐藤", created_at="2024-04-04T00:00:00Z"),
+]
+
+
+def customer_id(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+@pytest.fixture
+def index(db, install_client) -> None:
+    install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
+    run = index_sync.sync(metronome.get_client())
+    assert run.outcome == "succeeded", run.error
+
+
+def names(q: str = "", **options) -> list[str]:
+    result = search(q, **options)
+    by_id = {str(c.id): c.name for c in IndexedCustomer.objects.filter(id__in=result.customer_ids)}
+    return [by_id[customer_id] for customer_id in result.customer_ids]
+
+
+def test_fold_removes_accents_case_and_extra_spaces():
+    assert fold("  Société   GÉNÉRALE ") == "societe generale"
+    assert fold("Straße") == "strasse"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("001xx000003DHur", "001xx000003DHurAAG"),
+        ("a0D30000001n7Pi", "a0D30000001n7PiEAI"),
+        ("0015500001WO1ZiABL", "0015500001WO1ZiABL"),  # not a valid suffix: kept as is
+        ("not an id", ""),
+    ],
+)
+def test_salesforce_ids_are_normalised_to_18_characters(given, expected):
+    assert salesforce_id_18(given) == expected
+
+
+def test_name_search_ignores_case_and_accents_both_ways(index):
+    assert names("societe") == ["Société Générale"]
+    assert names("GÉNÉRALE") == ["Société Générale"]
+    assert names("Généräle Société") == ["Société Générale"]
+
+
+def test_name_words_match_in_any_order_and_partly(index):
+    assert set(names("juniper hr")) == {"Juniper HR Ltd.", "HR Juniper Partners"}
+    assert set(names("hr junip")) == {"Juniper HR Ltd.", "HR Juniper Partners"}
+    assert names("partn jun") == ["HR Juniper Partners"]
+
+
+def test_non_latin_names_are_found_by_part(index):
+    assert names("佐藤") == ["株式会社 佐藤"]
+
+
+def test_prefix_ranks_before_contains(index):
+    # Both contain "acme"; only one starts with it (the archived one is filtered out).
+    assert names("acme") == ["Acme Corp", "Northwind Acme"]
+    assert names("juniper") == ["Juniper HR Ltd.", "HR Juniper Partners"]
+
+
+def test_exact_id_ranks_first(index):
+    # "acme-0001" is Acme Corp's external ID; a name containing it would rank after.
+    assert names("ACME-0001") == ["Acme Corp"]
+    assert names(customer_id("Northwind Acme").upper()) == ["Northwind Acme"]
+
+
+@pytest.mark.parametrize("pasted", ["001xx000003DHur", "001xx000003DHurAAG", "001XX000003DHURAAG"])
+def test_salesforce_id_in_either_form_and_any_case_finds_the_customer(index, pasted):
+    assert names(pasted) == ["Juniper HR Ltd."]
+
+
+def test_fifteen_character_salesforce_id_is_case_sensitive(index):
+    # Another case is another record: its 18-character form differs.
+    assert names("001XX000003DHUR") == []
+
+
+def test_ingest_alias_and_external_id_match_by_prefix(index):
+    assert names("billing@junip") == ["Juniper HR Ltd."]
+    assert names("acme-00") == ["Acme Corp"]
+
+
+def test_custom_field_values_are_searched(index):
+    assert names("zoe muller") == ["Société Générale"]
+
+
+def test_close_misspellings_are_found_when_nothing_matches_exactly(index):
+    result = search("junpier")
+    assert result.corrected
+    assert result.corrections == {"junpier": ("juniper",)}
+    assert set(names("junpier")) == {"Juniper HR Ltd.", "HR Juniper Partners"}
+    assert names("socete generale") == ["Société Générale"]
+
+
+def test_misspellings_are_not_offered_when_the_search_matches(index):
+    # "acme" matches; "acne" would be one edit away but is not searched for.
+    assert not search("acme").corrected
+
+
+def test_nothing_close_finds_nothing(index):
+    result = search("xylophone")
+    assert (result.total, result.customer_ids, result.corrected) == (0, (), False)
+
+
+def test_search_text_with_like_wildcards_is_taken_literally(index):
+    assert names("%") == []
+    # "_" is no wildcard: "_cme" only finds Acme as a misspelling of "acme".
+    assert search("_cme").corrected
+
+
+def test_archived_toggle_active_archived_and_all(index):
+    assert "Acme Archived" not in names("acme")
+    assert names("acme", filters=IndexFilters(archived=Archived.ARCHIVED)) == ["Acme Archived"]
+    assert names("acme", filters=IndexFilters(archived=Archived.ALL)) == [
+        "Acme Archived",
+        "Acme Corp",
+        "Northwind Acme",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("billable", "expected"),
+    [
+        (Billable.BILLABLE, {"Juniper HR Ltd.", "Northwind Acme"}),
+        (Billable.UNBILLABLE, {"HR Juniper Partners"}),
+        (Billable.NOT_SET, {"Société Générale", "Acme Corp", "株式会社 佐藤"}),
+    ],
+)
+def test_billable_status_filter(index, billable, expected):
+    assert set(names(filters=IndexFilters(billable=billable))) == expected
+
+
+def test_created_date_range_includes_both_whole_days(index):
+    filters = IndexFilters(created_from=date(2022, 1, 1), created_to=date(2023, 5, 5))
+    assert set(names(filters=filters)) == {"HR Juniper Partners", "Société Générale"}
+
+
+def test_updated_date_range(index):
+    filters = IndexFilters(updated_from=date(2025, 1, 1))
+    assert set(names(filters=filters)) == {"Juniper HR Ltd.", "Acme Corp"}
+    assert names(filters=IndexFilters(updated_to=date(2020, 12, 31))) == ["Northwind Acme"]
+
+
+def test_customers_without_salesforce_id(index):
+    assert "Juniper HR Ltd." not in names(filters=IndexFilters(no_salesforce_id=True))
+    assert len(names(filters=IndexFilters(no_salesforce_id=True))) == 4
+
+
+def test_custom_field_key_equals_value(index):
+    filters = IndexFilters(custom_field=("region", "emea"))
+    assert set(names(filters=filters)) == {"Juniper HR Ltd.", "Acme Corp"}
+    assert names(filters=IndexFilters(custom_field=("region", "EMEA"))) == []
+
+
+def test_id_lists_and_ingest_alias_filters(index):
+    filters = IndexFilters(
+        customer_ids=(customer_id("Acme Corp"), customer_id("Northwind Acme"), "not-a-uuid")
+    )
+    assert set(names(filters=filters)) == {"Acme Corp", "Northwind Acme"}
+    salesforce = IndexFilters(salesforce_account_ids=("a0d30000001n7pieai", "001xx000003DHur"))
+    assert set(names(filters=salesforce)) == {"Juniper HR Ltd.", "HR Juniper Partners"}
+    assert names(filters=IndexFilters(ingest_alias="juniper-hr-1")) == ["Juniper HR Ltd."]
+
+
+def test_filters_combine_with_the_search(index):
+    filters = IndexFilters(billable=Billable.BILLABLE)
+    assert names("acme", filters=filters) == ["Northwind Acme"]
+
+
+@pytest.mark.parametrize(
+    ("sort", "first", "last"),
+    [
+        (Sort.NAME, "Acme Corp", "株式会社 佐藤"),
+        (Sort.NAME_DESC, "株式会社 佐藤", "Acme Corp"),
+        (Sort.CREATED, "Acme Corp", "株式会社 佐藤"),
+        (Sort.CREATED_DESC, "株式会社 佐藤", "Acme Corp"),
+        (Sort.UPDATED, "Northwind Acme", "Acme Corp"),
+        (Sort.UPDATED_DESC, "Acme Corp", "Northwind Acme"),
+    ],
+)
+def test_sort_orders(index, sort, first, last):
+    ordered = names(sort=sort)
+    assert (ordered[0], ordered[-1]) == (first, last)
+
+
+def test_explicit_sort_replaces_rank(index):
+    assert names("acme", sort=Sort.NAME_DESC) == ["Northwind Acme", "Acme Corp"]
+
+
+def test_total_and_pages(index):
+    first = search(per_page=2)
+    assert (first.total, first.page_count, first.first_row, first.last_row) == (6, 3, 1, 2)
+    third = search(page=3, per_page=2)
+    assert (third.first_row, third.last_row) == (5, 6)
+    every_page = [search(page=page, per_page=2).customer_ids for page in (1, 2, 3)]
+    assert len({cid for page in every_page for cid in page}) == 6
+    beyond = search(page=4, per_page=2)
+    assert (beyond.total, beyond.customer_ids, beyond.first_row) == (6, (), 0)
+
+
+@pytest.mark.parametrize(("page", "per_page"), [(0, 50), (1, 0), (1, 1001)])
+def test_page_numbers_out_of_range_are_refused(db, page, per_page):
+    with pytest.raises(ValueError):
+        search(page=page, per_page=per_page)
+
+
+def test_empty_index_finds_nothing(db):
+    assert search("acme").total == 0
+    assert search("acme").customer_ids == ()

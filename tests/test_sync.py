@@ -1,0 +1,291 @@
+"""`manage.py sync_customers` and customers/index_sync.py: the index follows Metronome, a
+failed sync leaves the previous index whole, and one sync runs at a time."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import httpx
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.utils import timezone
+
+from customers import customer_index, index_sync, metronome
+from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
+from customers.sandbox import Faults, SandboxAPI, SandboxTransport
+
+
+def wire_customer(name: str, *, key: str = "", **changes: Any) -> dict[str, Any]:
+    """A customer in Metronome's wire format, its IDs derived from `key` (default: the
+    name); `changes` replace top-level keys."""
+    key = key or name
+    customer: dict[str, Any] = {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
+        "external_id": f"ext-{key.lower().replace(' ', '-')}",
+        "ingest_aliases": [],
+        "name": name,
+        "customer_config": {"salesforce_account_id": None},
+        "custom_fields": {},
+        "created_at": "2024-01-01T00:00:00.000Z",
+        "updated_at": "2024-01-01T00:00:00.000Z",
+    }
+    customer.update(changes)
+    return customer
+
+
+def names_in_index() -> set[str]:
+    return set(IndexedCustomer.objects.values_list("name", flat=True))
+
+
+def sync_from(install_client, customers: list[dict[str, Any]], **client_options) -> SyncRun:
+    install_client(SandboxTransport(SandboxAPI(customers)), **client_options)
+    return index_sync.sync(metronome.get_client())
+
+
+@pytest.mark.django_db
+def test_first_sync_indexes_active_and_archived_customers(install_client):
+    run = sync_from(
+        install_client,
+        [
+            wire_customer("Acme"),
+            wire_customer("Globex", archived_at="2025-01-01T00:00:00Z"),
+        ],
+    )
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert (run.seen, run.inserted, run.updated, run.deleted) == (2, 2, 0, 0)
+    assert names_in_index() == {"Acme", "Globex"}
+    globex = IndexedCustomer.objects.get(name="Globex")
+    assert globex.archived_at is not None
+
+
+@pytest.mark.django_db
+def test_sync_stores_every_field_and_its_search_forms(install_client):
+    sync_from(
+        install_client,
+        [
+            wire_customer(
+                "Société Générale",
+                ingest_aliases=["SG-Paris", "billing@sg.example"],
+                customer_config={"salesforce_account_id": "001xx000003DHur"},
+                custom_fields={"region": "EMEA", "Notes": "Zoë's account"},
+                current_billable_status={
+                    "value": "unbillable",
+                    "effective_at": "2025-02-03T04:05:06Z",
+                },
+            )
+        ],
+    )
+
+    customer = IndexedCustomer.objects.get()
+    assert customer.name == "Société Générale"
+    assert customer.name_folded == "societe generale"
+    assert customer.ingest_aliases == ["SG-Paris", "billing@sg.example"]
+    assert customer.aliases_folded == "\nsg-paris\nbilling@sg.example\n"
+    assert customer.salesforce_account_id == "001xx000003DHur"
+    assert customer.salesforce_account_id_18 == "001xx000003DHurAAG"
+    assert customer.salesforce_key == "001xx000003dhuraag"
+    assert customer.billable_status == "unbillable"
+    assert customer.billable_status_effective_at.isoformat() == "2025-02-03T04:05:06+00:00"
+    assert customer.custom_fields == {"region": "EMEA", "Notes": "Zoë's account"}
+    assert "zoe's account" in customer.custom_values_folded
+    assert set(IndexedNameWord.objects.values_list("word", flat=True)) == {"societe", "generale"}
+
+
+@pytest.mark.django_db
+def test_resync_updates_archives_removes_and_adds(install_client):
+    sync_from(
+        install_client, [wire_customer("Acme"), wire_customer("Globex"), wire_customer("Initech")]
+    )
+    acme_id = IndexedCustomer.objects.get(name="Acme").id
+
+    renamed = wire_customer("Acme Corporation", key="Acme", updated_at="2025-01-01T00:00:00Z")
+    archived = wire_customer("Globex", archived_at="2025-01-02T00:00:00Z")
+    run = sync_from(install_client, [renamed, archived, wire_customer("Umbrella")])
+
+    assert (run.seen, run.inserted, run.updated, run.deleted) == (3, 1, 2, 1)
+    assert names_in_index() == {"Acme Corporation", "Globex", "Umbrella"}
+    assert IndexedCustomer.objects.get(id=acme_id).name_folded == "acme corporation"
+    assert IndexedCustomer.objects.get(name="Globex").archived_at is not None
+    # Search follows: the new name is found, the old and the removed ones are not.
+    assert customer_index.search("corporation").customer_ids == (str(acme_id),)
+    assert customer_index.search("acme corp").total == 1
+    assert customer_index.search("initech").total == 0
+    assert customer_index.search("umbrella").total == 1
+    # The typo dictionary follows the names.
+    assert IndexedNameWord.objects.filter(word="corporation").exists()
+    assert not IndexedNameWord.objects.filter(word="initech").exists()
+
+
+@pytest.mark.django_db
+def test_unchanged_customers_are_not_rewritten(install_client):
+    customers = [wire_customer("Acme"), wire_customer("Globex")]
+    sync_from(install_client, customers)
+    first_indexed_at = IndexedCustomer.objects.get(name="Acme").indexed_at
+
+    run = sync_from(install_client, customers)
+
+    assert (run.inserted, run.updated, run.deleted) == (0, 0, 0)
+    assert IndexedCustomer.objects.get(name="Acme").indexed_at == first_indexed_at
+
+
+@pytest.mark.django_db
+def test_failure_half_way_keeps_the_previous_index_whole(install_client):
+    sync_from(install_client, [wire_customer(f"Old {n}") for n in range(250)])
+    before = names_in_index()
+
+    api = SandboxAPI([wire_customer(f"New {n}") for n in range(250)])
+    # The third list request fails, after two pages were staged; no retries.
+    api.faults = Faults(fail_every=3, fail_status=500)
+    install_client(SandboxTransport(api), max_retries=0)
+    run = index_sync.sync(metronome.get_client())
+
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert "previous sync" in run.error
+    assert run.finished_at is not None
+    assert names_in_index() == before
+    assert customer_index.last_successful_sync().pk != run.pk
+
+
+@pytest.mark.django_db
+def test_malformed_customer_from_metronome_fails_the_sync_and_keeps_the_index(install_client):
+    sync_from(install_client, [wire_customer("Acme")])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": [{"id": "x"}], "next_page": None})
+
+    install_client(httpx.MockTransport(handler))
+    run = index_sync.sync(metronome.get_client())
+
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert "could not read" in run.error
+    assert names_in_index() == {"Acme"}
+
+
+@pytest.mark.django_db
+def test_interrupted_sync_is_recorded_and_keeps_the_index(install_client):
+    sync_from(install_client, [wire_customer("Acme")])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    install_client(httpx.MockTransport(handler))
+    with pytest.raises(KeyboardInterrupt):
+        index_sync.sync(metronome.get_client())
+
+    run = SyncRun.objects.first()
+    assert run.outcome == SyncRun.Outcome.INTERRUPTED
+    assert names_in_index() == {"Acme"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_sync_while_one_runs_exits_saying_so(install_client):
+    first_request_arrived = threading.Event()
+    release = threading.Event()
+    api = SandboxAPI([wire_customer("Acme")])
+
+    def slow_handler(request: httpx.Request) -> httpx.Response:
+        first_request_arrived.set()
+        release.wait(timeout=30)
+        status, headers, body = api.handle(
+            request.method, request.url.path, request.url.query.decode(), request.headers
+        )
+        return httpx.Response(status, headers=headers, content=body)
+
+    install_client(httpx.MockTransport(slow_handler))
+    outcome: list[SyncRun] = []
+
+    def first_sync() -> None:
+        try:
+            outcome.append(index_sync.sync(metronome.get_client()))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first_sync)
+    thread.start()
+    try:
+        assert first_request_arrived.wait(timeout=30)
+        out = StringIO()
+        call_command("sync_customers", stdout=out)
+        assert "Another customer index sync is running" in out.getvalue()
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+    assert outcome[0].outcome == SyncRun.Outcome.SUCCEEDED
+    assert SyncRun.objects.count() == 1
+    assert names_in_index() == {"Acme"}
+    # With the first one finished, the next sync runs.
+    assert index_sync.sync(metronome.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_a_sync_that_died_without_finishing_does_not_block_the_next(install_client):
+    long_ago = timezone.now() - timedelta(hours=1)
+    dead = SyncRun.objects.create(
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+        holds_lock=True if connection.vendor == "sqlite" else None,
+    )
+
+    run = sync_from(install_client, [wire_customer("Acme")])
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    dead.refresh_from_db()
+    assert dead.outcome == SyncRun.Outcome.INTERRUPTED
+    assert dead.holds_lock is None
+
+
+@pytest.mark.django_db
+def test_customer_listed_both_active_and_archived_is_indexed_once(install_client):
+    # Archived between the two listings: Metronome may list it in both.
+    active = wire_customer("Acme")
+    archived = wire_customer("Acme", archived_at="2025-01-01T00:00:00Z")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        only_archived = request.url.params["only_archived"] == "true"
+        return httpx.Response(
+            200, json={"data": [archived if only_archived else active], "next_page": None}
+        )
+
+    install_client(httpx.MockTransport(handler))
+    run = index_sync.sync(metronome.get_client())
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert IndexedCustomer.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_command_reports_counts_and_logs_progress_without_a_terminal(install_client):
+    install_client(SandboxTransport(SandboxAPI(250)))
+    out = StringIO()
+
+    call_command("sync_customers", "--log-every", "1", stdout=out)
+
+    text = out.getvalue()
+    assert "Syncing: " in text and "pages so far" in text
+    assert "250 customers listed, 250 added, 0 changed, 0 removed" in text
+
+
+@pytest.mark.django_db
+def test_command_fails_with_the_reason_when_metronome_fails(install_client):
+    install_client(httpx.MockTransport(lambda request: httpx.Response(401)), max_retries=0)
+    err = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("sync_customers", stdout=StringIO(), stderr=err)
+
+    assert "Customer index sync failed: Metronome:" in err.getvalue()
+    assert "Bearer" not in err.getvalue()
+
+
+@pytest.mark.parametrize("raw", ["0", "ten minutes", "-5m", "5d"])
+def test_every_rejects_what_is_not_a_duration(raw):
+    with pytest.raises(CommandError, match="duration"):
+        call_command("sync_customers", f"--every={raw}")
