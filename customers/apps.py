@@ -8,7 +8,9 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from customers import metronome
+        from customers import metronome, permissions
+
+        permissions.connect_signals()
 
         def drop_client_on_metronome_settings(setting: str, **kwargs: object) -> None:
             # Tests override the Metronome settings; the next request builds a fresh client.

@@ -210,3 +210,47 @@ def test_a_session_can_end_with_the_browser(client, settings, sam):
     log_in("sam", PASSWORD, "198.51.100.61", client)
     assert client.cookies["sessionid"]["max-age"] == ""
     assert client.session.get_expire_at_browser_close()
+
+
+# --- Permissions, cached ------------------------------------------------------------------
+
+
+@pytest.fixture
+def warm_finance_client(client, sam, sandbox_api):
+    from django.contrib.auth.models import Group
+
+    sam.groups.add(Group.objects.get(name="Finance"))
+    client.force_login(sam)
+    client.get("/customers/")  # renews the session, fills the permission cache
+    return client
+
+
+def test_a_page_costs_only_the_user_query_once_permissions_are_cached(warm_finance_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = warm_finance_client.get("/customers/")
+    assert response.status_code == 200
+    assert "download-csv" in response.content.decode()
+    assert [q["sql"].split('"')[1] for q in queries.captured_queries] == ["auth_user"]
+
+
+def test_a_permission_taken_away_is_refused_on_the_next_request(warm_finance_client, sam):
+    from django.contrib.auth.models import Group
+
+    allowed = warm_finance_client.get("/customers/export.csv")
+    assert allowed.status_code == 200
+    b"".join(allowed.streaming_content)
+    sam.groups.remove(Group.objects.get(name="Finance"))
+    assert warm_finance_client.get("/customers/export.csv").status_code == 403
+    # Still in Support: may still view.
+    assert warm_finance_client.get("/customers/").status_code == 200
+
+
+def test_a_permission_taken_from_a_group_is_refused_on_the_next_request(warm_finance_client):
+    from django.contrib.auth.models import Group, Permission
+
+    finance = Group.objects.get(name="Finance")
+    finance.permissions.remove(Permission.objects.get(codename="export_customers"))
+    assert warm_finance_client.get("/customers/export.csv").status_code == 403
