@@ -89,3 +89,12 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     panel.replaceWith(slot);
   }
 });
+
+// The match report's "switch to Archived" (or Active) link swaps the results only: keep the
+// filters' toggle in step with the state the results now show.
+document.addEventListener("htmx:afterSwap", () => {
+  const report = document.querySelector("#results .match-report[data-only-archived]");
+  const state = report && report.dataset.onlyArchived;
+  const radio = state && document.querySelector(`#filters input[name="only_archived"][value="${state}"]`);
+  if (radio) radio.checked = true;
+});
