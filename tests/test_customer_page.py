@@ -681,3 +681,13 @@ def test_a_failed_page_is_asked_for_again_not_served_from_the_cache(support_clie
     assert "Could not load customers" in support_client.get("/customers/").content.decode()
     assert "No active customers match" in support_client.get("/customers/").content.decode()
     assert len(calls) == 2
+
+
+def test_a_long_column_of_ignored_values_is_folded_but_copied_whole(support_client, sandbox):
+    customers = [c for c in active(customers_wire()) if sf_id(c)][:12]
+    rows_pasted = "\n".join(f"{sf_id(c)}\tCompany {n}" for n, c in enumerate(customers))
+    body = support_client.get("/customers/", {"salesforce_account_ids": rows_pasted}).content
+    body = body.decode()
+    assert "Show the 12 values" in body
+    assert len(re.findall(r"<code data-ignored-value>", body)) == 12
+    assert re.search(r'data-count="ignored">12<', body)
