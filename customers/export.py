@@ -34,6 +34,7 @@ from customers.metronome import (
     MetronomeError,
 )
 from customers.models import ExportAudit
+from customers.salesforce import SalesforceId
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ def start(
     *,
     user: AbstractBaseUser | AnonymousUser,
     query_string: str,
+    salesforce_ids: Sequence[SalesforceId] | None = None,
     extra_columns: Sequence[str] = (),
     sandbox: bool = False,
 ) -> Download:
@@ -201,7 +203,7 @@ def start(
         username=user.get_username(),
         query_string=audited_query_string(query_string),
     )
-    body = _audited_body(client, query, audit, extra_columns)
+    body = _audited_body(client, query, audit, extra_columns, salesforce_ids)
     first_chunk = next(body)  # raises the first page's failure, audited
     return Download(audit=audit, query=query, body=_resume(first_chunk, body), sandbox=sandbox)
 
@@ -211,6 +213,7 @@ def _audited_body(
     query: CustomerQuery,
     audit: ExportAudit,
     extra_columns: Sequence[str],
+    salesforce_ids: Sequence[SalesforceId] | None = None,
 ) -> Generator[bytes, None, None]:
     """The file, recorded in `audit` however it ends: one try/finally from the first API
     call to the last chunk.
@@ -221,7 +224,7 @@ def _audited_body(
     such as gunicorn take the first chunk before sending anything, so that does not happen.)
     """
     started = time.monotonic()
-    pages = search.iter_pages(client, query, page_size=PAGE_SIZE)
+    pages = search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
     chunks = csv_chunks(pages, extra_columns)
     rows = 0
     outcome, error = ExportAudit.Outcome.FAILED, ""

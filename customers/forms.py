@@ -8,9 +8,10 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from customers import pasted
+from customers import pasted, salesforce
 from customers.metronome import MAX_PAGE_SIZE, CustomerQuery
 from customers.pasted import Ignored, PastedIds
+from customers.salesforce import SalesforceId
 from customers.urlstate import DEFAULT_PAGE_SIZE, PAGE_SIZES
 
 MAX_PASTED_IDS = 1000
@@ -160,6 +161,8 @@ class CustomerFilterForm(forms.Form):
         max_value=MAX_PAGE_NUMBER,
         widget=forms.HiddenInput,
     )
+    # Ask Metronome again rather than answer from the cache; never kept in links.
+    refresh = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -197,6 +200,24 @@ class CustomerFilterForm(forms.Form):
             for name, found in self.pasted.items()
             if found.ignored
         ]
+
+    @property
+    def ignored_total(self) -> int:
+        """How many distinct values the paste boxes ignored, together."""
+        return sum(len(ignored) for _, ignored in self.ignored_values)
+
+    @property
+    def salesforce_ids(self) -> tuple[SalesforceId, ...]:
+        """The pasted Salesforce IDs as read, one per searched key, in the query's order:
+        what the lookup sends (every form Metronome may store) and the report shows."""
+        found = self.pasted["salesforce_account_ids"]
+        return tuple(salesforce.normalise(typed) for typed in found.as_pasted)
+
+    @property
+    def pasted_text(self) -> dict[str, str]:
+        """Each paste box compacted (`PastedIds.as_text`): what links and stored searches
+        carry, so every page of a search reports what was ignored and how IDs were pasted."""
+        return {name: found.as_text() for name, found in self.pasted.items() if found.ids}
 
     def clean_limit(self) -> int:
         return self.cleaned_data["limit"] or DEFAULT_PAGE_SIZE

@@ -31,8 +31,10 @@ class CustomerAccess(models.Model):
 class SavedSearch(models.Model):
     """Filters too long for a URL (a pasted list of up to 1,000 IDs), stored under a short
     key derived from their content, so `/customers/?search=<key>` is as shareable, reloadable
-    and exportable as any other URL, across instances and restarts. Only filters: the page
-    size and the position in the results stay in the URL beside the key.
+    and exportable as any other URL, across instances and restarts. Only filters, the paste
+    boxes compacted (`PastedIds.as_text`): the page size, the position in the results and the
+    Active/Archived toggle stay in the URL beside the key (searches stored before the toggle
+    moved out may still hold it; the URL's overrides it).
 
     Stored only by a POST (CSRF-checked), at most SAVED_SEARCHES_PER_DAY a day per person."""
 

@@ -81,6 +81,15 @@ class PastedIds:
     def ignored_count(self) -> int:
         return sum(item.count for item in self.ignored)
 
+    def as_text(self) -> str:
+        """The paste, compacted to what the results report: each ID as pasted (every
+        distinct pasted form of it), then each ignored value as often as it was pasted,
+        comma-separated. Extracting it again gives the same IDs, forms and ignored values:
+        a link or a stored search carries it instead of the whole paste."""
+        forms = dict.fromkeys([*self.as_pasted, *(c.typed for c in self.conversions)])
+        ignored = [_as_cell(item.value) for item in self.ignored for _ in range(item.count)]
+        return ",".join([*forms, *ignored])
+
 
 def extract_customer_ids(text: str) -> PastedIds:
     """Metronome customer IDs: UUIDs in any case, braced or `urn:uuid:` prefixed, and links
@@ -133,6 +142,13 @@ def _extract(text: str, read: _Reader) -> PastedIds:
         repeats=repeats,
         conversions=tuple(conversions.values()),
     )
+
+
+def _as_cell(value: str) -> str:
+    """A value as one cell: quoted (CSV style) when it holds a separator or a quote."""
+    if any(character in value for character in f'{_CELL_SEPARATORS}"'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def _cells(text: str) -> Iterator[str]:

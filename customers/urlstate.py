@@ -33,15 +33,30 @@ FILTER_PARAMS = ("salesforce_account_ids", "customer_ids", "ingest_alias", "only
 Params = Mapping[str, str | Sequence[str]]
 
 
-def filter_params(query: CustomerQuery) -> dict[str, str]:
-    """The query's filters as canonical URL parameters, empty ones left out."""
+def filter_params(
+    query: CustomerQuery, pasted_text: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The query's filters as canonical URL parameters, empty ones left out. The ID lists
+    are the compacted paste boxes when `pasted_text` gives them (the form's `pasted_text`:
+    the IDs as pasted and the values ignored, so the next page reports them too), else the
+    normalised IDs."""
+    texts = pasted_text or {}
     params = {
-        "salesforce_account_ids": ",".join(query.salesforce_account_ids),
-        "customer_ids": ",".join(query.customer_ids),
+        "salesforce_account_ids": texts.get("salesforce_account_ids")
+        or ",".join(query.salesforce_account_ids),
+        "customer_ids": texts.get("customer_ids") or ",".join(query.customer_ids),
         "ingest_alias": query.ingest_alias,
         "only_archived": "true" if query.only_archived else "",
     }
     return {name: value for name, value in params.items() if value}
+
+
+def stored_filters(query: CustomerQuery, pasted_text: Mapping[str, str]) -> dict[str, str]:
+    """What a stored search holds: its filters but the Active/Archived toggle, which travels
+    in the URL beside the key, so switching it needs no other stored search."""
+    params = filter_params(query, pasted_text)
+    params.pop("only_archived", None)
+    return params
 
 
 def query_string(params: Params) -> str:
@@ -63,13 +78,34 @@ def fits_in_url(params: Params) -> bool:
     return len(query_string(params)) <= MAX_QUERY_STRING
 
 
-def search_params(query: CustomerQuery, *, saved_key: str | None, limit: int) -> dict[str, str]:
+def search_params(
+    query: CustomerQuery,
+    *,
+    saved_key: str | None,
+    limit: int,
+    pasted_text: Mapping[str, str] | None = None,
+    toggle_in_url: bool = False,
+) -> dict[str, str]:
     """What names the search in every link of its pages: its filters, or the key of the
-    stored filters, and the page size when it is not the default."""
-    params = {"search": saved_key} if saved_key else filter_params(query)
+    stored filters, and the page size when it is not the default. Beside a key, the toggle
+    is spelled out when Archived, or when the URL gave it (an older stored search may hold
+    `only_archived=true`, which a URL's `false` overrides)."""
+    if saved_key:
+        params = {"search": saved_key}
+        if query.only_archived or toggle_in_url:
+            params["only_archived"] = "true" if query.only_archived else "false"
+    else:
+        params = filter_params(query, pasted_text)
     if limit != DEFAULT_PAGE_SIZE:
         params["limit"] = str(limit)
     return params
+
+
+def switch_state_url(search: Mapping[str, str], *, to_archived: bool) -> str:
+    """The first page of the same search with the Active/Archived toggle switched."""
+    params = dict(search)
+    params["only_archived"] = "true" if to_archived else "false" if "search" in params else ""
+    return list_url(params)
 
 
 def expand_saved_search(params: QueryDict) -> tuple[QueryDict, bool]:
@@ -103,6 +139,8 @@ class PageLinks:
     previous_url: str | None  # None when the trail back was cut: First still works
     next_url: str | None
     export_query: str
+    this_url: str  # this page's own link (without `refresh`)
+    refresh_url: str  # this page, asking Metronome again instead of the cache
 
 
 def page_links(
@@ -142,6 +180,7 @@ def page_links(
         previous_url = None
     next_trail = [*trail, cursor] if cursor else []
     export = {name: value for name, value in search.items() if name != "limit"}
+    this_url = link(cursor, trail, number)
     return PageLinks(
         page_number=number,
         first_row=(number - 1) * limit + 1,
@@ -150,4 +189,6 @@ def page_links(
         previous_url=previous_url,
         next_url=link(next_cursor, next_trail, number + 1) if next_cursor else None,
         export_query=query_string(export),
+        this_url=this_url,
+        refresh_url=f"{this_url}{'&' if '?' in this_url else '?'}refresh=1",
     )

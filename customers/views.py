@@ -56,15 +56,19 @@ def _store_search(request: HtmxHttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.POST)
     if not form.is_valid():
         return _render(request, _context(form, QueryDict()))
-    filters = urlstate.filter_params(form.query())
+    query, pasted_text = form.query(), form.pasted_text
     limit = form.cleaned_data["limit"]
     saved_key = None
-    if not urlstate.fits_in_url(filters):
+    if not urlstate.fits_in_url(urlstate.filter_params(query, pasted_text)):
         try:
-            saved_key = SavedSearch.store(filters, request.user).key
+            saved_key = SavedSearch.store(
+                urlstate.stored_filters(query, pasted_text), request.user
+            ).key
         except SearchQuotaExceeded as refusal:
             return _render(request, {**_context(form, QueryDict()), "refusal": str(refusal)})
-    params = urlstate.search_params(form.query(), saved_key=saved_key, limit=limit)
+    params = urlstate.search_params(
+        query, saved_key=saved_key, limit=limit, pasted_text=pasted_text
+    )
     location = urlstate.list_url(params)
     if not request.htmx:
         return HttpResponseRedirect(location, status=303)
@@ -90,7 +94,9 @@ def _search(params: QueryDict, user_id: object) -> Context:
     query = form.query()
     data = form.cleaned_data
     saved_key = None if unknown_search else params.get("search") or None
-    if saved_key is None and not urlstate.fits_in_url(urlstate.filter_params(query)):
+    if saved_key is None and not urlstate.fits_in_url(
+        urlstate.filter_params(query, form.pasted_text)
+    ):
         # Storing it would let any link write to the database: only the form's POST may.
         context["too_long"] = {
             name: value for name, value in expanded.items() if name in urlstate.FILTER_PARAMS
@@ -104,26 +110,50 @@ def _search(params: QueryDict, user_id: object) -> Context:
     try:
         with slot:
             try:
-                found = search.search(client, query, limit=data["limit"], cursor=cursor)
+                found = search.search(
+                    client,
+                    query,
+                    limit=data["limit"],
+                    cursor=cursor,
+                    salesforce_ids=form.salesforce_ids,
+                    refresh=data["refresh"],
+                )
             except metronome.BadRequest:
                 if cursor is None:
                     raise
                 # A damaged or expired cursor: the search still makes sense from page one.
                 context["notice"] = "That page link has expired. Showing the first page instead."
                 cursor, trail, page = None, [], None
-                found = search.search(client, query, limit=data["limit"])
+                found = search.search(
+                    client,
+                    query,
+                    limit=data["limit"],
+                    salesforce_ids=form.salesforce_ids,
+                    refresh=data["refresh"],
+                )
     except (metronome.MetronomeError, concurrency.Busy) as error:
         logger.warning("Customer list failed: %s", error)
         context["error"] = str(error)
         return context
 
+    search_link = urlstate.search_params(
+        query,
+        saved_key=saved_key,
+        limit=data["limit"],
+        pasted_text=form.pasted_text,
+        toggle_in_url=saved_key is not None and "only_archived" in params,
+    )
     context.update(
         customers=found.customers,
         rows=display.customer_rows(found.customers),
         report=found.report,
+        total=found.total,
+        switch_state_url=urlstate.switch_state_url(
+            search_link, to_archived=not query.only_archived
+        ),
         query=query,
         paging=urlstate.page_links(
-            urlstate.search_params(query, saved_key=saved_key, limit=data["limit"]),
+            search_link,
             cursor=cursor,
             trail=trail,
             page=page,
@@ -194,6 +224,7 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
             form.query(),
             user=request.user,
             query_string=query_string,
+            salesforce_ids=form.salesforce_ids,
             extra_columns=settings.CSV_CUSTOM_FIELD_COLUMNS,
             sandbox=settings.METRONOME_SANDBOX,
         )

@@ -394,5 +394,8 @@ LOGGING = {
 # --- Searching (customers/search.py, customers/models.py) --------------------------------
 # How long a pasted-ID search's lookups are reused for its later pages, in seconds.
 SEARCH_CACHE_SECONDS = env_number("SEARCH_CACHE_SECONDS", 120, minimum=0, cast=int)
+# How long a page of customers from Metronome answers the same page again (Previous, Back,
+# a colleague opening the same link), in seconds; 0 turns it off. The page's Refresh skips it.
+API_PAGE_CACHE_SECONDS = env_number("API_PAGE_CACHE_SECONDS", 30, minimum=0, cast=int)
 # Long searches (too long for a URL) one person may store in 24 hours.
 SAVED_SEARCHES_PER_DAY = env_number("SAVED_SEARCHES_PER_DAY", 200, minimum=0, cast=int)

@@ -76,14 +76,6 @@ def sf_id(customer: dict) -> str | None:
     return customer["customer_config"]["salesforce_account_id"]
 
 
-def sf_id_18(customer: dict) -> str | None:
-    """The Salesforce ID of a customer that stores its 18-character form. Until the lookup
-    sends both forms, a pasted ID is searched as its 18-character key only, which finds
-    nobody who stores the 15-character form (about 15 % of the sandbox)."""
-    stored = sf_id(customer)
-    return stored if stored and len(stored) == 18 else None
-
-
 # --- URL state and the outgoing query ---------------------------------------------------------
 
 
@@ -119,7 +111,10 @@ def test_first_page_lists_active_customers_in_api_order(support_client, sandbox)
         (
             "salesforce_account_ids=001xx000003DHurAAG%0D%0Aa0D30000001n7Pi%09001xx000003DHurAAG",
             {
-                "salesforce_account_ids": ["001xx000003DHurAAG,a0D30000001n7PiEAI"],
+                # Each pasted ID in both forms, whichever Metronome stores.
+                "salesforce_account_ids": [
+                    "001xx000003DHurAAG,001xx000003DHur,a0D30000001n7PiEAI,a0D30000001n7Pi"
+                ],
                 "only_archived": ["false"],
                 # Pasted IDs are looked up in full, in pages of 100, for the match report.
                 "limit": ["100"],
@@ -149,7 +144,10 @@ def test_each_filter_reaches_the_api_as_the_sdk_would_send_it(
 
 def test_an_id_list_is_sent_as_one_comma_joined_parameter(support_client, sent):
     support_client.get("/customers/?salesforce_account_ids=001xx000003DHurAAG,a0D30000001n7PiEAI")
-    assert b"salesforce_account_ids=001xx000003DHurAAG%2Ca0D30000001n7PiEAI" in sent[0].url.query
+    assert (
+        b"salesforce_account_ids=001xx000003DHurAAG%2C001xx000003DHur%2Ca0D30000001n7PiEAI%2C"
+        b"a0D30000001n7Pi&" in sent[0].url.query
+    )
 
 
 def test_a_thousand_pasted_ids_are_searched_in_batches(support_client, sandbox):
@@ -188,7 +186,7 @@ def test_what_is_not_a_customer_id_is_ignored_and_reported_not_an_error(support_
 
 
 def test_a_report_column_with_header_and_total_finds_its_accounts(support_client, sandbox):
-    customers = [c for c in active(customers_wire()) if sf_id_18(c)][:3]
+    customers = [c for c in active(customers_wire()) if sf_id(c)][:3]
     column = "\n".join(["Account ID", *(sf_id(c) for c in customers), "Total 3"])
     response = support_client.get("/customers/", {"salesforce_account_ids": column})
     body = response.content.decode()
@@ -209,7 +207,7 @@ def test_a_box_with_no_id_in_it_is_a_form_error_naming_what_it_held(support_clie
 
 
 def test_a_long_search_is_stored_and_shown_under_a_short_url(support_client, sandbox):
-    wanted = [sf_id_18(c) for c in active(customers_wire()) if sf_id_18(c)][:400]
+    wanted = [sf_id(c) for c in active(customers_wire()) if sf_id(c)][:400]
     response = support_client.post("/customers/", {"salesforce_account_ids": " ".join(wanted)})
     assert response.status_code == 303
     location = response.url
@@ -256,10 +254,8 @@ def test_match_report_counts_pasted_matched_archived_and_not_found(support_clien
         for sf in (sf_id(c) for c in customers)
         if sf and sum(sf_id(d) == sf for d in customers) > 1
     }
-    active_ids = [sf_id_18(c) for c in active(customers) if sf_id_18(c) not in {None, *shared}][:3]
-    archived_ids = [sf_id_18(c) for c in archived(customers) if sf_id_18(c) not in {None, *shared}][
-        :2
-    ]
+    active_ids = [sf_id(c) for c in active(customers) if sf_id(c) not in {None, *shared}][:3]
+    archived_ids = [sf_id(c) for c in archived(customers) if sf_id(c) not in {None, *shared}][:2]
     unknown = [to_18("001ZZ0000000000"), to_18("001ZZ0000000001")]
     pasted = "\n".join([*active_ids, *archived_ids, *unknown])
 
@@ -496,3 +492,202 @@ def test_a_person_past_the_daily_quota_is_told_and_nothing_is_stored(
     other.groups.add(Group.objects.get(name="Support"))
     support_client.force_login(other)
     assert support_client.post("/customers/", {"customer_ids": ",".join(ids)}).status_code == 303
+
+
+# --- Salesforce IDs in either form, and what a stored search keeps -----------------------------
+
+
+def stored_in_each_form(customers: list[dict], count: int) -> list[dict]:
+    """`count` active customers with a Salesforce ID nobody else holds, half storing the
+    15-character form and half the 18-character one."""
+    held = [sf_id(c)[:15] for c in customers if sf_id(c)]
+    unique = [c for c in active(customers) if sf_id(c) and held.count(sf_id(c)[:15]) == 1]
+    short = [c for c in unique if len(sf_id(c)) == 15][: count // 2]
+    long = [c for c in unique if len(sf_id(c)) == 18][: count - len(short)]
+    assert len(short) + len(long) == count
+    return short + long
+
+
+def only_archived_holders(customers: list[dict]) -> list[dict]:
+    """Archived customers whose Salesforce ID no active customer holds."""
+    held_by_active = {sf_id(c) for c in active(customers)}
+    return [c for c in archived(customers) if sf_id(c) and sf_id(c) not in held_by_active]
+
+
+def matched_as(body: str) -> dict[str, str]:
+    return dict(
+        re.findall(r'data-matched-as="([^"]+)"><code>[^<]+</code> matched as <code>([^<]+)', body)
+    )
+
+
+def test_a_report_column_of_15_character_ids_finds_every_account_whatever_form_is_stored(
+    support_client, sandbox
+):
+    customers = stored_in_each_form(customers_wire(), 6)
+    column = "\n".join(["Account ID", *(sf_id(c)[:15] for c in customers)])
+
+    response = support_client.get("/customers/", {"salesforce_account_ids": column})
+    body = response.content.decode()
+
+    assert set(rows(response)) == {c["id"] for c in customers}
+    assert re.search(r'data-count="matched">6<', body)
+    assert re.search(r'data-count="not-found">0<', body)
+    assert re.findall(r"<code data-ignored-value>([^<]*)</code>", body) == ["Account ID"]
+    # Only those Metronome holds in the 18-character form matched through the other form.
+    assert matched_as(body) == {sf_id(c)[:15]: sf_id(c) for c in customers if len(sf_id(c)) == 18}
+
+
+def test_a_long_stored_search_keeps_its_ignored_values_and_pasted_forms(support_client, sandbox):
+    customers = stored_in_each_form(customers_wire(), 120)
+    column = "\n".join(
+        ["Account ID", *(sf_id(c)[:15] for c in customers), "Total 120", "Total 120"]
+    )
+    # Long enough for a stored search: the 15-character forms and a few hundred filler IDs.
+    filler = [to_18(f"001ZZ{n:010d}") for n in range(300)]
+    response = support_client.post(
+        "/customers/", {"salesforce_account_ids": column + "\n" + "\n".join(filler)}
+    )
+    assert response.status_code == 303 and "search=" in response.url
+
+    first = support_client.get(response.url)
+    for page in (first, support_client.get(link(first, "next"))):
+        body = page.content.decode()
+        assert re.findall(r"<code data-ignored-value>([^<]*)</code>", body) == [
+            "Account ID",
+            "Total 120",
+        ]
+        assert "×2" in body
+        assert re.search(r'data-count="matched">120<', body)
+        assert matched_as(body) == {
+            sf_id(c)[:15]: sf_id(c) for c in customers if len(sf_id(c)) == 18
+        }
+        assert "Rows" in body and "of <span data-total>120</span>" in body
+
+
+def test_an_old_stored_search_of_normalised_ids_and_an_old_link_still_load(support_client, sandbox):
+    customers = only_archived_holders(customers_wire())[:3]
+    keys = [to_18(sf_id(c)[:15]) for c in customers]
+    # What a stored search held before: the normalised IDs, and the toggle among the filters.
+    params = {"salesforce_account_ids": [",".join(keys)], "only_archived": ["true"]}
+    SavedSearch.objects.create(key=SavedSearch.key_for(params), params=params)
+
+    page = support_client.get(f"/customers/?search={SavedSearch.key_for(params)}")
+    assert set(rows(page)) >= {c["id"] for c in customers}
+    assert re.search(r'data-count="matched">3<', page.content.decode())
+    switch = re.search(r'<a href="([^"]+)" hx-get="\1">switch to Active</a>', page.content.decode())
+    assert switch is None, "all three are archived: nothing to switch to"
+
+    old_link = support_client.get("/customers/", {"salesforce_account_ids": ",".join(keys)})
+    assert re.search(r'data-count="other-state">3<', old_link.content.decode())
+    switch = re.search(
+        r'<a href="([^"]+)" hx-get="\1">switch to Archived</a>', old_link.content.decode()
+    ).group(1)
+    archived_page = support_client.get(switch.replace("&amp;", "&"))
+    assert re.search(r'data-count="matched">3<', archived_page.content.decode())
+
+
+def test_switch_to_archived_is_a_link_that_keeps_the_pasted_list_or_its_stored_key(
+    support_client, sandbox
+):
+    customers = customers_wire()
+    archived_ids = [sf_id(c) for c in only_archived_holders(customers)[:2]]
+    active_ids = [sf_id(c) for c in stored_in_each_form(customers, 2)]
+    pasted = "\n".join(["Account ID", *active_ids, *archived_ids])
+
+    def switch_link(response, to: str) -> str:
+        body = response.content.decode()
+        found = re.search(rf'<a href="([^"]+)" hx-get="\1">switch to {to}</a>', body)
+        assert found, f"no switch to {to} link"
+        return found.group(1).replace("&amp;", "&")
+
+    page = support_client.get("/customers/", {"salesforce_account_ids": pasted, "limit": "10"})
+    url = switch_link(page, "Archived")
+    query = parse_qs(urlsplit(url).query)
+    assert query["only_archived"] == ["true"] and query["limit"] == ["10"]
+    assert "Account ID" in query["salesforce_account_ids"][0]
+    archived_page = support_client.get(url)
+    body = archived_page.content.decode()
+    assert re.search(r'data-count="matched">2<', body)
+    assert re.findall(r"<code data-ignored-value>([^<]*)</code>", body) == ["Account ID"]
+    assert (
+        parse_qs(urlsplit(switch_link(archived_page, "Active")).query).get("only_archived") is None
+    )
+
+    # A stored search: the link keeps its key, and the toggle beside it.
+    filler = "\n".join(to_18(f"001ZZ{n:010d}") for n in range(350))
+    stored = support_client.post("/customers/", {"salesforce_account_ids": pasted + "\n" + filler})
+    key = parse_qs(urlsplit(stored.url).query)["search"][0]
+    url = switch_link(support_client.get(stored.url), "Archived")
+    assert parse_qs(urlsplit(url).query) == {"search": [key], "only_archived": ["true"]}
+    archived_page = support_client.get(url)
+    assert re.search(r'data-count="matched">2<', archived_page.content.decode())
+    assert (
+        "only_archived=true" in link(archived_page, "next")
+        if 'rel="next"' in (archived_page.content.decode())
+        else True
+    )
+    back = switch_link(archived_page, "Active")
+    assert parse_qs(urlsplit(back).query) == {"search": [key], "only_archived": ["false"]}
+    assert re.search(r'data-count="matched">2<', support_client.get(back).content.decode())
+
+
+def test_a_search_without_pasted_ids_shows_no_total(support_client, sandbox):
+    body = support_client.get("/customers/?limit=10").content.decode()
+    assert "Rows 1–10" in body and "data-total" not in body
+
+
+# --- Cached API pages and Refresh ---------------------------------------------------------------
+
+
+def test_a_page_opened_twice_asks_metronome_once_and_refresh_asks_again(support_client, sandbox):
+    before = sandbox.request_count
+    first = support_client.get("/customers/?limit=10")
+    support_client.get("/customers/?limit=10")
+    assert sandbox.request_count - before == 1
+
+    body = first.content.decode()
+    refresh = re.search(
+        r'<a class="refresh" href="([^"]+)" hx-get="\1" hx-push-url="([^"]+)"', body
+    )
+    assert refresh, "no Refresh link"
+    refresh_url, pushed = (part.replace("&amp;", "&") for part in refresh.groups())
+    assert refresh_url == "/customers/?limit=10&refresh=1"
+    assert pushed == "/customers/?limit=10", "the address bar never keeps refresh"
+    refreshed = support_client.get(refresh_url, HTTP_HX_REQUEST="true")
+    assert sandbox.request_count - before == 2
+    assert rows(refreshed) == rows(first)
+    assert "refresh" not in link(refreshed, "next")
+
+
+def test_next_then_previous_answers_previous_from_the_cache(support_client, sandbox):
+    page1 = support_client.get("/customers/?limit=10")
+    page2 = support_client.get(link(page1, "next"))
+    before = sandbox.request_count
+    again = support_client.get(link(page2, "prev"))
+    assert rows(again) == rows(page1)
+    assert sandbox.request_count == before
+
+
+def test_a_failed_page_is_asked_for_again_not_served_from_the_cache(support_client, install_client):
+    calls: list[httpx.Request] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(503, json={"message": "down"})
+        return httpx.Response(200, json={"data": [], "next_page": None})
+
+    install_client(httpx.MockTransport(flaky), max_retries=0)
+    assert "Could not load customers" in support_client.get("/customers/").content.decode()
+    assert "No active customers match" in support_client.get("/customers/").content.decode()
+    assert len(calls) == 2
+
+
+def test_a_long_column_of_ignored_values_is_folded_but_copied_whole(support_client, sandbox):
+    customers = [c for c in active(customers_wire()) if sf_id(c)][:12]
+    rows_pasted = "\n".join(f"{sf_id(c)}\tCompany {n}" for n, c in enumerate(customers))
+    body = support_client.get("/customers/", {"salesforce_account_ids": rows_pasted}).content
+    body = body.decode()
+    assert "Show the 12 values" in body
+    assert len(re.findall(r"<code data-ignored-value>", body)) == 12
+    assert re.search(r'data-count="ignored">12<', body)

@@ -314,3 +314,80 @@ def test_the_box_redisplays_the_ids_one_per_line_as_pasted():
     assert f">\n001xx000003DHur\n{GLOBEX}</textarea>" in str(form["salesforce_account_ids"])
     # With no ID in it, the box keeps its text so it can be corrected.
     assert ">\nx</textarea>" in str(form["customer_ids"])
+
+
+# --- The paste compacted, for links and stored searches ----------------------------------------
+
+
+def test_the_compacted_paste_keeps_the_ids_as_pasted_and_every_ignored_value_with_its_count():
+    text = (
+        'Account ID\tName\n001xx000003DHur\t"Acme, Inc"\n'
+        f'{GLOBEX.lower()}\tGlobex\n"say ""hi""; ok"\tTotal\nTotal'
+    )
+    pasted = extract_salesforce_ids(text)
+
+    compact = pasted.as_text()
+
+    assert compact == (
+        f'001xx000003DHur,{GLOBEX.lower()},Account ID,Name,"Acme, Inc",Globex,'
+        '"say ""hi""; ok",Total,Total'
+    )
+    assert extract_salesforce_ids(compact) == PastedIds(
+        ids=pasted.ids,
+        as_pasted=pasted.as_pasted,
+        ignored=pasted.ignored,
+        conversions=pasted.conversions,
+    )
+
+
+def test_every_distinct_pasted_form_of_an_id_is_kept():
+    pasted = extract_salesforce_ids(f"001xx000003DHur\n{ACME.lower()}")
+    assert pasted.as_text() == f"001xx000003DHur,{ACME.lower()}"
+    assert extract_salesforce_ids(pasted.as_text()).conversions == pasted.conversions
+
+
+_PIECES = st.sampled_from(
+    [
+        ACME,
+        GLOBEX[:15],
+        GLOBEX.lower(),
+        CUSTOMER.upper(),
+        "Account ID",
+        "Acme, Inc",
+        'a "b"',
+        "Total 3",
+        "x|y",
+        "https://acme.lightning.force.com/lightning/r/Account/001xx000003DHur/view",
+    ]
+)
+_SEPARATORS = st.sampled_from(["\n", "\t", ",", ";", " ", "|", "\r\n"])
+
+
+@given(st.lists(st.tuples(_PIECES, _SEPARATORS, st.booleans()), max_size=12))
+def test_extracting_the_compacted_paste_gives_the_same_ids_forms_and_ignored_values(parts):
+    text = "".join(
+        ('"' + piece.replace('"', '""') + '"' if quoted else piece) + separator
+        for piece, separator, quoted in parts
+    )
+    for extract in (extract_salesforce_ids, extract_customer_ids):
+        pasted = extract(text)
+        again = extract(pasted.as_text())
+        assert (again.ids, again.as_pasted, again.ignored) == (
+            pasted.ids,
+            pasted.as_pasted,
+            pasted.ignored,
+        )
+        assert set(again.conversions) == set(pasted.conversions)
+
+
+def test_the_form_gives_the_compacted_boxes_and_the_salesforce_ids_as_pasted():
+    form = CustomerFilterForm(
+        {"salesforce_account_ids": f"Account ID\n001xx000003DHur\n{GLOBEX}", "customer_ids": ""}
+    )
+    assert form.is_valid(), form.errors
+    assert form.pasted_text == {"salesforce_account_ids": f"001xx000003DHur,{GLOBEX},Account ID"}
+    assert [(s.typed, s.key) for s in form.salesforce_ids] == [
+        ("001xx000003DHur", ACME),
+        (GLOBEX, GLOBEX),
+    ]
+    assert form.ignored_total == 1

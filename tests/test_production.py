@@ -375,13 +375,13 @@ def test_three_concurrent_migrates_on_a_fresh_database_all_succeed_once(fresh_po
     assert total > 10
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
+needs_postgres_and_redis = pytest.mark.skipif(
     not (ON_POSTGRES and ON_REDIS),
     reason="needs DATABASE_URL=postgres://... and CACHE_URL=redis://... (CI's second run)",
 )
-def test_logged_in_on_one_instance_is_logged_in_on_the_other(fresh_postgres_url, tmp_path):
-    env = process_env(DATABASE_URL=fresh_postgres_url, CACHE_URL=CACHE_URL)
+
+
+def prepare_instances(env: dict[str, str]) -> None:
     for command in (["migrate", "--noinput"], ["ensure_demo_user"], ["collectstatic", "--noinput"]):
         subprocess.run(
             [sys.executable, "manage.py", *command],
@@ -390,22 +390,35 @@ def test_logged_in_on_one_instance_is_logged_in_on_the_other(fresh_postgres_url,
             check=True,
             capture_output=True,
         )
+
+
+def log_in(url: str, log: Path) -> str:
+    """Log the demo user in on one instance; its session cookie's value."""
     from customers.management.commands.ensure_demo_user import DEMO_PASSWORD
+
+    # Cookies carried by hand: with DEBUG off they are Secure, and these are plain HTTP.
+    form = httpx.get(f"{url}/accounts/login/")
+    csrf_cookie = form.cookies["csrftoken"]
+    csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)[1]
+    logged_in = httpx.post(
+        f"{url}/accounts/login/",
+        data={"username": "demo", "password": DEMO_PASSWORD, "csrfmiddlewaretoken": csrf_field},
+        headers={"Cookie": f"csrftoken={csrf_cookie}"},
+    )
+    assert logged_in.status_code == 302, log.read_text()[-2000:]
+    return logged_in.cookies["sessionid"]
+
+
+@pytest.mark.slow
+@needs_postgres_and_redis
+def test_logged_in_on_one_instance_is_logged_in_on_the_other(fresh_postgres_url, tmp_path):
+    env = process_env(DATABASE_URL=fresh_postgres_url, CACHE_URL=CACHE_URL)
+    prepare_instances(env)
 
     first, first_url = start_gunicorn(ROOT, sys.executable, env, tmp_path / "first.log")
     second, second_url = start_gunicorn(ROOT, sys.executable, env, tmp_path / "second.log")
     try:
-        # Cookies carried by hand: with DEBUG off they are Secure, and these are plain HTTP.
-        form = httpx.get(f"{first_url}/accounts/login/")
-        csrf_cookie = form.cookies["csrftoken"]
-        csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)[1]
-        logged_in = httpx.post(
-            f"{first_url}/accounts/login/",
-            data={"username": "demo", "password": DEMO_PASSWORD, "csrfmiddlewaretoken": csrf_field},
-            headers={"Cookie": f"csrftoken={csrf_cookie}"},
-        )
-        assert logged_in.status_code == 302, (tmp_path / "first.log").read_text()[-2000:]
-        session = logged_in.cookies["sessionid"]
+        session = log_in(first_url, tmp_path / "first.log")
         on_second = httpx.get(
             f"{second_url}/accounts/password_change/", headers={"Cookie": f"sessionid={session}"}
         )
@@ -419,6 +432,48 @@ def test_logged_in_on_one_instance_is_logged_in_on_the_other(fresh_postgres_url,
     finally:
         stop(first)
         stop(second)
+
+
+@pytest.mark.slow
+@needs_postgres_and_redis
+def test_a_page_fetched_through_one_instance_is_served_from_the_cache_through_the_other(
+    fresh_postgres_url, tmp_path
+):
+    from customers.sandbox import SandboxAPI, SandboxServer
+
+    with SandboxServer(SandboxAPI(300), host="127.0.0.1", port=0) as metronome:
+        # Both instances read one standalone sandbox, which counts the calls they make.
+        env = process_env(
+            DATABASE_URL=fresh_postgres_url,
+            CACHE_URL=CACHE_URL,
+            METRONOME_BASE_URL=metronome.url,
+            API_PAGE_CACHE_SECONDS="300",
+        )
+        prepare_instances(env)
+        first, first_url = start_gunicorn(ROOT, sys.executable, env, tmp_path / "first.log")
+        second, second_url = start_gunicorn(ROOT, sys.executable, env, tmp_path / "second.log")
+        try:
+            cookie = {"Cookie": f"sessionid={log_in(first_url, tmp_path / 'first.log')}"}
+            cache.clear()  # the same Redis: no page from an earlier run
+            path = "/customers/?limit=7"
+            before = metronome.api.request_count
+            through_first = httpx.get(f"{first_url}{path}", headers=cookie)
+            assert through_first.status_code == 200
+            assert metronome.api.request_count - before == 1
+            rows = re.findall(r'data-customer-id="([0-9a-f-]{36})"', through_first.text)
+            assert len(rows) == 7
+
+            through_second = httpx.get(f"{second_url}{path}", headers=cookie)
+            assert through_second.status_code == 200
+            assert re.findall(r'data-customer-id="([0-9a-f-]{36})"', through_second.text) == rows
+            assert metronome.api.request_count - before == 1, "the second instance asked again"
+
+            refreshed = httpx.get(f"{second_url}{path}&refresh=1", headers=cookie)
+            assert refreshed.status_code == 200
+            assert metronome.api.request_count - before == 2
+        finally:
+            stop(first)
+            stop(second)
 
 
 def test_a_static_file_missing_from_the_manifest_keeps_its_plain_name_instead_of_failing(

@@ -12,6 +12,7 @@ import pytest
 from fake_metronome import (
     Script,
     customer_id,
+    error,
     ids_in,
     make_client,
     page,
@@ -22,7 +23,8 @@ from fake_metronome import (
 )
 
 from customers import search
-from customers.metronome import CustomerQuery, InvalidCursor
+from customers.metronome import BadRequest, CustomerQuery, InvalidCursor
+from customers.salesforce import SalesforceId, normalise, to_18
 from customers.sandbox import SandboxAPI
 
 
@@ -393,7 +395,9 @@ def next_link(body: str) -> str:
     [
         (300, 0, 6),  # 3 batches, in each of the two states; the page is cut from them
         (1000, 0, 20),
-        (1000, 1000, 40),  # each list once per state, intersected here: not 2 x 100 pairs
+        # Each list once per state, intersected here, not 2 x 100 pairs: 10 batches of
+        # customer IDs and 20 of Salesforce IDs (each sent in both forms, 50 to a call).
+        (1000, 1000, 60),
     ],
 )
 def test_a_pasted_search_calls_the_api_once_per_batch_and_not_again_for_page_two(
@@ -418,3 +422,213 @@ def test_a_pasted_search_calls_the_api_once_per_batch_and_not_again_for_page_two
     second = view(finance_client, next_link(first))
     assert counted.calls == first_page_calls, "page 2 is cut from the cached lookups"
     assert "Rows 51–100" in second
+
+
+# --- Salesforce IDs in either form ------------------------------------------------------------
+
+STORES_18, STORES_15, STORES_LOWER, ARCHIVED_15, SHARED_15, SHARED_18 = 11, 12, 13, 14, 15, 16
+
+
+def _id15(n: int) -> str:
+    return f"001Dn{n:05d}AbCdE"
+
+
+def _sf_sandbox() -> SandboxAPI:
+    def holding(n: int, stored: str, **overrides: object) -> dict:
+        return wire_customer(n, customer_config={"salesforce_account_id": stored}, **overrides)
+
+    return SandboxAPI(
+        [
+            holding(STORES_18, to_18(_id15(STORES_18))),
+            holding(STORES_15, _id15(STORES_15)),
+            # A copy a spreadsheet lower-cased before it was written to Metronome.
+            holding(STORES_LOWER, to_18(_id15(STORES_LOWER)).lower()),
+            holding(ARCHIVED_15, _id15(ARCHIVED_15), archived_at="2025-02-02T00:00:00Z"),
+            # One Salesforce account, two customers, each storing its own form of the ID.
+            holding(SHARED_15, _id15(SHARED_15)),
+            holding(SHARED_18, to_18(_id15(SHARED_15))),
+        ]
+    )
+
+
+def _pasted(*typed: str) -> tuple[CustomerQuery, tuple[SalesforceId, ...]]:
+    ids = tuple(normalise(t) for t in typed)
+    return CustomerQuery(salesforce_account_ids=tuple(i.key for i in ids)), ids
+
+
+def test_a_pasted_salesforce_id_finds_its_customer_whichever_form_metronome_stores(sleeps):
+    query, ids = _pasted(
+        _id15(STORES_18),  # 15 pasted, 18 stored
+        to_18(_id15(STORES_15)),  # 18 pasted, 15 stored
+        to_18(_id15(STORES_LOWER)).lower(),  # case changed, stored with the same change
+        to_18(_id15(ARCHIVED_15)),
+        _id15(999),
+    )
+
+    found = search.search(
+        sandbox_client(_sf_sandbox(), sleeps), query, limit=10, salesforce_ids=ids
+    )
+
+    assert [c.id for c in found.customers] == [
+        customer_id(n) for n in (STORES_18, STORES_15, STORES_LOWER)
+    ]
+    report = found.report
+    assert report.matched == (
+        _id15(STORES_18),
+        to_18(_id15(STORES_15)),
+        to_18(_id15(STORES_LOWER)).lower(),
+    )
+    assert report.other_state == (to_18(_id15(ARCHIVED_15)),)
+    assert report.not_found == (_id15(999),)
+    assert report.matched_as == (
+        search.OtherForm(_id15(STORES_18), to_18(_id15(STORES_18))),
+        search.OtherForm(to_18(_id15(STORES_15)), _id15(STORES_15)),
+        search.OtherForm(to_18(_id15(ARCHIVED_15)), _id15(ARCHIVED_15)),
+    )
+    assert found.total == 3
+    _assert_counts_add_up(report)
+
+
+def test_one_salesforce_id_held_by_several_customers_is_reported_with_how_many(sleeps):
+    query, ids = _pasted(_id15(SHARED_15))
+
+    found = search.search(
+        sandbox_client(_sf_sandbox(), sleeps), query, limit=10, salesforce_ids=ids
+    )
+
+    assert {c.id for c in found.customers} == {customer_id(SHARED_15), customer_id(SHARED_18)}
+    assert found.report.shared == (search.SharedId(_id15(SHARED_15), shown=2, other_state=0),)
+    assert found.report.matched_as == (search.OtherForm(_id15(SHARED_15), to_18(_id15(SHARED_15))),)
+
+
+def test_salesforce_ids_go_out_in_both_forms_fifty_pasted_ids_to_a_call(sleeps):
+    script = Script(page([]))
+    query, ids = _pasted(*(_id15(n) for n in range(120)))
+
+    search.search(make_client(script, sleeps), query, limit=50, salesforce_ids=ids)
+
+    shown_state = [r for r in script.requests if params_of(r)["only_archived"] == ["false"]]
+    sent = [ids_in(r, "salesforce_account_ids") for r in shown_state]
+    assert [len(values) for values in sent] == [100, 100, 40]
+    for pasted in ids:
+        [call] = [values for values in sent if pasted.key in values]
+        assert pasted.key[:15] in call
+    assert len(script.requests) == 6
+
+
+def test_a_customer_the_api_adds_for_no_pasted_id_is_neither_shown_nor_counted(sleeps):
+    stranger = wire_customer(77, customer_config={"salesforce_account_id": _id15(77)})
+    holder = wire_customer(1, customer_config={"salesforce_account_id": _id15(1)})
+    query, ids = _pasted(_id15(1))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        active = params_of(request)["only_archived"] == ["false"]
+        return page([holder, stranger] if active else [])
+
+    found = search.search(make_client(answer, sleeps), query, limit=10, salesforce_ids=ids)
+
+    assert [c.id for c in found.customers] == [customer_id(1)]
+    assert found.report.matched == (_id15(1),) and found.report.shared == ()
+
+
+def test_without_the_pasted_forms_the_keys_are_looked_up_in_both_forms(sleeps):
+    script = Script(page([]))
+    key = to_18(_id15(3))
+
+    search.search(
+        make_client(script, sleeps), CustomerQuery(salesforce_account_ids=(key,)), limit=10
+    )
+
+    assert ids_in(script.requests[0], "salesforce_account_ids") == [key, key[:15]]
+
+
+def test_pasted_forms_that_do_not_belong_to_the_query_are_refused(sleeps):
+    query, _ = _pasted(_id15(1))
+    with pytest.raises(ValueError, match="do not belong"):
+        search.search(
+            make_client(Script(page([])), sleeps),
+            query,
+            limit=10,
+            salesforce_ids=(normalise(_id15(2)),),
+        )
+
+
+def test_the_export_of_salesforce_ids_finds_customers_storing_either_form(sleeps):
+    query, ids = _pasted(_id15(STORES_18), to_18(_id15(STORES_15)))
+
+    pages = list(
+        search.iter_pages(sandbox_client(_sf_sandbox(), sleeps), query, salesforce_ids=ids)
+    )
+
+    assert [c.id for p in pages for c in p.customers] == [
+        customer_id(STORES_18),
+        customer_id(STORES_15),
+    ]
+
+
+# --- The API page cache ------------------------------------------------------------------------
+
+
+def test_a_page_fetched_twice_makes_one_api_call_and_refresh_makes_another(sleeps):
+    script = Script(page([wire_customer(1)], next_page="c2"))
+    client = make_client(script, sleeps)
+    query = CustomerQuery(ingest_alias="x")
+
+    first = search.search(client, query, limit=10)
+    again = search.search(client, query, limit=10)
+    assert len(script.requests) == 1
+    assert again == first
+
+    search.search(client, query, limit=10, refresh=True)
+    assert len(script.requests) == 2
+
+
+def test_pages_are_cached_by_query_limit_and_cursor(sleeps):
+    script = Script(page([wire_customer(1)]))
+    client = make_client(script, sleeps)
+
+    for query, limit, cursor in [
+        (CustomerQuery(), 10, None),
+        (CustomerQuery(), 25, None),
+        (CustomerQuery(), 10, "c2"),
+        (CustomerQuery(only_archived=True), 10, None),
+        (CustomerQuery(), 10, None),  # the first again
+    ]:
+        search.search(client, query, limit=limit, cursor=cursor)
+
+    assert len(script.requests) == 4
+
+
+def test_a_failed_page_is_not_cached(sleeps):
+    script = Script(error(400, "bad cursor"), page([wire_customer(1)]))
+    client = make_client(script, sleeps)
+
+    with pytest.raises(BadRequest):
+        search.search(client, CustomerQuery(), limit=10)
+    found = search.search(client, CustomerQuery(), limit=10)
+
+    assert [c.id for c in found.customers] == [customer_id(1)]
+    assert len(script.requests) == 2
+
+
+def test_a_page_cache_of_zero_seconds_asks_every_time(sleeps, settings):
+    settings.API_PAGE_CACHE_SECONDS = 0
+    script = Script(page([]))
+    client = make_client(script, sleeps)
+
+    search.search(client, CustomerQuery(), limit=10)
+    search.search(client, CustomerQuery(), limit=10)
+
+    assert len(script.requests) == 2
+
+
+def test_refresh_looks_pasted_ids_up_again(sleeps):
+    script = Script(page([]))
+    client = make_client(script, sleeps)
+    query = CustomerQuery(customer_ids=(customer_id(1),))
+
+    search.search(client, query, limit=10)
+    search.search(client, query, limit=10)
+    assert len(script.requests) == 2  # both states, once
+    search.search(client, query, limit=10, refresh=True)
+    assert len(script.requests) == 4

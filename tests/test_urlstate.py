@@ -133,12 +133,68 @@ def test_empty_parameters_are_left_out_of_urls():
 
 
 def test_the_default_page_size_is_left_out_and_others_kept():
-    query = CustomerQuery(only_archived=True)
-    assert urlstate.search_params(query, saved_key=None, limit=50) == {"only_archived": "true"}
+    query = CustomerQuery(ingest_alias="x")
+    assert urlstate.search_params(query, saved_key=None, limit=50) == {"ingest_alias": "x"}
     assert urlstate.search_params(query, saved_key="abc", limit=10) == {
         "search": "abc",
         "limit": "10",
     }
+
+
+def test_the_toggle_travels_beside_a_stored_search_key_not_inside_it():
+    archived = CustomerQuery(customer_ids=("a",), only_archived=True)
+    assert urlstate.stored_filters(archived, {}) == {"customer_ids": "a"}
+    assert urlstate.search_params(archived, saved_key="abc", limit=50) == {
+        "search": "abc",
+        "only_archived": "true",
+    }
+    active = CustomerQuery(customer_ids=("a",))
+    assert urlstate.search_params(active, saved_key="abc", limit=50) == {"search": "abc"}
+    # An older stored search may hold only_archived=true: a URL's "false" is kept in links.
+    assert urlstate.search_params(active, saved_key="abc", limit=50, toggle_in_url=True) == {
+        "search": "abc",
+        "only_archived": "false",
+    }
+
+
+def test_the_switch_link_keeps_the_pasted_list_and_starts_from_page_one():
+    filters = {"salesforce_account_ids": "001xx000003DHur,Account ID", "limit": "10"}
+    assert urlstate.switch_state_url(filters, to_archived=True) == (
+        "/customers/?salesforce_account_ids=001xx000003DHur%2CAccount+ID&limit=10"
+        "&only_archived=true"
+    )
+    archived = {**filters, "only_archived": "true"}
+    assert urlstate.switch_state_url(archived, to_archived=False) == (
+        "/customers/?salesforce_account_ids=001xx000003DHur%2CAccount+ID&limit=10"
+    )
+    assert urlstate.switch_state_url({"search": "abc"}, to_archived=True) == (
+        "/customers/?search=abc&only_archived=true"
+    )
+    assert urlstate.switch_state_url(
+        {"search": "abc", "only_archived": "true"}, to_archived=False
+    ) == ("/customers/?search=abc&only_archived=false")
+
+
+def test_filter_params_carry_the_paste_boxes_as_pasted_when_given():
+    query = CustomerQuery(salesforce_account_ids=("001xx000003DHurAAG",))
+    assert urlstate.filter_params(query) == {"salesforce_account_ids": "001xx000003DHurAAG"}
+    assert urlstate.filter_params(
+        query, {"salesforce_account_ids": "001xx000003DHur,Account ID"}
+    ) == {"salesforce_account_ids": "001xx000003DHur,Account ID"}
+
+
+def test_every_page_has_a_refresh_link_that_its_own_link_does_not_keep():
+    links = urlstate.page_links(
+        {"ingest_alias": "x"}, cursor="c2", trail=[], page=2, limit=10, next_cursor=None, rows=3
+    )
+    assert links.this_url == "/customers/?ingest_alias=x&next_page=c2&page=2"
+    assert links.refresh_url == links.this_url + "&refresh=1"
+    assert (
+        "refresh"
+        not in urlstate.page_links(
+            {}, cursor=None, trail=[], page=None, limit=10, next_cursor="c2", rows=10
+        ).next_url
+    )
 
 
 def test_page_one_has_no_previous_and_page_two_goes_back_to_page_one():

@@ -138,6 +138,9 @@ def app_url(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "METRONOME_MAX_RETRIES": "0",
         "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'db.sqlite3'}",
         "CACHE_URL": "",
+        # One server for the whole session: a page cached by one test would answer another
+        # (one that injects faults) without a call. The cache has its own tests.
+        "API_PAGE_CACHE_SECONDS": "0",
         # DEBUG serves the static files through WhiteNoise's finders, with no collectstatic.
         "DEBUG": "true",
         "ALLOWED_HOSTS": "",
@@ -402,11 +405,9 @@ class SandboxData:
         """Salesforce IDs of `active` active customers, `archived` IDs that only archived
         customers have and `unknown` IDs nobody has, shuffled as a real report would be."""
         rng = random.Random(seed)
-        # Customers storing the 18-character form only: until the lookup sends both forms,
-        # a pasted ID is searched as its 18-character key, which misses a stored 15.
-        stored_18 = [c for c in self.customers if len(salesforce_id(c) or "") == 18]
-        active_ids = {salesforce_id(c) for c in stored_18 if c.get("archived_at") is None}
-        archived_ids = {salesforce_id(c) for c in stored_18 if c.get("archived_at")}
+        stored = [c for c in self.customers if salesforce_id(c)]
+        active_ids = {salesforce_id(c) for c in stored if c.get("archived_at") is None}
+        archived_ids = {salesforce_id(c) for c in stored if c.get("archived_at")}
         only_archived = sorted(archived_ids - active_ids)
         picked_active = rng.sample(sorted(active_ids), active)
         picked_archived = rng.sample(only_archived, archived)

@@ -3,6 +3,7 @@ report with its archived and unknown IDs, copying the unknown ones, and a paste 
 a URL, which is POSTed and kept under a short `?search=` URL."""
 
 import re
+from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
@@ -53,7 +54,7 @@ def test_250_pasted_ids_find_every_match_and_report_the_archived_and_unknown_one
 
     archived = report.locator("[data-other-state-id]")
     expect(report.get_by_text("30 belong to archived customers")).to_be_visible()
-    report.locator("summary").click()
+    report.locator("[data-group=other-state] summary").click()
     expect(archived.first).to_be_visible()
     assert set(archived.evaluate_all("els => els.map(el => el.dataset.otherStateId)")) == set(
         paste.archived
@@ -65,7 +66,8 @@ def test_250_pasted_ids_find_every_match_and_report_the_archived_and_unknown_one
     dashboard.screenshot("02-match-report")
 
     expect(report.get_by_role("button", name="Copy not-found IDs")).to_be_visible()
-    copy = report.locator("button[data-copy-from]")  # its name changes once clicked
+    # Its name changes once clicked.
+    copy = report.locator("[data-group=not-found] button[data-copy-from]")
     copy.click()
     expect(copy).to_have_text("Copied 20 IDs")
     assert page.evaluate("navigator.clipboard.readText()").split("\n") == unknown_in_pasted_order
@@ -74,6 +76,53 @@ def test_250_pasted_ids_find_every_match_and_report_the_archived_and_unknown_one
     assert dashboard.page_label() == "Page 4"
     assert len(rows) == len(set(rows)) == 200
     assert set(rows) == paste.rows
+
+    # Switch to Archived is a link that keeps the pasted list.
+    dashboard.first()
+    dashboard.swap(report.get_by_role("link", name="switch to Archived").click)
+    assert dashboard.query()["only_archived"] == ["true"]
+    assert report_counts(dashboard)["matched"] == "30"
+    expect(page.get_by_label("Archived")).to_be_checked()
+
+
+def test_a_report_column_of_15_character_ids_finds_every_account_and_ignores_the_header(
+    dashboard, data
+):
+    # Accounts held by one customer each, half storing the 15-character form in
+    # Metronome and half the 18-character one; the report gives 15 characters for all.
+    stored = {i: data.by_id[i]["customer_config"]["salesforce_account_id"] for i in data.active}
+    held = Counter(
+        sf[:15] for c in data.customers if (sf := c["customer_config"]["salesforce_account_id"])
+    )
+    unique = [i for i, sf in stored.items() if sf and held[sf[:15]] == 1]
+    short = [i for i in unique if len(stored[i]) == 15][:4]
+    long = [i for i in unique if len(stored[i]) == 18][:4]
+    accounts = short + long
+    column = "\n".join(["Account ID", *(stored[i][:15] for i in accounts)])
+    dashboard.log_in("support")
+    page = dashboard.page
+
+    page.get_by_label("Salesforce account IDs").fill(column)
+    dashboard.search()
+
+    assert report_counts(dashboard) == {
+        "pasted": "8",
+        "matched": "8",
+        "not-found": "0",
+        "ignored": "1",
+    }
+    assert set(dashboard.row_ids()) == set(accounts)
+    report = dashboard.results.locator(".match-report")
+    ignored = report.locator("[data-group=ignored] [data-ignored-value]")
+    assert ignored.all_text_contents() == ["Account ID"]
+    expect(report.get_by_text("Ignored in Salesforce account IDs")).to_be_visible()
+    # Those stored in the 18-character form say how they matched.
+    other_form = report.locator("[data-matched-as]")
+    assert other_form.all_text_contents() == [
+        f"{stored[i][:15]} matched as {stored[i]}" for i in long
+    ]
+    expect(dashboard.results.locator(".count")).to_contain_text("Rows 1–8 of 8")
+    dashboard.screenshot("07-report-column")
 
 
 def test_a_paste_too_long_for_a_url_is_posted_and_reloads_from_its_short_url(dashboard, data):
