@@ -54,9 +54,16 @@ def child(session_key: str, requests: int) -> None:
         page()
     plain_ms = (time.perf_counter() - started) * 1000 / requests
     queries: list[str] = []
+    queries_while_rendering: list[str] = []
 
     def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         queries.append(sql[:120])
+        frame = sys._getframe(1)
+        while frame is not None:
+            if "/django/template/" in frame.f_code.co_filename:
+                queries_while_rendering.append(sql[:120])
+                break
+            frame = frame.f_back
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
@@ -103,6 +110,7 @@ def child(session_key: str, requests: int) -> None:
                 "plain_ms": plain_ms,
                 "profiled_ms": total * 1000 / requests,
                 "queries": queries,
+                "queries_while_rendering": queries_while_rendering,
                 "service": {
                     _label(key): value[3] * 1000 / requests
                     for key, value in entries.items()
@@ -125,6 +133,7 @@ def run(quick: bool) -> str:
         run_json,
         sandbox,
         table,
+        verdict,
     )
 
     requests = 3 if quick else 30
@@ -144,6 +153,22 @@ def run(quick: bool) -> str:
         )
 
     queries = "; ".join(f"`{sql}`" for sql in result["queries"]) or "none"
+    count, in_templates = len(result["queries"]), len(result["queries_while_rendering"])
+    goals = table(
+        ["goal", "measured", ""],
+        [
+            [
+                "no database work while a template renders",
+                f"{in_templates} queries",
+                verdict(in_templates == 0),
+            ],
+            [
+                "at most the session and user queries (2) per page",
+                f"{count} queries",
+                verdict(count <= 2),
+            ],
+        ],
+    )
     return "\n\n".join(
         [
             "## Where the time goes: the customers page",
@@ -155,7 +180,8 @@ def run(quick: bool) -> str:
             "The service layer's share (API call, JSON and typed customers): "
             + ", ".join(f"`{label}` {ms:.1f} ms" for label, ms in result["service"].items())
             + ".",
-            f"Database queries per page ({len(result['queries'])}): {queries}",
+            f"Database queries per page ({count}): {queries}",
+            goals,
             f"Top {TOP} by cumulative time, from the view down:",
             summary(result["cumulative"]),
             "Top 15 by own time (the code that runs, not what it calls):",
