@@ -14,6 +14,7 @@ import argparse
 import importlib
 import os
 import platform
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -31,7 +32,33 @@ BENCHMARKS = [
 ]
 
 
-def header(command: str, quick: bool, load: str) -> str:
+GOAL_ROW = re.compile(r"^\| (.+?) \| (.+?) \| \*\*(met|missed)\*\* \|$", re.M)
+
+
+def goals_at_a_glance(sections: list[str]) -> str:
+    """Every goal row of every section, in one table under the header."""
+    rows = []
+    for section in sections:
+        title = section.splitlines()[0].lstrip("# ")
+        for goal, measured, outcome in GOAL_ROW.findall(section):
+            rows.append(f"| {title} | {goal} | {measured} | **{outcome}** |")
+    met = sum("**met**" in row for row in rows)
+    return "\n".join(
+        [
+            f"## Goals at a glance: {met} of {len(rows)} met",
+            "",
+            "| benchmark | goal (issue 13) | measured | |",
+            "|---|---|---|---|",
+            *rows,
+        ]
+    )
+
+
+def loads() -> str:
+    return ", ".join(f"{n:.1f}" for n in os.getloadavg())
+
+
+def header(command: str, quick: bool, load: str, load_after: str) -> str:
     import django
     import httpx
 
@@ -50,9 +77,11 @@ def header(command: str, quick: bool, load: str) -> str:
         + "\n".join(
             [
                 f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-                f"- CPUs: {os.cpu_count()} ({platform.machine()}); load average at start: "
-                f"{load}. The machine is shared with other jobs, so figures wander by "
-                "10-20% between runs; ratios from one run are steadier than absolutes.",
+                f"- CPUs: {os.cpu_count()} ({platform.machine()}); load average (1, 5, 15 "
+                f"min) at the start: {load}, at the end: {load_after}. The machine is shared "
+                "with other jobs: with a load above the CPU count, absolute times grow and "
+                "wander between runs; ratios from one run (contenders alternated) hold "
+                "better.",
                 f"- Python {platform.python_version()}, Django {django.__version__}, "
                 f"httpx {httpx.__version__}",
                 f"- Reproduce: `{command}`",
@@ -80,15 +109,16 @@ def main() -> None:
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     modules = [m for m in BENCHMARKS if not only or m.rpartition(".")[2] in only]
 
-    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    load = loads()
     command = "make bench QUICK=1" if args.quick else "make bench"
-    sections = [header(command, args.quick, load)]
+    sections = []
     for name in modules:
         started = time.monotonic()
         print(f"{name} ...", file=sys.stderr, flush=True)
         sections.append(importlib.import_module(name).run(args.quick))
         print(f"{name} done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-    output.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
+    top = [header(command, args.quick, load, loads()), goals_at_a_glance(sections)]
+    output.write_text("\n\n".join(top + sections) + "\n", encoding="utf-8")
     print(f"wrote {output}", file=sys.stderr)
 
 

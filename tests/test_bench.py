@@ -37,9 +37,10 @@ def test_quick_bench_writes_every_section_with_figures(tmp_path: Path) -> None:
     for heading in SECTIONS:
         assert heading in report
     assert "Reproduce: `make bench QUICK=1`" in report
+    assert re.search(r"^## Goals at a glance: \d+ of 14 met$", report, re.M)
     # Every goal row carries a measured figure and a verdict.
     goal_rows = re.findall(r"^\| (.+?) \| (.+?) \| \*\*(met|missed)\*\* \|$", report, re.M)
-    assert len(goal_rows) >= 11, goal_rows
+    assert len(goal_rows) == 2 * 14, goal_rows  # each section's, and the summary's
     for goal, measured, _ in goal_rows:
         assert re.search(r"\d", measured), f"no figure for {goal!r}: {measured!r}"
     # And every section's own tables hold numbers, not blanks.
