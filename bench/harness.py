@@ -211,16 +211,25 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 # --- Timing ----------------------------------------------------------------------------------
 
 
-def alternate(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Wall seconds of each contender, run A B C, then B C A, ... so drift hits all alike."""
+def alternate(
+    contenders: dict[str, Callable[[], object]],
+    rounds: int,
+    cpu: dict[str, list[float]] | None = None,
+) -> dict[str, list[float]]:
+    """Wall seconds of each contender, run A B C, then B C A, ... so drift hits all alike.
+
+    With `cpu`, also this process's CPU seconds per run (all threads): on a shared machine
+    CPU time holds steady where wall time waits for a core."""
     names = list(contenders)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_number in range(rounds):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             contenders[name]()
             times[name].append(time.perf_counter() - started)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - started_cpu)
     return times
 
 
