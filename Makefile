@@ -59,8 +59,9 @@ format: install-test
 sandbox: install
 	$(BIN)/python manage.py run_sandbox --port 8001
 
+# Every benchmark side by side, written to BENCHMARKS.md (a few minutes); QUICK=1: seconds.
 bench: install-test
-	$(BIN)/python bench/export_bench.py
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache staticfiles

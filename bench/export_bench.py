@@ -1,5 +1,7 @@
 """Benchmark of the CSV export: the dashboard's view against a plain httpx + csv script.
 
+`make bench` runs it through `run(quick)`; on its own, for one configuration:
+
     .venv/bin/python bench/export_bench.py [--rows 100000] [--runs 3] [--memory-rows 10000,100000]
 
 Both page the same standalone sandbox server (a separate process, so its CPU does not share
@@ -13,7 +15,9 @@ sandbox encodes each customer's JSON on first use), and report the median. Memor
 measured in a fresh process per measurement: the peak resident set size (VmHWM, reset just
 before the export) and the peak of Python allocations traced during the export.
 
-Results are not written anywhere: copy them into bench/README.md.
+A third contender only pages and parses the JSON (no CSV): the floor for any exporter
+written in Python with httpx. With latency added by the sandbox, the floor is the pages
+times that latency.
 """
 
 from __future__ import annotations
@@ -118,6 +122,24 @@ def plain_export(base_url: str, path: Path, ingest_alias: str = "") -> int:
             params["next_page"] = body["next_page"]
 
 
+def json_only_pages(base_url: str) -> int:
+    """Page the API with httpx and parse the JSON, writing nothing. Returns the rows."""
+    import httpx
+
+    from customers.sandbox import SANDBOX_TOKEN
+
+    rows = 0
+    headers = {"Authorization": f"Bearer {SANDBOX_TOKEN}", "Accept": "application/json"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+        params = {"only_archived": "false", "limit": "100"}
+        while True:
+            body = http.get("/v1/customers", params=params).raise_for_status().json()
+            rows += len(body["data"])
+            if not body["next_page"]:
+                return rows
+            params["next_page"] = body["next_page"]
+
+
 # --- The dashboard ---------------------------------------------------------------------------
 
 
@@ -192,22 +214,42 @@ def role_time(base_url: str, runs: int, workdir: Path) -> None:
     exporters = {
         "dashboard": lambda: dashboard_export(client, dash_file),
         "plain": lambda: plain_export(base_url, plain_file),
+        "json": lambda: json_only_pages(base_url),
     }
     rows = {name: export() for name, export in exporters.items()}  # warm-up
     if dash_file.read_bytes() != plain_file.read_bytes():
         raise SystemExit(f"the two exports differ: compare {dash_file} and {plain_file}")
-    times: dict[str, list[float]] = {"dashboard": [], "plain": []}
+    names = list(exporters)
+    times: dict[str, list[float]] = {name: [] for name in names}
     # CPU seconds of this process, all threads: steadier than wall time on a busy machine.
-    cpu: dict[str, list[float]] = {"dashboard": [], "plain": []}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for run in range(runs):
-        order = ["dashboard", "plain"] if run % 2 == 0 else ["plain", "dashboard"]
-        for name in order:
+        shift = run % len(names)
+        for name in names[shift:] + names[:shift]:
             started, started_cpu = time.perf_counter(), time.process_time()
             exporters[name]()
             times[name].append(time.perf_counter() - started)
             cpu[name].append(time.process_time() - started_cpu)
     size = dash_file.stat().st_size
     print(json.dumps({"rows": rows, "times": times, "cpu": cpu, "bytes": size}))
+
+
+def role_latency(base_url: str, runs: int, latency_ms: float, workdir: Path) -> None:
+    """The dashboard's export with the sandbox adding latency_ms to every page."""
+    import httpx
+
+    client = dashboard_client(base_url, workdir)
+    out = workdir / "dashboard.csv"
+    rows = dashboard_export(client, out)  # warm-up at zero latency
+    httpx.post(
+        f"{base_url}/_sandbox/faults", json={"latency_s": latency_ms / 1000}
+    ).raise_for_status()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        dashboard_export(client, out)
+        times.append(time.perf_counter() - started)
+    print(json.dumps({"rows": rows, "pages": -(-rows // 100), "times": times}))
 
 
 def _status_kb(field: str) -> int:
@@ -292,7 +334,9 @@ def main() -> None:
         "--latency-ms", type=float, default=0, help="added by the sandbox to every page"
     )
     parser.add_argument("--memory-rows", default="10000,100000", help="comma-separated; '' skips")
-    parser.add_argument("--role", choices=["serve", "time", "memory-dashboard", "memory-plain"])
+    parser.add_argument(
+        "--role", choices=["serve", "time", "latency", "memory-dashboard", "memory-plain"]
+    )
     parser.add_argument("--url")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
@@ -301,6 +345,8 @@ def main() -> None:
         return role_serve(args.rows, args.latency_ms)
     if args.role == "time":
         return role_time(args.url, args.runs, args.workdir)
+    if args.role == "latency":
+        return role_latency(args.url, args.runs, args.latency_ms, args.workdir)
     if args.role in ("memory-dashboard", "memory-plain"):
         return role_memory(args.role.removeprefix("memory-"), args.url, args.workdir)
 
@@ -341,6 +387,140 @@ def main() -> None:
                     growth = m["peak_kb"] - m["baseline_kb"]
                     print(f"  {m['rows']:>8,}  {which:<10}{m['baseline_kb']:>12,}"
                           f"{m['peak_kb']:>10,}{growth:>9,}{m['traced_peak_kb']:>13,}")  # fmt: skip
+
+
+# --- `make bench` ----------------------------------------------------------------------------
+
+EXPORT_LATENCY_MS = 50
+
+
+def run(quick: bool) -> str:
+    """The Markdown section of BENCHMARKS.md: timing at zero latency, at 50 ms, memory."""
+    from bench.harness import table, verdict
+
+    rows_wanted = 2_000 if quick else 100_000
+    runs, latency_runs = (1, 1) if quick else (3, 2)
+    memory_sizes = (1_000, 2_000) if quick else (10_000, 100_000)
+    with tempfile.TemporaryDirectory(prefix="export-bench-") as tmp:
+        workdir = Path(tmp)
+        with sandbox_server(rows_wanted) as url:
+            timing = run_child("--role", "time", "--url", url, "--runs", str(runs), workdir=workdir)
+        with sandbox_server(rows_wanted) as url:
+            slow = run_child(
+                "--role",
+                "latency",
+                "--url",
+                url,
+                "--runs",
+                str(latency_runs),
+                "--latency-ms",
+                str(EXPORT_LATENCY_MS),
+                workdir=workdir,
+            )
+        memory: dict[tuple[int, str], dict] = {}
+        for size in memory_sizes:
+            with sandbox_server(size) as url:
+                for which in ("dashboard", "plain"):
+                    memory[size, which] = run_child(
+                        "--role", f"memory-{which}", "--url", url, workdir=workdir
+                    )
+
+    rows = timing["rows"]["dashboard"]
+    wall = {name: statistics.median(values) for name, values in timing["times"].items()}
+    cpu = {name: statistics.median(values) for name, values in timing["cpu"].items()}
+    labels = {
+        "dashboard": "**the dashboard's export** (`GET /customers/export.csv`)",
+        "plain": "plain script: httpx pages + `csv` module, same file",
+        "json": "loop that only pages and parses JSON",
+    }
+    timing_rows = [
+        [
+            labels[name],
+            f"{wall[name]:.2f}",
+            f"{cpu[name]:.2f}",
+            f"{wall['dashboard'] / wall[name]:.2f}x",
+            ", ".join(f"{t:.2f}" for t in timing["times"][name]),
+        ]
+        for name in ("dashboard", "plain", "json")
+    ]
+    vs_plain = wall["dashboard"] / wall["plain"]
+    vs_json = wall["dashboard"] / wall["json"]
+    slow_wall = statistics.median(slow["times"])
+    floor = slow["pages"] * EXPORT_LATENCY_MS / 1000
+    vs_floor = slow_wall / floor
+    memory_rows = [
+        [
+            f"{m['rows']:,}",
+            which,
+            f"{m['baseline_kb'] / 1024:.1f}",
+            f"{m['peak_kb'] / 1024:.1f}",
+            f"{(m['peak_kb'] - m['baseline_kb']) / 1024:.1f}",
+            f"{m['traced_peak_kb'] / 1024:.1f}",
+        ]
+        for (_, which), m in memory.items()
+    ]
+    small, large = memory_sizes
+    growth_mb = (
+        memory[large, "dashboard"]["peak_kb"] - memory[small, "dashboard"]["peak_kb"]
+    ) / 1024
+    goals = table(
+        ["goal", "measured", ""],
+        [
+            [
+                "at most 1.2x the plain script",
+                f"{vs_plain:.2f}x (CPU: {cpu['dashboard'] / cpu['plain']:.2f}x)",
+                verdict(vs_plain <= 1.2),
+            ],
+            [
+                "at most 1.3x the JSON-only loop",
+                f"{vs_json:.2f}x (CPU: {cpu['dashboard'] / cpu['json']:.2f}x)",
+                verdict(vs_json <= 1.3),
+            ],
+            [
+                f"with {EXPORT_LATENCY_MS} ms per page, at most 1.1x pages x that",
+                f"{vs_floor:.2f}x",
+                verdict(vs_floor <= 1.1),
+            ],
+            [
+                f"peak RSS growth {small:,} -> {large:,} rows under 20 MB",
+                f"{growth_mb:.1f} MB",
+                verdict(growth_mb < 20),
+            ],
+        ],
+    )
+    timing_header = ["", "median wall s", "median CPU s", "dashboard ÷ this", "wall s per run"]
+    memory_header = ["rows", "exporter", "RSS before", "peak RSS", "growth", "traced peak"]
+    return "\n\n".join(
+        [
+            "## CSV export",
+            f"{rows:,} active customers (a {timing['bytes'] / 1e6:.1f} MB file), 100 per "
+            "page, from a sandbox server in its own process. The dashboard's export runs "
+            "through Django's test client in one worker process (every middleware, SQLite "
+            "for the session and the audit row, INFO logging); the other contenders run in "
+            "the same process. The dashboard's file and the plain script's are checked "
+            f"byte-identical. One warm-up each, then {runs} round(s) alternating; CPU = that "
+            "process's CPU time, all threads (steadier than wall time on a shared machine); "
+            "the verdicts use wall time.",
+            table(timing_header, timing_rows),
+            f"With {EXPORT_LATENCY_MS} ms added by the sandbox to every page, the dashboard's "
+            f"export took {slow_wall:.2f} s (median of {latency_runs}: "
+            f"{', '.join(f'{t:.2f}' for t in slow['times'])}) against {slow['pages']} pages "
+            f"x {EXPORT_LATENCY_MS} ms = {floor:.2f} s of waiting alone.",
+            "Memory (MB), one fresh process per measurement, after a warm-up export: the "
+            "resident set before, its peak during the export (VmHWM, reset first), and the "
+            "peak of Python allocations traced by `tracemalloc`.",
+            table(memory_header, memory_rows),
+            goals,
+            "How to read these: at zero latency every exporter is CPU-bound, and the "
+            "dashboard also pays for its prefetch thread (`MetronomeClient.iter_pages` "
+            "fetches the next page while rows are written; GIL hand-overs between two "
+            "threads cost a little with nothing to hide). With any real latency the thread "
+            "pays for itself. The Python heap of an export stays flat (one page of customers "
+            "and one of CSV at a time, see `tracemalloc`); what peak RSS gains with size is "
+            "the C allocator's fragmentation in the API-client path, which a bare loop of "
+            "`_fetch_page` calls shows as well.",
+        ]
+    )
 
 
 if __name__ == "__main__":

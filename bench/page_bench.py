@@ -1,0 +1,230 @@
+"""The customers page against the API call it wraps and against a bare Django view.
+
+One sandbox (its own process) and one dashboard under gunicorn (DEBUG off, its own
+processes) serve three benchmarks in one run: the page's overhead over the API call, the
+throughput of 20 signed-in clients, and a pasted-ID search at 100 ms API latency.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from bench.harness import (
+    PAGE_SANDBOX_CUSTOMERS,
+    QUICK_SANDBOX_CUSTOMERS,
+    Dashboard,
+    Sandbox,
+    alternate,
+    dashboard,
+    median,
+    ms,
+    percentile,
+    run_json,
+    sandbox,
+    table,
+    verdict,
+)
+
+PAGE_PATH = "/customers/?limit=100"
+BARE_PATH = "/bench/bare/"
+API_PARAMS = {"only_archived": "false", "limit": "100"}
+PASTED_IDS = 300
+SEARCH_LATENCY_MS = 100
+CLIENTS = 20
+
+
+def _get(client: httpx.Client, path: str, must_contain: str = "") -> bytes:
+    response = client.get(path)
+    if response.status_code != 200 or must_contain not in response.text:
+        raise RuntimeError(f"{path[:80]} answered {response.status_code}: {response.text[:500]}")
+    return response.content
+
+
+def _api_call(api: httpx.Client) -> None:
+    response = api.get("/v1/customers", params=API_PARAMS)
+    response.raise_for_status()
+    response.json()
+
+
+def overhead(sandbox_: Sandbox, dash: Dashboard, quick: bool) -> str:
+    rounds = 5 if quick else 200
+    with sandbox_.client() as api, dash.client() as web:
+        page_html = _get(web, PAGE_PATH, "Customers")
+        bare_html = _get(web, BARE_PATH, "Customers")
+        for _ in range(5):  # warm-up: every gunicorn worker, connection and cache
+            _api_call(api)
+            _get(web, PAGE_PATH)
+            _get(web, BARE_PATH)
+        times = alternate(
+            {
+                "api": lambda: _api_call(api),
+                "bare": lambda: _get(web, BARE_PATH),
+                "page": lambda: _get(web, PAGE_PATH),
+            },
+            rounds,
+        )
+    api_median = median(times["api"])
+    rows = []
+    figures = {}
+    for name, label in (
+        ("api", "the API call itself (httpx, JSON parsed)"),
+        ("bare", "bare Django view: httpx call + plain 100-row template"),
+        ("page", "**this dashboard's page**"),
+    ):
+        med, p99 = median(times[name]), percentile(times[name], 0.99)
+        figures[name] = (med - api_median, p99 - api_median)
+        over = "" if name == "api" else f"{ms(med - api_median)} / {ms(p99 - api_median)}"
+        rows.append([label, ms(med), ms(p99), over])
+    page_over, page_over_p99 = figures["page"]
+    page_kb, bare_kb = len(page_html) / 1000, len(bare_html) / 1000
+    goals = table(
+        ["goal", "measured", ""],
+        [
+            ["page overhead, median ≤ 15 ms", f"{ms(page_over)} ms", verdict(page_over <= 0.015)],
+            [
+                "page overhead, p99 ≤ 40 ms",
+                f"{ms(page_over_p99)} ms",
+                verdict(page_over_p99 <= 0.040),
+            ],
+            [
+                "HTML for 100 rows ≤ 80 KB",
+                f"{page_kb:.0f} KB (bare view: {bare_kb:.0f} KB)",
+                verdict(page_kb <= 80),
+            ],
+        ],
+    )
+    return (
+        "### Page overhead\n\n"
+        f"`GET {PAGE_PATH}` (100 rows, API latency 0) against the direct API call for the "
+        f"same page and the bare view; one client, requests one after another, {rounds} "
+        "rounds alternating the three. Overhead = time minus the API call's median.\n\n"
+        + table(["", "median ms", "p99 ms", "overhead median / p99 ms"], rows)
+        + "\n\n"
+        + goals
+        + f"\n\nPage ÷ bare view, median: {median(times['page']) / median(times['bare']):.2f}x."
+    )
+
+
+def throughput(dash: Dashboard, quick: bool) -> str:
+    rounds, seconds = (1, 1.0) if quick else (3, 10.0)
+    results: dict[str, list[dict]] = {"bare": [], "page": []}
+
+    def load(path: str, seconds: float) -> dict:
+        return run_json(
+            [
+                "bench/load.py",
+                dash.url + path,
+                "--cookie",
+                dash.session_cookie,
+                "--clients",
+                str(CLIENTS),
+                "--seconds",
+                str(seconds),
+            ]
+        )
+
+    if not quick:  # every worker process and thread warmed up on both URLs
+        load(PAGE_PATH, 2)
+        load(BARE_PATH, 2)
+    for round_number in range(rounds):
+        order = ["page", "bare"] if round_number % 2 == 0 else ["bare", "page"]
+        for name in order:
+            path = PAGE_PATH if name == "page" else BARE_PATH
+            results[name].append(load(path, seconds))
+    rows = []
+    rates = {}
+    errors = {}
+    for name, label in (("bare", "bare Django view"), ("page", "**this dashboard's page**")):
+        per_round = [r["per_second"] for r in results[name]]
+        rates[name] = median(per_round)
+        errors[name] = sum(r["errors"] for r in results[name])
+        runs = ", ".join(f"{rate:.0f}" for rate in per_round)
+        rows.append([label, f"{rates[name]:.1f}", runs, errors[name]])
+    ratio = rates["page"] / rates["bare"] if rates["bare"] else 0.0
+    goals = table(
+        ["goal", "measured", ""],
+        [
+            ["page ≥ 60% of the bare view's req/s", f"{ratio:.0%}", verdict(ratio >= 0.6)],
+            ["zero errors", f"{errors['page']} on the page", verdict(errors["page"] == 0)],
+        ],
+    )
+    return (
+        "### Throughput, 20 signed-in clients\n\n"
+        f"{CLIENTS} keep-alive clients (threads of one load-generator process, "
+        "bench/load.py) request the same URL back to back for "
+        f"{seconds:g} s; {rounds} round(s) alternating page and bare view. The generator "
+        "runs on the same cores as gunicorn and the sandbox, so these are figures for "
+        "the whole machine, not for the dashboard alone.\n\n"
+        + table(["", "req/s (median)", "req/s per round", "errors"], rows)
+        + "\n\n"
+        + goals
+    )
+
+
+def _existing_salesforce_ids(api: httpx.Client, wanted: int) -> list[str]:
+    found: list[str] = []
+    params = dict(API_PARAMS)
+    while len(found) < wanted:
+        body = api.get("/v1/customers", params=params).raise_for_status().json()
+        for customer in body["data"]:
+            sf_id = (customer.get("customer_config") or {}).get("salesforce_account_id")
+            if sf_id:
+                found.append(sf_id)
+        if not body["next_page"]:
+            break
+        params["next_page"] = body["next_page"]
+    return found[:wanted]
+
+
+def pasted_ids(sandbox_: Sandbox, dash: Dashboard, quick: bool) -> str:
+    rounds = 2 if quick else 15
+    with sandbox_.client() as api, dash.client() as web:
+        ids = _existing_salesforce_ids(api, PASTED_IDS)
+        path = "/customers/?limit=100&salesforce_account_ids=" + "+".join(ids)
+        stats = f"{sandbox_.url}/_sandbox/stats"
+        sandbox_.set_latency(SEARCH_LATENCY_MS)
+        try:
+            before = httpx.get(stats).json()["request_count"]
+            _get(web, path, ids[0])
+            calls = httpx.get(stats).json()["request_count"] - before
+            times = alternate(
+                {"api": lambda: _api_call(api), "page": lambda: _get(web, path, ids[0])}, rounds
+            )
+        finally:
+            sandbox_.set_latency(0)
+    one_call, page = median(times["api"]), median(times["page"])
+    ratio = page / one_call
+    rows = [
+        ["one API call (100 rows)", ms(one_call), "1.00x"],
+        [f"**the page, {len(ids)} pasted Salesforce IDs**", ms(page), f"{ratio:.2f}x"],
+    ]
+    return (
+        "### Pasted-ID search\n\n"
+        f"The sandbox adds {SEARCH_LATENCY_MS} ms to every API answer. The page searches "
+        f"{len(ids)} existing Salesforce account IDs (100 rows shown, the match report "
+        f"included; {calls} API calls per page, sent side by side) against one API call; "
+        f"{rounds} rounds alternating.\n\n"
+        + table(["", "median ms", "÷ one call"], rows)
+        + "\n\n"
+        + table(
+            ["goal", "measured", ""],
+            [["page < 1.5x one call's latency", f"{ratio:.2f}x", verdict(ratio < 1.5)]],
+        )
+    )
+
+
+def run(quick: bool) -> str:
+    customers = QUICK_SANDBOX_CUSTOMERS if quick else PAGE_SANDBOX_CUSTOMERS
+    with sandbox(customers) as sandbox_, dashboard(sandbox_.url) as dash:
+        sections = [
+            overhead(sandbox_, dash, quick),
+            throughput(dash, quick),
+            pasted_ids(sandbox_, dash, quick),
+        ]
+    return (
+        "## The customers page\n\n"
+        f"Sandbox: {customers:,} customers, `manage.py run_sandbox` in its own process. "
+        "Dashboard: gunicorn with gunicorn.conf.py (gthread workers), `DEBUG=false`, "
+        "SQLite for the session, a signed-in Finance user. Everything on 127.0.0.1.\n\n"
+        + "\n\n".join(sections)
+    )

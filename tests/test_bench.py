@@ -1,0 +1,50 @@
+"""Smoke test of `make bench QUICK=1`: every benchmark runs end to end on tiny sizes and
+writes its section with figures. Benchmarks are not tests: no time is asserted here."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SECTIONS = (
+    "## The customers page",
+    "### Page overhead",
+    "### Throughput, 20 signed-in clients",
+    "### Pasted-ID search",
+    "## Paging every customer",
+    "## CSV export",
+    "## Customer index",
+    "## Where the time goes: the customers page",
+)
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_every_section_with_figures(tmp_path: Path) -> None:
+    output = tmp_path / "BENCHMARKS.md"
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = output.read_text(encoding="utf-8")
+
+    for heading in SECTIONS:
+        assert heading in report
+    assert "Reproduce: `make bench QUICK=1`" in report
+    assert re.search(r"^## Goals at a glance: \d+ of 16 met$", report, re.M)
+    # Every goal row carries a measured figure and a verdict.
+    goal_rows = re.findall(r"^\| (.+?) \| (.+?) \| \*\*(met|missed)\*\* \|$", report, re.M)
+    assert len(goal_rows) == 2 * 16, goal_rows  # each section's, and the summary's
+    for goal, measured, _ in goal_rows:
+        assert re.search(r"\d", measured), f"no figure for {goal!r}: {measured!r}"
+    # And every section's own tables hold numbers, not blanks.
+    for heading in SECTIONS:
+        section = report.split(heading, 1)[1].split("\n## ", 1)[0]
+        assert re.search(r"^\|[^\n]*\d+\.\d[^\n]*\|$", section, re.M), heading
