@@ -364,3 +364,26 @@ def test_billing_periods_read_as_months_or_inclusive_days(start, end, expected):
 
 def test_wire_codes_read_as_words():
     assert invoice_format.wire_label("PAYMENT_FAILED") == "Payment failed"
+
+
+def test_a_hostile_customer_cannot_blow_up_the_customer_view(support_client, install_client):
+    customer = dict(SandboxAPI(1).customers[0])
+    customer.update(
+        name="N" * 2_000_000,
+        ingest_aliases=[f"alias-{i}-" + "a" * 1_000 for i in range(2_000)],
+        custom_fields={f"field-{i}": "v" * 5_000 for i in range(1_000)},
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/invoices"):
+            return httpx.Response(200, json={"data": [], "next_page": None})
+        return httpx.Response(200, json={"data": customer})
+
+    install_client(httpx.MockTransport(answer))
+    response = support_client.get(f"/customers/{customer['id']}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert len(body) < 2_500_000  # the answer was about 12 MB
+    assert "1,995,000 more characters in the CSV" in body
+    assert "and 1800 more (in the CSV)" in body
+    assert "and 800 more" in body
