@@ -457,7 +457,7 @@ class MetronomeClient:
 
         def fetch_all() -> None:
             try:
-                for page in self._follow_cursors(query, page_size):
+                for page in self.follow_cursors(query, page_size):
                     if stop.is_set():
                         return
                     hand_over(page)
@@ -475,10 +475,11 @@ class MetronomeClient:
             # A consumer that stops early must not wait for a page it will never read.
             stop.set()
 
-    def _follow_cursors(self, query: CustomerQuery, page_size: int) -> Iterator[CustomerPage]:
-        """The pages of one API listing, each customer once, refusing to go round in
-        circles: a cursor sent twice, or pages of nothing but customers already sent, mean
-        the listing would never end (or end with rows twice), so it fails visibly."""
+    def follow_cursors(self, query: CustomerQuery, page_size: int) -> Iterator[CustomerPage]:
+        """The pages of one API listing, fetched in the caller's thread, each customer once,
+        refusing to go round in circles: a cursor sent twice, or pages of nothing but
+        customers already sent, mean the listing would never end (or end with rows twice),
+        so it fails visibly. `iter_pages` is the same with the next page fetched ahead."""
         cursor: str | None = None
         seen_cursors: set[str] = set()
         # hash() of each ID rather than the ID: 100,000 small ints, not 100,000 strings.
@@ -564,6 +565,11 @@ class MetronomeClient:
                 raise MalformedResponse(
                     "Metronome sent a page cursor the dashboard could not read."
                 )
+            if len(body["data"]) > limit:
+                raise MalformedResponse(
+                    f"Metronome sent {len(body['data']):,} invoices for a page of {limit}; "
+                    "the dashboard shows no page it did not ask for."
+                )
             invoices = tuple(Invoice.from_wire(item) for item in body["data"])
             if invoices or not next_page:
                 return InvoicePage(invoices=invoices, next_page=next_page or None)
@@ -597,10 +603,14 @@ class MetronomeClient:
                 "dashboard shows no page it did not ask for. If this keeps happening, tell "
                 "the dashboard's developers."
             )
-        return CustomerPage(
-            customers=tuple(Customer.from_wire(item) for item in body["data"]),
-            next_page=next_page or None,
-        )
+        customers = tuple(Customer.from_wire(item) for item in body["data"])
+        if len({customer.id for customer in customers}) < len(customers):
+            # The same customer twice on one page: shown and exported once.
+            logger.warning("Metronome repeated customers within one page; each is kept once")
+            customers = tuple({customer.id: customer for customer in reversed(customers)}.values())[
+                ::-1
+            ]
+        return CustomerPage(customers=customers, next_page=next_page or None)
 
     def _get(self, path: str, params: Mapping[str, str]) -> object:
         """GET with the official SDKs' retry rules, bounded by count and by total waiting;

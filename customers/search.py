@@ -31,7 +31,6 @@ from django.core.cache import cache
 
 from customers import salesforce
 from customers.metronome import (
-    MAX_CONSECUTIVE_EMPTY_PAGES,
     MAX_IDS_PER_REQUEST,
     MAX_PAGE_SIZE,
     Customer,
@@ -47,6 +46,9 @@ from customers.salesforce import Reading, SalesforceId
 # concurrency. Eight keeps a 1,000 + 1,000 ID search to a few rounds of calls without
 # spending much of the account's rate limit at once.
 MAX_LOOKUP_THREADS = 8
+# One lookup names at most 100 IDs; a Salesforce ID may belong to a few customers (an
+# archived record and its replacement), never to thousands.
+MAX_CUSTOMERS_PER_LOOKUP = 20 * MAX_IDS_PER_REQUEST
 # An offset cursor is digits only; anything longer is not one of ours.
 MAX_OFFSET_DIGITS = 9
 
@@ -426,21 +428,16 @@ def _run(client: MetronomeClient, groups: list[list[CustomerQuery]]) -> list[tup
 
 
 def _fetch_all(client: MetronomeClient, query: CustomerQuery) -> list[Customer]:
-    """Every customer of one API query, page after page in this thread (no pool in the
-    pool); a cursor seen before or an endless run of empty pages is an error, not a loop."""
+    """Every customer of one API lookup, page after page in this thread (no pool in the
+    pool), with the client's guards against cursor cycles and repeated pages; and since a
+    lookup names at most 100 IDs, a lookup that goes on for pages and pages is a broken
+    answer, not a long list."""
     customers: list[Customer] = []
-    cursor: str | None = None
-    seen: set[str] = set()
-    empty_run = 0
-    while True:
-        page = client.list_customers(query, limit=MAX_PAGE_SIZE, cursor=cursor)
+    for page in client.follow_cursors(query, MAX_PAGE_SIZE):
         customers.extend(page.customers)
-        if page.next_page is None:
-            return customers
-        empty_run = 0 if page.customers else empty_run + 1
-        if page.next_page in seen or empty_run > MAX_CONSECUTIVE_EMPTY_PAGES:
+        if len(customers) > MAX_CUSTOMERS_PER_LOOKUP:
             raise MalformedResponse(
-                "Metronome kept sending the same or empty pages; the search could not be completed."
+                f"Metronome sent more than {MAX_CUSTOMERS_PER_LOOKUP:,} customers for at most "
+                f"{MAX_IDS_PER_REQUEST} pasted IDs; the search could not be completed."
             )
-        seen.add(page.next_page)
-        cursor = page.next_page
+    return customers

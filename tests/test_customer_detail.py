@@ -324,6 +324,9 @@ USD = CreditType(id="2714e483-4ff1-48e4-9e25-ac732e8f24f2", name="USD (cents)")
         (12_000_000, USD, "$120,000.00"),
         (12345.5, CreditType(id="x", name="Compute credits"), "12,345.5 Compute credits"),
         (100, CreditType(id="x", name="EUR (cents)"), "100 EUR (cents)"),
+        # Absurd but finite totals from a broken API still render (they raised a 500).
+        (1e28, USD, f"${10**26:,}.00"),
+        (-1e30, CreditType(id="x", name="Credits"), f"\u2212{10**30:,} Credits"),
     ],
 )
 def test_amounts_are_dollars_only_for_usd_cents(total, credit_type, expected):
@@ -387,3 +390,19 @@ def test_a_hostile_customer_cannot_blow_up_the_customer_view(support_client, ins
     assert "1,995,000 more characters in the CSV" in body
     assert "and 1800 more (in the CSV)" in body
     assert "and 800 more" in body
+
+
+def test_an_invoice_list_longer_than_asked_for_is_refused(support_client, install_client):
+    customer = dict(SandboxAPI(1).customers[0])
+    invoice = next(iter(generate_invoices(customer)), None)
+    assert invoice is not None
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/invoices"):
+            return httpx.Response(200, json={"data": [invoice] * 3_000, "next_page": None})
+        return httpx.Response(200, json={"data": customer})
+
+    install_client(httpx.MockTransport(answer))
+    body = support_client.get(f"/customers/{customer['id']}/").content.decode()
+    assert "Could not load invoices." in body
+    assert "3,000 invoices for a page of 12" in body

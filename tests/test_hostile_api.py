@@ -334,3 +334,53 @@ def test_an_echoed_token_in_any_spelling_reaches_neither_page_nor_audit(
         decoded = urllib.parse.unquote(text).casefold()
         assert TOKEN.casefold() not in decoded
         assert "it quoted the API token" in text
+
+
+# --- Endless listings behind a pasted-ID search ------------------------------------------
+
+
+def counting(answer: Callable[[httpx.Request], httpx.Response]) -> tuple[httpx.MockTransport, list]:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) > 500:  # the test's own bound: never reached when the guards hold
+            return httpx.Response(200, content=body([]))
+        return answer(request)
+
+    return httpx.MockTransport(handler), calls
+
+
+def test_a_pasted_search_stops_when_new_cursors_keep_returning_the_same_customer(
+    finance_client, install_client
+):
+    counter = iter(range(1, 10_000))
+    transport, calls = counting(
+        lambda request: httpx.Response(200, content=body([wire(1)], f"c{next(counter)}"))
+    )
+    install_client(transport)
+    text = finance_client.get(f"{LIST_URL}?customer_ids={uuid.UUID(int=1)}").content.decode()
+    assert COULD_NOT_LOAD in text and "already sent" in text
+    assert len(calls) < 10
+
+
+def test_a_pasted_search_stops_when_metronome_invents_customers_without_end(
+    finance_client, install_client
+):
+    counter = iter(range(1, 1_000_000))
+
+    def invent(request: httpx.Request) -> httpx.Response:
+        customers = [wire(next(counter)) for _ in range(100)]
+        return httpx.Response(200, content=body(customers, f"c{customers[-1]['id']}"))
+
+    transport, calls = counting(invent)
+    install_client(transport)
+    text = finance_client.get(f"{LIST_URL}?customer_ids={uuid.UUID(int=1)}").content.decode()
+    assert COULD_NOT_LOAD in text and "more than 2,000 customers" in text
+    assert len(calls) < 50
+
+
+def test_a_customer_repeated_within_one_page_is_shown_once(finance_client, install_client):
+    install_client(pages_by_cursor({None: body([wire(1)] * 10 + [wire(2)])}))
+    text = page_text(finance_client)
+    assert text.count('data-customer-id="') == 2

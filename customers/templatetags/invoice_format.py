@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django import template
 
@@ -22,10 +22,13 @@ def amount(total: float, credit_type: CreditType) -> str:
     a custom pricing unit has no currency symbol (`12,345.5 Compute credits`)."""
     value = Decimal(repr(total))
     sign = MINUS if value < 0 else ""
-    if credit_type.name == USD_CENTS:
-        dollars = (abs(value) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        return f"{sign}${dollars:,.2f}"
-    number = f"{abs(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
+    # Any finite float (up to 1.8e308) to the cent: the default 28 digits would raise.
+    with localcontext() as context:
+        context.prec = 400
+        if credit_type.name == USD_CENTS:
+            dollars = (abs(value) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            return f"{sign}${dollars:,.2f}"
+        number = f"{abs(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
     return f"{sign}{number.rstrip('0').rstrip('.')} {credit_type.name}"
 
 
