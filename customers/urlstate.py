@@ -110,7 +110,9 @@ def switch_state_url(search: Mapping[str, str], *, to_archived: bool) -> str:
 
 def expand_saved_search(params: QueryDict) -> tuple[QueryDict, bool]:
     """Replace `search=<key>` by the stored filters, keeping the URL's other parameters (page
-    size, cursors). Returns the parameters and whether the key named nothing. Reads only."""
+    size, cursors, the Active/Archived toggle). Filters in the URL beside a key are ignored:
+    the key's own are the search, so the page, its links and its CSV always agree. Returns
+    the parameters and whether the key named nothing. Reads only."""
     key = params.get("search", "")
     if not key:
         return params, False
@@ -123,7 +125,7 @@ def expand_saved_search(params: QueryDict) -> tuple[QueryDict, bool]:
             if values := saved.params.get(name):
                 expanded.setlist(name, [str(v) for v in values])
     for name, values in params.lists():
-        if name != "search":
+        if name != "search" and (name not in FILTER_PARAMS or name == "only_archived"):
             expanded.setlist(name, values)
     return expanded, saved is None
 

@@ -258,3 +258,23 @@ def test_a_stored_search_gives_only_its_filters_the_url_the_rest(db):
     expanded, unknown = urlstate.expand_saved_search(QueryDict(f"search={legacy.key}&limit=2"))
     assert not unknown
     assert dict(expanded.lists()) == {"only_archived": ["true"], "limit": ["2"]}
+
+
+def test_filters_beside_a_stored_key_are_ignored_so_page_links_and_csv_agree():
+    from django.http import QueryDict
+
+    from customers.models import SavedSearch
+
+    stored = SavedSearch.objects.create(
+        key="abc123", params={"ingest_alias": ["acct_1"], "only_archived": ["true"]}
+    )
+    params, unknown = urlstate.expand_saved_search(
+        QueryDict(
+            f"search={stored.key}&ingest_alias=other&customer_ids=x&only_archived=false&limit=10"
+        )
+    )
+    assert not unknown
+    assert params.getlist("ingest_alias") == ["acct_1"]
+    assert "customer_ids" not in params
+    # The toggle and the page size travel beside the key.
+    assert params["only_archived"] == "false" and params["limit"] == "10"
