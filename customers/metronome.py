@@ -12,6 +12,7 @@ Metronome (the real one or the sandbox) is settings' and `customers/wiring.py`'s
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import hashlib
 import html
@@ -465,7 +466,13 @@ class MetronomeClient:
             except BaseException as error:  # the consumer raises it, in its own thread
                 hand_over(error)
 
-        threading.Thread(target=fetch_all, name="metronome-prefetch", daemon=True).start()
+        # In a copy of the caller's context, so its log lines carry the request's ID.
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(fetch_all,),
+            name="metronome-prefetch",
+            daemon=True,
+        ).start()
         try:
             while (item := pages.get()) is not None:
                 if isinstance(item, BaseException):

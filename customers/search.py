@@ -21,6 +21,7 @@ colleague opening the same link make no call. `refresh=True` skips both caches.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -416,7 +417,13 @@ def _run(client: MetronomeClient, groups: list[list[CustomerQuery]]) -> list[tup
     flat = [lookup for group in groups for lookup in group]
     workers = max(1, min(len(flat), MAX_LOOKUP_THREADS))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="customer-search") as pool:
-        answers = iter(list(pool.map(lambda lookup: _fetch_all(client, lookup), flat)))
+        # Each lookup runs in a copy of this request's context: its log lines carry the
+        # request's ID like the rest of the request's.
+        futures = [
+            pool.submit(contextvars.copy_context().run, _fetch_all, client, lookup)
+            for lookup in flat
+        ]
+        answers = iter([future.result() for future in futures])
     merged: list[tuple[Customer, ...]] = []
     for group in groups:
         seen: dict[str, Customer] = {}

@@ -3,6 +3,7 @@ asks Metronome, customers/urlstate.py builds the links, the template shows the r
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import uuid
@@ -228,8 +229,10 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
             extra_columns=settings.CSV_CUSTOM_FIELD_COLUMNS,
             sandbox=settings.METRONOME_SANDBOX,
         )
-    except metronome.MetronomeError as error:
+    except BaseException as error:
         concurrency.release(request.user.pk)
+        if not isinstance(error, metronome.MetronomeError):
+            raise
         unavailable = isinstance(error, metronome.MetronomeUnavailable | metronome.RateLimited)
         response = _export_error(request, 503 if unavailable else 502, str(error), back_url)
         if isinstance(error, metronome.RateLimited) and error.retry_after:
@@ -239,11 +242,26 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
 
 
 def _releasing(body: Iterator[bytes], user_id: object) -> Iterator[bytes]:
-    """The export's body, giving the person's slot back however the stream ends."""
-    try:
-        yield from body
-    finally:
-        concurrency.release(user_id)
+    """The export's body, run in this request's context (the server reads it after the view
+    returned, when the request's log context is gone) and giving the person's slot back
+    however the stream ends."""
+    context = contextvars.copy_context()  # now, while the view runs: not when first read
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while True:
+                try:
+                    chunk = context.run(next, body)
+                except StopIteration:
+                    return
+                yield chunk
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                context.run(close)
+            concurrency.release(user_id)
+
+    return chunks()
 
 
 def _export_error(

@@ -488,3 +488,18 @@ def test_a_static_file_missing_from_the_manifest_keeps_its_plain_name_instead_of
     storage = ForgivingManifestStorage(location=tmp_path, base_url="/static/")
     assert storage.url("old.css") == "/static/old.0123abcd.css"
     assert storage.url("new.css") == "/static/new.css"
+
+
+def test_api_calls_in_the_search_pool_and_the_export_stream_carry_the_request_id(
+    client, db, sandbox_api, json_log
+):
+    finance_login(client)
+    ids = ",".join(customer["id"] for customer in sandbox_api.customers[:3])
+    client.get(f"/customers/?customer_ids={ids}", HTTP_X_REQUEST_ID="search-id-1")
+    export = client.get("/customers/export.csv", HTTP_X_REQUEST_ID="export-id-2")
+    b"".join(export.streaming_content)  # read after the view returned, as a server does
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    api_ids = {line["request_id"] for line in lines if line["logger"] == "customers.metronome"}
+    assert api_ids == {"search-id-1", "export-id-2"}
+    export_lines = [line for line in lines if line["logger"] == "customers.export"]
+    assert export_lines and {line["request_id"] for line in export_lines} == {"export-id-2"}
