@@ -13,7 +13,7 @@ from django.shortcuts import resolve_url
 from customers import metronome
 
 logger = logging.getLogger(__name__)
-READINESS_CACHE_KEY = "readyz:result"
+READINESS_CACHE_KEY = "readyz:metronome"
 
 
 class HealthCheckMiddleware:
@@ -41,16 +41,12 @@ class HealthCheckMiddleware:
 
 
 def readiness_problems() -> dict[str, str]:
-    """What keeps this instance from serving pages, by dependency; empty when ready. Kept
-    READINESS_CACHE_SECONDS in the shared cache: probes of every instance, every few seconds,
-    make one `limit=1` call to Metronome per period."""
-    try:
-        cached = cache.get(READINESS_CACHE_KEY)
-    except Exception:  # The cache is a dependency too: Redis down is "not ready".
-        logger.exception("readiness: the cache did not answer")
-        return {"cache": "The cache (CACHE_URL) did not answer."}
-    if cached is not None:
-        return dict(cached)
+    """What keeps this instance from serving pages, by dependency; empty when ready.
+
+    The database is this instance's own connection: checked on every probe (one `SELECT 1`).
+    Metronome is the same for every instance: its answer is kept READINESS_CACHE_SECONDS in
+    the shared cache, so probes of every instance make one `limit=1` call per period. The
+    reasons are short and fixed (the probe needs no login); the details go to the log."""
     problems: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -59,10 +55,21 @@ def readiness_problems() -> dict[str, str]:
         logger.exception("readiness: the database did not answer")
         problems["database"] = "The database (DATABASE_URL) did not answer."
     try:
-        metronome.get_client().list_customers(metronome.CustomerQuery(), limit=1)
-    except metronome.MetronomeError as error:
-        problems["metronome"] = str(error)
-    cache.set(READINESS_CACHE_KEY, problems, settings.READINESS_CACHE_SECONDS)
+        metronome_problem = cache.get(READINESS_CACHE_KEY)
+    except Exception:  # The cache is a dependency too: Redis down is "not ready".
+        logger.exception("readiness: the cache did not answer")
+        problems["cache"] = "The cache (CACHE_URL) did not answer."
+        return problems
+    if metronome_problem is None:
+        try:
+            metronome.get_client().list_customers(metronome.CustomerQuery(), limit=1)
+            metronome_problem = ""
+        except metronome.MetronomeError as error:
+            logger.warning("readiness: Metronome: %s", error)
+            metronome_problem = f"Metronome did not answer as expected ({type(error).__name__})."
+        cache.set(READINESS_CACHE_KEY, metronome_problem, settings.READINESS_CACHE_SECONDS)
+    if metronome_problem:
+        problems["metronome"] = metronome_problem
     return problems
 
 

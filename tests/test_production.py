@@ -62,6 +62,25 @@ def test_readyz_is_503_naming_metronome_when_it_does_not_answer(client, db, inst
     assert response.status_code == 503
     body = response.json()
     assert body["ready"] is False and list(body["problems"]) == ["metronome"]
+    # A short, fixed reason for an unauthenticated probe: the details are in the log.
+    assert body["problems"]["metronome"] == (
+        "Metronome did not answer as expected (MetronomeUnavailable)."
+    )
+
+
+def test_readyz_checks_this_instances_database_on_every_probe_never_from_the_cache(
+    client, db, sandbox_api, monkeypatch
+):
+    assert client.get("/readyz").status_code == 200  # Metronome's answer now cached
+
+    class Unreachable:
+        def cursor(self):
+            raise OperationalError("connection refused")
+
+    monkeypatch.setattr(middleware, "connection", Unreachable())
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert list(response.json()["problems"]) == ["database"]
 
 
 def test_readyz_is_503_naming_the_database_when_it_does_not_answer(
