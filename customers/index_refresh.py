@@ -1,0 +1,49 @@
+"""The customers page's "Update index now" button: a sync started from a request, in a background
+thread, so the request answers at once. `manage.py sync_customers --every` remains the way to
+keep the index fresh; this is for someone who needs a customer created a minute ago."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import connection
+from django.utils import timezone
+
+from customers import index_sync, metronome
+from customers.models import SyncRun
+
+logger = logging.getLogger(__name__)
+
+THREAD_NAME = "index-sync-from-page"
+
+
+def is_running() -> bool:
+    """Whether a sync (from any instance) is running now: one marked running whose heartbeat
+    is recent. A run that died without finishing stops counting after STALE_AFTER."""
+    recent = timezone.now() - index_sync.STALE_AFTER
+    return SyncRun.objects.filter(
+        outcome=SyncRun.Outcome.RUNNING, heartbeat_at__gte=recent
+    ).exists()
+
+
+def start_in_background() -> threading.Thread:
+    """Start a sync in a daemon thread and return it. Another sync that took the lock in
+    the meantime is logged, not raised: the page already said one was starting."""
+    thread = threading.Thread(target=_sync, name=THREAD_NAME, daemon=True)
+    thread.start()
+    return thread
+
+
+def _sync() -> None:
+    try:
+        run = index_sync.sync(metronome.get_client())
+        if run.outcome != SyncRun.Outcome.SUCCEEDED:
+            logger.warning("Customer index sync from the page ended %s: %s", run.outcome, run.error)
+    except index_sync.SyncAlreadyRunning:
+        logger.info("Customer index sync from the page not started: another one is running")
+    except Exception:
+        logger.exception("Customer index sync from the page failed")
+    finally:
+        # This thread's own database connection; nothing else would ever close it.
+        connection.close()
