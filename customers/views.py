@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -18,6 +19,8 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -205,8 +208,14 @@ def _index_search(form: CustomerFilterForm, context: Context, saved_key: str | N
 
 
 def _index_status() -> Context:
+    last_sync = customer_index.last_successful_sync()
+    age = ""
+    if last_sync is not None and last_sync.finished_at is not None:
+        fresh = timezone.now() - last_sync.finished_at < timedelta(minutes=1)
+        age = "just now" if fresh else f"{timesince(last_sync.finished_at)} ago"
     return {
-        "last_sync": customer_index.last_successful_sync(),
+        "last_sync": last_sync,
+        "index_age": age,
         "sync_running": index_refresh.is_running(),
     }
 
