@@ -288,7 +288,7 @@ SORTABLE = {
 def sort_links(search: Mapping[str, str], current: Sort | None) -> dict[str, SortLink]:
     """A link per sortable column: ascending first, descending when it is the ascending
     sort already. A new sort starts at page one."""
-    base = {name: value for name, value in search.items() if name != "sort"}
+    base = {name: value for name, value in search.items() if name not in ("sort", "page")}
     links: dict[str, SortLink] = {}
     for column, (ascending, descending) in SORTABLE.items():
         next_sort = descending if current is ascending else ascending

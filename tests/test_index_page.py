@@ -9,6 +9,7 @@ import csv
 import io
 import re
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -208,7 +209,7 @@ def test_a_metronome_failure_is_shown_in_the_results(finance_client, indexed, in
 
 
 def test_the_page_says_how_fresh_the_index_is(finance_client, indexed):
-    SyncRun.objects.update(finished_at=timezone.now() - timezone.timedelta(minutes=4))
+    SyncRun.objects.update(finished_at=timezone.now() - timedelta(minutes=4))
 
     html = finance_client.get(LIST).content.decode()
 
