@@ -246,7 +246,9 @@ def test_the_sync_button_is_for_superusers_and_the_sync_index_permission(finance
     assert finance_client.post(reverse("customers:sync_index")).status_code == 403
 
 
-@pytest.mark.django_db(transaction=True)
+# The sync thread has its own connection, so a real transaction per test, not one wrapped
+# around it (which the thread could not see past, and would block on SQLite).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_sync_button_starts_a_sync_in_the_background(client, install_client):
     install_metronome(install_client, CUSTOMERS)
     admin = User.objects.create_superuser("ada")
