@@ -5,7 +5,7 @@ keep the index fresh; this is for someone who needs a customer created a minute 
 from __future__ import annotations
 
 import logging
-import threading
+from threading import Thread
 
 from django.db import connection
 from django.utils import timezone
@@ -27,10 +27,10 @@ def is_running() -> bool:
     ).exists()
 
 
-def start_in_background() -> threading.Thread:
+def start_in_background() -> Thread:
     """Start a sync in a daemon thread and return it. Another sync that took the lock in
     the meantime is logged, not raised: the page already said one was starting."""
-    thread = threading.Thread(target=_sync, name=THREAD_NAME, daemon=True)
+    thread = Thread(target=_sync, name=THREAD_NAME, daemon=True)
     thread.start()
     return thread
 
@@ -45,5 +45,7 @@ def _sync() -> None:
     except Exception:
         logger.exception("Customer index sync from the page failed")
     finally:
-        # This thread's own database connection; nothing else would ever close it.
-        connection.close()
+        # This thread's own database connection; nothing else would ever close it. (Never
+        # inside a transaction: only a caller running this inline, as a test does, has one.)
+        if not connection.in_atomic_block:
+            connection.close()
