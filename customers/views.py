@@ -223,10 +223,12 @@ def _index_status() -> Context:
 @require_POST
 @permission_required("customers.sync_index", raise_exception=True)
 def sync_index(request: HtmxHttpRequest) -> HttpResponse:
-    """ "Update index now": starts a sync in the background and answers at once with the
-    index's status line (for htmx), or back to the page."""
+    """The "Update index now" button: starts a sync in the background and answers at once
+    with the index's status line (for htmx), or sends the browser back to the page."""
     if index_refresh.is_running():
-        message = "An index update is already running; the results will include it when it ends."
+        message = (
+            "An index update is already running; searches use the new index as soon as it finishes."
+        )
     else:
         index_refresh.start_in_background()
         message = "Index update started. Searches use the new index as soon as it finishes."

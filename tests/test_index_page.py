@@ -115,6 +115,14 @@ def test_the_filters_travel_in_the_page_links(finance_client, indexed):
     assert "Rows 1–1 of 3" in html
 
 
+def test_a_posted_search_keeps_the_index_filters_in_its_url(finance_client, indexed):
+    response = finance_client.post(LIST, {"q": "acme", "billable": "billable", "sort": "-name"})
+
+    assert response.status_code == 303
+    assert response["Location"] == "/customers/?q=acme&billable=billable&sort=-name"
+    assert shown(finance_client.get(response["Location"])) == ["Northwind Acme"]
+
+
 # --- Sorting, totals, pages ------------------------------------------------------------------
 
 
