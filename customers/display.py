@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
+from customers.index_search import LiveCustomer
 from customers.metronome import Customer
 
 MAX_SHOWN_CHARS = 120  # longer names, IDs and aliases end in "…"
@@ -45,6 +46,9 @@ class CustomerRow:
     created: str
     updated: str
     archived: str
+    # Set when Metronome's answer differs from the index's in a way the search relied on:
+    # "archived since the index was updated", "no longer in Metronome".
+    note: str = ""
 
 
 def customer_rows(customers: Iterable[Customer]) -> list[CustomerRow]:
@@ -53,7 +57,18 @@ def customer_rows(customers: Iterable[Customer]) -> list[CustomerRow]:
     return [customer_row(customer, app_url, salesforce_url) for customer in customers]
 
 
-def customer_row(customer: Customer, app_url: str, salesforce_base_url: str) -> CustomerRow:
+def live_rows(customers: Iterable[LiveCustomer]) -> list[CustomerRow]:
+    """Rows of an index search's page, re-read from Metronome, each with its note."""
+    app_url = settings.METRONOME_APP_URL
+    salesforce_url = settings.SALESFORCE_BASE_URL
+    return [
+        customer_row(live.customer, app_url, salesforce_url, note=live.note) for live in customers
+    ]
+
+
+def customer_row(
+    customer: Customer, app_url: str, salesforce_base_url: str, *, note: str = ""
+) -> CustomerRow:
     aliases = list(customer.ingest_aliases)
     if customer.external_id and customer.external_id not in customer.ingest_aliases:
         aliases.append(customer.external_id)
@@ -80,6 +95,7 @@ def customer_row(customer: Customer, app_url: str, salesforce_base_url: str) -> 
         created=_date(customer.created_at),
         updated=_date(customer.updated_at),
         archived=_date(customer.archived_at) if customer.archived_at else "",
+        note=note,
     )
 
 

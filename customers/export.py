@@ -25,7 +25,8 @@ from json.encoder import encode_basestring as _json_string  # json.dumps's, non-
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import StreamingHttpResponse
 
-from customers import search
+from customers import index_search, search
+from customers.index_search import IndexQuery
 from customers.metronome import (
     Customer,
     CustomerPage,
@@ -148,10 +149,14 @@ def csv_chunks(
         yield buffer.getvalue().encode("utf-8"), 0
 
 
-def filename(query: CustomerQuery, at: datetime, *, sandbox: bool = False) -> str:
+def filename(
+    query: CustomerQuery, at: datetime, *, sandbox: bool = False, searched: bool = False
+) -> str:
     """`metronome-customers-active-20261125T1805Z.csv`: which customers, and when; a file of
-    the sandbox's made-up customers says so (`...-SANDBOX-...`), wherever it ends up."""
-    kind = "filtered" if query.is_filtered else "archived" if query.only_archived else "active"
+    the sandbox's made-up customers says so (`...-SANDBOX-...`), wherever it ends up. An
+    index search (`searched`) is always "filtered"."""
+    filtered = searched or query.is_filtered
+    kind = "filtered" if filtered else "archived" if query.only_archived else "active"
     source = "-SANDBOX" if sandbox else ""
     return f"metronome-customers{source}-{kind}-{at.astimezone(UTC):%Y%m%dT%H%MZ}.csv"
 
@@ -173,16 +178,18 @@ class Download:
     query: CustomerQuery
     body: Iterator[bytes]
     sandbox: bool
+    searched: bool = False
 
     def response(self) -> StreamingHttpResponse:
         response = StreamingHttpResponse(self.body, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = (
-            "attachment; "
-            f'filename="{filename(self.query, self.audit.started_at, sandbox=self.sandbox)}"'
-        )
+        response["Content-Disposition"] = f'attachment; filename="{self._filename()}"'
         response["Cache-Control"] = "no-store"
         response["X-Content-Type-Options"] = "nosniff"
         return response
+
+    def _filename(self) -> str:
+        at = self.audit.started_at
+        return filename(self.query, at, sandbox=self.sandbox, searched=self.searched)
 
 
 def start(
@@ -194,26 +201,37 @@ def start(
     salesforce_ids: Sequence[SalesforceId] | None = None,
     extra_columns: Sequence[str] = (),
     sandbox: bool = False,
+    index_query: IndexQuery | None = None,
 ) -> Download:
     """Record the export, fetch its first page and write its first chunk. A Metronome
     failure before that raises here (the audit already says it failed), so the view can
-    answer with an error page instead of a broken file."""
+    answer with an error page instead of a broken file. With `index_query`, the file is
+    every match of that index search, re-read live from Metronome in batches of 100."""
     audit = ExportAudit.objects.create(
         user=user if isinstance(user, User) else None,
         username=user.get_username(),
         query_string=audited_query_string(query_string),
     )
-    body = _audited_body(client, query, audit, extra_columns, salesforce_ids)
+    pages = (
+        index_search.iter_pages(client, index_query, page_size=PAGE_SIZE)
+        if index_query is not None
+        else search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
+    )
+    body = _audited_body(pages, audit, extra_columns)
     first_chunk = next(body)  # raises the first page's failure, audited
-    return Download(audit=audit, query=query, body=_resume(first_chunk, body), sandbox=sandbox)
+    return Download(
+        audit=audit,
+        query=query,
+        body=_resume(first_chunk, body),
+        sandbox=sandbox,
+        searched=index_query is not None,
+    )
 
 
 def _audited_body(
-    client: MetronomeClient,
-    query: CustomerQuery,
+    pages: Generator[CustomerPage, None, None],
     audit: ExportAudit,
     extra_columns: Sequence[str],
-    salesforce_ids: Sequence[SalesforceId] | None = None,
 ) -> Generator[bytes, None, None]:
     """The file, recorded in `audit` however it ends: one try/finally from the first API
     call to the last chunk.
@@ -224,7 +242,6 @@ def _audited_body(
     such as gunicorn take the first chunk before sending anything, so that does not happen.)
     """
     started = time.monotonic()
-    pages = search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
     chunks = csv_chunks(pages, extra_columns)
     rows = 0
     outcome, error = ExportAudit.Outcome.FAILED, ""

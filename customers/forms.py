@@ -9,6 +9,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from customers import pasted, salesforce
+from customers.customer_index import Archived, Billable, IndexFilters, Sort
+from customers.index_search import IndexQuery
 from customers.metronome import MAX_PAGE_SIZE, CustomerQuery
 from customers.pasted import Ignored, PastedIds
 from customers.salesforce import SalesforceId
@@ -20,6 +22,11 @@ MAX_CURSOR_LENGTH = 2000
 # urlstate.MAX_QUERY_STRING).
 MAX_CURSOR_TRAIL = 1000
 MAX_PAGE_NUMBER = 10**7
+MAX_SEARCH_LENGTH = 200
+NO_INDEX_YET = (
+    "The customer index has not been built yet, so name search, these filters and sorting "
+    "are not available. Run `manage.py sync_customers` to build it."
+)
 
 TRUE_VALUES = {"true", "1", "on", "yes"}
 FALSE_VALUES = {"false", "0", "off", "no", ""}
@@ -100,11 +107,13 @@ class SalesforceIdsField(PastedIdsField):
 
 
 class ArchivedField(forms.ChoiceField):
-    """`only_archived` as the API names it; accepts true/false/1/0/on/off from any URL."""
+    """`only_archived` as the API names it; accepts true/false/1/0/on/off from any URL, and
+    `all`, which only the index can answer. Cleans to whether archived customers are asked
+    for; the form's `archived_state` tells All apart."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            choices=[("false", "Active"), ("true", "Archived")],
+            choices=[("false", "Active"), ("true", "Archived"), ("all", "All")],
             required=False,
             widget=forms.RadioSelect,
             **kwargs,
@@ -116,7 +125,9 @@ class ArchivedField(forms.ChoiceField):
             return "true"
         if text in FALSE_VALUES:
             return "false"
-        raise ValidationError("Choose Active or Archived.")
+        if text == "all":
+            return "all"
+        raise ValidationError("Choose Active, Archived or All.")
 
     def clean(self, value: Any) -> bool:
         return bool(super().clean(value) == "true")
@@ -138,7 +149,33 @@ class CursorTrailField(forms.Field):
         return values
 
 
+class CustomFieldFilter(forms.CharField):
+    """`key=value`: customers whose custom field `key` is exactly `value`."""
+
+    def clean(self, value: Any) -> tuple[str, str] | None:
+        text = super().clean(value)
+        if not text:
+            return None
+        key, equals, wanted = text.partition("=")
+        if not equals or not key.strip():
+            raise ValidationError("Write the custom field as key=value, such as region=emea.")
+        return key.strip(), wanted.strip()
+
+
+class DayField(forms.DateField):
+    widget = forms.DateInput(attrs={"type": "date"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, input_formats=["%Y-%m-%d"], **kwargs)
+
+
 class CustomerFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=MAX_SEARCH_LENGTH,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+    )
     salesforce_account_ids = SalesforceIdsField(label="Salesforce account IDs")
     customer_ids = CustomerIdsField(label="Customer IDs")
     ingest_alias = forms.CharField(label="Ingest alias", required=False, max_length=500)
@@ -163,9 +200,43 @@ class CustomerFilterForm(forms.Form):
     )
     # Ask Metronome again rather than answer from the cache; never kept in links.
     refresh = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Only the index answers these (see `uses_index`).
+    billable = forms.ChoiceField(
+        label="Billable status",
+        required=False,
+        choices=[
+            ("", "Any"),
+            (Billable.BILLABLE.value, "Billable"),
+            (Billable.UNBILLABLE.value, "Unbillable"),
+            (Billable.NOT_SET.value, "Not set"),
+        ],
+    )
+    created_from = DayField(label="Created from")
+    created_to = DayField(label="Created to")
+    updated_from = DayField(label="Updated from")
+    updated_to = DayField(label="Updated to")
+    no_salesforce_id = forms.BooleanField(label="Has no Salesforce ID", required=False)
+    custom_field = CustomFieldFilter(
+        label="Custom field", required=False, max_length=500, help_text="key=value"
+    )
+    sort = forms.ChoiceField(
+        label="Sort", required=False, choices=[("", "")] + [(s.value, s.value) for s in Sort]
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    INDEX_ONLY_FIELDS = (
+        "q",
+        "billable",
+        "created_from",
+        "created_to",
+        "updated_from",
+        "updated_to",
+        "custom_field",
+        "sort",
+    )
+
+    def __init__(self, *args: Any, index_ready: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.index_ready = index_ready
         # A URL may ask for any size from 1 to 100; show it selected rather than lie.
         requested = self.data.get("limit", "") if self.is_bound else ""
         if requested.isdigit() and 1 <= int(requested) <= MAX_PAGE_SIZE:
@@ -219,8 +290,63 @@ class CustomerFilterForm(forms.Form):
         carry, so every page of a search reports what was ignored and how IDs were pasted."""
         return {name: found.as_text() for name, found in self.pasted.items() if found.ids}
 
+    @property
+    def archived_state(self) -> Archived:
+        choice = self.archived_choice
+        if choice == "all":
+            return Archived.ALL
+        return Archived.ARCHIVED if choice == "true" else Archived.ACTIVE
+
+    @property
+    def more_filters_used(self) -> bool:
+        """Whether a "More filters" field holds something: the fold then starts open."""
+        names = ("billable", "created_from", "created_to", "updated_from", "updated_to")
+        return any(self.data.get(name) for name in (*names, "no_salesforce_id", "custom_field"))
+
     def clean_limit(self) -> int:
         return self.cleaned_data["limit"] or DEFAULT_PAGE_SIZE
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for start, end, label in (
+            ("created_from", "created_to", "Created"),
+            ("updated_from", "updated_to", "Updated"),
+        ):
+            if data.get(start) and data.get(end) and data[start] > data[end]:
+                self.add_error(end, f"{label} to must not be before {label.lower()} from.")
+        if not self.index_ready and self.uses_index:
+            raise ValidationError(NO_INDEX_YET)
+        return data
+
+    @property
+    def uses_index(self) -> bool:
+        """Whether the page is answered from the customer index: a search, a filter or a
+        sort the API lacks, or All. Read from the submitted values, valid or not."""
+        if str(self.data.get("no_salesforce_id", "")).strip().lower() not in FALSE_VALUES:
+            return True
+        return self.archived_choice == "all" or any(
+            str(self.data.get(name, "")).strip() for name in self.INDEX_ONLY_FIELDS
+        )
+
+    def index_query(self) -> IndexQuery:
+        data = self.cleaned_data
+        return IndexQuery(
+            q=data["q"],
+            filters=IndexFilters(
+                archived=self.archived_state,
+                billable=Billable(data["billable"]) if data["billable"] else None,
+                created_from=data["created_from"],
+                created_to=data["created_to"],
+                updated_from=data["updated_from"],
+                updated_to=data["updated_to"],
+                no_salesforce_id=data["no_salesforce_id"],
+                custom_field=data["custom_field"],
+                customer_ids=data["customer_ids"],
+                salesforce_account_ids=data["salesforce_account_ids"],
+                ingest_alias=data["ingest_alias"],
+            ),
+            sort=Sort(data["sort"]) if data["sort"] else None,
+        )
 
     def query(self) -> CustomerQuery:
         data = self.cleaned_data

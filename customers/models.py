@@ -22,6 +22,8 @@ class CustomerAccess(models.Model):
         permissions = [
             ("view_customers", "Can view Metronome customers"),
             ("export_customers", "Can download Metronome customers as CSV"),
+            # Granted to no group: superusers have it, and whoever an admin gives it to.
+            ("sync_index", "Can start a customer index update from the customers page"),
         ]
 
     def __str__(self) -> str:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from django.http import QueryDict
 from django.urls import reverse
 
+from customers.customer_index import Archived, IndexResult, Sort
+from customers.index_search import IndexQuery
 from customers.metronome import CustomerQuery
 from customers.models import SavedSearch
 
@@ -29,7 +32,27 @@ SALESFORCE_IDS_PER_LINK = MAX_QUERY_STRING // len("001Dn00000AbCdEIAZ%2C")
 PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 
-FILTER_PARAMS = ("salesforce_account_ids", "customer_ids", "ingest_alias", "only_archived")
+# What only the customer index answers (the form's `uses_index`).
+INDEX_PARAMS = (
+    "q",
+    "billable",
+    "created_from",
+    "created_to",
+    "updated_from",
+    "updated_to",
+    "no_salesforce_id",
+    "custom_field",
+    "sort",
+)
+FILTER_PARAMS = (
+    "salesforce_account_ids",
+    "customer_ids",
+    "ingest_alias",
+    "only_archived",
+    *INDEX_PARAMS,
+)
+# Page numbers shown either side of the current one.
+PAGE_NUMBERS_AROUND = 2
 Params = Mapping[str, str | Sequence[str]]
 
 
@@ -59,6 +82,29 @@ def stored_filters(query: CustomerQuery, pasted_text: Mapping[str, str]) -> dict
     return params
 
 
+def index_params(query: IndexQuery) -> dict[str, str]:
+    """An index search's own parameters (its ID filters are the API's), empty ones left out."""
+    filters = query.filters
+    custom = f"{filters.custom_field[0]}={filters.custom_field[1]}" if filters.custom_field else ""
+
+    def day(value: date | None) -> str:
+        return value.isoformat() if value else ""
+
+    params = {
+        "q": query.q,
+        "only_archived": "all" if filters.archived is Archived.ALL else "",
+        "billable": filters.billable.value if filters.billable else "",
+        "created_from": day(filters.created_from),
+        "created_to": day(filters.created_to),
+        "updated_from": day(filters.updated_from),
+        "updated_to": day(filters.updated_to),
+        "no_salesforce_id": "true" if filters.no_salesforce_id else "",
+        "custom_field": custom,
+        "sort": query.sort.value if query.sort else "",
+    }
+    return {name: value for name, value in params.items() if value}
+
+
 def query_string(params: Params) -> str:
     """`params` URL-encoded in the given order, empty values left out."""
     encoded = QueryDict(mutable=True)
@@ -85,17 +131,23 @@ def search_params(
     limit: int,
     pasted_text: Mapping[str, str] | None = None,
     toggle_in_url: bool = False,
+    index_query: IndexQuery | None = None,
 ) -> dict[str, str]:
-    """What names the search in every link of its pages: its filters, or the key of the
-    stored filters, and the page size when it is not the default. Beside a key, the toggle
-    is spelled out when Archived, or when the URL gave it (an older stored search may hold
-    `only_archived=true`, which a URL's `false` overrides)."""
+    """What names the search in every link of its pages: its filters (with the index
+    search's, when the index answers it), or the key of the stored filters, and the page
+    size when it is not the default. Beside a key, the toggle is spelled out when Archived,
+    or when the URL gave it (an older stored search may hold `only_archived=true`, which a
+    URL's `false` overrides)."""
     if saved_key:
         params = {"search": saved_key}
         if query.only_archived or toggle_in_url:
             params["only_archived"] = "true" if query.only_archived else "false"
+        if index_query is not None and index_query.filters.archived is Archived.ALL:
+            params["only_archived"] = "all"
     else:
         params = filter_params(query, pasted_text)
+        if index_query is not None:
+            params = {**params, **index_params(index_query)}
     if limit != DEFAULT_PAGE_SIZE:
         params["limit"] = str(limit)
     return params
@@ -194,3 +246,91 @@ def page_links(
         this_url=this_url,
         refresh_url=f"{this_url}{'&' if '?' in this_url else '?'}refresh=1",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PageNumber:
+    number: int
+    url: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPageLinks:
+    """The links of one page of an index search, which has a true total and page numbers.
+    Names shared with PageLinks mean the same, so the template reads either."""
+
+    page_number: int
+    page_count: int
+    total: int
+    total_shown: str  # "1,284"
+    first_row: int
+    last_row: int
+    first_url: str
+    previous_url: str | None
+    next_url: str | None
+    numbers: tuple[PageNumber | None, ...]  # None marks a gap ("…")
+    export_query: str
+
+
+def index_page_links(search: Mapping[str, str], result: IndexResult) -> IndexPageLinks:
+    """The links of one page of an index search: `search` is `search_params(...)`."""
+
+    def link(number: int) -> str:
+        return list_url({**search, "page": str(number) if number > 1 else ""})
+
+    count, current = result.page_count, result.page
+    shown = sorted(
+        {1, count}
+        | set(
+            range(
+                max(1, current - PAGE_NUMBERS_AROUND), min(count, current + PAGE_NUMBERS_AROUND) + 1
+            )
+        )
+    )
+    numbers: list[PageNumber | None] = []
+    for number in shown:
+        if numbers and (previous := numbers[-1]) is not None and number > previous.number + 1:
+            numbers.append(None)
+        numbers.append(PageNumber(number, link(number), number == current))
+    export = {name: value for name, value in search.items() if name != "limit"}
+    return IndexPageLinks(
+        page_number=current,
+        page_count=count,
+        total=result.total,
+        total_shown=f"{result.total:,}",
+        first_row=result.first_row,
+        last_row=result.last_row,
+        first_url=link(1),
+        previous_url=link(current - 1) if 1 < current <= count else None,
+        next_url=link(current + 1) if current < count else None,
+        numbers=tuple(numbers) if count > 1 else (),
+        export_query=query_string(export),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SortLink:
+    url: str
+    aria_sort: str  # "ascending", "descending", or "" when the column is not the sort
+
+
+SORTABLE = {
+    "name": (Sort.NAME, Sort.NAME_DESC),
+    "created": (Sort.CREATED, Sort.CREATED_DESC),
+    "updated": (Sort.UPDATED, Sort.UPDATED_DESC),
+}
+
+
+def sort_links(search: Mapping[str, str], current: Sort | None) -> dict[str, SortLink]:
+    """A link per sortable column: ascending first, descending when it is the ascending
+    sort already. A new sort starts at page one."""
+    base = {name: value for name, value in search.items() if name not in ("sort", "page")}
+    links: dict[str, SortLink] = {}
+    for column, (ascending, descending) in SORTABLE.items():
+        next_sort = descending if current is ascending else ascending
+        aria = (
+            "ascending" if current is ascending else "descending" if current is descending else ""
+        )
+        links[column] = SortLink(list_url({**base, "sort": next_sort.value}), aria)
+    return links

@@ -10,20 +10,34 @@ import uuid
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from customers import concurrency, display, export, metronome, search, urlstate
+from customers import (
+    concurrency,
+    display,
+    export,
+    index_refresh,
+    index_search,
+    metronome,
+    search,
+    urlstate,
+)
+from customers.customer_index import Archived
 from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
 from customers.models import SavedSearch, SearchQuotaExceeded
 
@@ -54,21 +68,28 @@ def _store_search(request: HtmxHttpRequest) -> HttpResponse:
     """A search too long for a URL (hundreds of pasted IDs) arrives by POST: its filters are
     stored and it is shown under a short URL naming their key. Only a POST, which Django
     checks for CSRF, ever stores one."""
-    form = CustomerFilterForm(request.POST)
+    form = CustomerFilterForm(request.POST, index_ready=_index_ready())
     if not form.is_valid():
         return _render(request, _context(form, QueryDict()))
     query, pasted_text = form.query(), form.pasted_text
+    index_query = form.index_query() if form.uses_index else None
+    index_filters = urlstate.index_params(index_query) if index_query is not None else {}
     limit = form.cleaned_data["limit"]
     saved_key = None
-    if not urlstate.fits_in_url(urlstate.filter_params(query, pasted_text)):
+    if not urlstate.fits_in_url({**urlstate.filter_params(query, pasted_text), **index_filters}):
+        # The toggle (Active, Archived or All) travels in the URL beside the key.
+        stored = {**urlstate.stored_filters(query, pasted_text), **index_filters}
+        stored.pop("only_archived", None)
         try:
-            saved_key = SavedSearch.store(
-                urlstate.stored_filters(query, pasted_text), request.user
-            ).key
+            saved_key = SavedSearch.store(stored, request.user).key
         except SearchQuotaExceeded as refusal:
             return _render(request, {**_context(form, QueryDict()), "refusal": str(refusal)})
     params = urlstate.search_params(
-        query, saved_key=saved_key, limit=limit, pasted_text=pasted_text
+        query,
+        saved_key=saved_key,
+        limit=limit,
+        pasted_text=pasted_text,
+        index_query=index_query,
     )
     location = urlstate.list_url(params)
     if not request.htmx:
@@ -83,9 +104,13 @@ def _context(form: CustomerFilterForm, params: QueryDict) -> Context:
     return {"form": form, "retry_url": urlstate.list_url({}) + (f"?{query}" if query else "")}
 
 
+def _index_ready() -> bool:
+    return index_refresh.state().synced_at is not None
+
+
 def _search(params: QueryDict, user_id: object) -> Context:
     expanded, unknown_search = urlstate.expand_saved_search(params)
-    form = CustomerFilterForm({} if unknown_search else expanded)
+    form = CustomerFilterForm({} if unknown_search else expanded, index_ready=_index_ready())
     context = _context(form, params)
     if unknown_search:
         context["notice"] = "That saved search does not exist. Showing all customers instead."
@@ -95,6 +120,8 @@ def _search(params: QueryDict, user_id: object) -> Context:
     query = form.query()
     data = form.cleaned_data
     saved_key = None if unknown_search else params.get("search") or None
+    if form.uses_index:
+        return _index_search(form, context, saved_key)
     if saved_key is None and not urlstate.fits_in_url(
         urlstate.filter_params(query, form.pasted_text)
     ):
@@ -153,6 +180,8 @@ def _search(params: QueryDict, user_id: object) -> Context:
             search_link, to_archived=not query.only_archived
         ),
         query=query,
+        filtered=query.is_filtered,
+        shown_customers="archived customers" if query.only_archived else "active customers",
         paging=urlstate.page_links(
             search_link,
             cursor=cursor,
@@ -166,6 +195,82 @@ def _search(params: QueryDict, user_id: object) -> Context:
     return context
 
 
+SHOWN_CUSTOMERS = {
+    Archived.ACTIVE: "active customers",
+    Archived.ARCHIVED: "archived customers",
+    Archived.ALL: "customers",
+}
+
+
+def _index_search(form: CustomerFilterForm, context: Context, saved_key: str | None) -> Context:
+    """The page from the customer index: the index finds this page's customers and gives
+    the total, Metronome is re-read for their current values (customers/index_search.py)."""
+    query = form.query()
+    index_query = form.index_query()
+    data = form.cleaned_data
+    params = urlstate.search_params(
+        query,
+        saved_key=saved_key,
+        limit=data["limit"],
+        pasted_text=form.pasted_text,
+        index_query=index_query,
+    )
+    if saved_key is None and not urlstate.fits_in_url(params):
+        context["too_long"] = {
+            name: value for name, value in params.items() if name in urlstate.FILTER_PARAMS
+        }
+        return context
+    try:
+        found = index_search.page(
+            metronome.get_client(), index_query, page=data["page"] or 1, per_page=data["limit"]
+        )
+    except metronome.MetronomeError as error:
+        logger.warning("Customer list (index search) failed: %s", error)
+        context["error"] = str(error)
+        return context
+    customers = [live.customer for live in found.customers]
+    context.update(
+        customers=customers,
+        rows=display.live_rows(found.customers),
+        query=query,
+        index_query=index_query,
+        filtered=True,
+        shown_customers=SHOWN_CUSTOMERS[index_query.filters.archived],
+        corrections=found.result.corrections if found.result.corrected else None,
+        paging=urlstate.index_page_links(params, found.result),
+        sort_links=urlstate.sort_links(params, index_query.sort),
+    )
+    return context
+
+
+def _index_status() -> Context:
+    index = index_refresh.state()
+    age = ""
+    if index.synced_at is not None:
+        fresh = timezone.now() - index.synced_at < timedelta(minutes=1)
+        age = "just now" if fresh else f"{timesince(index.synced_at)} ago"
+    return {"last_sync": index.synced_at, "index_age": age, "sync_running": index.running}
+
+
+@require_POST
+@permission_required("customers.sync_index", raise_exception=True)
+def sync_index(request: HtmxHttpRequest) -> HttpResponse:
+    """The "Update index now" button: starts a sync in the background and answers at once
+    with the index's status line (for htmx), or sends the browser back to the page."""
+    if index_refresh.is_running():
+        message = (
+            "An index update is already running; searches use the new index as soon as it finishes."
+        )
+    else:
+        index_refresh.start_in_background()
+        message = "Index update started. Searches use the new index as soon as it finishes."
+    if not request.htmx:
+        messages.info(request, message)
+        return HttpResponseRedirect(reverse("customers:list"), status=303)
+    context = {**_index_status(), "sync_message": message}
+    return render(request, "customers/list.html#index-status", context)
+
+
 def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
     # A history-restore request replaces the whole page, so it gets the whole page.
     fragment = request.htmx and not request.htmx.history_restore_request
@@ -173,6 +278,8 @@ def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
     context["max_query_string"] = urlstate.MAX_QUERY_STRING
     context["salesforce_ids_per_link"] = urlstate.SALESFORCE_IDS_PER_LINK
     context["max_pasted_ids"] = f"{MAX_PASTED_IDS:,}"
+    if not fragment:
+        context.update(_index_status())
     return render(request, template, context)
 
 
@@ -205,7 +312,7 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
     params = params.copy()
     for name in EXPORT_IGNORED_PARAMS:
         params.pop(name, None)
-    form = CustomerFilterForm(params)
+    form = CustomerFilterForm(params, index_ready=_index_ready())
     if not form.is_valid():
         problems = [f"{field.label}: {message}" for field in form for message in field.errors]
         problems += [str(message) for message in form.non_field_errors()]
@@ -228,6 +335,7 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
             salesforce_ids=form.salesforce_ids,
             extra_columns=settings.CSV_CUSTOM_FIELD_COLUMNS,
             sandbox=settings.METRONOME_SANDBOX,
+            index_query=form.index_query() if form.uses_index else None,
         )
     except BaseException as error:
         concurrency.release(request.user.pk)

@@ -278,3 +278,41 @@ def test_filters_beside_a_stored_key_are_ignored_so_page_links_and_csv_agree():
     assert "customer_ids" not in params
     # The toggle and the page size travel beside the key.
     assert params["only_archived"] == "false" and params["limit"] == "10"
+
+
+# --- Index searches ---------------------------------------------------------------------------
+
+
+def test_index_pages_show_numbers_around_the_current_one_with_gaps():
+    from customers.customer_index import IndexResult
+
+    result = IndexResult(total=1284, customer_ids=("x",) * 50, page=7, per_page=50)
+    links = urlstate.index_page_links({"q": "acme"}, result)
+
+    shown = [number.number if number else "…" for number in links.numbers]
+    assert shown == [1, "…", 5, 6, 7, 8, 9, "…", 26]
+    assert [n.current for n in links.numbers if n] == [
+        False,
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert links.first_url == "/customers/?q=acme"
+    assert links.previous_url == "/customers/?q=acme&page=6"
+    assert links.next_url == "/customers/?q=acme&page=8"
+    assert (links.first_row, links.last_row, links.total_shown) == (301, 350, "1,284")
+    assert links.export_query == "q=acme"
+
+
+def test_a_sort_link_flips_the_current_column_and_starts_at_page_one():
+    from customers.customer_index import Sort
+
+    links = urlstate.sort_links({"q": "acme", "sort": "name", "page": "3"}, Sort.NAME)
+
+    assert links["name"].url == "/customers/?q=acme&sort=-name"
+    assert links["name"].aria_sort == "ascending"
+    assert links["created"].url == "/customers/?q=acme&sort=created"
+    assert links["created"].aria_sort == ""

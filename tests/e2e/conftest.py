@@ -128,7 +128,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The dashboard under gunicorn with the project's gunicorn.conf.py, on a fresh SQLite
-    database holding the demo logins, reading the standalone sandbox."""
+    database holding the demo logins and the customer index, reading the standalone
+    sandbox."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
@@ -147,7 +148,9 @@ def app_url(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "SALESFORCE_BASE_URL": "",
         "PYTHONUNBUFFERED": "1",
     }
-    for command in (["migrate", "--noinput"], ["ensure_demo_user"]):
+    # sync_customers builds the customer index from the sandbox, as `make run` does, so
+    # name search works from the first page.
+    for command in (["migrate", "--noinput"], ["ensure_demo_user"], ["sync_customers"]):
         subprocess.run(
             [sys.executable, "manage.py", *command],
             cwd=ROOT,

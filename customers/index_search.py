@@ -1,0 +1,146 @@
+"""The customers page when the synced index answers: the index finds, the API tells the truth.
+
+`customer_index.search` gives one page of customer IDs in order (and the true total); this
+module re-reads those customers live from Metronome by `customer_ids`, one call per 100, so
+every value on screen is current. A customer the index still has but Metronome now lists in
+the other state (archived, or restored, since the last sync) or not at all (deleted) is
+labelled as such; a deleted one is shown with the values the index kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+from customers.customer_index import MAX_PER_PAGE, Archived, IndexFilters, IndexResult, Sort
+from customers.customer_index import search as index_search
+from customers.metronome import (
+    MAX_IDS_PER_REQUEST,
+    BillableStatus,
+    CurrentBillableStatus,
+    Customer,
+    CustomerPage,
+    CustomerQuery,
+    MetronomeClient,
+)
+from customers.models import IndexedCustomer
+
+ARCHIVED_SINCE = "archived since the index was updated"
+RESTORED_SINCE = "restored since the index was updated"
+GONE = "no longer in Metronome"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexQuery:
+    """A search of the index as the page's form validated it."""
+
+    q: str
+    filters: IndexFilters
+    sort: Sort | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCustomer:
+    customer: Customer
+    note: str  # "" when Metronome still lists it as the index did
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPage:
+    result: IndexResult
+    customers: tuple[LiveCustomer, ...]
+
+
+def page(client: MetronomeClient, query: IndexQuery, *, page: int, per_page: int) -> IndexPage:
+    """One page of the index search, each customer as Metronome has it now."""
+    result = index_search(
+        query.q, filters=query.filters, sort=query.sort, page=page, per_page=per_page
+    )
+    return IndexPage(result, live(client, result.customer_ids, query.filters.archived))
+
+
+def live(
+    client: MetronomeClient, customer_ids: Sequence[str], archived: Archived
+) -> tuple[LiveCustomer, ...]:
+    """`customer_ids` re-read from Metronome, in the given order: first in the state the
+    search shows (active for All), then the ones missing in the other state."""
+    first_state = archived is Archived.ARCHIVED
+    found = _read(client, customer_ids, only_archived=first_state)
+    missing = [customer_id for customer_id in customer_ids if customer_id not in found]
+    moved = _read(client, missing, only_archived=not first_state) if missing else {}
+    gone = [customer_id for customer_id in missing if customer_id not in moved]
+    kept = _from_index(gone) if gone else {}
+    moved_note = (
+        "" if archived is Archived.ALL else RESTORED_SINCE if first_state else ARCHIVED_SINCE
+    )
+    rows: list[LiveCustomer] = []
+    for customer_id in customer_ids:
+        if customer_id in found:
+            rows.append(LiveCustomer(found[customer_id], ""))
+        elif customer_id in moved:
+            rows.append(LiveCustomer(moved[customer_id], moved_note))
+        elif customer_id in kept:
+            rows.append(LiveCustomer(kept[customer_id], GONE))
+    return tuple(rows)
+
+
+def iter_pages(
+    client: MetronomeClient, query: IndexQuery, *, page_size: int = MAX_IDS_PER_REQUEST
+) -> Generator[CustomerPage, None, None]:
+    """Every match of the index search, re-read live in batches of `page_size`: the CSV
+    export's source. A customer deleted since the last sync is left out; one archived or
+    restored since is written as Metronome has it now."""
+    number = 1
+    while True:
+        result = index_search(
+            query.q, filters=query.filters, sort=query.sort, page=number, per_page=MAX_PER_PAGE
+        )
+        ids = result.customer_ids
+        for start in range(0, len(ids), page_size):
+            batch = ids[start : start + page_size]
+            rows = live(client, batch, query.filters.archived)
+            yield CustomerPage(tuple(row.customer for row in rows if row.note != GONE), None)
+        if number >= result.page_count:
+            return
+        number += 1
+
+
+def _read(
+    client: MetronomeClient, customer_ids: Sequence[str], *, only_archived: bool
+) -> dict[str, Customer]:
+    found: dict[str, Customer] = {}
+    for start in range(0, len(customer_ids), MAX_IDS_PER_REQUEST):
+        batch = tuple(customer_ids[start : start + MAX_IDS_PER_REQUEST])
+        query = CustomerQuery(customer_ids=batch, only_archived=only_archived)
+        # At most 100 IDs and a limit of 100: one page holds them all.
+        listed = client.list_customers(query, limit=MAX_IDS_PER_REQUEST)
+        wanted = set(batch)
+        found.update((c.id, c) for c in listed.customers if c.id in wanted)
+    return found
+
+
+def _from_index(customer_ids: Sequence[str]) -> dict[str, Customer]:
+    """The last synced values of customers Metronome no longer lists."""
+    indexed = IndexedCustomer.objects.filter(id__in=[uuid.UUID(i) for i in customer_ids])
+    return {str(row.id): _customer(row) for row in indexed}
+
+
+def _customer(row: IndexedCustomer) -> Customer:
+    status = (
+        CurrentBillableStatus(BillableStatus(row.billable_status), row.billable_status_effective_at)
+        if row.billable_status in {status.value for status in BillableStatus}
+        else None
+    )
+    return Customer(
+        id=str(row.id),
+        name=row.name,
+        external_id=row.external_id,
+        ingest_aliases=tuple(str(alias) for alias in row.ingest_aliases),
+        custom_fields={str(k): str(v) for k, v in row.custom_fields.items()},
+        salesforce_account_id=row.salesforce_account_id or None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        archived_at=row.archived_at,
+        billable_status=status,
+    )

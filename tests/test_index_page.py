@@ -1,0 +1,330 @@
+"""The customers page answered from the customer index: the search box, the filters the API
+lacks, sorting, totals, the live re-read from Metronome, the freshness line, the "Update
+index now" button and the CSV export of an index search. CI runs it on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from customers import index_refresh, index_sync, metronome
+from customers.models import ExportAudit, SyncRun
+from customers.sandbox import SandboxAPI, SandboxTransport
+from customers.sandbox.api import Faults
+from tests.test_customer_index import CUSTOMERS, customer_id
+from tests.test_sync import wire_customer
+
+LIST = reverse("customers:list")
+ROW = re.compile(r'data-customer-id="([0-9a-f-]{36})"')
+
+
+def shown(response) -> list[str]:
+    """The names of the rows shown, in order."""
+    html = response.content.decode()
+    return re.findall(r'<th scope="row"><a href="/customers/[^"]+/">([^<]+)</a>', html)
+
+
+def install_metronome(install_client, customers: list[dict[str, Any]]) -> None:
+    install_client(SandboxTransport(SandboxAPI(customers)))
+
+
+@pytest.fixture
+def indexed(db, install_client) -> None:
+    """The index synced from CUSTOMERS, and Metronome still holding them unchanged."""
+    install_metronome(install_client, CUSTOMERS)
+    run = index_sync.sync(metronome.get_client())
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
+
+
+def changed(name: str, /, **changes: Any) -> list[dict[str, Any]]:
+    """CUSTOMERS with one of them changed in Metronome after the sync."""
+    return [{**c, **changes} if c["name"] == name else c for c in CUSTOMERS]
+
+
+# --- Search and filters ----------------------------------------------------------------------
+
+
+def test_part_of_a_name_in_any_order_shows_the_customer(finance_client, indexed):
+    response = finance_client.get(LIST, {"q": "hr junip"})
+
+    assert response.status_code == 200
+    assert shown(response) == ["HR Juniper Partners", "Juniper HR Ltd."]
+    assert "Rows 1–2 of 2" in response.content.decode()
+
+
+def test_accents_and_case_do_not_matter(finance_client, indexed):
+    assert shown(finance_client.get(LIST, {"q": "SOCIETE gen"})) == ["Société Générale"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"billable": "billable"}, ["Juniper HR Ltd.", "Northwind Acme"]),
+        ({"billable": "unbillable"}, ["HR Juniper Partners"]),
+        ({"billable": "not_set"}, ["Acme Corp", "Société Générale", "株式会社 佐藤"]),
+        (
+            {"created_from": "2022-01-01", "created_to": "2023-05-05"},
+            ["HR Juniper Partners", "Société Générale"],
+        ),
+        ({"updated_from": "2025-01-01"}, ["Acme Corp", "Juniper HR Ltd."]),
+        ({"no_salesforce_id": "true", "q": "acme"}, ["Acme Corp", "Northwind Acme"]),
+        ({"custom_field": "region=emea"}, ["Acme Corp", "Juniper HR Ltd."]),
+        ({"only_archived": "all", "q": "acme"}, ["Acme Archived", "Acme Corp", "Northwind Acme"]),
+        ({"only_archived": "true", "q": "acme"}, ["Acme Archived"]),
+        ({"q": "juniper", "ingest_alias": "juniper-hr-1"}, ["Juniper HR Ltd."]),
+        (
+            {"q": "juniper", "customer_ids": customer_id("HR Juniper Partners")},
+            ["HR Juniper Partners"],
+        ),
+    ],
+)
+def test_each_index_filter_narrows_the_page(finance_client, indexed, params, expected):
+    response = finance_client.get(LIST, {"sort": "name", **params})
+
+    assert response.status_code == 200
+    assert shown(response) == expected
+
+
+def test_invalid_filters_are_explained_not_a_500(finance_client, indexed):
+    response = finance_client.get(
+        LIST,
+        {"created_from": "2024-02-01", "created_to": "2024-01-01", "custom_field": "emea"},
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Check the filters." in html
+    assert "Created to must not be before created from." in html
+    assert "Write the custom field as key=value" in html
+
+
+def test_the_filters_travel_in_the_page_links(finance_client, indexed):
+    response = finance_client.get(LIST, {"q": "acme", "only_archived": "all", "limit": "1"})
+
+    html = response.content.decode().replace("&amp;", "&")
+    assert 'href="/customers/?q=acme&only_archived=all&limit=1&page=2"' in html
+    assert "Rows 1–1 of 3" in html
+
+
+def test_a_posted_search_keeps_the_index_filters_in_its_url(finance_client, indexed):
+    response = finance_client.post(LIST, {"q": "acme", "billable": "billable", "sort": "-name"})
+
+    assert response.status_code == 303
+    assert response["Location"] == "/customers/?q=acme&billable=billable&sort=-name"
+    assert shown(finance_client.get(response["Location"])) == ["Northwind Acme"]
+
+
+# --- Sorting, totals, pages ------------------------------------------------------------------
+
+
+def test_sort_by_created_newest_first_from_the_header_link(finance_client, indexed):
+    first = finance_client.get(LIST, {"q": "acme", "only_archived": "all", "sort": "created"})
+    html = first.content.decode().replace("&amp;", "&")
+
+    assert shown(first) == ["Acme Archived", "Acme Corp", "Northwind Acme"]
+    assert '<th scope="col" aria-sort="ascending"><a class="sort"' in html
+    descending = re.search(r'href="([^"]*sort=-created[^"]*)"', html)
+    assert descending
+    second = finance_client.get(descending.group(1))
+    assert shown(second) == ["Northwind Acme", "Acme Corp", "Acme Archived"]
+    assert 'aria-sort="descending"' in second.content.decode()
+
+
+def test_headers_are_not_sort_links_without_the_index(finance_client, indexed):
+    response = finance_client.get(LIST)
+
+    assert 'class="sort"' not in response.content.decode()
+    assert "aria-sort" not in response.content.decode()
+
+
+def test_true_total_and_page_numbers(finance_client, indexed):
+    response = finance_client.get(LIST, {"only_archived": "all", "sort": "name", "limit": "2"})
+    html = response.content.decode()
+
+    assert "Rows 1–2 of 7" in html
+    assert 'aria-current="page">1<' in html
+    assert 'aria-label="Page 4"' in html
+    last = finance_client.get(
+        LIST, {"only_archived": "all", "sort": "name", "limit": "2", "page": "4"}
+    )
+    assert "Rows 7–7 of 7" in last.content.decode()
+    assert shown(last) == ["株式会社 佐藤"]
+
+
+# --- The live re-read ------------------------------------------------------------------------
+
+
+def test_a_name_changed_after_the_sync_shows_the_new_name(finance_client, indexed, install_client):
+    install_metronome(install_client, changed("Juniper HR Ltd.", name="Juniper People Ltd."))
+
+    response = finance_client.get(LIST, {"q": "juniper hr ltd"})
+
+    assert shown(response) == ["Juniper People Ltd."]
+
+
+def test_a_customer_archived_after_the_sync_is_labelled(finance_client, indexed, install_client):
+    install_metronome(install_client, changed("Northwind Acme", archived_at="2026-11-01T00:00:00Z"))
+
+    response = finance_client.get(LIST, {"q": "northwind"})
+
+    html = response.content.decode()
+    assert shown(response) == ["Northwind Acme"]
+    assert "archived since the index was updated" in html
+    assert '<span class="badge badge-archived">1 Nov 2026</span>' in html
+
+
+def test_a_customer_deleted_after_the_sync_is_labelled(finance_client, indexed, install_client):
+    install_metronome(install_client, [c for c in CUSTOMERS if c["name"] != "Acme Corp"])
+
+    response = finance_client.get(LIST, {"q": "acme corp"})
+
+    assert shown(response) == ["Acme Corp"]
+    assert "no longer in Metronome" in response.content.decode()
+
+
+def test_a_page_is_re_read_with_one_call_per_state(finance_client, indexed, install_client):
+    api = SandboxAPI(CUSTOMERS)
+    install_client(SandboxTransport(api))
+
+    finance_client.get(LIST, {"only_archived": "all"})
+
+    # Six active customers in one call, the archived one in a second.
+    assert api.request_count == 2
+
+
+def test_a_metronome_failure_is_shown_in_the_results(finance_client, indexed, install_client):
+    api = SandboxAPI(CUSTOMERS)
+    install_client(SandboxTransport(api))
+    api.faults = Faults(fail_every=1, fail_status=500)
+
+    response = finance_client.get(LIST, {"q": "acme"})
+
+    assert response.status_code == 200
+    assert "Could not load customers." in response.content.decode()
+
+
+# --- Freshness and the no-index state --------------------------------------------------------
+
+
+def test_the_page_says_how_fresh_the_index_is(finance_client, indexed):
+    SyncRun.objects.update(finished_at=timezone.now() - timedelta(minutes=4))
+
+    html = finance_client.get(LIST).content.decode()
+
+    assert "Index updated 4\xa0minutes ago." in html
+
+
+def test_without_a_sync_the_search_box_says_what_to_run_and_the_api_still_answers(
+    finance_client, install_client
+):
+    install_metronome(install_client, CUSTOMERS)
+
+    response = finance_client.get(LIST)
+    html = response.content.decode()
+
+    assert "run <code>manage.py sync_customers</code>" in html
+    assert re.search(r'<input type="search" name="q"[^>]*\sdisabled', html)
+    assert len(shown(response)) == 6  # the active customers, from the API
+
+
+def test_without_a_sync_an_index_search_in_a_link_is_explained(finance_client, install_client):
+    install_metronome(install_client, CUSTOMERS)
+
+    html = finance_client.get(LIST, {"q": "juniper"}).content.decode()
+
+    assert "Check the filters." in html
+    assert "The customer index has not been built yet" in html
+
+
+# --- Update index now ------------------------------------------------------------------------
+
+
+def test_the_sync_button_is_for_superusers_and_the_sync_index_permission(finance_client, indexed):
+    assert "Update index now" not in finance_client.get(LIST).content.decode()
+    assert finance_client.post(reverse("customers:sync_index")).status_code == 403
+
+
+class InlineThread:
+    """Runs the sync where the test can see it: a real thread would have its own database
+    connection, outside the test's transaction (its rows would outlive the test)."""
+
+    def __init__(self, *, target, name, daemon):
+        self.target, self.name = target, name
+
+    def start(self):
+        self.target()
+
+
+def test_the_sync_button_starts_a_sync_and_answers(client, db, install_client, monkeypatch):
+    install_metronome(install_client, CUSTOMERS)
+    monkeypatch.setattr(index_refresh, "Thread", InlineThread)
+    client.force_login(User.objects.create_superuser("ada"))
+    assert "Update index now" in client.get(LIST).content.decode()
+
+    response = client.post(reverse("customers:sync_index"), headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert "Index update started." in response.content.decode()
+    assert SyncRun.objects.get().outcome == SyncRun.Outcome.SUCCEEDED
+    assert shown(client.get(LIST, {"q": "juniper hr ltd"})) == ["Juniper HR Ltd."]
+
+
+def test_the_sync_button_only_takes_a_post(admin_client, indexed):
+    assert admin_client.get(reverse("customers:sync_index")).status_code == 405
+
+
+def test_the_sync_button_says_when_a_sync_is_already_running(admin_client, indexed, monkeypatch):
+    SyncRun.objects.create(started_at=timezone.now(), heartbeat_at=timezone.now())
+    started = []
+    monkeypatch.setattr(index_refresh, "start_in_background", lambda: started.append(1))
+
+    response = admin_client.post(reverse("customers:sync_index"))
+
+    assert response.status_code == 303
+    page = admin_client.get(LIST).content.decode()
+    assert "An index update is already running" in page
+    assert started == []
+
+
+# --- The CSV export of an index search --------------------------------------------------------
+
+
+def test_the_export_of_an_index_search_writes_every_match_re_read_live(
+    finance_client, db, install_client
+):
+    customers = [
+        wire_customer(
+            f"Bulk Customer {n:03}", custom_fields={"tier": "gold" if n % 2 else "silver"}
+        )
+        for n in range(250)
+    ]
+    install_metronome(install_client, customers)
+    assert index_sync.sync(metronome.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+    renamed = [
+        {**c, "name": "Bulk Customer 001 (renamed)"} if c["name"] == "Bulk Customer 001" else c
+        for c in customers
+    ]
+    install_metronome(install_client, renamed)
+
+    response = finance_client.get(
+        reverse("customers:export"), {"q": "bulk", "custom_field": "tier=gold", "sort": "name"}
+    )
+
+    assert response.status_code == 200
+    assert "filtered" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == 125
+    assert rows[0]["name"] == "Bulk Customer 001 (renamed)"
+    assert all(row["custom_fields"] == '{"tier": "gold"}' for row in rows)
+    audit = ExportAudit.objects.get()
+    assert (audit.outcome, audit.rows_written) == (ExportAudit.Outcome.COMPLETE, 125)
