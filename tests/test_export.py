@@ -482,7 +482,9 @@ def test_a_failure_before_the_first_byte_is_an_error_page(
 
 # Closing a response sends request_finished, which closes a connection that is inside a
 # transaction: a real database transaction per test, not one wrapped around it.
-@pytest.mark.django_db(transaction=True)
+# A real transaction, and afterwards the groups and permissions the migrations made are
+# restored (a plain transactional test empties every table for the tests after it).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_client_that_goes_away_is_recorded_as_a_failed_export(finance_client, install_sandbox):
     install_sandbox(1050)
     response = finance_client.get(URL)

@@ -184,7 +184,9 @@ def test_interrupted_sync_is_recorded_and_keeps_the_index(install_client):
     assert names_in_index() == {"Acme"}
 
 
-@pytest.mark.django_db(transaction=True)
+# A real transaction, and afterwards the groups and permissions the migrations made are
+# restored (a plain transactional test empties every table for the tests after it).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_second_sync_while_one_runs_exits_saying_so(install_client):
     first_request_arrived = threading.Event()
     release = threading.Event()
