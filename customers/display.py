@@ -78,7 +78,8 @@ def customer_row(
     return CustomerRow(
         id=_capped(customer.id),
         name=_capped(customer.name),
-        detail_url=f"/customers/{quote(customer.id, safe='')}/",
+        # Relative to the customers page (/customers/): 11 bytes a row, 1 KB a page.
+        detail_url=f"{quote(customer.id, safe='')}/",
         metronome_url=f"{app_url}/customers/{quote(customer.id, safe='')}",
         first_alias=_capped(aliases[0]) if aliases else "",
         more_aliases=tuple(_capped(alias) for alias in aliases[1 : MAX_SHOWN_ALIASES + 1]),

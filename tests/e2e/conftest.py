@@ -322,8 +322,8 @@ class Dashboard:
         self.swap(self.page.locator("label.toggle-option", has_text=state).click)
 
     def row_ids(self) -> list[str]:
-        return self.results.locator("tr[data-customer-id]").evaluate_all(
-            "rows => rows.map(row => row.dataset.customerId)"
+        return self.results.locator("tbody tr").evaluate_all(
+            "rows => rows.map(row => row.querySelector('th a').getAttribute('href').slice(0, -1))"
         )
 
     def all_row_ids(self) -> list[str]:
