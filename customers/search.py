@@ -137,6 +137,12 @@ def search(
     )
 
 
+def is_paged_by_metronome(query: CustomerQuery) -> bool:
+    """A query the API takes in one call, without Salesforce IDs (each of which goes out in
+    every form it may be stored in): Metronome pages it itself."""
+    return not (query.needs_batches or query.salesforce_account_ids)
+
+
 def iter_pages(
     client: MetronomeClient,
     query: CustomerQuery,
@@ -147,7 +153,7 @@ def iter_pages(
     """Every page of the query, to the end: the CSV export's source. A query the API can
     take in one call is paged by Metronome; a longer one, or one with Salesforce IDs (each
     goes out in every form it may be stored in), is looked up and cut here."""
-    if not (query.needs_batches or query.salesforce_account_ids):
+    if is_paged_by_metronome(query):
         yield from client.iter_pages(query, page_size=page_size)
         return
     if not 1 <= page_size <= MAX_PAGE_SIZE:
