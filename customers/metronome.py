@@ -400,34 +400,6 @@ class RowPage(Generic[Row]):
     next_page: str | None
 
 
-# One page of `GET /v1/customers` as sent: its customers, each still to be read, and its cursor.
-_WirePage = tuple[list[object], str | None]
-
-
-def _fresh_rows(
-    page: _WirePage, read: Callable[[object], Row], seen_customers: set[int]
-) -> RowPage[Row]:
-    """The page's customers read by `read`, each customer once: a repeat of one sent on an
-    earlier page is dropped (logged), and a page of nothing but repeats means the listing
-    would never end or end with rows twice, so it fails visibly."""
-    items, next_page = page
-    rows = [read(item) for item in items]  # each checked before any is kept
-    ids = [hash(_wire_id(item)) for item in items]
-    fresh = tuple(row for id_, row in zip(ids, rows, strict=True) if id_ not in seen_customers)
-    if items and not fresh:
-        raise MalformedResponse(
-            "Metronome sent a page of customers it had already sent; the list could "
-            "not be completed."
-        )
-    if len(fresh) < len(items):
-        logger.warning(
-            "Metronome repeated %d customers of earlier pages; each is kept once",
-            len(items) - len(fresh),
-        )
-    seen_customers.update(ids)
-    return RowPage(fresh, next_page)
-
-
 def _wire_id(item: Any) -> str:
     # Only for an item a reader accepted: every reader checks the customer is an object
     # with a string `id`, as `Customer.from_wire` does.
@@ -517,12 +489,11 @@ class MetronomeClient:
         # ahead), sending each request as soon as it has the cursor. Submitting each fetch
         # from the consumer's thread instead does not overlap: the consumer holds the GIL
         # while it writes rows, so the request only leaves once the writing is done
-        # (measured in bench/README.md). The customers are read here, in the consumer's
-        # thread, so the next request does not wait for them either.
-        pages: queue.Queue[_WirePage | BaseException | None] = queue.Queue(maxsize=1)
+        # (measured in bench/README.md).
+        pages: queue.Queue[RowPage[Row] | BaseException | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
 
-        def hand_over(item: _WirePage | BaseException | None) -> None:
+        def hand_over(item: RowPage[Row] | BaseException | None) -> None:
             while not stop.is_set():
                 try:
                     pages.put(item, timeout=0.1)
@@ -532,7 +503,7 @@ class MetronomeClient:
 
         def fetch_all() -> None:
             try:
-                for page in self._follow_cursors(query, page_size):
+                for page in self._follow_cursors(query, page_size, read):
                     if stop.is_set():
                         return
                     hand_over(page)
@@ -541,32 +512,50 @@ class MetronomeClient:
                 hand_over(error)
 
         threading.Thread(target=fetch_all, name="metronome-prefetch", daemon=True).start()
-        # hash() of each ID rather than the ID: 100,000 small ints, not 100,000 strings.
-        seen_customers: set[int] = set()
         try:
             while (item := pages.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                yield _fresh_rows(item, read, seen_customers)
+                yield item
         finally:
             # A consumer that stops early must not wait for a page it will never read.
             stop.set()
 
-    def _follow_cursors(self, query: CustomerQuery, page_size: int) -> Iterator[_WirePage]:
-        """The pages of one API listing as sent, refusing to go round in circles: a cursor
-        sent twice, or an endless run of empty pages, mean the listing would never end, so
-        it fails visibly. (`_fresh_rows` refuses pages of customers already sent.)"""
+    def _follow_cursors(
+        self, query: CustomerQuery, page_size: int, read: Callable[[object], Row]
+    ) -> Iterator[RowPage[Row]]:
+        """The pages of one API listing, each customer once, refusing to go round in
+        circles: a cursor sent twice, or pages of nothing but customers already sent, mean
+        the listing would never end (or end with rows twice), so it fails visibly."""
         cursor: str | None = None
         seen_cursors: set[str] = set()
+        # hash() of each ID rather than the ID: 100,000 small ints, not 100,000 strings.
+        seen_customers: set[int] = set()
         empty_run = 0
         while True:
             items, next_page = self._fetch_wire_page(query, page_size, cursor)
-            empty_run = 0 if items else empty_run + 1
+            rows = [read(item) for item in items]  # each checked before any is kept
+            ids = [hash(_wire_id(item)) for item in items]
+            fresh = tuple(
+                row for id_, row in zip(ids, rows, strict=True) if id_ not in seen_customers
+            )
+            if items and not fresh:
+                raise MalformedResponse(
+                    "Metronome sent a page of customers it had already sent; the list could "
+                    "not be completed."
+                )
+            if len(fresh) < len(items):
+                logger.warning(
+                    "Metronome repeated %d customers of earlier pages; each is kept once",
+                    len(items) - len(fresh),
+                )
+            seen_customers.update(ids)
+            empty_run = 0 if fresh else empty_run + 1
             if empty_run > MAX_CONSECUTIVE_EMPTY_PAGES:
                 raise MalformedResponse(
                     "Metronome kept sending empty pages; the list could not be completed."
                 )
-            yield items, next_page
+            yield RowPage(fresh, next_page)
             if not next_page:
                 return
             # An empty page may hand back the cursor it was asked with (keep asking: the
