@@ -13,6 +13,7 @@ cells neutralised (OWASP "CSV Injection"), timestamps as ISO 8601 UTC with micro
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
 import re
@@ -21,6 +22,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
+from typing import cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import StreamingHttpResponse
@@ -28,11 +30,19 @@ from django.http import StreamingHttpResponse
 from customers import index_search, search
 from customers.index_search import IndexQuery
 from customers.metronome import (
+    BILLABLE_STATUS_BY_VALUE,
+    UNREADABLE_CUSTOMER,
     Customer,
     CustomerPage,
     CustomerQuery,
+    MalformedResponse,
     MetronomeClient,
     MetronomeError,
+    RowPage,
+    _datetime,
+    _text,
+    _text_mapping,
+    _texts,
 )
 from customers.models import ExportAudit
 from customers.salesforce import SalesforceId
@@ -125,23 +135,82 @@ def customer_row(customer: Customer, extra_columns: Sequence[str] = ()) -> list[
     ]
 
 
+# Metronome's usual spelling of a UTC time, `2024-03-01T12:00:00.123Z`: its cell is the same
+# text with the fraction padded to microseconds, no datetime round trip needed.
+_UTC_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]{1,6}))?Z"
+)
+
+
+def wire_timestamp(value: object) -> str:
+    """`timestamp(_datetime(value))`: the same check, and the same cell, cheaper."""
+    parsed = _datetime(value)  # a string with a time zone, or TypeError/ValueError
+    match = _UTC_TIMESTAMP.fullmatch(cast(str, value))
+    if match is None:
+        return timestamp(parsed)
+    return f"{match.string[:19]}.{(match[1] or '').ljust(6, '0')}Z"
+
+
+def wire_row(data: object, extra_columns: Sequence[str] = ()) -> list[str]:
+    """`customer_row(Customer.from_wire(data), extra_columns)` without the `Customer`: the
+    same checks of every field, through the same helpers, and the same cells (a property
+    test holds the two together). The export's rows go from Metronome's JSON straight to
+    cells this way, about half the CPU of building each `Customer` first."""
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("a customer must be an object")
+        config = data["customer_config"]
+        status = data.get("current_billable_status")
+        fields = data["custom_fields"]
+        aliases = data["ingest_aliases"]
+        salesforce_id = config["salesforce_account_id"]
+        if not (isinstance(fields, dict) and isinstance(aliases, list)):
+            raise TypeError("custom_fields must be an object and ingest_aliases a list")
+        fields = _text_mapping(fields)
+        return [
+            neutralise(_text(data["id"])),
+            neutralise(_text(data["name"])),
+            neutralise(_text(data["external_id"])),
+            neutralise(ALIAS_SEPARATOR.join(_texts(aliases))),
+            "" if salesforce_id is None else neutralise(_text(salesforce_id)),
+            BILLABLE_STATUS_BY_VALUE[status["value"]].value if status else "",
+            _optional_wire_timestamp(status.get("effective_at")) if status else "",
+            wire_timestamp(data["created_at"]),
+            wire_timestamp(data["updated_at"]),
+            _optional_wire_timestamp(data.get("archived_at")),
+            json_object(fields),
+            *[neutralise(fields.get(key, "")) for key in extra_columns],
+        ]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponse(UNREADABLE_CUSTOMER) from exc
+
+
+def _optional_wire_timestamp(value: object) -> str:
+    return "" if value is None else wire_timestamp(value)
+
+
 def csv_chunks(
-    pages: Iterable[CustomerPage], extra_columns: Sequence[str] = ()
+    pages: Iterable[CustomerPage | RowPage[list[str]]], extra_columns: Sequence[str] = ()
 ) -> Generator[tuple[bytes, int], None, None]:
-    """The file as one chunk per page, each with the number of customers it holds. The
-    first chunk carries the BOM and the header with the first page's rows, even if there are
-    none. A later page that Metronome sent empty yields nothing."""
+    """The file as one chunk per page, each with the number of customers it holds: pages of
+    `Customer`s, or of rows already in cells (`wire_row`). The first chunk carries the BOM
+    and the header with the first page's rows, even if there are none. A later page that
+    Metronome sent empty yields nothing."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     buffer.write(BOM)
     writer.writerow(header(extra_columns))
     first = True
     for page in pages:
-        if not page.customers and not first:
+        if isinstance(page, RowPage):
+            rows: Sequence[list[str]] = page.rows
+        else:
+            rows = [customer_row(customer, extra_columns) for customer in page.customers]
+        if not rows and not first:
             continue
-        writer.writerows([customer_row(customer, extra_columns) for customer in page.customers])
+        writer.writerows(rows)
         # A lone surrogate can't be UTF-8; one bad character must not abort a whole export.
-        yield buffer.getvalue().encode("utf-8", "replace"), len(page.customers)
+        yield buffer.getvalue().encode("utf-8", "replace"), len(rows)
         buffer.seek(0)
         buffer.truncate()
         first = False
@@ -215,7 +284,7 @@ def start(
     pages = (
         index_search.iter_pages(client, index_query, page_size=PAGE_SIZE)
         if index_query is not None
-        else search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
+        else _pages(client, query, extra_columns, salesforce_ids)
     )
     body = _audited_body(pages, audit, extra_columns)
     first_chunk = next(body)  # raises the first page's failure, audited
@@ -229,7 +298,7 @@ def start(
 
 
 def _audited_body(
-    pages: Generator[CustomerPage, None, None],
+    pages: Generator[CustomerPage | RowPage[list[str]], None, None],
     audit: ExportAudit,
     extra_columns: Sequence[str],
 ) -> Generator[bytes, None, None]:
@@ -275,6 +344,21 @@ def _audited_body(
                 rows,
                 error,
             )
+
+
+def _pages(
+    client: MetronomeClient,
+    query: CustomerQuery,
+    extra_columns: Sequence[str],
+    salesforce_ids: Sequence[SalesforceId] | None,
+) -> Generator[CustomerPage | RowPage[list[str]], None, None]:
+    """Metronome's own paging reads each customer straight into cells; a search looked up
+    in batches (`customers.search`) gives `Customer`s."""
+    if search.is_paged_by_metronome(query):
+        return client.iter_read_pages(
+            query, functools.partial(wire_row, extra_columns=extra_columns), page_size=PAGE_SIZE
+        )
+    return search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
 
 
 def _resume(first_chunk: bytes, rest: Generator[bytes, None, None]) -> Iterator[bytes]:

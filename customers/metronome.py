@@ -26,11 +26,11 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import cast
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -104,9 +104,20 @@ class MalformedResponse(MetronomeError):
 # --- Typed values ------------------------------------------------------------------------
 
 
+UNREADABLE_CUSTOMER = (
+    "Metronome sent a customer the dashboard could not read. "
+    "If this keeps happening, tell the dashboard's developers."
+)
+
+
 class BillableStatus(StrEnum):
     BILLABLE = "billable"
     UNBILLABLE = "unbillable"
+
+
+# A dict lookup instead of `BillableStatus(value)`, whose enum machinery costs more than the
+# rest of a customer's checks; an unknown (or unhashable) value raises KeyError (TypeError).
+BILLABLE_STATUS_BY_VALUE: Mapping[object, BillableStatus] = {s.value: s for s in BillableStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +166,7 @@ class Customer:
                 archived_at=_optional_datetime(data.get("archived_at")),
                 billable_status=(
                     CurrentBillableStatus(
-                        value=BillableStatus(status["value"]),
+                        value=BILLABLE_STATUS_BY_VALUE[status["value"]],
                         effective_at=_optional_datetime(status.get("effective_at")),
                     )
                     if status
@@ -163,10 +174,7 @@ class Customer:
                 ),
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise MalformedResponse(
-                "Metronome sent a customer the dashboard could not read. "
-                "If this keeps happening, tell the dashboard's developers."
-            ) from exc
+            raise MalformedResponse(UNREADABLE_CUSTOMER) from exc
 
     @property
     def custom_field_items(self) -> list[tuple[str, str]]:
@@ -306,16 +314,18 @@ def _text(value: object) -> str:
 
 # These run for every customer of a 100,000-row CSV export: one loop per collection, not
 # one call per string, roughly halves `from_wire`'s time (see bench/README.md).
-def _texts(values: Sequence[object]) -> tuple[str, ...]:
+# `Any` rather than `cast()`, a function call per use at run time: the loops are the check.
+def _texts(values: Sequence[Any]) -> tuple[str, ...]:
     for value in values:
         if not isinstance(value, str):
             raise TypeError(f"expected a string, got {type(value).__name__}")
-    return tuple(cast(Sequence[str], values))
+    return tuple(values)
 
 
-def _text_mapping(mapping: Mapping[object, object]) -> dict[str, str]:
-    _texts((*mapping.keys(), *mapping.values()))
-    return dict(cast(Mapping[str, str], mapping))
+def _text_mapping(mapping: Mapping[Any, Any]) -> dict[str, str]:
+    for item in mapping.items():
+        _texts(item)
+    return dict(mapping)
 
 
 def _datetime(value: object) -> datetime:
@@ -324,6 +334,13 @@ def _datetime(value: object) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("timestamp without a time zone")
+    if parsed.year in (1, 9999):
+        # At the ends of the calendar a time zone can push it out of range: every page and
+        # file shows times in UTC, so one that has no UTC is as unreadable as garbage.
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("timestamp out of range in UTC") from None
     return parsed
 
 
@@ -377,6 +394,25 @@ class CustomerQuery:
 class CustomerPage:
     customers: tuple[Customer, ...]
     next_page: str | None
+
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True, slots=True)
+class RowPage(Generic[Row]):
+    """A page of customers each read by the caller's reader: e.g. straight into the CSV
+    export's cells, without building a `Customer` only to take it apart again."""
+
+    rows: tuple[Row, ...]
+    next_page: str | None
+
+
+def _wire_id(item: Any) -> str:
+    # Only for an item a reader accepted: every reader checks the customer is an object
+    # with a string `id`, as `Customer.from_wire` does.
+    id_: str = item["id"]
+    return id_
 
 
 # --- The client ----------------------------------------------------------------------------
@@ -434,9 +470,26 @@ class MetronomeClient:
 
     def iter_pages(
         self, query: CustomerQuery, *, page_size: int = MAX_PAGE_SIZE
-    ) -> Iterator[CustomerPage]:
-        """Every page of the query, to the end. The next page is fetched while the caller
-        works on the current one, so a consumer that writes rows waits on the API once."""
+    ) -> Generator[CustomerPage, None, None]:
+        """Every page of the query, to the end, as `Customer`s. The next page is fetched
+        while the caller works on the current one, so a consumer that writes rows waits on
+        the API once."""
+        pages = self.iter_read_pages(query, Customer.from_wire, page_size=page_size)
+        try:
+            for page in pages:
+                yield CustomerPage(page.rows, page.next_page)
+        finally:
+            pages.close()  # stops the prefetch
+
+    def iter_read_pages(
+        self,
+        query: CustomerQuery,
+        read: Callable[[object], Row],
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Generator[RowPage[Row], None, None]:
+        """`iter_pages` with each customer's JSON read by `read`, which must check it as
+        `Customer.from_wire` does and raise MalformedResponse where that would."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         _refuse_batches(query)
@@ -445,10 +498,10 @@ class MetronomeClient:
         # from the consumer's thread instead does not overlap: the consumer holds the GIL
         # while it writes rows, so the request only leaves once the writing is done
         # (measured in bench/README.md).
-        pages: queue.Queue[CustomerPage | BaseException | None] = queue.Queue(maxsize=1)
+        pages: queue.Queue[RowPage[Row] | BaseException | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
 
-        def hand_over(item: CustomerPage | BaseException | None) -> None:
+        def hand_over(item: RowPage[Row] | BaseException | None) -> None:
             while not stop.is_set():
                 try:
                     pages.put(item, timeout=0.1)
@@ -458,7 +511,7 @@ class MetronomeClient:
 
         def fetch_all() -> None:
             try:
-                for page in self.follow_cursors(query, page_size):
+                for page in self.follow_cursors(query, page_size, read):
                     if stop.is_set():
                         return
                     hand_over(page)
@@ -482,48 +535,56 @@ class MetronomeClient:
             # A consumer that stops early must not wait for a page it will never read.
             stop.set()
 
-    def follow_cursors(self, query: CustomerQuery, page_size: int) -> Iterator[CustomerPage]:
-        """The pages of one API listing, fetched in the caller's thread, each customer once,
-        refusing to go round in circles: a cursor sent twice, or pages of nothing but
-        customers already sent, mean the listing would never end (or end with rows twice),
-        so it fails visibly. `iter_pages` is the same with the next page fetched ahead."""
+    def follow_cursors(
+        self, query: CustomerQuery, page_size: int, read: Callable[[object], Row]
+    ) -> Iterator[RowPage[Row]]:
+        """The pages of one API listing, fetched in the caller's thread, each customer read
+        by `read` and kept once, refusing to go round in circles: a cursor sent twice, or
+        pages of nothing but customers already sent, mean the listing would never end (or
+        end with rows twice), so it fails visibly. `iter_read_pages` is the same with the
+        next page fetched ahead."""
         cursor: str | None = None
         seen_cursors: set[str] = set()
         # hash() of each ID rather than the ID: 100,000 small ints, not 100,000 strings.
         seen_customers: set[int] = set()
         empty_run = 0
         while True:
-            page = self._fetch_page(query, page_size, cursor)
-            fresh = tuple(c for c in page.customers if hash(c.id) not in seen_customers)
-            if page.customers and not fresh:
+            items, next_page = self._fetch_wire_page(query, page_size, cursor)
+            rows = [read(item) for item in items]  # each checked before any is kept
+            ids = [hash(_wire_id(item)) for item in items]
+            kept: list[Row] = []
+            for id_, row in zip(ids, rows, strict=True):
+                if id_ not in seen_customers:  # also twice within this page: kept once
+                    seen_customers.add(id_)
+                    kept.append(row)
+            fresh = tuple(kept)
+            if items and not fresh:
                 raise MalformedResponse(
                     "Metronome sent a page of customers it had already sent; the list could "
                     "not be completed."
                 )
-            if len(fresh) < len(page.customers):
+            if len(fresh) < len(items):
                 logger.warning(
                     "Metronome repeated %d customers of earlier pages; each is kept once",
-                    len(page.customers) - len(fresh),
+                    len(items) - len(fresh),
                 )
-                page = CustomerPage(fresh, page.next_page)
-            seen_customers.update(hash(c.id) for c in fresh)
             empty_run = 0 if fresh else empty_run + 1
             if empty_run > MAX_CONSECUTIVE_EMPTY_PAGES:
                 raise MalformedResponse(
                     "Metronome kept sending empty pages; the list could not be completed."
                 )
-            yield page
-            if not page.next_page:
+            yield RowPage(fresh, next_page)
+            if not next_page:
                 return
             # An empty page may hand back the cursor it was asked with (keep asking: the
             # empty run above bounds that); after rows, a cursor seen before is a cycle.
-            if page.customers and page.next_page in seen_cursors:
+            if items and next_page in seen_cursors:
                 raise MalformedResponse(
                     "Metronome sent a page cursor it had sent before; following it would "
                     "never end, so the list could not be completed."
                 )
-            seen_cursors.add(page.next_page)
-            cursor = page.next_page
+            seen_cursors.add(next_page)
+            cursor = next_page
 
     def get_customer(self, customer_id: str) -> Customer:
         """One customer, archived or not (`GET /v1/customers/{id}`)."""
@@ -591,6 +652,19 @@ class MetronomeClient:
     # Internals ------------------------------------------------------------------------------
 
     def _fetch_page(self, query: CustomerQuery, limit: int, cursor: str | None) -> CustomerPage:
+        items, next_page = self._fetch_wire_page(query, limit, cursor)
+        customers = tuple(Customer.from_wire(item) for item in items)
+        if len({customer.id for customer in customers}) < len(customers):
+            # The same customer twice on one page: shown once.
+            logger.warning("Metronome repeated customers within one page; each is kept once")
+            customers = tuple({c.id: c for c in reversed(customers)}.values())[::-1]
+        return CustomerPage(customers, next_page)
+
+    def _fetch_wire_page(
+        self, query: CustomerQuery, limit: int, cursor: str | None
+    ) -> tuple[list[object], str | None]:
+        """One page's customers as Metronome sent them (each still to be read) and its
+        cursor, the page itself checked: a list, a string cursor, no more than `limit`."""
         params = {**query.wire_params(), "limit": str(limit)}
         if cursor:
             params["next_page"] = cursor
@@ -610,14 +684,7 @@ class MetronomeClient:
                 "dashboard shows no page it did not ask for. If this keeps happening, tell "
                 "the dashboard's developers."
             )
-        customers = tuple(Customer.from_wire(item) for item in body["data"])
-        if len({customer.id for customer in customers}) < len(customers):
-            # The same customer twice on one page: shown and exported once.
-            logger.warning("Metronome repeated customers within one page; each is kept once")
-            customers = tuple({customer.id: customer for customer in reversed(customers)}.values())[
-                ::-1
-            ]
-        return CustomerPage(customers=customers, next_page=next_page or None)
+        return body["data"], next_page or None
 
     def _get(self, path: str, params: Mapping[str, str]) -> object:
         """GET with the official SDKs' retry rules, bounded by count and by total waiting;
@@ -747,7 +814,9 @@ def _parse_json(content: bytes) -> object:
         raise MalformedResponse(
             "Metronome sent a response that is not JSON. Try again in a minute."
         ) from None
-    if _SURROGATE_IN_JSON.search(content):
+    # Byte searches first (each much faster than the regex): most pages have none of these.
+    maybe_surrogate = b"\\ud" in content or b"\\uD" in content or b"\xed" in content
+    if maybe_surrogate and _SURROGATE_IN_JSON.search(content):
         data = _replace_lone_surrogates(data)
     return data
 

@@ -140,6 +140,12 @@ def search(
     )
 
 
+def is_paged_by_metronome(query: CustomerQuery) -> bool:
+    """A query the API takes in one call, without Salesforce IDs (each of which goes out in
+    every form it may be stored in): Metronome pages it itself."""
+    return not (query.needs_batches or query.salesforce_account_ids)
+
+
 def iter_pages(
     client: MetronomeClient,
     query: CustomerQuery,
@@ -150,7 +156,7 @@ def iter_pages(
     """Every page of the query, to the end: the CSV export's source. A query the API can
     take in one call is paged by Metronome; a longer one, or one with Salesforce IDs (each
     goes out in every form it may be stored in), is looked up and cut here."""
-    if not (query.needs_batches or query.salesforce_account_ids):
+    if is_paged_by_metronome(query):
         yield from client.iter_pages(query, page_size=page_size)
         return
     if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -440,8 +446,8 @@ def _fetch_all(client: MetronomeClient, query: CustomerQuery) -> list[Customer]:
     lookup names at most 100 IDs, a lookup that goes on for pages and pages is a broken
     answer, not a long list."""
     customers: list[Customer] = []
-    for page in client.follow_cursors(query, MAX_PAGE_SIZE):
-        customers.extend(page.customers)
+    for page in client.follow_cursors(query, MAX_PAGE_SIZE, Customer.from_wire):
+        customers.extend(page.rows)
         if len(customers) > MAX_CUSTOMERS_PER_LOOKUP:
             raise MalformedResponse(
                 f"Metronome sent more than {MAX_CUSTOMERS_PER_LOOKUP:,} customers for at most "

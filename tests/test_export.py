@@ -27,7 +27,9 @@ from customers.metronome import (
     Customer,
     CustomerPage,
     CustomerQuery,
+    MalformedResponse,
     MetronomeUnavailable,
+    RowPage,
 )
 from customers.models import ExportAudit, SavedSearch
 from customers.sandbox import Faults, SandboxAPI, SandboxServer
@@ -160,6 +162,115 @@ def test_a_customer_row_has_every_column_in_order_and_in_utc():
         "'@SUM(A1)",
         "",
     ]
+
+
+# Customers as Metronome might send them: well-formed ones with timestamps in every spelling
+# Python reads (the usual `...Z` with 0-7 fraction digits, offsets), and half of them broken
+# in one field: a wrong type, a missing key, a timestamp without a time zone or impossible.
+_timestamps = (
+    st.datetimes(timezones=st.just(UTC)).map(lambda at: at.isoformat().replace("+00:00", "Z"))
+    | st.builds(
+        lambda at, digits: (
+            at.strftime("%Y-%m-%dT%H:%M:%S") + ("." + digits if digits else "") + "Z"
+        ),
+        st.datetimes(min_value=datetime(1000, 1, 1)),
+        st.text("0123456789", max_size=7),
+    )
+    | st.datetimes(timezones=st.timezones()).map(datetime.isoformat)
+)
+_statuses = st.none() | st.fixed_dictionaries(
+    {"value": st.sampled_from(["billable", "unbillable"])},
+    optional={"effective_at": st.none() | _timestamps},
+)
+_well_formed = st.fixed_dictionaries(
+    {
+        "id": st.text(),
+        "name": st.text(),
+        "external_id": st.text(),
+        "ingest_aliases": st.lists(st.text(), max_size=3),
+        "custom_fields": st.dictionaries(st.text(max_size=8), st.text(), max_size=3),
+        "customer_config": st.fixed_dictionaries({"salesforce_account_id": st.none() | st.text()}),
+        "created_at": _timestamps,
+        "updated_at": _timestamps,
+    },
+    optional={"archived_at": st.none() | _timestamps, "current_billable_status": _statuses},
+)
+_odd = (
+    st.none()
+    | st.integers()
+    | st.booleans()
+    | st.lists(st.integers() | st.text(), min_size=1, max_size=2)
+    | st.dictionaries(st.text(max_size=8), st.integers() | st.text(), max_size=2)
+    | st.text(max_size=5)
+    | st.datetimes().map(datetime.isoformat)  # no time zone
+    | st.sampled_from(["2024-01-01T24:00:00Z", "2024-02-30T00:00:00Z", "2024-01-01 00:00:00Z"])
+    | st.fixed_dictionaries({"value": st.sampled_from(["BILLABLE", "", "paused"])})
+    | st.just("missing")
+)
+
+
+def _broken(customer: dict, field: str, value: object) -> object:
+    if field == "whole":
+        return value
+    broken = dict(customer)
+    if value == "missing":
+        broken.pop(field, None)
+    else:
+        broken[field] = value
+    return broken
+
+
+_wire_customers = _well_formed | st.builds(
+    _broken,
+    _well_formed,
+    st.sampled_from(
+        [
+            "id",
+            "name",
+            "external_id",
+            "ingest_aliases",
+            "custom_fields",
+            "customer_config",
+            "created_at",
+            "updated_at",
+            "archived_at",
+            "current_billable_status",
+            "whole",
+        ]
+    ),
+    _odd,
+)
+
+
+@given(_wire_customers, st.lists(st.sampled_from(["plan", "region", "", "x"]), max_size=3))
+def test_a_row_read_straight_from_the_wire_is_the_row_of_the_customer_read_from_it(
+    data, extra_columns
+):
+    try:
+        expected = export.customer_row(Customer.from_wire(data), extra_columns)
+    except MalformedResponse as error:
+        with pytest.raises(MalformedResponse) as raised:
+            export.wire_row(data, extra_columns)
+        assert str(raised.value) == str(error)
+    else:
+        assert export.wire_row(data, extra_columns) == expected
+
+
+def test_the_usual_utc_spelling_keeps_its_digits_and_pads_them_to_microseconds():
+    assert export.wire_timestamp("2024-03-01T12:00:00.5Z") == "2024-03-01T12:00:00.500000Z"
+    assert export.wire_timestamp("2024-03-01T12:00:00Z") == "2024-03-01T12:00:00.000000Z"
+    assert export.wire_timestamp("2024-03-01T14:00:00+02:00") == "2024-03-01T12:00:00.000000Z"
+    with pytest.raises(ValueError, match="time zone"):
+        export.wire_timestamp("2024-03-01T12:00:00")
+
+
+def test_pages_of_rows_already_in_cells_are_written_as_they_are():
+    rows = tuple(export.wire_row(wire(n)) for n in range(1, 3))
+
+    chunks = list(export.csv_chunks([RowPage(rows, "c1"), RowPage((), None)]))
+
+    assert [count for _, count in chunks] == [2]
+    assert parse(chunks[0][0])[1:] == [list(row) for row in rows]
 
 
 @given(st.dictionaries(st.text(), st.text()))

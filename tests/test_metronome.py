@@ -920,3 +920,10 @@ def test_a_missing_required_field_is_a_malformed_response():
         del data[field]
         with pytest.raises(MalformedResponse):
             Customer.from_wire(data)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+02:34:48", "9999-12-31T23:59:59-05:00"])
+def test_a_timestamp_with_no_utc_equivalent_is_an_unreadable_customer(moment):
+    # The page and the CSV show every time in UTC; this one overflowed there, a 500.
+    with pytest.raises(MalformedResponse):
+        Customer.from_wire({**wire_customer(1), "updated_at": moment})
