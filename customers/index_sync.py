@@ -253,22 +253,25 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
         insert_seen = _upsert_sql(_SEEN, ["id", "fingerprint"])
         insert_row = _upsert_sql(_STAGING, columns)
     identify, to_row = _row_builders(timezone.now())
+    # A first sync has no fingerprints to look up.
+    lookup = _stored_fingerprints if IndexedCustomer.objects.exists() else _nothing_stored
     pending: list[Customer] = []
     for page_count, page in enumerate(_both_listings(client), 1):
         pending.extend(page.customers)
         run.seen += len(page.customers)
         if page_count % PAGES_PER_WRITE == 0:
-            _write(pending, identify, to_row, insert_seen, insert_row, run)
+            _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
             pending = []
         if progress is not None:
             progress(page_count, run.seen)
-    _write(pending, identify, to_row, insert_seen, insert_row, run)
+    _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
     _finish_staging()
 
 
 def _write(
     customers: list[Customer],
     identify: Callable[[Customer], tuple[object, str]],
+    lookup: Callable[[list[object]], dict[object, str]],
     to_row: Callable[[Customer, object, str], tuple[object, ...]],
     insert_seen: str,
     insert_row: str,
@@ -279,7 +282,7 @@ def _write(
     of a sync's CPU (bench/README.md), so an unchanged customer skips them."""
     if customers:
         keys = [identify(customer) for customer in customers]
-        stored = _stored_fingerprints([db_id for db_id, _ in keys])
+        stored = lookup([db_id for db_id, _ in keys])
         rows = [
             to_row(customer, db_id, fingerprint)
             for customer, (db_id, fingerprint) in zip(customers, keys, strict=True)
@@ -318,6 +321,10 @@ def _stored_fingerprints(ids: list[object]) -> dict[object, str]:
                 ids,  # type: ignore[arg-type]  # hex strings, as identifier() made them
             )
         return dict(cursor.fetchall())
+
+
+def _nothing_stored(ids: list[object]) -> dict[object, str]:
+    return {}
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
