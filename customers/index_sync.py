@@ -222,19 +222,24 @@ def _create_staging() -> None:
                 cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
 
 
-def _finish_staging() -> None:
-    if connection.vendor != "postgresql":
-        return
+def _finish_staging(*, fill_seen: bool) -> None:
+    """On PostgreSQL, one row per customer and the indexes the swap needs; on a first sync
+    (`fill_seen`), the seen table filled from the staged rows."""
+    postgresql = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         for table in (_STAGING, _SEEN):
-            # COPY cannot upsert: keep the last-listed row of a customer listed twice.
-            cursor.execute(
-                f"DELETE FROM {table} a USING {table} b "  # noqa: S608
-                "WHERE a.id = b.id AND a.ctid < b.ctid"
-            )
-            cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
-            # Temporary tables get no automatic statistics; the swap's joins need them.
-            cursor.execute(f"ANALYZE {table}")
+            if table == _SEEN and fill_seen:
+                cursor.execute(f"INSERT INTO {_SEEN} SELECT id, fingerprint FROM {_STAGING}")  # noqa: S608
+            elif postgresql:
+                # COPY cannot upsert: keep the last-listed row of a customer listed twice.
+                cursor.execute(
+                    f"DELETE FROM {table} a USING {table} b "  # noqa: S608
+                    "WHERE a.id = b.id AND a.ctid < b.ctid"
+                )
+            if postgresql:
+                cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
+                # Temporary tables get no automatic statistics; the swap's joins need them.
+                cursor.execute(f"ANALYZE {table}")
 
 
 def _drop_staging() -> None:
@@ -253,8 +258,13 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
         insert_seen = _upsert_sql(_SEEN, ["id", "fingerprint"])
         insert_row = _upsert_sql(_STAGING, columns)
     identify, to_row = _row_builders(timezone.now())
-    # A first sync has no fingerprints to look up.
-    lookup = _stored_fingerprints if IndexedCustomer.objects.exists() else _nothing_stored
+    first_sync = not IndexedCustomer.objects.exists()
+    if first_sync:
+        # Nothing to look up, and every row is staged in full: the seen table is filled
+        # from the staged rows at the end, in one statement.
+        lookup, insert_seen = _nothing_stored, ""
+    else:
+        lookup = _stored_fingerprints
     pending: list[Customer] = []
     for page_count, page in enumerate(_both_listings(client), 1):
         pending.extend(page.customers)
@@ -265,7 +275,7 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
         if progress is not None:
             progress(page_count, run.seen)
     _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
-    _finish_staging()
+    _finish_staging(fill_seen=first_sync)
 
 
 def _write(
@@ -290,7 +300,7 @@ def _write(
         ]
         with transaction.atomic(), connection.cursor() as cursor:
             for insert, values in ((insert_seen, keys), (insert_row, rows)):
-                if not values:
+                if not (insert and values):
                     continue
                 if connection.vendor == "postgresql":
                     # COPY: several times faster than executemany's INSERTs (bench/README.md).
