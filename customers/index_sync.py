@@ -59,10 +59,10 @@ def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRu
     with _one_sync_at_a_time() as run:
         try:
             started = time.monotonic()
-            _stage_all(client, run, progress)
+            first_sync = _stage_all(client, run, progress)
             staged = time.monotonic()
             with transaction.atomic():
-                _swap_into_index(run)
+                _swap_into_index(run, first_sync=first_sync)
             logger.info(
                 "Customer index: %d customers listed in %.1fs, swapped in %.1fs",
                 run.seen,
@@ -222,24 +222,19 @@ def _create_staging() -> None:
                 cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
 
 
-def _finish_staging(*, fill_seen: bool) -> None:
-    """On PostgreSQL, one row per customer and the indexes the swap needs; on a first sync
-    (`fill_seen`), the seen table filled from the staged rows."""
-    postgresql = connection.vendor == "postgresql"
+def _finish_staging() -> None:
+    if connection.vendor != "postgresql":
+        return
     with connection.cursor() as cursor:
         for table in (_STAGING, _SEEN):
-            if table == _SEEN and fill_seen:
-                cursor.execute(f"INSERT INTO {_SEEN} SELECT id, fingerprint FROM {_STAGING}")  # noqa: S608
-            elif postgresql:
-                # COPY cannot upsert: keep the last-listed row of a customer listed twice.
-                cursor.execute(
-                    f"DELETE FROM {table} a USING {table} b "  # noqa: S608
-                    "WHERE a.id = b.id AND a.ctid < b.ctid"
-                )
-            if postgresql:
-                cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
-                # Temporary tables get no automatic statistics; the swap's joins need them.
-                cursor.execute(f"ANALYZE {table}")
+            # COPY cannot upsert: keep the last-listed row of a customer listed twice.
+            cursor.execute(
+                f"DELETE FROM {table} a USING {table} b "  # noqa: S608
+                "WHERE a.id = b.id AND a.ctid < b.ctid"
+            )
+            cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
+            # Temporary tables get no automatic statistics; the swap's joins need them.
+            cursor.execute(f"ANALYZE {table}")
 
 
 def _drop_staging() -> None:
@@ -248,7 +243,9 @@ def _drop_staging() -> None:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> None:
+def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> bool:
+    """Stage both listings; True when this is a first sync (the index was empty), whose
+    staging table holds every customer in full and its seen table nothing."""
     _create_staging()
     columns = [str(field.column) for field in _COLUMNS]
     if connection.vendor == "postgresql":
@@ -260,8 +257,8 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
     identify, to_row = _row_builders(timezone.now())
     first_sync = not IndexedCustomer.objects.exists()
     if first_sync:
-        # Nothing to look up, and every row is staged in full: the seen table is filled
-        # from the staged rows at the end, in one statement.
+        # Nothing to look up, and every row is staged in full: the staging table is also
+        # the list of customers seen.
         lookup, insert_seen = _nothing_stored, ""
     else:
         lookup = _stored_fingerprints
@@ -275,7 +272,8 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
         if progress is not None:
             progress(page_count, run.seen)
     _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
-    _finish_staging(fill_seen=first_sync)
+    _finish_staging()
+    return first_sync
 
 
 def _write(
@@ -452,16 +450,20 @@ def _upsert_sql(table: str, columns: list[str]) -> str:
 _CHANGED = "customer_index_changed"
 
 
-def _swap_into_index(run: SyncRun) -> None:
+def _swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
     """Apply the staged listing to the index: only the rows that differ are written. A
     staged row counts only when its fingerprint is the last-listed one: a customer listed
     twice may have been staged as first listed and then found unchanged as last listed."""
     index = IndexedCustomer._meta.db_table
     staged = (
-        f"(SELECT s.* FROM {_STAGING} s JOIN {_SEEN} k "  # noqa: S608
-        "ON k.id = s.id AND k.fingerprint = s.fingerprint)"
+        _STAGING
+        if first_sync
+        else (
+            f"(SELECT s.* FROM {_STAGING} s JOIN {_SEEN} k "  # noqa: S608
+            "ON k.id = s.id AND k.fingerprint = s.fingerprint)"
+        )
     )
-    seen = _SEEN
+    seen = _STAGING if first_sync else _SEEN
     columns = [str(field.column) for field in _COLUMNS]
     column_list = ", ".join(columns)
     updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "id")
