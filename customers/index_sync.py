@@ -1,10 +1,12 @@
 """The sync behind `manage.py sync_customers`: every Metronome customer, active and archived,
 into the customer index that `customers.customer_index` searches.
 
-A run streams both listings side by side into a staging table (a few pages per write, so
-memory stays flat at any size), then swaps the staging table into the index in one short
-transaction: inserts, changed rows, removals. Until that transaction commits, searches read
-the previous index whole; a run that fails or is interrupted before it leaves it as it was.
+A run streams both listings side by side into staging tables (a few pages per write, so
+memory stays flat at any size): every customer's id and fingerprint, and the full row only
+of those whose fingerprint the index does not have. It then swaps the staged rows into the
+index in one short transaction: inserts, changed rows, removals. Until that transaction
+commits, searches read the previous index whole; a run that fails or is interrupted before
+it leaves it as it was.
 One run at a time across instances: a PostgreSQL advisory lock, or on SQLite a unique
 "holds the lock" row in SyncRun.
 """
