@@ -1,10 +1,12 @@
 """The sync behind `manage.py sync_customers`: every Metronome customer, active and archived,
 into the customer index that `customers.customer_index` searches.
 
-A run streams both listings side by side into a staging table (a few pages per write, so
-memory stays flat at any size), then swaps the staging table into the index in one short
-transaction: inserts, changed rows, removals. Until that transaction commits, searches read
-the previous index whole; a run that fails or is interrupted before it leaves it as it was.
+A run streams both listings side by side into staging tables (a few pages per write, so
+memory stays flat at any size): every customer's id and fingerprint, and the full row only
+of those whose fingerprint the index does not have. It then swaps the staged rows into the
+index in one short transaction: inserts, changed rows, removals. Until that transaction
+commits, searches read the previous index whole; a run that fails or is interrupted before
+it leaves it as it was.
 One run at a time across instances: a PostgreSQL advisory lock, or on SQLite a unique
 "holds the lock" row in SyncRun.
 """
@@ -59,10 +61,10 @@ def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRu
     with _one_sync_at_a_time() as run:
         try:
             started = time.monotonic()
-            _stage_all(client, run, progress)
+            first_sync = _stage_all(client, run, progress)
             staged = time.monotonic()
             with transaction.atomic():
-                _swap_into_index(run)
+                _swap_into_index(run, first_sync=first_sync)
             logger.info(
                 "Customer index: %d customers listed in %.1fs, swapped in %.1fs",
                 run.seen,
@@ -197,9 +199,13 @@ def _both_listings(client: MetronomeClient) -> Iterator[CustomerPage]:
 
 
 _COLUMNS = list(IndexedCustomer._meta.concrete_fields)
-# A temporary table: private to this run's connection, gone with it, and written without
-# the journal and fsyncs of the main database (on SQLite it lives in another file, so
+# Temporary tables: private to this run's connection, gone with it, and written without
+# the journal and fsyncs of the main database (on SQLite they live in another file, so
 # staging does not even hold the main database's write lock).
+# Every listed customer's id and fingerprint, as last listed: what the index keeps.
+_SEEN = "customer_index_seen"
+# The full rows of the customers whose fingerprint differs from the index's: what the swap
+# writes. A resync where little changed builds and stages almost none of them.
 _STAGING = "customer_index_staging"
 
 
@@ -208,76 +214,142 @@ def _create_staging() -> None:
     index = IndexedCustomer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {_STAGING} AS SELECT * FROM {index} WHERE 1 = 0")  # noqa: S608
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_SEEN} AS SELECT id, fingerprint FROM {index} WHERE 1 = 0"  # noqa: S608
+        )
         if connection.vendor != "postgresql":  # there, after the COPY: see _finish_staging
             # Unique, so a customer listed twice (archived between the two listings) is
             # one row, as last listed.
-            cursor.execute(f"CREATE UNIQUE INDEX {_STAGING}_id ON {_STAGING} (id)")
+            for table in (_STAGING, _SEEN):
+                cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
 
 
 def _finish_staging() -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        # COPY cannot upsert: keep the last-listed row of a customer listed twice.
-        cursor.execute(
-            f"DELETE FROM {_STAGING} a USING {_STAGING} b "  # noqa: S608
-            "WHERE a.id = b.id AND a.ctid < b.ctid"
-        )
-        cursor.execute(f"CREATE UNIQUE INDEX {_STAGING}_id ON {_STAGING} (id)")
-        # Temporary tables get no automatic statistics; the swap's joins need them.
-        cursor.execute(f"ANALYZE {_STAGING}")
+        for table in (_STAGING, _SEEN):
+            # COPY cannot upsert: keep the last-listed row of a customer listed twice.
+            cursor.execute(
+                f"DELETE FROM {table} a USING {table} b "  # noqa: S608
+                "WHERE a.id = b.id AND a.ctid < b.ctid"
+            )
+            cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
+            # Temporary tables get no automatic statistics; the swap's joins need them.
+            cursor.execute(f"ANALYZE {table}")
 
 
 def _drop_staging() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {_STAGING}")
+        for table in (_STAGING, _SEEN):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> None:
+def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> bool:
+    """Stage both listings; True when this is a first sync (the index was empty), whose
+    staging table holds every customer in full and its seen table nothing."""
     _create_staging()
     columns = [str(field.column) for field in _COLUMNS]
-    insert = (
-        f"COPY {_STAGING} ({', '.join(columns)}) FROM STDIN"
-        if connection.vendor == "postgresql"
-        else _upsert_sql(_STAGING, columns)
-    )
-    to_row = _row_builder(timezone.now())
-    pending: list[tuple[object, ...]] = []
+    if connection.vendor == "postgresql":
+        insert_seen = f"COPY {_SEEN} (id, fingerprint) FROM STDIN"
+        insert_row = f"COPY {_STAGING} ({', '.join(columns)}) FROM STDIN"
+    else:
+        insert_seen = _upsert_sql(_SEEN, ["id", "fingerprint"])
+        insert_row = _upsert_sql(_STAGING, columns)
+    identify, to_row = _row_builders(timezone.now())
+    first_sync = not IndexedCustomer.objects.exists()
+    if first_sync:
+        # Nothing to look up, and every row is staged in full: the staging table is also
+        # the list of customers seen.
+        lookup, insert_seen = _nothing_stored, ""
+    else:
+        lookup = _stored_fingerprints
+    pending: list[Customer] = []
     for page_count, page in enumerate(_both_listings(client), 1):
-        pending.extend(map(to_row, page.customers))
+        pending.extend(page.customers)
         run.seen += len(page.customers)
         if page_count % PAGES_PER_WRITE == 0:
-            _write(insert, pending, run)
+            _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
             pending = []
         if progress is not None:
             progress(page_count, run.seen)
-    _write(insert, pending, run)
+    _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
     _finish_staging()
+    return first_sync
 
 
-def _write(insert: str, rows: list[tuple[object, ...]], run: SyncRun) -> None:
-    if rows:
+def _write(
+    customers: list[Customer],
+    identify: Callable[[Customer], tuple[object, str]],
+    lookup: Callable[[list[object]], dict[object, str]],
+    to_row: Callable[[Customer, object, str], tuple[object, ...]],
+    insert_seen: str,
+    insert_row: str,
+    run: SyncRun,
+) -> None:
+    """Stage a batch: every customer's id and fingerprint, and the full row of those whose
+    fingerprint the index does not have. Folding, JSON and the rest of a row are the bulk
+    of a sync's CPU (bench/README.md), so an unchanged customer skips them."""
+    if customers:
+        keys = [identify(customer) for customer in customers]
+        stored = lookup([db_id for db_id, _ in keys])
+        rows = [
+            to_row(customer, db_id, fingerprint)
+            for customer, (db_id, fingerprint) in zip(customers, keys, strict=True)
+            if stored.get(db_id) != fingerprint
+        ]
         with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # COPY: several times faster than executemany's INSERTs (bench/README.md).
-                with cursor.cursor.copy(insert) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                cursor.executemany(insert, rows)  # type: ignore[arg-type]  # plain values
+            for insert, values in ((insert_seen, keys), (insert_row, rows)):
+                if not (insert and values):
+                    continue
+                if connection.vendor == "postgresql":
+                    # COPY: several times faster than executemany's INSERTs (bench/README.md).
+                    with cursor.cursor.copy(insert) as copy:
+                        for value in values:
+                            copy.write_row(value)
+                else:
+                    cursor.executemany(insert, values)  # type: ignore[arg-type]  # plain values
     now = timezone.now()
     if run.heartbeat_at is None or now - run.heartbeat_at > HEARTBEAT_EVERY:
         run.heartbeat_at = now
         SyncRun.objects.filter(pk=run.pk).update(seen=run.seen, heartbeat_at=now)
 
 
+def _stored_fingerprints(ids: list[object]) -> dict[object, str]:
+    """The index's fingerprints of these customers (as the driver returns ids: the same
+    type the row builders make), those not yet indexed absent. Only the sync writes the
+    index, one run at a time, so they hold until this run's swap."""
+    index = IndexedCustomer._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT id, fingerprint FROM {index} WHERE id = ANY(%s)", [ids])  # noqa: S608
+        else:
+            # A batch is PAGES_PER_WRITE pages: far below SQLite's limit on parameters.
+            placeholders = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"SELECT id, fingerprint FROM {index} WHERE id IN ({placeholders})",  # noqa: S608
+                ids,  # type: ignore[arg-type]  # hex strings, as identifier() made them
+            )
+        return dict(cursor.fetchall())
+
+
+def _nothing_stored(ids: list[object]) -> dict[object, str]:
+    return {}
+
+
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _row_builder(indexed_at: datetime) -> Callable[[Customer], tuple[object, ...]]:
-    """Turns a customer into its staging row, in `_COLUMNS` order, as the database driver
-    takes it. Written out rather than through the fields' get_db_prep_save, which took
-    most of a 100,000-customer sync's time (see bench/README.md)."""
+def _row_builders(
+    indexed_at: datetime,
+) -> tuple[
+    Callable[[Customer], tuple[object, str]],
+    Callable[[Customer, object, str], tuple[object, ...]],
+]:
+    """Two functions: a customer's id (as the database driver takes it) and fingerprint,
+    cheap enough for every customer listed; and its full staging row, in `_COLUMNS` order,
+    only for those that changed. Written out rather than through the fields'
+    get_db_prep_save, which took most of a 100,000-customer sync's time (bench/README.md)."""
     if connection.vendor == "sqlite":
 
         def timestamp(value: datetime | None) -> object:
@@ -312,57 +384,55 @@ def _row_builder(indexed_at: datetime) -> Callable[[Customer], tuple[object, ...
         "indexed_at",
     ]  # fmt: skip
     if [field.attname for field in _COLUMNS] != expected:
-        raise AssertionError("the index's columns changed: update _row_builder")
+        raise AssertionError("the index's columns changed: update _row_builders")
 
-    def row(customer: Customer) -> tuple[object, ...]:
+    def identify(customer: Customer) -> tuple[object, str]:
+        status = customer.billable_status
+        # repr() of the values in one tuple: one call into C, unambiguous (strings quoted,
+        # datetimes with their zone), and stable for the same values.
+        values = (
+            customer.name,
+            customer.ingest_aliases,
+            customer.external_id,
+            customer.salesforce_account_id,
+            status.value.value if status else None,
+            status.effective_at if status else None,
+            customer.created_at,
+            customer.updated_at,
+            customer.archived_at,
+            customer.custom_fields,
+        )
+        digest = hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
+        return identifier(customer.id), digest
+
+    def row(customer: Customer, db_id: object, fingerprint: str) -> tuple[object, ...]:
         aliases = customer.ingest_aliases
         custom_fields = customer.custom_fields
         salesforce_id = customer.salesforce_account_id or ""
         status = customer.billable_status
-        aliases_json = to_json(aliases)
-        custom_json = to_json(custom_fields)
-        billable = status.value.value if status else ""
-        effective_at = status.effective_at if status else None
-        fingerprint = hashlib.blake2b(
-            "\x1f".join(
-                (
-                    customer.name,
-                    aliases_json,
-                    customer.external_id,
-                    salesforce_id,
-                    billable,
-                    str(effective_at),
-                    str(customer.created_at),
-                    str(customer.updated_at),
-                    str(customer.archived_at),
-                    custom_json,
-                )
-            ).encode(),
-            digest_size=16,
-        ).hexdigest()
         return (
-            identifier(customer.id),
+            db_id,
             customer.name,
             fold(customer.name),
-            aliases_json,
+            to_json(aliases),
             "".join(f"\n{fold(alias)}" for alias in aliases) + "\n",
             customer.external_id,
             fold(customer.external_id),
             salesforce_id,
             customer_index.salesforce_id_18(salesforce_id),
             customer_index.salesforce_key(salesforce_id),
-            billable,
-            timestamp(effective_at),
+            status.value.value if status else "",
+            timestamp(status.effective_at if status else None),
             timestamp(customer.created_at),
             timestamp(customer.updated_at),
             timestamp(customer.archived_at),
-            custom_json,
+            to_json(custom_fields),
             "\n".join(fold(value) for value in custom_fields.values()),
             fingerprint,
             indexed,
         )
 
-    return row
+    return identify, row
 
 
 # --- The swap ------------------------------------------------------------------------------
@@ -382,10 +452,20 @@ def _upsert_sql(table: str, columns: list[str]) -> str:
 _CHANGED = "customer_index_changed"
 
 
-def _swap_into_index(run: SyncRun) -> None:
-    """Apply the staged listing to the index: only the rows that differ are written."""
+def _swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
+    """Apply the staged listing to the index: only the rows that differ are written. A
+    staged row counts only when its fingerprint is the last-listed one: a customer listed
+    twice may have been staged as first listed and then found unchanged as last listed."""
     index = IndexedCustomer._meta.db_table
-    staged = _STAGING
+    staged = (
+        _STAGING
+        if first_sync
+        else (
+            f"(SELECT s.* FROM {_STAGING} s JOIN {_SEEN} k "  # noqa: S608
+            "ON k.id = s.id AND k.fingerprint = s.fingerprint)"
+        )
+    )
+    seen = _STAGING if first_sync else _SEEN
     columns = [str(field.column) for field in _COLUMNS]
     column_list = ", ".join(columns)
     updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "id")
@@ -396,11 +476,11 @@ def _swap_into_index(run: SyncRun) -> None:
         # counts follow from it.
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_CHANGED} AS "  # noqa: S608
-            f"SELECT s.id AS id, i.id IS NULL AS added FROM {staged} s "
+            f"SELECT s.id AS id, i.id IS NULL AS added FROM {staged} AS s "
             f"LEFT JOIN {index} i ON i.id = s.id "
             "WHERE i.id IS NULL OR i.fingerprint <> s.fingerprint "
             f"UNION ALL SELECT i.id, {_false()} FROM {index} i "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {staged} s WHERE s.id = i.id)"
+            f"WHERE NOT EXISTS (SELECT 1 FROM {seen} k WHERE k.id = i.id)"
         )
         cursor.execute(f"SELECT count(*) FROM {_CHANGED}")  # noqa: S608
         if cursor.fetchone()[0] == 0:
@@ -412,12 +492,12 @@ def _swap_into_index(run: SyncRun) -> None:
             )
         cursor.execute(
             f"DELETE FROM {index} WHERE NOT EXISTS "  # noqa: S608
-            f"(SELECT 1 FROM {staged} s WHERE s.id = {index}.id)"
+            f"(SELECT 1 FROM {seen} k WHERE k.id = {index}.id)"
         )
         run.deleted = cursor.rowcount
         # `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
         cursor.execute(
-            f"INSERT INTO {index} ({column_list}) SELECT {column_list} FROM {staged} "  # noqa: S608
+            f"INSERT INTO {index} ({column_list}) SELECT {column_list} FROM {staged} AS s "  # noqa: S608
             f"WHERE true ON CONFLICT (id) DO UPDATE SET {updates} "
             f"WHERE {index}.fingerprint <> excluded.fingerprint"
         )

@@ -264,6 +264,26 @@ def test_customer_listed_both_active_and_archived_is_indexed_once(install_client
 
 
 @pytest.mark.django_db
+def test_customer_listed_twice_keeps_the_last_listing_even_when_that_one_is_unchanged(
+    install_client, monkeypatch
+):
+    archived = wire_customer("Acme", archived_at="2025-01-01T00:00:00Z")
+    sync_from(install_client, [archived])
+    # Listed as active first (differs from the index: staged in full), then as archived
+    # (what the index already has: not staged again). The index must stay archived.
+    pages = [
+        metronome.CustomerPage(customers=(metronome.Customer.from_wire(listed),), next_page=None)
+        for listed in (wire_customer("Acme"), archived)
+    ]
+    monkeypatch.setattr(index_sync, "_both_listings", lambda client: iter(pages))
+
+    run = index_sync.sync(metronome.get_client())
+
+    assert (run.seen, run.inserted, run.updated, run.deleted) == (2, 0, 0, 0)
+    assert IndexedCustomer.objects.get().archived_at is not None
+
+
+@pytest.mark.django_db
 def test_command_reports_counts_and_logs_progress_without_a_terminal(install_client):
     install_client(SandboxTransport(SandboxAPI(250)))
     out = StringIO()
