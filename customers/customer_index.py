@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import RawSQL
@@ -220,6 +221,30 @@ def last_successful_sync() -> SyncRun | None:
     """The sync the index is from: "Index updated 4 min ago" is its `finished_at`. None
     means no sync has run, and the page should say to run `manage.py sync_customers`."""
     return SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCEEDED).first()
+
+
+CUSTOM_FIELD_KEYS_CACHE_SECONDS = 24 * 3600
+
+
+def custom_field_keys() -> tuple[str, ...]:
+    """Every custom-field key of the indexed customers, sorted: the CSV export gives each its
+    own column (a stream cannot learn keys late). Read once per sync and kept in the cache
+    under that sync's ID; () before the first sync."""
+    last = last_successful_sync()
+    if last is None:
+        return ()
+    key = f"customer-index:custom-field-keys:{last.pk}"
+    keys: tuple[str, ...] | None = cache.get(key)
+    if keys is None:
+        found: set[str] = set()
+        for fields in IndexedCustomer.objects.values_list("custom_fields", flat=True).iterator(
+            chunk_size=2000
+        ):
+            if isinstance(fields, dict):
+                found.update(str(name) for name in fields)
+        keys = tuple(sorted(found))
+        cache.set(key, keys, CUSTOM_FIELD_KEYS_CACHE_SECONDS)
+    return keys
 
 
 # --- Filters -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from django_htmx.middleware import HtmxDetails
 
 from customers import (
     concurrency,
+    customer_index,
     display,
     export,
     index_refresh,
@@ -333,7 +334,7 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
             user=request.user,
             query_string=query_string,
             salesforce_ids=form.salesforce_ids,
-            extra_columns=settings.CSV_CUSTOM_FIELD_COLUMNS,
+            extra_columns=_csv_custom_field_columns(),
             sandbox=settings.METRONOME_SANDBOX,
             index_query=form.index_query() if form.uses_index else None,
         )
@@ -347,6 +348,12 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
             response["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
         return response
     return replace(download, body=_releasing(download.body, request.user.pk)).response()
+
+
+def _csv_custom_field_columns() -> list[str]:
+    """The configured custom-field columns first, then every other key the index knows."""
+    configured = list(settings.CSV_CUSTOM_FIELD_COLUMNS)
+    return configured + [key for key in customer_index.custom_field_keys() if key not in configured]
 
 
 def _releasing(body: Iterator[bytes], user_id: object) -> Iterator[bytes]:

@@ -328,3 +328,22 @@ def test_the_export_of_an_index_search_writes_every_match_re_read_live(
     assert all(row["custom_fields"] == '{"tier": "gold"}' for row in rows)
     audit = ExportAudit.objects.get()
     assert (audit.outcome, audit.rows_written) == (ExportAudit.Outcome.COMPLETE, 125)
+
+
+def test_the_csv_gives_every_custom_field_key_the_index_knows_its_own_column(
+    client, indexed, settings
+):
+    from django.contrib.auth.models import Group, User
+
+    settings.CSV_CUSTOM_FIELD_COLUMNS = ["region"]
+    user = User.objects.create_user("fiona")
+    user.groups.add(Group.objects.get(name="Finance"))
+    client.force_login(user)
+    response = client.get("/customers/export.csv")
+    header = b"".join(response.streaming_content).decode("utf-8-sig").split("\r\n", 1)[0]
+    extra = [name for name in header.split(",") if name.startswith("custom_fields.")]
+    keys = sorted({key for customer in CUSTOMERS for key in customer["custom_fields"]})
+    # The configured ones first, then the rest the index knows, sorted.
+    assert extra == [
+        f"custom_fields.{key}" for key in ["region", *(k for k in keys if k != "region")]
+    ]
