@@ -43,6 +43,7 @@ from customers.metronome import (
     _text,
     _text_mapping,
     _texts,
+    customer_parts,
 )
 from customers.models import ExportAudit
 from customers.salesforce import SalesforceId
@@ -157,15 +158,7 @@ def wire_row(data: object, extra_columns: Sequence[str] = ()) -> list[str]:
     test holds the two together). The export's rows go from Metronome's JSON straight to
     cells this way, about half the CPU of building each `Customer` first."""
     try:
-        if not isinstance(data, dict):
-            raise TypeError("a customer must be an object")
-        config = data["customer_config"]
-        status = data.get("current_billable_status")
-        fields = data["custom_fields"]
-        aliases = data["ingest_aliases"]
-        salesforce_id = config["salesforce_account_id"]
-        if not (isinstance(fields, dict) and isinstance(aliases, list)):
-            raise TypeError("custom_fields must be an object and ingest_aliases a list")
+        data, status, fields, aliases, salesforce_id = customer_parts(data)
         fields = _text_mapping(fields)
         return [
             neutralise(_text(data["id"])),

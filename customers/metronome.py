@@ -143,15 +143,7 @@ class Customer:
     def from_wire(cls, data: object) -> Customer:
         """Parse one CustomerDetail; absent and null `archived_at` and billable status alike."""
         try:
-            if not isinstance(data, dict):
-                raise TypeError("a customer must be an object")
-            config = data["customer_config"]
-            status = data.get("current_billable_status")
-            custom_fields = data["custom_fields"]
-            aliases = data["ingest_aliases"]
-            salesforce_id = config["salesforce_account_id"]
-            if not (isinstance(custom_fields, dict) and isinstance(aliases, list)):
-                raise TypeError("custom_fields must be an object and ingest_aliases a list")
+            data, status, custom_fields, aliases, salesforce_id = customer_parts(data)
             return cls(
                 id=_text(data["id"]),
                 name=_text(data["name"]),
@@ -304,6 +296,23 @@ def _not_found_or(error: BadRequest, customer_id: str) -> MetronomeError:
             "deleted, or the link may be mistyped."
         )
     return error
+
+
+def customer_parts(
+    data: object,
+) -> tuple[dict[str, Any], Any, dict[Any, Any], list[Any], Any]:
+    """The shape every reader of a CustomerDetail checks first (`Customer.from_wire`, the
+    export's `wire_row`): the object, its billable status, custom fields, aliases and
+    Salesforce ID, each still to be checked. Raises TypeError or KeyError."""
+    if not isinstance(data, dict):
+        raise TypeError("a customer must be an object")
+    config = data["customer_config"]
+    custom_fields = data["custom_fields"]
+    aliases = data["ingest_aliases"]
+    salesforce_id = config["salesforce_account_id"]
+    if not (isinstance(custom_fields, dict) and isinstance(aliases, list)):
+        raise TypeError("custom_fields must be an object and ingest_aliases a list")
+    return data, data.get("current_billable_status"), custom_fields, aliases, salesforce_id
 
 
 def _text(value: object) -> str:
