@@ -180,7 +180,8 @@ def pasted_ids(sandbox_: Sandbox, dash: Dashboard, quick: bool) -> str:
     rounds = 2 if quick else 15
     with sandbox_.client() as api, dash.client() as web:
         ids = _existing_salesforce_ids(api, PASTED_IDS)
-        path = "/customers/?limit=100&salesforce_account_ids=" + "+".join(ids)
+        # refresh=1: a real lookup each time, not the search's cached answer.
+        path = "/customers/?limit=100&refresh=1&salesforce_account_ids=" + "+".join(ids)
         stats = f"{sandbox_.url}/_sandbox/stats"
         sandbox_.set_latency(SEARCH_LATENCY_MS)
         try:

@@ -46,7 +46,9 @@ from customers.salesforce import Reading, SalesforceId
 # One pool per search, never one inside another: its threads are the search's only
 # concurrency. Eight keeps a 1,000 + 1,000 ID search to a few rounds of calls without
 # spending much of the account's rate limit at once.
-MAX_LOOKUP_THREADS = 8
+# Enough for 300 pasted Salesforce IDs in one wave (6 lookups of 50, each in both states,
+# Active and Archived): the page then waits on Metronome about once, not twice.
+MAX_LOOKUP_THREADS = 12
 # One lookup names at most 100 IDs; a Salesforce ID may belong to a few customers (an
 # archived record and its replacement), never to thousands.
 MAX_CUSTOMERS_PER_LOOKUP = 20 * MAX_IDS_PER_REQUEST
