@@ -68,16 +68,19 @@ def test_readyz_is_503_naming_metronome_when_it_does_not_answer(client, db, inst
     )
 
 
+class UnreachableDatabase:
+    """This instance's database connection, refusing: as when its server is down."""
+
+    def cursor(self):
+        raise OperationalError("connection refused")
+
+
 def test_readyz_checks_this_instances_database_on_every_probe_never_from_the_cache(
     client, db, sandbox_api, monkeypatch
 ):
     assert client.get("/readyz").status_code == 200  # Metronome's answer now cached
 
-    class Unreachable:
-        def cursor(self):
-            raise OperationalError("connection refused")
-
-    monkeypatch.setattr(middleware, "connection", Unreachable())
+    monkeypatch.setattr(middleware, "connection", UnreachableDatabase())
     response = client.get("/readyz")
     assert response.status_code == 503
     assert list(response.json()["problems"]) == ["database"]
@@ -86,11 +89,7 @@ def test_readyz_checks_this_instances_database_on_every_probe_never_from_the_cac
 def test_readyz_is_503_naming_the_database_when_it_does_not_answer(
     client, sandbox_api, monkeypatch
 ):
-    class Unreachable:
-        def cursor(self):
-            raise OperationalError("connection refused")
-
-    monkeypatch.setattr(middleware, "connection", Unreachable())
+    monkeypatch.setattr(middleware, "connection", UnreachableDatabase())
     response = client.get("/readyz")
     assert response.status_code == 503
     assert list(response.json()["problems"]) == ["database"]

@@ -454,12 +454,15 @@ class SandboxAPI:
         }
         return _error(429, "Too many requests (sandbox injected rate limit)", headers)
 
-    def _get(self, raw_id: str) -> Response:
+    def _position(self, raw_id: str) -> int | None:
+        """Where the customer of a path's ID is, or None: a 404 either way."""
         try:
-            customer_id = str(uuid.UUID(raw_id))
+            return self._by_id.get(str(uuid.UUID(raw_id)))
         except ValueError:
-            return _error(404, "Customer not found")
-        position = self._by_id.get(customer_id)
+            return None
+
+    def _get(self, raw_id: str) -> Response:
+        position = self._position(raw_id)
         if position is None:
             return _error(404, "Customer not found")
         return 200, dict(_JSON_HEADERS), b'{"data":' + self._encode(position) + b"}"
@@ -489,11 +492,7 @@ class SandboxAPI:
         return 200, dict(_JSON_HEADERS), body
 
     def _list_invoices(self, raw_id: str, query: str, faults: Faults) -> Response:
-        try:
-            customer_id = str(uuid.UUID(raw_id))
-        except ValueError:
-            return _error(404, "Customer not found")
-        position = self._by_id.get(customer_id)
+        position = self._position(raw_id)
         if position is None:
             return _error(404, "Customer not found")
         params = _parse_query(query, _INVOICE_PARAMS)
@@ -502,7 +501,10 @@ class SandboxAPI:
         # The cursor is bound to the customer and every other parameter but itself.
         digest = hashlib.sha256(
             json.dumps(
-                [customer_id, sorted((k, v) for k, v in params.items() if k != "next_page")]
+                [
+                    str(self._customers[position]["id"]),
+                    sorted((k, v) for k, v in params.items() if k != "next_page"),
+                ]
             ).encode()
         ).hexdigest()[:12]
         cursor = params.get("next_page")
