@@ -14,7 +14,7 @@ from customers.index_search import IndexQuery
 from customers.metronome import MAX_PAGE_SIZE, CustomerQuery
 from customers.pasted import Ignored, PastedIds
 from customers.salesforce import SalesforceId
-from customers.urlstate import DEFAULT_PAGE_SIZE, PAGE_SIZES
+from customers.urlstate import DEFAULT_PAGE_SIZE, INDEX_PARAMS, PAGE_SIZES
 
 MAX_PASTED_IDS = 1000
 MAX_CURSOR_LENGTH = 2000
@@ -223,17 +223,6 @@ class CustomerFilterForm(forms.Form):
         label="Sort", required=False, choices=[("", "")] + [(s.value, s.value) for s in Sort]
     )
 
-    INDEX_ONLY_FIELDS = (
-        "q",
-        "billable",
-        "created_from",
-        "created_to",
-        "updated_from",
-        "updated_to",
-        "custom_field",
-        "sort",
-    )
-
     def __init__(self, *args: Any, index_ready: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.index_ready = index_ready
@@ -325,7 +314,9 @@ class CustomerFilterForm(forms.Form):
         if str(self.data.get("no_salesforce_id", "")).strip().lower() not in FALSE_VALUES:
             return True
         return self.archived_choice == "all" or any(
-            str(self.data.get(name, "")).strip() for name in self.INDEX_ONLY_FIELDS
+            str(self.data.get(name, "")).strip()
+            for name in INDEX_PARAMS
+            if name != "no_salesforce_id"  # a yes/no, read above: "false" is no filter
         )
 
     def index_query(self) -> IndexQuery:
