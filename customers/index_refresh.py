@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from customers import customer_index, index_sync, metronome
+from customers import customer_index, index_sync, wiring
 from customers.models import SyncRun
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def start_in_background() -> Thread:
 
 def _sync() -> None:
     try:
-        run = index_sync.sync(metronome.get_client())
+        run = index_sync.sync(wiring.get_client())
         if run.outcome != SyncRun.Outcome.SUCCEEDED:
             logger.warning("Customer index sync from the page ended %s: %s", run.outcome, run.error)
     except index_sync.SyncAlreadyRunning:

@@ -37,6 +37,7 @@ from customers import (
     metronome,
     search,
     urlstate,
+    wiring,
 )
 from customers.customer_index import Archived
 from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
@@ -133,7 +134,7 @@ def _search(params: QueryDict, user_id: object) -> Context:
         return context
 
     cursor, trail, page = data["next_page"] or None, data["prev"], data["page"]
-    client = metronome.get_client()
+    client = wiring.get_client()
     # Pasted IDs are many calls of the company's one token: a person runs few such at once.
     slot = concurrency.expensive_work(user_id) if query.has_id_filters else nullcontext()
     try:
@@ -223,7 +224,7 @@ def _index_search(form: CustomerFilterForm, context: Context, saved_key: str | N
         return context
     try:
         found = index_search.page(
-            metronome.get_client(), index_query, page=data["page"] or 1, per_page=data["limit"]
+            wiring.get_client(), index_query, page=data["page"] or 1, per_page=data["limit"]
         )
     except metronome.MetronomeError as error:
         logger.warning("Customer list (index search) failed: %s", error)
@@ -329,7 +330,7 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
         return response
     try:
         download = export.start(
-            metronome.get_client(),
+            wiring.get_client(),
             form.query(),
             user=request.user,
             query_string=query_string,
@@ -426,7 +427,7 @@ def _same_site_path(url: str | None, request: HttpRequest) -> str | None:
 def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
     """Everything about one customer: a page, or for htmx the side panel over the list."""
     context = _customer_context(request, customer_id)
-    client = metronome.get_client()
+    client = wiring.get_client()
     status = 200
     try:
         context["customer"] = client.get_customer(context["customer_id"])
@@ -462,7 +463,7 @@ def customer_invoices(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpR
     if not request.htmx:
         # The region alone is no page: a person who lands here gets the customer view.
         return redirect(context["detail_url"])
-    context.update(_recent_invoices(metronome.get_client(), context["customer_id"]))
+    context.update(_recent_invoices(wiring.get_client(), context["customer_id"]))
     return render(request, "customers/detail.html#invoices", context)
 
 

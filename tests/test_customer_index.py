@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from customers import index_sync, metronome
+from customers import index_sync, wiring
 from customers.customer_index import (
     Archived,
     Billable,
@@ -76,7 +76,7 @@ def customer_id(name: str) -> str:
 @pytest.fixture
 def index(db, install_client) -> None:
     install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
-    run = index_sync.sync(metronome.get_client())
+    run = index_sync.sync(wiring.get_client())
     assert run.outcome == "succeeded", run.error
 
 
