@@ -27,8 +27,9 @@ from typing import cast
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import StreamingHttpResponse
 
-from customers import index_search, search
-from customers.index_search import IndexQuery
+from customers import search
+from customers.index import live as index_live
+from customers.index.query import IndexQuery
 from customers.metronome import (
     BILLABLE_STATUS_BY_VALUE,
     UNREADABLE_CUSTOMER,
@@ -277,7 +278,7 @@ def start(
         query_string=audited_query_string(query_string),
     )
     pages = (
-        index_search.iter_pages(client, index_query, page_size=PAGE_SIZE)
+        index_live.iter_pages(client, index_query, page_size=PAGE_SIZE)
         if index_query is not None
         else _pages(client, query, extra_columns, salesforce_ids)
     )

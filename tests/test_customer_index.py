@@ -8,8 +8,9 @@ from datetime import date
 
 import pytest
 
-from customers import index_sync, wiring
-from customers.customer_index import (
+from customers import wiring
+from customers.index import sync as index_sync
+from customers.index.search import (
     Archived,
     Billable,
     IndexFilters,

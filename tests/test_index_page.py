@@ -16,7 +16,9 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from customers import index_refresh, index_sync, wiring
+from customers import wiring
+from customers.index import refresh as index_refresh
+from customers.index import sync as index_sync
 from customers.models import ExportAudit, SyncRun
 from customers.sandbox import SandboxAPI, SandboxTransport
 from customers.sandbox.api import Faults

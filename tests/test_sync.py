@@ -16,7 +16,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from customers import customer_index, index_sync, metronome, wiring
+from customers import metronome, wiring
+from customers.index import search as customer_index
+from customers.index import sync as index_sync
 from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
 from customers.sandbox import Faults, SandboxAPI, SandboxTransport
 

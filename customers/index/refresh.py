@@ -13,7 +13,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from customers import customer_index, index_sync, wiring
+from customers import wiring
+from customers.index import search as index_search
+from customers.index import sync as index_sync
 from customers.models import SyncRun
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ def state() -> IndexState:
     cached = cache.get(STATE_CACHE_KEY)
     if isinstance(cached, IndexState):
         return cached
-    last = customer_index.last_successful_sync()
+    last = index_search.last_successful_sync()
     synced_at = (last.finished_at or last.started_at) if last is not None else None
     fresh = IndexState(synced_at=synced_at, running=is_running())
     cache.set(STATE_CACHE_KEY, fresh, STATE_CACHE_SECONDS)

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from customers import index_sync, wiring
+from customers import wiring
+from customers.index import sync as index_sync
 from customers.models import SyncRun
 
 _INTERVAL = re.compile(r"(\d+)\s*([smh]?)")
