@@ -199,3 +199,20 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync at {self.started_at:%Y-%m-%d %H:%M} ({self.outcome})"
+
+
+class WorkSlot(models.Model):
+    """One piece of expensive work a person runs now (`customers.concurrency`): at most
+    EXPENSIVE_WORK_PER_USER numbered rows per person, each gone on release or expiry."""
+
+    holder = models.CharField(max_length=64)  # the person's primary key
+    number = models.PositiveSmallIntegerField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["holder", "number"], name="one_holder_per_work_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"slot {self.number} of {self.holder}"

@@ -175,18 +175,34 @@ DATABASES["default"]["CONN_MAX_AGE"] = env_number("DATABASE_CONN_MAX_AGE", 60, m
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# redis://host:6379/1 selects Django's own RedisCache: shared by every instance, so sessions,
-# cached API pages and the readiness result hold across them. Default: per-process memory.
+# redis://host:6379/1 selects Django's own RedisCache: shared by every instance, so cached
+# API pages, permission sets and the readiness result hold across them. Default: memory of
+# each process, which no two gunicorn workers share.
 CACHES = {
     "default": env.cache_url_config(
         env_service_url("CACHE_URL", environ.Env.CACHE_SCHEMES, "locmemcache://")
     )
 }
+# Whether every worker of every instance sees the same cache. Only then may state that must
+# hold everywhere (a session ended by a logout, a permission taken away) be kept in it; a
+# file cache is shared by one machine's workers only, so it does not count.
+CACHE_IS_SHARED = CACHES["default"]["BACKEND"] in {
+    "django.core.cache.backends.redis.RedisCache",
+    "django.core.cache.backends.memcached.PyMemcacheCache",
+    "django.core.cache.backends.memcached.PyLibMCCache",
+    "django.core.cache.backends.db.DatabaseCache",
+}
 # Seconds /readyz reuses its answer, so frequent probes do not each call Metronome.
 READINESS_CACHE_SECONDS = env_number("READINESS_CACHE_SECONDS", 5, minimum=0, cast=int)
 
-# Sessions live in the database (shared by every instance), read through the cache.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the database (shared by every instance), read through the cache only when
+# the cache is shared too: over per-process memory, a worker would go on trusting a session
+# that a logout on another worker deleted.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHE_IS_SHARED
+    else "django.contrib.sessions.backends.db"
+)
 # A tool that shows billing data: a session ends after SESSION_IDLE_HOURS without a request
 # (each request renews it), and optionally when the browser closes.
 SESSION_COOKIE_AGE = round(env_number("SESSION_IDLE_HOURS", 12.0, minimum=0.1, cast=float) * 3600)
