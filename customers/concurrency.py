@@ -30,6 +30,8 @@ BUSY_MESSAGE = (
 class Busy(Exception):
     """The person already runs as much expensive work as they may."""
 
+    retry_after = 30  # seconds: what the CSV's 429 tells a script to wait
+
     def __init__(self, limit: int) -> None:
         super().__init__(BUSY_MESSAGE.format(limit=limit))
 

@@ -102,7 +102,8 @@ class ExportAudit(models.Model):
     # Kept apart from `user`, so the record survives the account's deletion.
     username = models.CharField(max_length=150)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    query_string = models.TextField(blank=True)
+    # The validated filters as JSON, summed up and cut to fit (customers.export.audited_filters).
+    filters = models.CharField(max_length=2000, blank=True)
     rows_written = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.STARTED)
     error = models.TextField(blank=True)

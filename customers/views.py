@@ -322,17 +322,17 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
         )
 
     try:
+        export.check_rate(request.user)
         concurrency.acquire(request.user.pk)
-    except concurrency.Busy as busy:
+    except (export.TooFrequent, concurrency.Busy) as busy:
         response = _export_error(request, 429, str(busy), back_url)
-        response["Retry-After"] = "30"
+        response["Retry-After"] = str(busy.retry_after)
         return response
     try:
         download = export.start(
             metronome.get_client(),
             form.query(),
             user=request.user,
-            query_string=query_string,
             salesforce_ids=form.salesforce_ids,
             extra_columns=_csv_custom_field_columns(),
             sandbox=settings.METRONOME_SANDBOX,

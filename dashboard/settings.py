@@ -253,9 +253,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_HANDLER = "customers.login_throttle.UsernameAndAddressHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# `manage.py prune` deletes saved searches and login-attempt records older than these.
+# `manage.py prune` (run daily: cron, or compose.yaml's housekeeping sidecar) deletes saved
+# searches, login-attempt records, export audits and index sync runs older than these.
 SAVED_SEARCH_RETENTION_DAYS = env_number("SAVED_SEARCH_RETENTION_DAYS", 30, minimum=1, cast=int)
 LOGIN_RECORD_RETENTION_DAYS = env_number("LOGIN_RECORD_RETENTION_DAYS", 90, minimum=1, cast=int)
+EXPORT_AUDIT_RETENTION_DAYS = env_number("EXPORT_AUDIT_RETENTION_DAYS", 400, minimum=1, cast=int)
+SYNC_RUN_RETENTION_DAYS = env_number("SYNC_RUN_RETENTION_DAYS", 30, minimum=1, cast=int)
 # Behind proxies, REMOTE_ADDR is the nearest proxy: failures are counted against the client
 # address those proxies put in X-Forwarded-For instead (see customers/login_throttle.py).
 TRUSTED_PROXY_COUNT = env_number("AXES_PROXY_COUNT", 0, minimum=0, cast=int)
@@ -324,6 +327,8 @@ SANDBOX_CUSTOMERS = env_number("SANDBOX_CUSTOMERS", 5000, minimum=1, cast=int)
 # customers/concurrency.py); a slot frees itself after EXPENSIVE_WORK_SLOT_SECONDS anyway.
 EXPENSIVE_WORK_PER_USER = env_number("EXPENSIVE_WORK_PER_USER", 2, minimum=1, cast=int)
 EXPENSIVE_WORK_SLOT_SECONDS = env_number("EXPENSIVE_WORK_SLOT_SECONDS", 900, minimum=1, cast=int)
+# CSV exports one person may start in a minute, one after another (counted in the database).
+EXPORTS_PER_MINUTE = env_number("EXPORTS_PER_MINUTE", 6, minimum=1, cast=int)
 
 # --- Security headers --------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

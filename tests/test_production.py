@@ -207,7 +207,7 @@ def test_no_log_line_of_a_request_cycle_holds_the_token_or_the_pasted_ids(
 # --- Housekeeping --------------------------------------------------------------------------
 
 
-def test_prune_removes_old_saved_searches_and_login_records_but_keeps_audits(db):
+def test_prune_removes_old_saved_searches_and_login_records(db):
     from axes.models import AccessAttempt
     from django.utils import timezone
 
@@ -227,7 +227,49 @@ def test_prune_removes_old_saved_searches_and_login_records_but_keeps_audits(db)
     call_command("prune", "--saved-search-days=30", "--login-record-days=30", stdout=out)
     assert "Deleted 1 saved searches." in out.getvalue()
     assert SavedSearch.objects.count() == 1 and AccessAttempt.objects.count() == 1
+    # Export audits are kept longer (EXPORT_AUDIT_RETENTION_DAYS, default 400).
     assert ExportAudit.objects.count() == 1
+
+
+def test_prune_removes_export_audits_and_sync_runs_past_their_retention(db, settings):
+    from django.utils import timezone
+
+    from customers.models import SyncRun, WorkSlot
+
+    settings.EXPORT_AUDIT_RETENTION_DAYS = 100
+    settings.SYNC_RUN_RETENTION_DAYS = 10
+    now = timezone.now()
+    for days in (120, 50):
+        audit = ExportAudit.objects.create(username="fiona")
+        ExportAudit.objects.filter(pk=audit.pk).update(started_at=now - timezone.timedelta(days))
+    outcomes = SyncRun.Outcome
+    runs = {
+        name: SyncRun.objects.create(outcome=outcome, started_at=now - timezone.timedelta(days))
+        for name, outcome, days in [
+            ("index is from", outcomes.SUCCEEDED, 40),  # the newest success: kept however old
+            ("older success", outcomes.SUCCEEDED, 41),
+            ("failed", outcomes.FAILED, 20),
+            ("recent failure", outcomes.FAILED, 2),
+        ]
+    }
+    WorkSlot.objects.create(holder="1", number=0, expires_at=now - timezone.timedelta(hours=1))
+
+    dry = io.StringIO()
+    call_command("prune", "--dry-run", stdout=dry)
+    assert "Would delete 1 CSV export audits." in dry.getvalue()
+    assert "Would delete 2 index sync runs." in dry.getvalue()
+    assert ExportAudit.objects.count() == 2
+
+    out = io.StringIO()
+    call_command("prune", stdout=out)
+    assert "Deleted 1 CSV export audits." in out.getvalue()
+    assert "Deleted 2 index sync runs." in out.getvalue()
+    assert "Deleted 1 expired work slots." in out.getvalue()
+    assert ExportAudit.objects.get().started_at > now - timezone.timedelta(60)
+    assert set(SyncRun.objects.values_list("pk", flat=True)) == {
+        runs["index is from"].pk,
+        runs["recent failure"].pk,
+    }
 
 
 # --- Real processes ------------------------------------------------------------------------
