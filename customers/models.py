@@ -22,7 +22,7 @@ class CustomerAccess(models.Model):
         permissions = [
             ("view_customers", "Can view Metronome customers"),
             ("export_customers", "Can download Metronome customers as CSV"),
-            # Granted to no group: superusers have it, and whoever an admin gives it to.
+            # The Index maintainers group holds it (migration 0008), and superusers.
             ("sync_index", "Can start a customer index update from the customers page"),
         ]
 

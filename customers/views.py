@@ -16,7 +16,6 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
@@ -31,6 +30,7 @@ from customers import (
     concurrency,
     customer_index,
     display,
+    errors,
     export,
     index_refresh,
     index_search,
@@ -55,7 +55,7 @@ Context = dict[str, Any]
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required("customers.view_customers", raise_exception=True)
+@errors.requires("customers.view_customers")
 @vary_on_headers("HX-Request")
 @never_cache  # customer data must not outlive the session in a shared browser's cache
 def customer_list(request: HtmxHttpRequest) -> HttpResponse:
@@ -254,7 +254,7 @@ def _index_status() -> Context:
 
 
 @require_POST
-@permission_required("customers.sync_index", raise_exception=True)
+@errors.requires("customers.sync_index")
 def sync_index(request: HtmxHttpRequest) -> HttpResponse:
     """The "Update index now" button: starts a sync in the background and answers at once
     with the index's status line (for htmx), or sends the browser back to the page."""
@@ -293,7 +293,7 @@ EXPORT_IGNORED_PARAMS = ("next_page", "prev", "page", "limit")
 
 
 @require_GET
-@permission_required("customers.export_customers", raise_exception=True)
+@errors.requires("customers.export_customers")
 def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
     """Every customer matching the page's filters, as a streamed CSV download.
 
@@ -420,7 +420,7 @@ def _same_site_path(url: str | None, request: HttpRequest) -> str | None:
 
 
 @require_GET
-@permission_required("customers.view_customers", raise_exception=True)
+@errors.requires("customers.view_customers")
 @vary_on_headers("HX-Request")
 @never_cache
 def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
@@ -453,7 +453,7 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
 
 
 @require_GET
-@permission_required("customers.view_customers", raise_exception=True)
+@errors.requires("customers.view_customers")
 @vary_on_headers("HX-Request")
 @never_cache
 def customer_invoices(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
