@@ -173,6 +173,8 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env_number("DATABASE_CONN_MAX_AGE", 60, minimum=0, cast=int)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# How long `manage.py migrate` (a container's first step) waits for the database to answer.
+DATABASE_WAIT_SECONDS = env_number("DATABASE_WAIT_SECONDS", 60.0, minimum=0, cast=float)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # redis://host:6379/1 selects Django's own RedisCache: shared by every instance, so cached
