@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from customers import search
 from customers.index import live as index_live
+from customers.index import search as index_search
 from customers.index.query import IndexQuery
 from customers.metronome import (
     BILLABLE_STATUS_BY_VALUE,
@@ -408,8 +409,13 @@ def _pages(
     """Metronome's own paging reads each customer straight into cells; a search looked up
     in batches (`customers.search`) gives `Customer`s."""
     if search.is_paged_by_metronome(query):
+        # Past what the account can plausibly hold the export stops, visibly (an API that
+        # answers new cursors for ever would otherwise stream without end).
         return client.iter_read_pages(
-            query, functools.partial(wire_row, extra_columns=extra_columns), page_size=PAGE_SIZE
+            query,
+            functools.partial(wire_row, extra_columns=extra_columns),
+            page_size=PAGE_SIZE,
+            max_rows=index_search.plausible_customer_count(),
         )
     return search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
 

@@ -318,6 +318,13 @@ METRONOME_MAX_RETRIES = env_number("METRONOME_MAX_RETRIES", 2, minimum=0, cast=i
 METRONOME_RETRY_BUDGET = env_number("METRONOME_RETRY_BUDGET", 20.0, minimum=0, cast=float)
 # The longest one attempt may take from sending to the last byte, however slowly it arrives.
 METRONOME_DEADLINE = env_number("METRONOME_DEADLINE", 30.0, minimum=0.1, cast=float)
+# Every loop over Metronome's pages (export, sync, pasted-ID lookups, invoices) stops, and
+# says so, past the most rows any account plausibly has (with an index: its last count times
+# PAGING_HEADROOM, plus 1,000), past PAGING_MAX_ROWS whatever the index says, or after
+# PAGING_MAX_SECONDS: an API answering new cursors for ever cannot keep it going.
+PAGING_MAX_ROWS = env_number("PAGING_MAX_ROWS", 1_000_000, minimum=1, cast=int)
+PAGING_HEADROOM = env_number("PAGING_HEADROOM", 1.5, minimum=1, cast=float)
+PAGING_MAX_SECONDS = env_number("PAGING_MAX_SECONDS", 3600.0, minimum=1, cast=float)
 # Every request to Metronome names the dashboard and its version (not configurable).
 METRONOME_USER_AGENT = f"metronome-customer-dashboard/{__version__}"
 # Where a person opens a customer in Metronome's own web app.

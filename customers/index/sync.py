@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from customers.index import staging
 from customers.index.rows import row_builders
+from customers.index.search import plausible_customer_count
 from customers.metronome import (
     Customer,
     CustomerPage,
@@ -154,8 +155,16 @@ def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
 def _both_listings(client: MetronomeClient) -> Iterator[CustomerPage]:
     """The pages of the active and the archived listing, fetched side by side, in the order
     they arrive."""
+    # Each listing stops (and the sync fails, the index kept) past what the account can
+    # plausibly hold: an API answering new cursors for ever cannot keep a sync going.
+    ceiling = plausible_customer_count()
     listings = [
-        partial(client.iter_pages, CustomerQuery(only_archived=archived), page_size=PAGE_SIZE)
+        partial(
+            client.iter_pages,
+            CustomerQuery(only_archived=archived),
+            page_size=PAGE_SIZE,
+            max_rows=ceiling,
+        )
         for archived in (False, True)
     ]
     return prefetched(listings, ahead=4, thread_name="index-sync-fetch")

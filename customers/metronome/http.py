@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
+from customers.metronome.bounds import PagingLimits
 from customers.metronome.errors import (
     BadRequest,
     MalformedResponse,
@@ -69,8 +70,10 @@ class HTTPClient:
         transport: httpx.BaseTransport | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
+        paging_limits: PagingLimits | None = None,
     ) -> None:
         self._token = bearer_token
+        self._paging_limits = paging_limits or PagingLimits()
         self._timeout = timeout
         self._max_retries = max_retries
         self._retry_budget = retry_budget
