@@ -850,3 +850,19 @@ def test_not_even_a_superuser_may_add_change_or_delete_an_audit_row(superuser_cl
     assert response.status_code == 403
     audit.refresh_from_db()
     assert (audit.username, audit.rows_written) == ("fiona", 12)
+
+
+def test_a_rate_limited_export_passes_on_retry_after_clamped_never_metronomes_number(
+    finance_client, install_client
+):
+    def limited(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json={"message": "slow"}, headers={"retry-after": "999999"})
+
+    install_client(httpx.MockTransport(limited), retry_budget=20, max_retries=0)
+    response = finance_client.get(URL)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "20"
+    body = response.content.decode()
+    assert "try again in 20 s" in body and "999999" not in body
+    assert "999999" not in ExportAudit.objects.get().error

@@ -1,4 +1,4 @@
-"""No token in any encoding reaches a log line (customers/redaction.py): one test per
+"""No token in any encoding reaches a log line (customers/metronome/redaction.py): one test per
 encoding, each with the token whole and cut short."""
 
 import base64
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customers.redaction import REDACTED, WITHHELD, mentions_token, redact
+from customers.metronome.redaction import REDACTED, WITHHELD, mentions_token, redact
 
 TOKEN = "mtr_live_9fQ2xLk7Vb3nPw8RzT4yHs6JdC1gUe5A"
 CUT = TOKEN[3:-1]  # its last character cut, and a prefix gone

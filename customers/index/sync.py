@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -35,6 +36,7 @@ from customers.metronome import (
     MetronomeError,
 )
 from customers.metronome.prefetch import prefetched
+from customers.metronome.redaction import redact
 from customers.models import IndexedCustomer, SyncRun
 
 logger = logging.getLogger(__name__)
@@ -96,7 +98,9 @@ def _describe(error: Exception) -> str:
         return (
             f"Database error ({type(error).__name__}); the index is as the previous sync left it."
         )
-    return f"{type(error).__name__}: {error}. The index is as the previous sync left it."
+    # Not ours to word: stored with anything token-like taken out.
+    described = redact(f"{type(error).__name__}: {error}", settings.METRONOME_BEARER_TOKEN)
+    return f"{described}. The index is as the previous sync left it."
 
 
 # --- The lock ------------------------------------------------------------------------------
