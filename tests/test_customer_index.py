@@ -1,4 +1,4 @@
-"""customers/customer_index.py: search, ranking, filters, sorting and totals over the synced
+"""customers/index/search.py: search, ranking, filters, sorting and totals over the synced
 index, the same on SQLite and PostgreSQL (CI runs this module on both)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`manage.py sync_customers` and customers/index_sync.py: the index follows Metronome, a
+"""`manage.py sync_customers` and customers/index/sync.py: the index follows Metronome, a
 failed sync leaves the previous index whole, and one sync runs at a time."""
 
 from __future__ import annotations

@@ -163,23 +163,7 @@ class CustomersClient(HTTPClient):
         params = {**query.wire_params(), "limit": str(limit)}
         if cursor:
             params["next_page"] = cursor
-        body = self._get("/v1/customers", params)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise MalformedResponse(
-                "Metronome sent a customer list the dashboard could not read. "
-                "If this keeps happening, tell the dashboard's developers."
-            )
-        next_page = body.get("next_page")
-        if next_page is not None and not isinstance(next_page, str):
-            raise MalformedResponse("Metronome sent a page cursor the dashboard could not read.")
-        if len(body["data"]) > limit:
-            # A server that ignores `limit` could send the whole account for a 50-row page.
-            raise MalformedResponse(
-                f"Metronome sent {len(body['data']):,} customers for a page of {limit}; the "
-                "dashboard shows no page it did not ask for. If this keeps happening, tell "
-                "the dashboard's developers."
-            )
-        return body["data"], next_page or None
+        return self._get_page("/v1/customers", params, limit=limit, noun="customer")
 
 
 def _refuse_batches(query: CustomerQuery) -> None:

@@ -143,6 +143,30 @@ class HTTPClient:
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _get_page(
+        self, path: str, params: Mapping[str, str], *, limit: int, noun: str
+    ) -> tuple[list[object], str | None]:
+        """One page of a listing as Metronome sent it: its items (each still to be read) and
+        its cursor, the page itself checked: a list of no more than `limit`, a string cursor."""
+        body = self._get(path, params)
+        article = "an" if noun[0] in "aeiou" else "a"
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise MalformedResponse(
+                f"Metronome sent {article} {noun} list the dashboard could not read. "
+                "If this keeps happening, tell the dashboard's developers."
+            )
+        next_page = body.get("next_page")
+        if next_page is not None and not isinstance(next_page, str):
+            raise MalformedResponse("Metronome sent a page cursor the dashboard could not read.")
+        if len(body["data"]) > limit:
+            # A server that ignores `limit` could send the whole account for a 50-row page.
+            raise MalformedResponse(
+                f"Metronome sent {len(body['data']):,} {noun}s for a page of {limit}; the "
+                "dashboard shows no page it did not ask for. If this keeps happening, tell "
+                "the dashboard's developers."
+            )
+        return body["data"], next_page or None
+
     def _send(
         self, path: str, params: Mapping[str, str], deadline: float
     ) -> tuple[httpx.Response, bytes]:

@@ -40,28 +40,13 @@ class InvoicesClient(HTTPClient):
             if cursor:
                 params["next_page"] = cursor
             try:
-                body = self._get(path, params)
+                items, next_page = self._get_page(path, params, limit=limit, noun="invoice")
             except BadRequest as error:
                 raise not_found_or(error, customer_id) from None
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise MalformedResponse(
-                    "Metronome sent an invoice list the dashboard could not read. "
-                    "If this keeps happening, tell the dashboard's developers."
-                )
-            next_page = body.get("next_page")
-            if next_page is not None and not isinstance(next_page, str):
-                raise MalformedResponse(
-                    "Metronome sent a page cursor the dashboard could not read."
-                )
-            if len(body["data"]) > limit:
-                raise MalformedResponse(
-                    f"Metronome sent {len(body['data']):,} invoices for a page of {limit}; "
-                    "the dashboard shows no page it did not ask for."
-                )
-            bound.take(len(body["data"]))
-            invoices = tuple(Invoice.from_wire(item) for item in body["data"])
+            bound.take(len(items))
+            invoices = tuple(Invoice.from_wire(item) for item in items)
             if invoices or not next_page:
-                return InvoicePage(invoices=invoices, next_page=next_page or None)
+                return InvoicePage(invoices=invoices, next_page=next_page)
             if next_page in seen:
                 break
             seen.add(next_page)
