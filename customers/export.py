@@ -15,20 +15,25 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
 import logging
 import re
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
 from typing import cast
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 from customers import search
 from customers.index import live as index_live
+from customers.index import search as index_search
 from customers.index.query import IndexQuery
 from customers.metronome import (
     BILLABLE_STATUS_BY_VALUE,
@@ -69,9 +74,11 @@ COLUMNS = (
     "custom_fields",
 )
 ALIAS_SEPARATOR = "; "
-# The audit keeps the query string for the security review; gunicorn refuses request lines
-# over 8190 bytes anyway, and long searches travel as a short saved-search key.
-MAX_AUDITED_QUERY_STRING = 8190
+# The audit keeps what was exported as the form validated it, never the raw query string (any
+# junk parameters would be stored with every download), and at most this many characters:
+# a paste of 1,000 IDs is summed up rather than stored whole.
+MAX_AUDITED_FILTERS = ExportAudit._meta.get_field("filters").max_length or 2000
+AUDITED_IDS = 20
 
 # --- Formula neutralisation ----------------------------------------------------------------
 # Reference: https://owasp.org/www-community/attacks/CSV_Injection
@@ -229,10 +236,62 @@ def filename(
 # --- The audited download -------------------------------------------------------------------
 
 
-def audited_query_string(query_string: str) -> str:
-    if len(query_string) <= MAX_AUDITED_QUERY_STRING:
-        return query_string
-    return query_string[: MAX_AUDITED_QUERY_STRING - 1] + "…"
+def audited_filters(query: CustomerQuery, index_query: IndexQuery | None = None) -> str:
+    """The validated filters of an export as compact JSON, empty ones left out: long ID lists
+    as their first few and a count, and the whole cut to MAX_AUDITED_FILTERS."""
+    described: dict[str, object] = {
+        "customer_ids": query.customer_ids,
+        "salesforce_account_ids": query.salesforce_account_ids,
+        "ingest_alias": query.ingest_alias,
+        "only_archived": query.only_archived,
+    }
+    if index_query is not None:
+        filters = index_query.filters
+        described |= {
+            "q": index_query.q,
+            "sort": index_query.sort,
+            **{field: getattr(filters, field) for field in filters.__dataclass_fields__},
+        }
+    plain = {name: _audited(value) for name, value in described.items() if value}
+    text = json.dumps(plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= MAX_AUDITED_FILTERS else text[: MAX_AUDITED_FILTERS - 1] + "…"
+
+
+def _audited(value: object) -> object:
+    if isinstance(value, tuple | list):
+        items = [_audited(item) for item in value[:AUDITED_IDS]]
+        if len(value) > AUDITED_IDS:
+            items.append(f"… {len(value) - AUDITED_IDS} more ({len(value)} in all)")
+        return items
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)  # dates and the sort
+
+
+class TooFrequent(Exception):
+    """The person started EXPORTS_PER_MINUTE exports in the last minute already."""
+
+    retry_after = 60
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You have started {limit} downloads in the last minute, the most allowed. "
+            "Try again in a minute."
+        )
+
+
+def check_rate(user: AbstractBaseUser | AnonymousUser) -> None:
+    """Raise TooFrequent when `user` started EXPORTS_PER_MINUTE exports in the last minute.
+    Counted from the audit rows, so every worker and instance sees the same count; exports
+    running at once are bounded separately (customers.concurrency)."""
+    limit: int = settings.EXPORTS_PER_MINUTE
+    if not isinstance(user, User):
+        return
+    since = timezone.now() - timedelta(minutes=1)
+    if ExportAudit.objects.filter(user=user, started_at__gte=since).count() >= limit:
+        raise TooFrequent(limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +321,6 @@ def start(
     query: CustomerQuery,
     *,
     user: AbstractBaseUser | AnonymousUser,
-    query_string: str,
     salesforce_ids: Sequence[SalesforceId] | None = None,
     extra_columns: Sequence[str] = (),
     sandbox: bool = False,
@@ -275,7 +333,7 @@ def start(
     audit = ExportAudit.objects.create(
         user=user if isinstance(user, User) else None,
         username=user.get_username(),
-        query_string=audited_query_string(query_string),
+        filters=audited_filters(query, index_query),
     )
     pages = (
         index_live.iter_pages(client, index_query, page_size=PAGE_SIZE)
@@ -351,8 +409,13 @@ def _pages(
     """Metronome's own paging reads each customer straight into cells; a search looked up
     in batches (`customers.search`) gives `Customer`s."""
     if search.is_paged_by_metronome(query):
+        # Past what the account can plausibly hold the export stops, visibly (an API that
+        # answers new cursors for ever would otherwise stream without end).
         return client.iter_read_pages(
-            query, functools.partial(wire_row, extra_columns=extra_columns), page_size=PAGE_SIZE
+            query,
+            functools.partial(wire_row, extra_columns=extra_columns),
+            page_size=PAGE_SIZE,
+            max_rows=index_search.plausible_customer_count(),
         )
     return search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
 

@@ -16,7 +16,6 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
@@ -30,6 +29,7 @@ from django_htmx.middleware import HtmxDetails
 from customers import (
     concurrency,
     display,
+    errors,
     export,
     metronome,
     search,
@@ -56,7 +56,7 @@ Context = dict[str, Any]
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required("customers.view_customers", raise_exception=True)
+@errors.requires("customers.view_customers")
 @vary_on_headers("HX-Request")
 @never_cache  # customer data must not outlive the session in a shared browser's cache
 def customer_list(request: HtmxHttpRequest) -> HttpResponse:
@@ -255,7 +255,7 @@ def _index_status() -> Context:
 
 
 @require_POST
-@permission_required("customers.sync_index", raise_exception=True)
+@errors.requires("customers.sync_index")
 def sync_index(request: HtmxHttpRequest) -> HttpResponse:
     """The "Update index now" button: starts a sync in the background and answers at once
     with the index's status line (for htmx), or sends the browser back to the page."""
@@ -294,7 +294,7 @@ EXPORT_IGNORED_PARAMS = ("next_page", "prev", "page", "limit")
 
 
 @require_GET
-@permission_required("customers.export_customers", raise_exception=True)
+@errors.requires("customers.export_customers")
 def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
     """Every customer matching the page's filters, as a streamed CSV download.
 
@@ -323,17 +323,17 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
         )
 
     try:
+        export.check_rate(request.user)
         concurrency.acquire(request.user.pk)
-    except concurrency.Busy as busy:
+    except (export.TooFrequent, concurrency.Busy) as busy:
         response = _export_error(request, 429, str(busy), back_url)
-        response["Retry-After"] = "30"
+        response["Retry-After"] = str(busy.retry_after)
         return response
     try:
         download = export.start(
             wiring.get_client(),
             form.query(),
             user=request.user,
-            query_string=query_string,
             salesforce_ids=form.salesforce_ids,
             extra_columns=_csv_custom_field_columns(),
             sandbox=settings.METRONOME_SANDBOX,
@@ -421,7 +421,7 @@ def _same_site_path(url: str | None, request: HttpRequest) -> str | None:
 
 
 @require_GET
-@permission_required("customers.view_customers", raise_exception=True)
+@errors.requires("customers.view_customers")
 @vary_on_headers("HX-Request")
 @never_cache
 def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
@@ -454,7 +454,7 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
 
 
 @require_GET
-@permission_required("customers.view_customers", raise_exception=True)
+@errors.requires("customers.view_customers")
 @vary_on_headers("HX-Request")
 @never_cache
 def customer_invoices(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:

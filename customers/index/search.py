@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, TextField, Value, When
@@ -216,6 +217,17 @@ def last_successful_sync() -> SyncRun | None:
     """The sync the index is from: "Index updated 4 min ago" is its `finished_at`. None
     means no sync has run, and the page should say to run `manage.py sync_customers`."""
     return SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCEEDED).first()
+
+
+def plausible_customer_count() -> int | None:
+    """The most customers one listing of the whole account can plausibly hold, a ceiling for
+    the loops that read it (export, sync): the last sync's count times PAGING_HEADROOM, and
+    1,000 more for a small account that just grew. None before the first sync: then only
+    PAGING_MAX_ROWS bounds them."""
+    last = last_successful_sync()
+    if last is None:
+        return None
+    return math.ceil(last.seen * settings.PAGING_HEADROOM) + 1000
 
 
 CUSTOM_FIELD_KEYS_CACHE_SECONDS = 24 * 3600

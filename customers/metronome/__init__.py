@@ -9,12 +9,14 @@ and ../shared/metronome-api.md for the wire format as the official SDKs speak it
   the `CustomerQuery` of the customer list;
 - `http.py`: the pooled httpx.Client, the SDKs' retry rules, time and size limits;
 - `customers.py`, `invoices.py`: one file per resource area; `client.py` joins them;
-- `prefetch.py`: fetching pages ahead of their consumer, in the background.
+- `prefetch.py`: fetching pages ahead of their consumer, in the background;
+- `bounds.py`: the ceiling on rows and time of every loop over pages.
 
 Callers never see httpx or JSON. Which Metronome (the real one or the sandbox) and the
 process's one client are `customers/wiring.py`'s.
 """
 
+from customers.metronome.bounds import PagingLimitReached, PagingLimits
 from customers.metronome.client import MetronomeClient
 from customers.metronome.errors import (
     BadRequest,
@@ -66,6 +68,8 @@ __all__ = [
     "MetronomeError",
     "MetronomeTimeout",
     "MetronomeUnavailable",
+    "PagingLimitReached",
+    "PagingLimits",
     "RateLimited",
     "RowPage",
     "TokenRejected",

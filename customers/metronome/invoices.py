@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from customers.metronome.bounds import PageBound
 from customers.metronome.errors import BadRequest, MalformedResponse, not_found_or
 from customers.metronome.http import MAX_CONSECUTIVE_EMPTY_PAGES, HTTPClient
 from customers.metronome.models import MAX_PAGE_SIZE, Invoice, InvoicePage
@@ -30,6 +31,9 @@ class InvoicesClient(HTTPClient):
             raise ValueError(f"sort must be date_asc or date_desc, got {sort!r}")
         path = f"/v1/customers/{quote(customer_id, safe='')}/invoices"
         seen: set[str] = set()
+        # Empty pages are few (the loop's count) and cheap, but each may wait out retries:
+        # the same time budget as every loop over pages.
+        bound = PageBound(self._paging_limits, what="invoices")
         for _ in range(MAX_CONSECUTIVE_EMPTY_PAGES + 1):
             # The documented default order is ambiguous, so it is always sent.
             params = {"limit": str(limit), "sort": sort}
@@ -39,6 +43,7 @@ class InvoicesClient(HTTPClient):
                 items, next_page = self._get_page(path, params, limit=limit, noun="invoice")
             except BadRequest as error:
                 raise not_found_or(error, customer_id) from None
+            bound.take(len(items))
             invoices = tuple(Invoice.from_wire(item) for item in items)
             if invoices or not next_page:
                 return InvoicePage(invoices=invoices, next_page=next_page)
