@@ -123,7 +123,7 @@ class IndexFilters:
     """The filters, all combined with AND. Dates are whole UTC days, both ends included."""
 
     archived: Archived = Archived.ACTIVE
-    billable: Billable | None = None
+    billable: frozenset[Billable] = frozenset()  # any of these; empty: any status
     created_from: date | None = None
     created_to: date | None = None
     updated_from: date | None = None
@@ -212,9 +212,24 @@ def search(
     )
 
 
-def last_sync() -> SyncRun | None:
-    """The latest finished sync, successful or not (None before the first)."""
-    return SyncRun.objects.exclude(outcome=SyncRun.Outcome.RUNNING).first()
+def exact_name_matches(q: str, *, archived: Archived, limit: int = 20) -> list[str]:
+    """The IDs of customers in `archived` whose name is `q` exactly (folded), by name: the
+    search box shows them whatever the toggle."""
+    folded = fold(q)
+    if not folded:
+        return []
+    customers = _filtered(IndexFilters(archived=archived)).filter(name_folded=folded)
+    return [
+        str(i) for i in customers.order_by("name_folded", "id").values_list("id", flat=True)[:limit]
+    ]
+
+
+def indexed_ids(customer_ids: Sequence[str]) -> set[str]:
+    """Which of `customer_ids` the index holds."""
+    parsed = [found for raw in customer_ids if (found := _uuid(raw))]
+    return {
+        str(i) for i in IndexedCustomer.objects.filter(id__in=parsed).values_list("id", flat=True)
+    }
 
 
 def last_successful_sync() -> SyncRun | None:
@@ -256,10 +271,10 @@ def _filtered(filters: IndexFilters) -> QuerySet[IndexedCustomer]:
         customers = customers.filter(archived_at__isnull=True)
     elif filters.archived is Archived.ARCHIVED:
         customers = customers.filter(archived_at__isnull=False)
-    if filters.billable is Billable.NOT_SET:
-        customers = customers.filter(billable_status="")
-    elif filters.billable is not None:
-        customers = customers.filter(billable_status=filters.billable.value)
+    if filters.billable:
+        # The index stores "not set" as "".
+        statuses = ["" if b is Billable.NOT_SET else b.value for b in filters.billable]
+        customers = customers.filter(billable_status__in=statuses)
     for column, start, end in (
         ("created_at", filters.created_from, filters.created_to),
         ("updated_at", filters.updated_from, filters.updated_to),

@@ -12,6 +12,7 @@ from django.shortcuts import render
 # URL name -> (permission, what it lets a person do). Keep in step with the views' decorators.
 GUARDED_VIEWS = {
     "customers:export": ("customers.export_customers", "download customers as CSV"),
+    "customers:export_report": ("customers.export_customers", "download a match report as CSV"),
 }
 VIEW_CUSTOMERS = ("customers.view_customers", "see customers")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import uuid
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -121,25 +122,78 @@ def search(
     cursor: str | None = None,
     salesforce_ids: Sequence[SalesforceId] | None = None,
     refresh: bool = False,
+    pasted_order: bool = False,
 ) -> SearchPage:
     """One page of customers for the customers page. `cursor` is the previous page's
     `next_cursor`; a cursor that does not belong to the search raises `InvalidCursor`.
     `salesforce_ids` are the query's Salesforce IDs as pasted (see `read_salesforce_ids`);
-    `refresh` asks Metronome again instead of answering from the cache."""
+    `refresh` asks Metronome again instead of answering from the cache; `pasted_order`
+    orders a pasted-ID search's rows as their IDs were pasted (else by batch, each batch in
+    Metronome's order: creation)."""
     if not query.has_id_filters:
         page = _cached_page(client, query, limit=limit, cursor=cursor, refresh=refresh)
         return SearchPage(page.customers, page.next_page, None)
     offset = _offset(cursor)
-    found = _cached_id_search(
-        client, query, read_salesforce_ids(query, salesforce_ids), refresh=refresh
-    )
+    pasted = read_salesforce_ids(query, salesforce_ids)
+    found = _cached_id_search(client, query, pasted, refresh=refresh)
+    matches = _in_paste_order(found.matches, query, pasted) if pasted_order else found.matches
     end = offset + limit
     return SearchPage(
-        customers=found.matches[offset:end],
-        next_cursor=str(end) if end < len(found.matches) else None,
+        customers=matches[offset:end],
+        next_cursor=str(end) if end < len(matches) else None,
         report=found.report,
-        total=len(found.matches),
+        total=len(matches),
     )
+
+
+def _in_paste_order(
+    matches: Sequence[Customer], query: CustomerQuery, salesforce_ids: Sequence[SalesforceId]
+) -> tuple[Customer, ...]:
+    """`matches` in the order of the first paste box's IDs (the customer IDs when both were
+    pasted; the page is their intersection)."""
+    if query.customer_ids:
+        position = {customer_id: n for n, customer_id in enumerate(query.customer_ids)}
+        key_of = _customer_key
+    else:
+        position = {salesforce_id.key: n for n, salesforce_id in enumerate(salesforce_ids)}
+        key_of = _salesforce_key
+    return tuple(
+        sorted(matches, key=lambda customer: position.get(key_of(customer) or "", len(position)))
+    )
+
+
+def _as_uuid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+def salesforce_key_of(customer: Customer) -> str | None:
+    """The key a customer's Salesforce ID is matched to pasted IDs by."""
+    return _salesforce_key(customer)
+
+
+def exact_id_matches(client: MetronomeClient, text: str) -> tuple[Customer, ...]:
+    """The customers, active and archived, whose Metronome ID or Salesforce ID `text` is
+    exactly (in any form Metronome may store it), asked of Metronome: a customer created
+    since the index was last synced is found too. () when `text` is neither."""
+    if customer_id := _as_uuid(text):
+        query = CustomerQuery(customer_ids=(customer_id,))
+        salesforce_ids: tuple[SalesforceId, ...] = ()
+    elif salesforce.looks_like_id(text):
+        salesforce_id = salesforce.normalise(text)
+        query = CustomerQuery(salesforce_account_ids=(salesforce_id.key,))
+        salesforce_ids = (salesforce_id,)
+    else:
+        return ()
+    plan = _Plan(query, salesforce_ids, with_report=True)
+    results = _run(client, plan.lookups)
+    found: dict[str, Customer] = {}
+    for customers in plan._found(results, "", False) + plan._found(results, "", True):
+        for customer in customers:
+            found.setdefault(customer.id, customer)
+    return tuple(found.values())
 
 
 def is_paged_by_metronome(query: CustomerQuery) -> bool:
@@ -397,6 +451,54 @@ class _Plan:
             matched_as=tuple(matched_as),
             shared=tuple(shared),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    """One line of the match report's CSV: a pasted ID and a customer it matched (in either
+    state), or the pasted ID alone when nothing matched it (`outcome` "not found")."""
+
+    pasted: str
+    matched_as: str  # the customer's stored ID the pasted one matched
+    customer_id: str
+    customer_name: str
+    archived: bool
+    outcome: str  # "matched", "not found"
+
+
+def match_rows(
+    client: MetronomeClient,
+    query: CustomerQuery,
+    salesforce_ids: Sequence[SalesforceId] | None = None,
+) -> list[MatchRow]:
+    """Every pasted ID of `query` with each customer it matches, active or archived, in
+    paste order (customer IDs first)."""
+    plan = _Plan(query, read_salesforce_ids(query, salesforce_ids), with_report=True)
+    results = _run(client, plan.lookups)
+    found = zip(
+        plan.lists, plan._found(results, "", False), plan._found(results, "", True), strict=True
+    )
+    rows: list[MatchRow] = []
+    for pasted, active, archived in found:
+        by_key = _by_key(pasted, [*active, *archived])
+        for key in pasted.keys:
+            as_pasted = pasted.shown_as[key]
+            customers = by_key.get(key, [])
+            rows += [
+                MatchRow(
+                    pasted=as_pasted,
+                    matched_as=(
+                        customer.id if pasted.is_customer_ids else customer.salesforce_account_id
+                    )
+                    or "",
+                    customer_id=customer.id,
+                    customer_name=customer.name,
+                    archived=customer.archived_at is not None,
+                    outcome="matched",
+                )
+                for customer in customers
+            ] or [MatchRow(as_pasted, "", "", "", False, "not found")]
+    return rows
 
 
 def _by_key(pasted: _PastedList, customers: Sequence[Customer]) -> dict[str, list[Customer]]:

@@ -188,13 +188,17 @@ def test_archived_toggle_active_archived_and_all(index):
 @pytest.mark.parametrize(
     ("billable", "expected"),
     [
-        (Billable.BILLABLE, {"Juniper HR Ltd.", "Northwind Acme"}),
-        (Billable.UNBILLABLE, {"HR Juniper Partners"}),
-        (Billable.NOT_SET, {"Société Générale", "Acme Corp", "株式会社 佐藤"}),
+        ({Billable.BILLABLE}, {"Juniper HR Ltd.", "Northwind Acme"}),
+        ({Billable.UNBILLABLE}, {"HR Juniper Partners"}),
+        ({Billable.NOT_SET}, {"Société Générale", "Acme Corp", "株式会社 佐藤"}),
+        (
+            {Billable.UNBILLABLE, Billable.NOT_SET},
+            {"HR Juniper Partners", "Société Générale", "Acme Corp", "株式会社 佐藤"},
+        ),
     ],
 )
-def test_billable_status_filter(index, billable, expected):
-    assert set(names(filters=IndexFilters(billable=billable))) == expected
+def test_billable_status_filter_matches_any_of_the_chosen_statuses(index, billable, expected):
+    assert set(names(filters=IndexFilters(billable=frozenset(billable)))) == expected
 
 
 def test_created_date_range_includes_both_whole_days(index):
@@ -230,7 +234,7 @@ def test_id_lists_and_ingest_alias_filters(index):
 
 
 def test_filters_combine_with_the_search(index):
-    filters = IndexFilters(billable=Billable.BILLABLE)
+    filters = IndexFilters(billable=frozenset({Billable.BILLABLE}))
     assert names("acme", filters=filters) == ["Northwind Acme"]
 
 
