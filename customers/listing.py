@@ -15,7 +15,15 @@ from dataclasses import dataclass, replace
 
 from django.http import QueryDict
 
-from customers import concurrency, customer_index, display, index_search, metronome, search
+from customers import (
+    concurrency,
+    customer_index,
+    display,
+    index_search,
+    lookups,
+    metronome,
+    search,
+)
 from customers.customer_index import Archived, IndexFilters, IndexResult
 from customers.index_search import LiveCustomer
 from customers.metronome import Customer, CustomerQuery, MetronomeClient
@@ -151,7 +159,7 @@ def _matched_as(
         if customer.id in wanted_ids:
             matched[customer.id] = customer.id
         elif customer.salesforce_account_id:
-            key = search.salesforce_key_of(customer)
+            key = lookups.salesforce_key(customer)
             if key in by_key:
                 matched[customer.id] = by_key[key]
     return matched
