@@ -2,16 +2,16 @@
 
 Metronome takes at most 100 values per filter and ANDs its filters, and a person may paste
 up to 1,000 Salesforce IDs and 1,000 customer IDs. So a search with pasted IDs is answered
-here, not by one API call: each pasted list is looked up on its own, in batches, in both
-the Active and the Archived state (the match report needs both), all through one bounded
-thread pool (customers/lookups.py). Customer IDs go 100 to a call. A Salesforce ID goes out in every form
-Metronome may store it in (`SalesforceId.wire_values`: its 18- and 15-character forms, so
-50 pasted IDs to a call) and the customers found are matched back to the pasted IDs by
-their stored ID's 18-character key (`salesforce.key_for_stored`). The page shown is cut
-from the lookups of the state the toggle shows (intersected locally when both lists were
+here, not by one API call: each pasted list is looked up on its own, in batches, in both the
+Active and the Archived state (the match report needs both), all through one bounded thread
+pool (customers/lookups.py). Customer IDs go 100 to a call. A Salesforce ID goes out in
+every form Metronome may store it in (`SalesforceId.wire_values`: its 18- and 15-character
+forms, so 50 pasted IDs to a call) and the customers found are matched back to the pasted
+IDs by their stored ID's 18-character key (`salesforce.key_for_stored`). The page shown is
+cut from the lookups of the state the toggle shows (intersected locally when both lists were
 pasted), so its cursor is a plain offset: the query itself already travels in the URL. The
-lookups' result is cached for a short while (`SEARCH_CACHE_SECONDS`), so the later pages
-of a search make no API call.
+lookups' result is cached for a short while (`SEARCH_CACHE_SECONDS`), so the later pages of
+a search make no API call.
 
 A search without pasted IDs is one `GET /v1/customers` with Metronome's own cursor; its
 pages are cached for `API_PAGE_CACHE_SECONDS` (keyed by the query, limit and cursor, never
