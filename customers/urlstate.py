@@ -202,6 +202,13 @@ class ListState:
         return Archived.ARCHIVED if self.query.only_archived else Archived.ACTIVE
 
     @property
+    def only_archived(self) -> str:
+        """`archived` as the URL says it: "false", "true" or "all"."""
+        return {Archived.ACTIVE: "false", Archived.ARCHIVED: "true", Archived.ALL: "all"}[
+            self.archived
+        ]
+
+    @property
     def shown_customers(self) -> str:
         return SHOWN_CUSTOMERS[self.archived]
 
