@@ -15,17 +15,11 @@ from dataclasses import dataclass, replace
 
 from django.http import QueryDict
 
-from customers import (
-    concurrency,
-    customer_index,
-    display,
-    index_search,
-    lookups,
-    metronome,
-    search,
-)
-from customers.customer_index import Archived, IndexFilters, IndexResult
-from customers.index_search import LiveCustomer
+from customers import concurrency, display, lookups, metronome, search
+from customers.index import live as index_live
+from customers.index import search as index_search
+from customers.index.live import LiveCustomer
+from customers.index.search import Archived, IndexFilters, IndexResult
 from customers.metronome import Customer, CustomerQuery, MetronomeClient
 from customers.models import SavedSearch
 from customers.salesforce import SalesforceId
@@ -169,10 +163,10 @@ def _from_index(
     client: MetronomeClient, state: ListState, salesforce_ids: Sequence[SalesforceId]
 ) -> Found:
     """The index finds this page's customers and gives the total; Metronome is re-read for
-    their current values (customers/index_search.py), or, when it cannot answer, the
+    their current values (customers/index/live.py), or, when it cannot answer, the
     index's values are shown marked possibly stale."""
     assert state.index_query is not None
-    found = index_search.page(client, state.index_query, page=state.page or 1, per_page=state.limit)
+    found = index_live.page(client, state.index_query, page=state.page or 1, per_page=state.limit)
     extras: tuple[LiveCustomer, ...] = ()
     report = None
     if not found.stale_error:
@@ -194,7 +188,7 @@ def _from_index(
 
 
 def _exact_matches_elsewhere(
-    client: MetronomeClient, state: ListState, found: index_search.IndexPage
+    client: MetronomeClient, state: ListState, found: index_live.IndexPage
 ) -> tuple[LiveCustomer, ...]:
     """Customers the search box names exactly that the page would not show: archived ones
     on the Active view (active ones on the Archived view), found by exact Metronome ID,
@@ -210,11 +204,11 @@ def _exact_matches_elsewhere(
     candidates = list(search.exact_id_matches(client, query.q.strip()))
     if query.filters.archived is not Archived.ALL:
         hidden = Archived.ARCHIVED if query.filters.archived is Archived.ACTIVE else Archived.ACTIVE
-        named = customer_index.exact_name_matches(query.q, archived=hidden)
+        named = index_search.exact_name_matches(query.q, archived=hidden)
         known = {customer.id for customer in candidates}
         missing = [customer_id for customer_id in named if customer_id not in known]
-        candidates += [live.customer for live in index_search.live(client, missing, hidden)]
-    indexed = customer_index.indexed_ids([customer.id for customer in candidates])
+        candidates += [live.customer for live in index_live.live(client, missing, hidden)]
+    indexed = index_search.indexed_ids([customer.id for customer in candidates])
     extras: dict[str, LiveCustomer] = {}
     for customer in candidates:
         if customer.id in shown or customer.id in extras:

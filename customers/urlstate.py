@@ -20,8 +20,8 @@ from datetime import date
 from django.http import QueryDict
 from django.urls import reverse
 
-from customers.customer_index import Archived, Billable, IndexResult, Sort
-from customers.index_search import IndexQuery
+from customers.index.query import IndexQuery
+from customers.index.search import Archived, Billable, IndexResult, Sort
 from customers.metronome import CustomerQuery
 
 # Past this many characters a query string risks proxies' and gunicorn's request-line limits

@@ -30,14 +30,15 @@ from django_htmx.middleware import HtmxDetails
 
 from customers import (
     concurrency,
-    customer_index,
     export,
-    index_refresh,
     listing,
     metronome,
     urlstate,
+    wiring,
 )
 from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
+from customers.index import refresh as index_refresh
+from customers.index import search as index_search
 from customers.models import SavedSearch, SearchQuotaExceeded
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponse:
         return HttpResponseRedirect(state.url(), status=303)
     try:
         found = listing.find(
-            metronome.get_client(),
+            wiring.get_client(),
             state,
             user_id=request.user.pk,
             salesforce_ids=form.salesforce_ids,
@@ -257,7 +258,7 @@ def _download(request: HtmxHttpRequest, start: export.Start) -> HttpResponseBase
         return response
     try:
         download = start(
-            metronome.get_client(),
+            wiring.get_client(),
             form.state(),
             user=request.user,
             query_string=request.META.get("QUERY_STRING", ""),
@@ -281,7 +282,7 @@ def _download(request: HtmxHttpRequest, start: export.Start) -> HttpResponseBase
 def _csv_custom_field_columns() -> list[str]:
     """The configured custom-field columns first, then every other key the index knows."""
     configured = list(settings.CSV_CUSTOM_FIELD_COLUMNS)
-    return configured + [key for key in customer_index.custom_field_keys() if key not in configured]
+    return configured + [key for key in index_search.custom_field_keys() if key not in configured]
 
 
 def _releasing(body: Iterator[bytes], user_id: object) -> Iterator[bytes]:
@@ -354,7 +355,7 @@ def _same_site_path(url: str | None, request: HttpRequest) -> str | None:
 def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
     """Everything about one customer: a page, or for htmx the side panel over the list."""
     context = _customer_context(request, customer_id)
-    client = metronome.get_client()
+    client = wiring.get_client()
     status = 200
     try:
         context["customer"] = client.get_customer(context["customer_id"])
@@ -390,7 +391,7 @@ def customer_invoices(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpR
     if not request.htmx:
         # The region alone is no page: a person who lands here gets the customer view.
         return redirect(context["detail_url"])
-    context.update(_recent_invoices(metronome.get_client(), context["customer_id"]))
+    context.update(_recent_invoices(wiring.get_client(), context["customer_id"]))
     return render(request, "customers/detail.html#invoices", context)
 
 

@@ -14,7 +14,8 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
-from customers import index_sync, metronome
+from customers import wiring
+from customers.index import sync as index_sync
 from customers.models import ExportAudit, SyncRun
 from customers.sandbox import SandboxAPI, SandboxTransport
 from tests.test_customer_index import CUSTOMERS, customer_id
@@ -30,7 +31,7 @@ HTMX = {"HX-Request": "true"}
 def indexed(db, install_client) -> SandboxAPI:
     api = SandboxAPI(CUSTOMERS)
     install_client(SandboxTransport(api))
-    run = index_sync.sync(metronome.get_client())
+    run = index_sync.sync(wiring.get_client())
     assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
     return api
 
@@ -187,7 +188,7 @@ def test_an_exact_salesforce_id_of_an_archived_customer_is_shown_on_the_active_v
         customer_config={"salesforce_account_id": "001Dn00000GoNeAAA"[:15]},
     )
     install_metronome(install_client, [*CUSTOMERS, archived])
-    assert index_sync.sync(metronome.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
 
     assert shown(finance_client.get(LIST, {"q": "001Dn00000GoNeA"})) == ["Gone Ltd"]
 
@@ -217,7 +218,7 @@ def test_two_salesforce_ids_differing_only_in_case_are_two_accounts(
         "Upper Case Inc", customer_config={"salesforce_account_id": "001DN00000ABCDE"}
     )
     install_metronome(install_client, [lower, upper])
-    assert index_sync.sync(metronome.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
 
     assert shown(finance_client.get(LIST, {"q": "001dn00000abcde"})) == ["Lower Case Inc"]
     assert shown(finance_client.get(LIST, {"q": "001DN00000ABCDE"})) == ["Upper Case Inc"]

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from customers.customer_index import fold
+from customers.index.search import fold
 from tests.e2e.conftest import salesforce_id
 
 pytestmark = pytest.mark.e2e
