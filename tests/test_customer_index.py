@@ -279,3 +279,34 @@ def test_page_numbers_out_of_range_are_refused(db, page, per_page):
 def test_empty_index_finds_nothing(db):
     assert search("acme").total == 0
     assert search("acme").customer_ids == ()
+
+
+def test_salesforce_keys_keep_their_case_as_the_paste_boxes_read_them():
+    from customers.index.search import salesforce_key
+
+    # Two 15-character IDs that differ only in case are two accounts.
+    assert salesforce_key("001dn00000abcde") != salesforce_key("001DN00000ABCDE")
+    # An 18-character ID whose case a spreadsheet changed is the same account.
+    assert salesforce_key("001xx000003dhuraag") == salesforce_key("001xx000003DHurAAG")
+    assert salesforce_key("001xx000003DHur") == "001xx000003DHurAAG"
+    # One whose suffix cannot fit is kept as given: two such differing in case stay two.
+    assert salesforce_key("0015500001WO1ZiABL") != salesforce_key("0015500001wo1ziABL")
+    assert salesforce_key("not an id") == ""
+
+
+def test_the_migration_gives_keys_stored_lower_cased_their_case_again(index):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("customers.migrations.0006_salesforce_key_in_its_case")
+    IndexedCustomer.objects.filter(name="Juniper HR Ltd.").update(
+        salesforce_key="001xx000003dhuraag"
+    )
+
+    migration.recompute_keys(apps, None)
+
+    assert IndexedCustomer.objects.get(name="Juniper HR Ltd.").salesforce_key == (
+        "001xx000003DHurAAG"
+    )
+    assert names("001xx000003DHurAAG") == ["Juniper HR Ltd."]

@@ -72,9 +72,13 @@ def salesforce_id_18(salesforce_id: str) -> str:
 
 
 def salesforce_key(salesforce_id: str) -> str:
-    """What an indexed Salesforce ID is matched by: its 18-character form, lower-cased, which
-    the case-encoding suffix keeps unique. '' when it is not a Salesforce ID at all."""
-    return _salesforce_id_18(salesforce_id.strip()).lower()
+    """What an indexed Salesforce ID is matched by: the key the paste boxes match by too
+    (`salesforce.normalise`), in its case: a 15-character ID with its checksum suffix (two
+    that differ only in case are two accounts, two keys), an 18-character one with its case
+    restored from its suffix, or as given when the suffix does not fit. '' when it is not a
+    Salesforce ID at all."""
+    text = salesforce_id.strip()
+    return salesforce.normalise(text).key if _SALESFORCE_ID.fullmatch(text) else ""
 
 
 def _uuid(text: str) -> uuid.UUID | None:
