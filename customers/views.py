@@ -195,6 +195,7 @@ def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
     # A history-restore request replaces the whole page, so it gets the whole page.
     fragment = request.htmx and not request.htmx.history_restore_request
     template = "customers/list.html#results" if fragment else "customers/list.html"
+    context["fragment"] = fragment
     context["max_query_string"] = urlstate.MAX_QUERY_STRING
     context["salesforce_ids_per_link"] = urlstate.SALESFORCE_IDS_PER_LINK
     context["max_pasted_ids"] = f"{MAX_PASTED_IDS:,}"
