@@ -332,3 +332,20 @@ def test_a_sort_link_flips_the_current_column_and_starts_at_page_one():
     assert links["name"].aria_sort == "ascending"
     assert links["created"].url == "/customers/?q=acme&sort=created"
     assert links["created"].aria_sort == ""
+
+
+def test_url_state_reads_no_database_and_no_request():
+    """Data flows one way: urlstate turns a validated state into links and nothing else
+    (a stored search is expanded before the form, in customers/listing.py)."""
+    import ast
+    from pathlib import Path
+
+    source = Path(urlstate.__file__).read_text()
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "customers.models" not in imported
+    assert not any(name.startswith("customers.views") for name in imported)
+    assert "SavedSearch" not in source and "HttpRequest" not in source and "request." not in source
