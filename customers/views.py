@@ -90,10 +90,12 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponse:
         )
     except listing.FAILURES as error:
         logger.warning("Customer list failed: %s", error)
-        return _render(request, {**context, "error": str(error)})
-    response = _render(request, {**context, **_results(found)})
+        response = _render(request, {**context, "error": str(error)})
+    else:
+        response = _render(request, {**context, **_results(found)})
+        state = found.state
     if submitted:
-        response["HX-Push-Url"] = found.state.url()
+        response["HX-Push-Url"] = state.url()
     return response
 
 

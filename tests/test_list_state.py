@@ -18,6 +18,7 @@ from customers import wiring
 from customers.index import sync as index_sync
 from customers.models import ExportAudit, SyncRun
 from customers.sandbox import SandboxAPI, SandboxTransport
+from customers.sandbox.api import Faults
 from tests.test_customer_index import CUSTOMERS, customer_id
 from tests.test_index_page import install_metronome, shown
 from tests.test_sync import wire_customer
@@ -133,6 +134,19 @@ def test_a_submitted_search_with_htmx_pushes_a_url_without_empty_parameters(
     assert response.status_code == 200
     assert response["HX-Push-Url"] == "/customers/?q=acme&sort=-name&limit=10"
     assert shown(response) == ["Northwind Acme", "Acme Corp"]
+
+
+def test_a_submitted_search_that_fails_still_pushes_a_url_without_empty_parameters(
+    finance_client, indexed
+):
+    indexed.faults = Faults(fail_every=1, fail_status=503)
+
+    response = finance_client.get(
+        LIST, {"ingest_alias": "acct_1", "customer_ids": "", "q": ""}, headers=HTMX
+    )
+
+    assert "Could not load customers." in response.content.decode()
+    assert response["HX-Push-Url"] == "/customers/?ingest_alias=acct_1"
 
 
 # --- The sort is kept --------------------------------------------------------------------------
