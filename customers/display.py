@@ -49,6 +49,8 @@ class CustomerRow:
     # Set when Metronome's answer differs from the index's in a way the search relied on:
     # "archived since the index was updated", "no longer in Metronome".
     note: str = ""
+    # For a pasted-ID search: the pasted ID (as pasted) this row matched.
+    matched_as: str = ""
 
 
 def customer_rows(customers: Iterable[Customer]) -> list[CustomerRow]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
-from typing import cast
+from typing import Protocol, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -54,7 +54,9 @@ from customers.metronome.wire import (
     read_texts,
 )
 from customers.models import ExportAudit
+from customers.pasted import Ignored
 from customers.salesforce import SalesforceId
+from customers.urlstate import ListState
 
 logger = logging.getLogger(__name__)
 
@@ -303,6 +305,7 @@ class Download:
     body: Iterator[bytes]
     sandbox: bool
     searched: bool = False
+    kind: str = "customers"
 
     def response(self) -> StreamingHttpResponse:
         response = StreamingHttpResponse(self.body, content_type="text/csv; charset=utf-8")
@@ -313,48 +316,128 @@ class Download:
 
     def _filename(self) -> str:
         at = self.audit.started_at
-        return filename(self.query, at, sandbox=self.sandbox, searched=self.searched)
+        name = filename(self.query, at, sandbox=self.sandbox, searched=self.searched)
+        return name.replace("metronome-customers", f"metronome-{self.kind}", 1)
+
+
+class Start(Protocol):
+    """What the download views call: `start` or `start_match_report`."""
+
+    def __call__(
+        self,
+        client: MetronomeClient,
+        state: ListState,
+        *,
+        user: AbstractBaseUser | AnonymousUser,
+        salesforce_ids: Sequence[SalesforceId],
+        ignored: Sequence[tuple[str, Sequence[Ignored]]],
+        extra_columns: Sequence[str],
+        sandbox: bool,
+    ) -> Download: ...
 
 
 def start(
     client: MetronomeClient,
-    query: CustomerQuery,
+    state: ListState,
     *,
     user: AbstractBaseUser | AnonymousUser,
     salesforce_ids: Sequence[SalesforceId] | None = None,
+    ignored: Sequence[tuple[str, Sequence[Ignored]]] = (),
     extra_columns: Sequence[str] = (),
     sandbox: bool = False,
-    index_query: IndexQuery | None = None,
 ) -> Download:
     """Record the export, fetch its first page and write its first chunk. A Metronome
     failure before that raises here (the audit already says it failed), so the view can
-    answer with an error page instead of a broken file. With `index_query`, the file is
-    every match of that index search, re-read live from Metronome in batches of 100."""
-    audit = ExportAudit.objects.create(
-        user=user if isinstance(user, User) else None,
-        username=user.get_username(),
-        filters=audited_filters(query, index_query),
-    )
+    answer with an error page instead of a broken file. An index search's file is every
+    match of that search, re-read live from Metronome in batches of 100."""
+    audit = _audit(user, state)
+    index_query = state.index_query
     pages = (
         index_live.iter_pages(client, index_query, page_size=PAGE_SIZE)
         if index_query is not None
-        else _pages(client, query, extra_columns, salesforce_ids)
+        else _pages(client, state.query, extra_columns, salesforce_ids)
     )
-    body = _audited_body(pages, audit, extra_columns)
+    body = _audited_body(csv_chunks(pages, extra_columns), pages, audit)
     first_chunk = next(body)  # raises the first page's failure, audited
     return Download(
         audit=audit,
-        query=query,
+        query=state.query,
         body=_resume(first_chunk, body),
         sandbox=sandbox,
         searched=index_query is not None,
     )
 
 
+def _audit(user: AbstractBaseUser | AnonymousUser, state: ListState) -> ExportAudit:
+    return ExportAudit.objects.create(
+        user=user if isinstance(user, User) else None,
+        username=user.get_username(),
+        filters=audited_filters(state.query, state.index_query),
+    )
+
+
+REPORT_COLUMNS = ("pasted_id", "matched_as", "customer_id", "customer_name", "archived", "outcome")
+
+
+def start_match_report(
+    client: MetronomeClient,
+    state: ListState,
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    salesforce_ids: Sequence[SalesforceId] | None = None,
+    ignored: Sequence[tuple[str, Sequence[Ignored]]] = (),
+    extra_columns: Sequence[str] = (),
+    sandbox: bool = False,
+) -> Download:
+    """The match report of a pasted-ID search as a CSV, audited like the export: one row per
+    customer a pasted ID matched (active or archived), per pasted ID not found, and per
+    pasted value ignored. Cells neutralised like the export's."""
+    audit = _audit(user, state)
+
+    def pages() -> Generator[list[list[str]], None, None]:
+        rows = [
+            [
+                neutralise(row.pasted),
+                neutralise(row.matched_as),
+                neutralise(row.customer_id),
+                neutralise(row.customer_name),
+                "true" if row.archived else "false" if row.customer_id else "",
+                row.outcome,
+            ]
+            for row in search.match_rows(client, state.query, salesforce_ids)
+        ]
+        rows += [
+            [neutralise(item.value), "", "", "", "", "ignored"]
+            for _, values in ignored
+            for item in values
+        ]
+        yield rows
+
+    def chunks() -> Generator[tuple[bytes, int], None, None]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        buffer.write(BOM)
+        writer.writerow(REPORT_COLUMNS)
+        for rows in source:
+            writer.writerows(rows)
+            yield buffer.getvalue().encode("utf-8", "replace"), len(rows)
+
+    source = pages()
+    body = _audited_body(chunks(), source, audit)
+    first_chunk = next(body)
+    return Download(
+        audit=audit,
+        query=state.query,
+        body=_resume(first_chunk, body),
+        sandbox=sandbox,
+        kind="match-report",
+    )
+
+
 def _audited_body(
-    pages: Generator[CustomerPage | RowPage[list[str]], None, None],
+    chunks: Generator[tuple[bytes, int], None, None],
+    pages: Generator[object, None, None],
     audit: ExportAudit,
-    extra_columns: Sequence[str],
 ) -> Generator[bytes, None, None]:
     """The file, recorded in `audit` however it ends: one try/finally from the first API
     call to the last chunk.
@@ -365,7 +448,6 @@ def _audited_body(
     such as gunicorn take the first chunk before sending anything, so that does not happen.)
     """
     started = time.monotonic()
-    chunks = csv_chunks(pages, extra_columns)
     rows = 0
     outcome, error = ExportAudit.Outcome.FAILED, ""
     try:

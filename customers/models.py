@@ -1,5 +1,6 @@
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -61,11 +62,14 @@ class SavedSearch(models.Model):
 
     @classmethod
     def store(
-        cls, filters: dict[str, str], user: AbstractBaseUser | AnonymousUser
+        cls, filters: Mapping[str, str | list[str]], user: AbstractBaseUser | AnonymousUser
     ) -> "SavedSearch":
         """The stored search for these filters, stored now if nobody has yet. Raises
         `SearchQuotaExceeded` when `user` has stored their day's allowance already."""
-        params = {name: [value] for name, value in filters.items()}
+        params = {
+            name: [value] if isinstance(value, str) else list(value)
+            for name, value in filters.items()
+        }
         key = cls.key_for(params)
         existing = cls.objects.filter(key=key).first()
         if existing is not None:

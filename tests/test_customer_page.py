@@ -652,7 +652,7 @@ def test_a_page_opened_twice_asks_metronome_once_and_refresh_asks_again(support_
     )
     assert refresh, "no Refresh link"
     refresh_url, pushed = (part.replace("&amp;", "&") for part in refresh.groups())
-    assert refresh_url == "/customers/?limit=10&refresh=1"
+    assert refresh_url == "/customers/?limit=10&refresh=true"
     assert pushed == "/customers/?limit=10", "the address bar never keeps refresh"
     refreshed = support_client.get(refresh_url, HTTP_HX_REQUEST="true")
     assert sandbox.request_count - before == 2

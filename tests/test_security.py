@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from customers import metronome, views, wiring
+from customers import listing, metronome, wiring
 from customers.login_throttle import client_ip_address
 from customers.models import ExportAudit
 from customers.sandbox import SandboxAPI, SandboxServer, SandboxTransport
@@ -697,7 +697,7 @@ def test_the_dashboard_pages_have_no_markup_a_strict_csp_would_block(
         responses["locked out"] = attempt_login(Client(), "sam", "wrong", "198.51.100.99")
     install_client(httpx.MockTransport(lambda r: httpx.Response(503)), max_retries=0)
     responses["metronome down"] = support.get(LIST_URL)
-    monkeypatch.setattr(views, "_search", boom)
+    monkeypatch.setattr(listing, "find", boom)
     erroring = client_for(support_user)
     erroring.raise_request_exception = False
     responses["500"] = erroring.get(LIST_URL)
@@ -786,7 +786,7 @@ def test_a_crash_is_a_friendly_500_without_the_exception_or_debug_page(
     support_user, monkeypatch, settings
 ):
     assert settings.DEBUG is False
-    monkeypatch.setattr(views, "_search", boom)
+    monkeypatch.setattr(listing, "find", boom)
     client = client_for(support_user)
     client.raise_request_exception = False
     response = client.get(LIST_URL)
@@ -1017,7 +1017,7 @@ def test_the_bearer_token_never_appears_on_other_pages_or_errors(
         search(url, admin.get(url))
     search("403", client_for(make_user("nobody")).get(LIST_URL))
     search("404", admin.get("/nope/"))
-    monkeypatch.setattr(views, "_search", boom)
+    monkeypatch.setattr(listing, "find", boom)
     crashing = client_for(finance_user)
     crashing.raise_request_exception = False
     crash = search("500", crashing.get(LIST_URL))
