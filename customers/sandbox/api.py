@@ -21,7 +21,6 @@ endpoint shares (JSON answers, cursors, query parsing) in `wire.py`.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -32,15 +31,20 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 
+from . import account_api
+from .accounts import Account, generate_account
+from .customers_api import KNOWN_PARAMS, Filters, created_key, is_archived, parse_filters
 from .data import generate_customers
-from .faults import Faults
+from .faults import ENDPOINTS, Faults, handle_control
+from .invoice_pdf import invoice_pdf
 from .invoices import generate_invoices
 from .invoices_api import INVOICE_PARAMS, invoice_date, select_invoices
+from .usage import metrics_of
 from .wire import (
     JSON_HEADERS,
     BadRequest,
@@ -58,86 +62,28 @@ __all__ = ["SANDBOX_TOKEN", "Faults", "SandboxAPI", "SandboxTransport"]
 # Public on purpose: the sandbox only ever holds fake data.
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105
 
-# The spec's maxItems for both array filters.
-MAX_ARRAY_ITEMS = 100
 # Distinct filter combinations whose result lists stay cached: enough for a few concurrent
 # exports plus the dashboard's searches, small enough to bound memory at 100k customers.
 FILTER_CACHE_SIZE = 32
 
-_KNOWN_PARAMS = frozenset(
-    {
-        "customer_ids",
-        "salesforce_account_ids",
-        "ingest_alias",
-        "only_archived",
-        "limit",
-        "next_page",
-    }
-)
 # Customers whose generated invoices stay cached: what a few people browsing need.
 INVOICE_CACHE_SIZE = 256
-_CUSTOMER_PATH = re.compile(r"/v1/customers/([^/]+)")
-_INVOICES_PATH = re.compile(r"/v1/customers/([^/]+)/invoices")
-
-
-@dataclasses.dataclass(frozen=True)
-class _Filters:
-    """The filters of a list request, normalised so equal queries compare equal."""
-
-    customer_ids: tuple[str, ...] | None
-    salesforce_account_ids: tuple[str, ...] | None
-    ingest_alias: str | None
-    only_archived: bool
-
-    def digest(self) -> str:
-        # Binds a cursor to the filters it was issued for; 12 hex chars is plenty to tell
-        # filter sets apart and keeps cursors short.
-        raw = json.dumps(dataclasses.astuple(self), separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(raw.encode()).hexdigest()[:12]
-
-
-def _is_archived(customer: Mapping[str, Any]) -> bool:
-    return customer.get("archived_at") is not None
-
-
-def _parse_array(name: str, value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    if len(items) > MAX_ARRAY_ITEMS:
-        raise BadRequest(f"{name} accepts at most {MAX_ARRAY_ITEMS} values, got {len(items)}")
-    return tuple(sorted(set(items))) or None
-
-
-def _parse_filters(params: Mapping[str, str]) -> _Filters:
-    customer_ids = _parse_array("customer_ids", params.get("customer_ids"))
-    if customer_ids is not None:
-        normalised = set()
-        for raw in customer_ids:
-            try:
-                normalised.add(str(uuid.UUID(raw)))
-            except ValueError:
-                raise BadRequest(f"customer_ids: {raw!r} is not a valid UUID") from None
-        customer_ids = tuple(sorted(normalised))
-
-    only_archived = params.get("only_archived", "false")
-    if only_archived not in ("true", "false"):
-        raise BadRequest("only_archived must be true or false")
-
-    return _Filters(
-        customer_ids=customer_ids,
-        salesforce_account_ids=_parse_array(
-            "salesforce_account_ids", params.get("salesforce_account_ids")
-        ),
-        ingest_alias=params.get("ingest_alias"),
-        only_archived=only_archived == "true",
-    )
-
-
-def _created_key(customer: Mapping[str, Any]) -> tuple[datetime, str]:
-    # Parsed rather than compared as text, so hand-made test data with other RFC 3339
-    # spellings (no milliseconds, +00:00) still sorts correctly.
-    return datetime.fromisoformat(customer["created_at"]), customer["id"]
+# (method, endpoint name as `Faults.failing_endpoints` knows it, path)
+_ROUTES = (
+    ("GET", "customers", re.compile(r"/v1/customers")),
+    ("GET", "customer", re.compile(r"/v1/customers/([^/]+)")),
+    ("GET", "invoices", re.compile(r"/v1/customers/([^/]+)/invoices")),
+    ("GET", "invoice", re.compile(r"/v1/customers/([^/]+)/invoices/([^/]+)")),
+    ("GET", "invoice_pdf", re.compile(r"/v1/customers/([^/]+)/invoices/([^/]+)/pdf")),
+    ("POST", "contracts", re.compile(r"/v2/contracts/list")),
+    ("POST", "balances", re.compile(r"/v1/contracts/customerBalances/list")),
+    ("POST", "alerts", re.compile(r"/v1/customer-alerts/list")),
+    ("POST", "usage", re.compile(r"/v1/usage")),
+)
+assert {name for _, name, _ in _ROUTES} == set(ENDPOINTS)
+# The two POST lists that page by a query-string cursor (the SDK's CursorPageWithoutLimit).
+_BODY_ENDPOINT_PARAMS = frozenset({"next_page"})
+_INVOICE_DETAIL_PARAMS = frozenset({"skip_zero_qty_line_items"})
 
 
 class SandboxAPI:
@@ -152,6 +98,7 @@ class SandboxAPI:
         customers: int | Iterable[Mapping[str, Any]] | None = None,
         token: str = SANDBOX_TOKEN,
         faults: Faults | None = None,
+        today: date | None = None,
     ) -> None:
         if not token:
             raise ValueError("the sandbox needs a non-empty token")
@@ -164,7 +111,7 @@ class SandboxAPI:
         self.token = token
         self.faults = faults if faults is not None else Faults()
 
-        self._customers: tuple[Mapping[str, Any], ...] = tuple(sorted(rows, key=_created_key))
+        self._customers: tuple[Mapping[str, Any], ...] = tuple(sorted(rows, key=created_key))
         # Positions into _customers; since _customers is in result order, sorting
         # positions puts any subset in result order too.
         self._by_id: dict[str, int] = {}
@@ -178,15 +125,20 @@ class SandboxAPI:
                 self._by_salesforce_id.setdefault(salesforce_id, []).append(position)
             for alias in customer.get("ingest_aliases") or ():
                 self._by_alias.setdefault(alias, []).append(position)
-            self._archived.append(_is_archived(customer))
+            self._archived.append(is_archived(customer))
         self._active = tuple(p for p, archived in enumerate(self._archived) if not archived)
         self._archived_only = tuple(p for p, archived in enumerate(self._archived) if archived)
         # Each customer's JSON, encoded on first use and spliced into page bodies.
         self._encoded: list[bytes | None] = [None] * len(self._customers)
 
         self._lock = threading.Lock()
-        self._selections: OrderedDict[_Filters, tuple[int, ...]] = OrderedDict()
+        self._selections: OrderedDict[Filters, tuple[int, ...]] = OrderedDict()
         self._invoices: OrderedDict[str, tuple[Mapping[str, Any], ...]] = OrderedDict()
+        self._accounts: OrderedDict[tuple[str, date], Account] = OrderedDict()
+        self._today = today
+        self._usage_source = account_api.UsageSource(
+            self._customers, self._position, lambda p: metrics_of(self._invoices_of(p))
+        )
         self._request_count = 0
         self._fault_sequence = 0
         self._list_sequence = 0
@@ -213,7 +165,7 @@ class SandboxAPI:
     # --- the API ---------------------------------------------------------------------------
 
     def handle(
-        self, method: str, path: str, query: str, headers: Mapping[str, str]
+        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, dict[str, str], bytes]:
         """Answer one API request. `query` is the raw query string, without the `?`."""
         faults = self.faults
@@ -225,7 +177,7 @@ class SandboxAPI:
         if not self._authorised(headers):
             return error_response(401, "Unauthorized")
 
-        if path.startswith("/v1/"):
+        if path.startswith(("/v1/", "/v2/")):
             with self._lock:
                 self._fault_sequence += 1
                 sequence = self._fault_sequence
@@ -234,23 +186,47 @@ class SandboxAPI:
             if faults.fail_every and sequence % faults.fail_every == 0:
                 return error_response(faults.fail_status, "Sandbox injected failure")
 
-        customer_path = _CUSTOMER_PATH.fullmatch(path)
-        invoices_path = _INVOICES_PATH.fullmatch(path)
-        if path != "/v1/customers" and customer_path is None and invoices_path is None:
+        route = next(((r, m) for r in _ROUTES if (m := r[2].fullmatch(path))), None)
+        if route is None:
             return error_response(404, "Not found")
-        if method.upper() != "GET":
-            return error_response(405, "Method not allowed", {"allow": "GET"})
-        if customer_path is not None:
-            return self._get(customer_path.group(1))
-        if invoices_path is not None:
-            try:
-                return self._list_invoices(invoices_path.group(1), query, faults)
-            except BadRequest as error:
-                return error_response(400, str(error))
+        (route_method, endpoint, _), match = route
+        if endpoint in faults.failing_endpoints:
+            return error_response(faults.fail_status, f"Sandbox injected failure ({endpoint})")
+        if method.upper() != route_method:
+            return error_response(405, "Method not allowed", {"allow": route_method})
         try:
-            return self._list(query, faults)
+            return self._answer(endpoint, match.groups(), query, body, faults)
         except BadRequest as error:
             return error_response(400, str(error))
+
+    def _answer(
+        self, endpoint: str, path_ids: tuple[str, ...], query: str, body: bytes, faults: Faults
+    ) -> Response:
+        if endpoint == "customers":
+            return self._list(query, faults)
+        if endpoint == "customer":
+            return self._get(path_ids[0])
+        if path_ids:
+            position = self._position(path_ids[0])
+            if position is None:
+                return error_response(404, "Customer not found")
+            if endpoint == "invoices":
+                return self._list_invoices(position, query, faults)
+            return self._invoice(position, path_ids[1], query, pdf=endpoint == "invoice_pdf")
+
+        data = account_api.parse_body(body)
+        cursor = parse_query(query, _BODY_ENDPOINT_PARAMS).get("next_page")
+        if endpoint == "usage":
+            return account_api.list_usage(data, cursor, self._usage_source)
+        position = self._position(account_api.customer_id_of(data))
+        if position is None:
+            return error_response(404, "Customer not found")
+        account = self.account_of(position)
+        if endpoint == "contracts":
+            return account_api.list_contracts(data, account)
+        if endpoint == "balances":
+            return account_api.list_balances(data, account)
+        return account_api.list_alerts(data, cursor, account)
 
     def _authorised(self, headers: Mapping[str, str]) -> bool:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
@@ -285,8 +261,8 @@ class SandboxAPI:
         return 200, dict(JSON_HEADERS), b'{"data":' + self._encode(position) + b"}"
 
     def _list(self, query: str, faults: Faults) -> Response:
-        params = parse_query(query, _KNOWN_PARAMS)
-        filters = _parse_filters(params)
+        params = parse_query(query, KNOWN_PARAMS)
+        filters = parse_filters(params)
         limit = parse_limit(params.get("limit"))
         digest = filters.digest()
         cursor = params.get("next_page")
@@ -308,10 +284,7 @@ class SandboxAPI:
         body = b'{"data":[' + rows + b'],"next_page":' + json.dumps(next_page).encode() + b"}"
         return 200, dict(JSON_HEADERS), body
 
-    def _list_invoices(self, raw_id: str, query: str, faults: Faults) -> Response:
-        position = self._position(raw_id)
-        if position is None:
-            return error_response(404, "Customer not found")
+    def _list_invoices(self, position: int, query: str, faults: Faults) -> Response:
         params = parse_query(query, INVOICE_PARAMS)
         limit = parse_limit(params.get("limit"))
         selection = select_invoices(self._invoices_of(position), params)
@@ -336,6 +309,41 @@ class SandboxAPI:
         end = offset + limit
         next_page = encode_cursor(end, digest) if end < len(selection) else None
         return json_response(200, {"data": list(selection[offset:end]), "next_page": next_page})
+
+    def _invoice(self, position: int, raw_id: str, query: str, *, pdf: bool) -> Response:
+        """One invoice (`GET .../invoices/{invoice_id}`), or its PDF (`.../pdf`)."""
+        params = parse_query(query, _INVOICE_DETAIL_PARAMS)
+        try:
+            invoice_id = str(uuid.UUID(raw_id))
+        except ValueError:
+            return error_response(404, "Invoice not found")
+        found = next((i for i in self._invoices_of(position) if i["id"] == invoice_id), None)
+        if found is None:
+            return error_response(404, "Invoice not found")
+        if pdf:
+            name = str(self._customers[position]["name"])
+            return 200, {"content-type": "application/pdf"}, invoice_pdf(found, name)
+        return json_response(200, {"data": select_invoices((found,), params)[0]})
+
+    def account_of(self, position: int) -> Account:
+        """The customer's contracts, balances and alerts as of today (LRU-cached)."""
+        today = self.today()
+        key = (str(self._customers[position]["id"]), today)
+        with self._lock:
+            cached = self._accounts.get(key)
+            if cached is not None:
+                self._accounts.move_to_end(key)
+                return cached
+        account = generate_account(self._customers[position], self._invoices_of(position), today)
+        with self._lock:
+            self._accounts[key] = account
+            while len(self._accounts) > INVOICE_CACHE_SIZE:
+                self._accounts.popitem(last=False)
+        return account
+
+    def today(self) -> date:
+        """The day the contract-area data is anchored on: fixed, or the clock's UTC day."""
+        return self._today or datetime.now(UTC).date()
 
     def _invoices_of(self, position: int) -> tuple[Mapping[str, Any], ...]:
         """The customer's invoices, oldest date first (LRU-cached)."""
@@ -362,7 +370,7 @@ class SandboxAPI:
             self._encoded[position] = encoded
         return encoded
 
-    def _select(self, filters: _Filters) -> tuple[int, ...]:
+    def _select(self, filters: Filters) -> tuple[int, ...]:
         """Positions of the customers matching `filters`, in result order (LRU-cached)."""
         with self._lock:
             cached = self._selections.get(filters)
@@ -404,39 +412,8 @@ class SandboxAPI:
     # --- the control endpoint (standalone server only) -----------------------------------------
 
     def handle_control(self, method: str, path: str, body: bytes = b"") -> Response:
-        """Inspect or change faults at runtime: `/_sandbox/faults`, `/reset`, `/stats`.
-
-        Unauthenticated by design, so the standalone server exposes it only to whoever can
-        reach its port; the in-process transport does not route here at all.
-        """
-        method = method.upper()
-        if path == "/_sandbox/faults":
-            if method == "GET":
-                return json_response(200, self.faults.to_dict())
-            if method == "POST":
-                try:
-                    data = json.loads(body or b"{}")
-                except ValueError:
-                    return error_response(400, "body must be a JSON object")
-                if not isinstance(data, dict):
-                    return error_response(400, "body must be a JSON object")
-                try:
-                    self.faults = Faults.from_dict(data)
-                except (TypeError, ValueError) as error:
-                    return error_response(400, str(error))
-                return json_response(200, self.faults.to_dict())
-            return error_response(405, "Method not allowed", {"allow": "GET, POST"})
-        if path == "/_sandbox/reset":
-            if method != "POST":
-                return error_response(405, "Method not allowed", {"allow": "POST"})
-            self.reset()
-            return json_response(200, self.faults.to_dict())
-        if path == "/_sandbox/stats":
-            if method != "GET":
-                return error_response(405, "Method not allowed", {"allow": "GET"})
-            stats = {"request_count": self.request_count, "customers": len(self._customers)}
-            return json_response(200, stats)
-        return error_response(404, "Not found")
+        """Inspect or change faults at runtime (see `faults.handle_control`)."""
+        return handle_control(self, method, path, body)
 
 
 class SandboxTransport(httpx.BaseTransport):
@@ -452,5 +429,6 @@ class SandboxTransport(httpx.BaseTransport):
             request.url.path,
             request.url.query.decode("ascii"),
             request.headers,
+            request.content,
         )
         return httpx.Response(status, headers=headers, content=body, request=request)
