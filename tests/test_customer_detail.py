@@ -128,7 +128,9 @@ def test_for_htmx_the_view_is_the_panel_whose_invoices_load_on_their_own(support
     assert body.lstrip().startswith('<aside id="customer-panel"')
     assert "<html" not in body and escape(customer["name"]) in body
     assert f'href="{escape(back)}" data-close-panel' in body
-    invoices_url = re.search(r'hx-get="([^"]+)" hx-trigger="load"', body).group(1)
+    lazy = re.findall(r'<section id="(\w+)"[^>]* hx-get="([^"]+)" hx-trigger="load"', body)
+    assert [name for name, _ in lazy] == ["alerts", "contracts", "balances", "usage", "invoices"]
+    invoices_url = dict(lazy)["invoices"]
     assert invoice_ids(body) == []
 
     region = support_client.get(invoices_url.replace("&amp;", "&"), HTTP_HX_REQUEST="true")
