@@ -131,6 +131,20 @@ class Page:
     customer: metronome.Customer | None
     customer_error: metronome.MetronomeError | None
     regions: dict[str, Region]
+    # Each region as `render` made it, in the region's own thread (see load_page).
+    rendered: dict[str, str]
+
+
+def _load_and_render(
+    client: metronome.MetronomeClient,
+    customer_id: str,
+    name: str,
+    now: datetime,
+    refresh: bool,
+    render: Callable[[Region], str] | None,
+) -> tuple[Region, str]:
+    region = load_region(client, customer_id, name, now=now, refresh=refresh)
+    return region, render(region) if render is not None else ""
 
 
 def load_page(
@@ -139,9 +153,11 @@ def load_page(
     *,
     now: datetime,
     refresh: bool = False,
-    regions: tuple[str, ...] = REGIONS,
+    render: Callable[[Region], str] | None = None,
 ) -> Page:
-    """The customer and every region, asked for side by side."""
+    """The customer and every region, asked for side by side. `render` (a region's HTML)
+    runs in the region's thread as soon as its answer is in, so the regions that answer
+    first are drawn while the page still waits for the slowest."""
     with ThreadPoolExecutor(max_workers=PAGE_THREADS, thread_name_prefix="customer-view") as pool:
         # Each call runs in a copy of this request's context, so its log lines carry the
         # request's ID like the rest of the request's.
@@ -151,18 +167,24 @@ def load_page(
         loading = {
             name: pool.submit(
                 contextvars.copy_context().run,
-                load_region,
+                _load_and_render,
                 client,
                 customer_id,
                 name,
-                now=now,
-                refresh=refresh,
+                now,
+                refresh,
+                render,
             )
-            for name in regions
+            for name in REGIONS
         }
         try:
             found, problem = customer.result(), None
         except metronome.MetronomeError as error:
             found, problem = None, error
         loaded = {name: future.result() for name, future in loading.items()}
-    return Page(found, problem, loaded)
+    return Page(
+        found,
+        problem,
+        {name: region for name, (region, _) in loaded.items()},
+        {name: html for name, (_, html) in loaded.items()},
+    )

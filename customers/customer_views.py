@@ -19,8 +19,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -54,13 +56,29 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
         except metronome.MetronomeError as error:
             _customer_failed(context, customer_id, error)
     else:
+        shared = dict(context)
+
+        def render_region(region: Region) -> str:
+            region_context = {**shared, **_region_context(region, shared["now"])}
+            return render_to_string(
+                f"customers/regions.html#{region.name}", region_context, request
+            )
+
         page = customer_page.load_page(
-            client, context["customer_id"], now=context["now"], refresh=refresh
+            client,
+            context["customer_id"],
+            now=context["now"],
+            refresh=refresh,
+            render=render_region,
         )
         if page.customer is not None:
             context["customer"] = page.customer
-            for region in page.regions.values():
-                context.update(_region_context(region, context["now"]))
+            # Rendered by the template engine (escaped there) from the partials the panel's
+            # regions load, so the page and the finished panel are the same HTML.
+            context["region_html"] = {
+                name: mark_safe(html)  # noqa: S308
+                for name, html in page.rendered.items()
+            }
         elif page.customer_error is not None:
             _customer_failed(context, customer_id, page.customer_error)
 
@@ -240,5 +258,7 @@ def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> Context:
         "region_titles": REGION_TITLES,
         # Kept for outside scripts and the tests that read it: the invoices region's URL.
         "invoices_url": region_urls["invoices"],
+        # Each invoice's line items and PDF live under it (see customers/urls.py).
+        "invoices_path": reverse("customers:invoices", args=[customer_id]),
         "now": timezone.now(),
     }
