@@ -27,7 +27,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from customers import customer_page, customer_regions, metronome, metronome_invoice
+from customers import customer_page, customer_regions, metronome, metronome_invoice, wiring
 from customers.customer_page import REGION_TITLES, REGIONS, Region
 from customers.views import HtmxHttpRequest
 
@@ -44,7 +44,7 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
     """Everything about one customer: a page, or for htmx the side panel over the list."""
     context = _customer_context(request, customer_id)
-    client = metronome.get_client()
+    client = wiring.get_client()
     refresh = request.GET.get("refresh") == "1"
     panel = request.htmx and not request.htmx.history_restore_request
     if panel:
@@ -117,7 +117,7 @@ def customer_region(request: HtmxHttpRequest, customer_id: uuid.UUID, region: st
         # The region alone is no page: a person who lands here gets the customer view.
         return redirect(context["detail_url"])
     loaded = customer_page.load_region(
-        metronome.get_client(),
+        wiring.get_client(),
         context["customer_id"],
         region,
         now=context["now"],
@@ -161,7 +161,7 @@ def invoice_detail(
     status = 200
     try:
         context["invoice"] = metronome_invoice.get_invoice(
-            metronome.get_client(), context["customer_id"], str(invoice_id)
+            wiring.get_client(), context["customer_id"], str(invoice_id)
         )
     except (metronome.CustomerNotFound, metronome_invoice.InvoiceNotFound) as error:
         context["invoice_error"] = str(error)
@@ -185,7 +185,7 @@ def invoice_pdf(
     context = _customer_context(request, customer_id)
     try:
         pdf = metronome_invoice.open_invoice_pdf(
-            metronome.get_client(), context["customer_id"], str(invoice_id)
+            wiring.get_client(), context["customer_id"], str(invoice_id)
         )
     except metronome.MetronomeError as error:
         logger.warning("PDF of invoice %s failed: %s", invoice_id, error)

@@ -15,13 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from customers.metronome import (
-    CreditType,
-    MalformedResponse,
-    _datetime,
-    _optional_datetime,
-    _text,
-)
+from customers.metronome import CreditType, MalformedResponse
+from customers.metronome.wire import read_datetime, read_optional_datetime, read_text
 
 __all__ = [
     "MAX_AMOUNT",
@@ -46,10 +41,6 @@ USD_CENTS = CreditType(id="2714e483-4ff1-48e4-9e25-ac732e8f24f2", name="USD (cen
 MAX_AMOUNT = 1e15
 # Errors an item reader may raise for a field that is missing or of the wrong shape.
 ITEM_ERRORS = (AttributeError, KeyError, TypeError, ValueError, OverflowError)
-
-read_text = _text
-read_datetime = _datetime
-read_optional_datetime = _optional_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +68,7 @@ def optional_amount(value: object) -> float | None:
 
 
 def optional_text(value: object) -> str | None:
-    return None if value is None else _text(value)
+    return None if value is None else read_text(value)
 
 
 def credit_type_or_usd(data: object) -> CreditType:
