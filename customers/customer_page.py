@@ -22,13 +22,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from customers import (
-    metronome,
-    metronome_alerts,
-    metronome_balances,
-    metronome_contracts,
-    metronome_usage,
-)
+from customers import metronome
+from customers.metronome import usage
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +57,14 @@ class Region:
 
 def _fetch(client: metronome.MetronomeClient, customer_id: str, name: str, now: datetime) -> Any:
     if name == "contracts":
-        return metronome_contracts.list_contracts(client, customer_id)
+        return client.list_contracts(customer_id)
     if name == "balances":
-        return metronome_balances.list_balances(client, customer_id)
+        return client.list_balances(customer_id)
     if name == "alerts":
-        return metronome_alerts.list_alerts(client, customer_id)
+        return client.list_alerts(customer_id)
     if name == "usage":
-        start, end = metronome_usage.last_days(now)
-        return metronome_usage.daily_usage(
-            client, customer_id, starting_on=start, ending_before=end
-        )
+        start, end = usage.last_days(now)
+        return client.daily_usage(customer_id, starting_on=start, ending_before=end)
     if name == "invoices":
         return client.list_invoices(customer_id, limit=RECENT_INVOICES, sort="date_desc")
     raise ValueError(f"no region {name!r}")

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from customers.metronome_alerts import Alert
-from customers.metronome_balances import Balance
-from customers.metronome_contracts import Contract, Phase
-from customers.metronome_lists import Bounded
-from customers.metronome_usage import MetricUsage, Usage
+from customers.metronome.alerts import Alert
+from customers.metronome.balances import Balance
+from customers.metronome.contracts import Contract, Phase
+from customers.metronome.lists import Bounded
+from customers.metronome.usage import MetricUsage, Usage
 
 # The chart's drawing box, in SVG user units; the browser scales it to the region's width.
 CHART_WIDTH = 300

@@ -27,7 +27,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from customers import customer_page, customer_regions, metronome, metronome_invoice, wiring
+from customers import customer_page, customer_regions, metronome, wiring
 from customers.customer_page import REGION_TITLES, REGIONS, Region
 from customers.views import HtmxHttpRequest
 
@@ -160,10 +160,10 @@ def invoice_detail(
     context["invoice_id"] = str(invoice_id)
     status = 200
     try:
-        context["invoice"] = metronome_invoice.get_invoice(
-            wiring.get_client(), context["customer_id"], str(invoice_id)
+        context["invoice"] = wiring.get_client().get_invoice(
+            context["customer_id"], str(invoice_id)
         )
-    except (metronome.CustomerNotFound, metronome_invoice.InvoiceNotFound) as error:
+    except (metronome.CustomerNotFound, metronome.InvoiceNotFound) as error:
         context["invoice_error"] = str(error)
         status = 404
     except metronome.MetronomeError as error:
@@ -184,12 +184,10 @@ def invoice_pdf(
     is checked to be a PDF before the first byte is sent and capped in size."""
     context = _customer_context(request, customer_id)
     try:
-        pdf = metronome_invoice.open_invoice_pdf(
-            wiring.get_client(), context["customer_id"], str(invoice_id)
-        )
+        pdf = wiring.get_client().open_invoice_pdf(context["customer_id"], str(invoice_id))
     except metronome.MetronomeError as error:
         logger.warning("PDF of invoice %s failed: %s", invoice_id, error)
-        missing = isinstance(error, metronome.CustomerNotFound | metronome_invoice.InvoiceNotFound)
+        missing = isinstance(error, metronome.CustomerNotFound | metronome.InvoiceNotFound)
         context["invoice_id"] = str(invoice_id)
         context["invoice_error"] = str(error)
         return render(request, "customers/invoice.html", context, status=404 if missing else 502)

@@ -11,8 +11,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group, User
 
-from customers import metronome_invoice
-from customers.metronome import MalformedResponse, MetronomeClient
+from customers.metronome import MalformedResponse, MetronomeClient, invoice_pdf
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +131,7 @@ def test_a_pdf_content_type_without_a_pdf_inside_is_refused(finance_client, inst
 
 
 def test_a_declared_size_over_the_cap_is_refused_before_reading(finance_client, install_client):
-    too_big = str(metronome_invoice.MAX_PDF_BYTES + 1)
+    too_big = str(invoice_pdf.MAX_PDF_BYTES + 1)
     _pdf_answer(
         install_client,
         httpx.Response(
@@ -157,7 +156,7 @@ def test_a_pdf_that_grows_past_the_cap_while_streaming_stops() -> None:
         )
     )
     client = MetronomeClient(base_url="http://m.test", bearer_token="t", transport=transport)
-    pdf = metronome_invoice.open_invoice_pdf(client, "c", "i", max_bytes=10_000)
+    pdf = client.open_invoice_pdf("c", "i", max_bytes=10_000)
     received = 0
     with pytest.raises(MalformedResponse):
         for chunk in pdf.chunks():

@@ -10,7 +10,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from customers.customer_regions import Chart
-from customers.metronome_alerts import Alert
+from customers.metronome.alerts import Alert
 from customers.templatetags.invoice_format import MINUS, amount
 
 register = template.Library()

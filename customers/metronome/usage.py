@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from customers.metronome import MetronomeClient
-from customers.metronome_lists import (
+from customers.metronome.http import HTTPClient
+from customers.metronome.lists import (
     Bounded,
     collect,
     optional_amount,
     page_of,
-    read_datetime,
-    read_text,
 )
+from customers.metronome.wire import read_datetime, read_text
 
 DAYS = 30
 MAX_METRICS = 20
@@ -74,46 +73,47 @@ def last_days(today: datetime, days: int = DAYS) -> tuple[datetime, datetime]:
     return end - days * ONE_DAY, end
 
 
-def daily_usage(
-    client: MetronomeClient, customer_id: str, *, starting_on: datetime, ending_before: datetime
-) -> Usage:
-    """Usage per metric and day in [starting_on, ending_before), two UTC midnights."""
-    day_count = round((ending_before - starting_on) / ONE_DAY)
-    body = {
-        "customer_ids": [customer_id],
-        "starting_on": _wire_time(starting_on),
-        "ending_before": _wire_time(ending_before),
-        "window_size": "DAY",
-    }
+class UsageClient(HTTPClient):
+    def daily_usage(
+        self, customer_id: str, *, starting_on: datetime, ending_before: datetime
+    ) -> Usage:
+        """Usage per metric and day in [starting_on, ending_before), two UTC midnights."""
+        day_count = round((ending_before - starting_on) / ONE_DAY)
+        body = {
+            "customer_ids": [customer_id],
+            "starting_on": _wire_time(starting_on),
+            "ending_before": _wire_time(ending_before),
+            "window_size": "DAY",
+        }
 
-    def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
-        params = {"next_page": cursor} if cursor else {}
-        answer = client.post_for_customer(customer_id, "/v1/usage", body, params)
-        return page_of(answer, "next_page", "usage rows")
+        def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
+            params = {"next_page": cursor} if cursor else {}
+            answer = self.post_for_customer(customer_id, "/v1/usage", body, params)
+            return page_of(answer, "next_page", "usage rows")
 
-    def read(data: Mapping[str, Any]) -> _Row:
-        if read_text(data["customer_id"]) != customer_id:
-            raise ValueError("a usage row of another customer")
-        start = read_datetime(data["start_timestamp"]).astimezone(UTC)
-        if not starting_on <= start < ending_before or start.time() != datetime.min.time():
-            raise ValueError("a usage row outside the days asked for")
-        value = optional_amount(data.get("value"))
-        return _Row(
-            read_text(data["billable_metric_id"]),
-            read_text(data["billable_metric_name"]),
-            start,
-            value,
+        def read(data: Mapping[str, Any]) -> _Row:
+            if read_text(data["customer_id"]) != customer_id:
+                raise ValueError("a usage row of another customer")
+            start = read_datetime(data["start_timestamp"]).astimezone(UTC)
+            if not starting_on <= start < ending_before or start.time() != datetime.min.time():
+                raise ValueError("a usage row outside the days asked for")
+            value = optional_amount(data.get("value"))
+            return _Row(
+                read_text(data["billable_metric_id"]),
+                read_text(data["billable_metric_name"]),
+                start,
+                value,
+            )
+
+        rows = collect(
+            fetch,
+            read,
+            what="usage rows",
+            max_items=(MAX_METRICS + 1) * day_count,
+            max_pages=MAX_PAGES,
+            max_page_items=MAX_PAGE_ITEMS,
         )
-
-    rows = collect(
-        fetch,
-        read,
-        what="usage rows",
-        max_items=(MAX_METRICS + 1) * day_count,
-        max_pages=MAX_PAGES,
-        max_page_items=MAX_PAGE_ITEMS,
-    )
-    return _per_metric(rows, starting_on, day_count)
+        return _per_metric(rows, starting_on, day_count)
 
 
 def _per_metric(rows: Bounded[_Row], starting_on: datetime, day_count: int) -> Usage:

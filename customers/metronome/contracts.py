@@ -12,18 +12,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from customers.metronome import CreditType, MetronomeClient
-from customers.metronome_lists import (
+from customers.metronome.http import HTTPClient
+from customers.metronome.lists import (
     Bounded,
     collect,
     credit_type_or_usd,
     optional_amount,
     optional_text,
     page_of,
-    read_datetime,
-    read_optional_datetime,
-    read_text,
 )
+from customers.metronome.models import CreditType
+from customers.metronome.wire import read_datetime, read_optional_datetime, read_text
 
 # Metronome's page size for contracts is 1..20.
 PAGE_SIZE = 20
@@ -85,21 +84,22 @@ def _credit_type(commits: object) -> CreditType:
     return credit_type_or_usd(None)
 
 
-def list_contracts(client: MetronomeClient, customer_id: str) -> Bounded[Contract]:
-    """The customer's contracts, as Metronome orders them (oldest start first)."""
+class ContractsClient(HTTPClient):
+    def list_contracts(self, customer_id: str) -> Bounded[Contract]:
+        """The customer's contracts, as Metronome orders them (oldest start first)."""
 
-    def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
-        body: dict[str, object] = {"customer_id": customer_id, "limit": PAGE_SIZE}
-        if cursor:
-            body["cursor"] = cursor
-        answer = client.post_for_customer(customer_id, "/v2/contracts/list", body)
-        return page_of(answer, "cursor", "contracts")
+        def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
+            body: dict[str, object] = {"customer_id": customer_id, "limit": PAGE_SIZE}
+            if cursor:
+                body["cursor"] = cursor
+            answer = self.post_for_customer(customer_id, "/v2/contracts/list", body)
+            return page_of(answer, "cursor", "contracts")
 
-    return collect(
-        fetch,
-        Contract.from_wire,
-        what="contracts",
-        max_items=MAX_CONTRACTS,
-        max_pages=MAX_PAGES,
-        max_page_items=PAGE_SIZE,
-    )
+        return collect(
+            fetch,
+            Contract.from_wire,
+            what="contracts",
+            max_items=MAX_CONTRACTS,
+            max_pages=MAX_PAGES,
+            max_page_items=PAGE_SIZE,
+        )

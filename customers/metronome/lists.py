@@ -15,22 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from customers.metronome import CreditType, MalformedResponse
-from customers.metronome.wire import read_datetime, read_optional_datetime, read_text
-
-__all__ = [
-    "MAX_AMOUNT",
-    "USD_CENTS",
-    "Bounded",
-    "amount",
-    "collect",
-    "credit_type_or_usd",
-    "optional_amount",
-    "optional_text",
-    "read_datetime",
-    "read_optional_datetime",
-    "read_text",
-]
+from customers.metronome.errors import MalformedResponse
+from customers.metronome.models import CreditType
+from customers.metronome.wire import read_text
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from customers.metronome import CreditType, MetronomeClient
-from customers.metronome_lists import (
+from customers.metronome.http import HTTPClient
+from customers.metronome.lists import (
     Bounded,
     amount,
     collect,
@@ -21,9 +21,9 @@ from customers.metronome_lists import (
     optional_amount,
     optional_text,
     page_of,
-    read_datetime,
-    read_text,
 )
+from customers.metronome.models import CreditType
+from customers.metronome.wire import read_datetime, read_text
 
 PAGE_SIZE = 25  # Metronome's documented default
 MAX_BALANCES = 100
@@ -113,23 +113,28 @@ class Balance:
         )
 
 
-def list_balances(client: MetronomeClient, customer_id: str) -> Bounded[Balance]:
-    def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
-        body: dict[str, object] = {
-            "customer_id": customer_id,
-            "include_balance": True,
-            "limit": PAGE_SIZE,
-        }
-        if cursor:
-            body["next_page"] = cursor
-        answer = client.post_for_customer(customer_id, "/v1/contracts/customerBalances/list", body)
-        return page_of(answer, "next_page", "commits and credits")
+class BalancesClient(HTTPClient):
+    def list_balances(self, customer_id: str) -> Bounded[Balance]:
+        """Every commit and credit of the customer with what is left of it."""
 
-    return collect(
-        fetch,
-        Balance.from_wire,
-        what="commits and credits",
-        max_items=MAX_BALANCES,
-        max_pages=MAX_PAGES,
-        max_page_items=PAGE_SIZE,
-    )
+        def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
+            body: dict[str, object] = {
+                "customer_id": customer_id,
+                "include_balance": True,
+                "limit": PAGE_SIZE,
+            }
+            if cursor:
+                body["next_page"] = cursor
+            answer = self.post_for_customer(
+                customer_id, "/v1/contracts/customerBalances/list", body
+            )
+            return page_of(answer, "next_page", "commits and credits")
+
+        return collect(
+            fetch,
+            Balance.from_wire,
+            what="commits and credits",
+            max_items=MAX_BALANCES,
+            max_pages=MAX_PAGES,
+            max_page_items=PAGE_SIZE,
+        )

@@ -10,15 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from customers.metronome import CreditType, MetronomeClient
-from customers.metronome_lists import (
+from customers.metronome.http import HTTPClient
+from customers.metronome.lists import (
     Bounded,
     amount,
     collect,
     optional_text,
     page_of,
-    read_text,
 )
+from customers.metronome.models import CreditType
+from customers.metronome.wire import read_text
 
 MAX_ALERTS = 100
 MAX_PAGES = 5
@@ -61,19 +62,21 @@ class Alert:
         )
 
 
-def list_alerts(client: MetronomeClient, customer_id: str) -> Bounded[Alert]:
-    body = {"customer_id": customer_id, "alert_statuses": ["ENABLED", "DISABLED"]}
+class AlertsClient(HTTPClient):
+    def list_alerts(self, customer_id: str) -> Bounded[Alert]:
+        """The customer's enabled and disabled alerts, and whether it is in alarm."""
+        body = {"customer_id": customer_id, "alert_statuses": ["ENABLED", "DISABLED"]}
 
-    def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
-        params = {"next_page": cursor} if cursor else {}
-        answer = client.post_for_customer(customer_id, "/v1/customer-alerts/list", body, params)
-        return page_of(answer, "next_page", "alerts")
+        def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
+            params = {"next_page": cursor} if cursor else {}
+            answer = self.post_for_customer(customer_id, "/v1/customer-alerts/list", body, params)
+            return page_of(answer, "next_page", "alerts")
 
-    return collect(
-        fetch,
-        Alert.from_wire,
-        what="alerts",
-        max_items=MAX_ALERTS,
-        max_pages=MAX_PAGES,
-        max_page_items=MAX_PAGE_ITEMS,
-    )
+        return collect(
+            fetch,
+            Alert.from_wire,
+            what="alerts",
+            max_items=MAX_ALERTS,
+            max_pages=MAX_PAGES,
+            max_page_items=MAX_PAGE_ITEMS,
+        )
