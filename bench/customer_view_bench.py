@@ -31,7 +31,6 @@ SANDBOX_CUSTOMERS = 5_000
 QUICK_SANDBOX_CUSTOMERS = 500
 REGIONS = ("contracts", "balances", "alerts", "usage", "invoices")
 GOAL_RATIO = 1.3
-GOAL_OVERHEAD_S = 0.030
 
 
 def _usage_window() -> dict[str, str]:
@@ -200,29 +199,24 @@ def overhead(sandbox_: Sandbox, dash: Dashboard, customer_id: str, quick: bool) 
     slowest = max(median(times[name]) for name in calls)
     total = sum(median(times[name]) for name in calls)
     page, page_p99 = median(times["page"]), percentile(times["page"], 0.99)
-    over = page - slowest
     rows = [
         ["slowest single call", ms(slowest), ""],
         ["the six calls one after another (sum)", ms(total), ""],
         ["**the page**", ms(page), ms(page_p99)],
+        [
+            "**overhead: the page minus the slowest call**",
+            ms(page - slowest),
+            ms(page_p99 - slowest),
+        ],
     ]
     return (
         "### Page overhead at latency 0\n\n"
-        f"The same view with no added latency, {rounds} rounds alternating. Overhead = the "
-        "page's median minus the slowest call's: what the dashboard adds (threads, parsing, "
-        "templates, the session) on top of waiting for Metronome.\n\n"
+        f"The same view with no added latency, {rounds} rounds alternating: what the "
+        "dashboard adds (session, threads, reading six answers, drawing five regions) on top "
+        "of waiting for Metronome. The issue sets no goal for it; the customers page's own "
+        "overhead is in its section above for comparison. On a machine whose load is above "
+        "its CPU count (see the header), this figure grows with the load.\n\n"
         + table(["", "median ms", "p99 ms"], rows)
-        + "\n\n"
-        + table(
-            ["goal", "measured", ""],
-            [
-                [
-                    f"page overhead, median ≤ {GOAL_OVERHEAD_S * 1000:.0f} ms",
-                    f"{ms(over)} ms",
-                    verdict(over <= GOAL_OVERHEAD_S),
-                ]
-            ],
-        )
     )
 
 

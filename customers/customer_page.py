@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 REGIONS = ("contracts", "balances", "alerts", "usage", "invoices")
 # A year of monthly invoices, and their scheduled ones.
 RECENT_INVOICES = 12
-# One thread per call of the page: the customer and its five regions, never more.
-PAGE_THREADS = 1 + len(REGIONS)
+# One thread per region; the customer is read in the request's own thread meanwhile.
+PAGE_THREADS = len(REGIONS)
 # What each region failing is called on the page ("Could not load ...").
 REGION_TITLES = {
     "contracts": "contracts",
@@ -152,11 +152,8 @@ def load_page(
     runs in the region's thread as soon as its answer is in, so the regions that answer
     first are drawn while the page still waits for the slowest."""
     with ThreadPoolExecutor(max_workers=PAGE_THREADS, thread_name_prefix="customer-view") as pool:
-        # Each call runs in a copy of this request's context, so its log lines carry the
+        # Each region runs in a copy of this request's context, so its log lines carry the
         # request's ID like the rest of the request's.
-        customer = pool.submit(
-            contextvars.copy_context().run, load_customer, client, customer_id, refresh=refresh
-        )
         loading = {
             name: pool.submit(
                 contextvars.copy_context().run,
@@ -171,7 +168,7 @@ def load_page(
             for name in REGIONS
         }
         try:
-            found, problem = customer.result(), None
+            found, problem = load_customer(client, customer_id, refresh=refresh), None
         except metronome.MetronomeError as error:
             found, problem = None, error
         loaded = {name: future.result() for name, future in loading.items()}
