@@ -183,8 +183,8 @@ def invoice_pdf(
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     response["X-Content-Type-Options"] = "nosniff"
-    if pdf.size is not None:
-        response["Content-Length"] = str(pdf.size)
+    # No Content-Length passed on: the bytes are Metronome's, and a length it declared
+    # wrongly would break the download mid-way; the stream ends when theirs does.
     return response
 
 

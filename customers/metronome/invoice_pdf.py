@@ -36,7 +36,6 @@ class InvoicePdf:
     def __init__(
         self,
         stack: contextlib.ExitStack,
-        response: httpx.Response,
         first: bytes,
         rest: Iterator[bytes],
         *,
@@ -48,8 +47,6 @@ class InvoicePdf:
         self._rest = rest
         self._max_bytes = max_bytes
         self._deadline = deadline
-        declared = response.headers.get("content-length", "")
-        self.size = int(declared) if declared.isdigit() else None
 
     def chunks(self) -> Iterator[bytes]:
         try:
@@ -110,7 +107,6 @@ class InvoicePdfClient(HTTPClient):
                 raise MalformedResponse("Metronome did not send a PDF for this invoice.")
             return InvoicePdf(
                 stack,
-                response,
                 first,
                 rest,
                 max_bytes=max_bytes,
