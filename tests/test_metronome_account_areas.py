@@ -159,3 +159,19 @@ def test_another_invoice_than_the_one_asked_for_is_refused(api, install_client) 
     )
     with pytest.raises(Exception, match="another invoice"):
         client.get_invoice(customer["id"], "not-" + other["id"])
+
+
+def test_contracts_follow_a_next_page_too_as_the_api_notes_have_it(install_client) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sent.append(body)
+        contract = {"id": f"c{len(sent)}", "starting_at": "2026-01-01T00:00:00Z"}
+        more = "page-2" if len(sent) == 1 else None
+        return httpx.Response(200, json={"data": [contract], "next_page": more})
+
+    client = install_client(httpx.MockTransport(answer))
+    contracts = client.list_contracts("c1")
+    assert [c.id for c in contracts.items] == ["c1", "c2"]
+    assert sent[1]["cursor"] == "page-2"

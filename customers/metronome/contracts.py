@@ -93,7 +93,8 @@ class ContractsClient(HTTPClient):
             if cursor:
                 body["cursor"] = cursor
             answer = self.post_for_customer(customer_id, "/v2/contracts/list", body)
-            return page_of(answer, "cursor", "contracts")
+            # The SDK reads `cursor`; the team's API notes say `next_page`: either is followed.
+            return page_of(answer, "cursor", "contracts", or_field="next_page")
 
         return collect(
             fetch,

@@ -62,14 +62,19 @@ def credit_type_or_usd(data: object) -> CreditType:
     return USD_CENTS if data is None else CreditType.from_wire(data)
 
 
-def page_of(body: object, cursor_field: str, what: str) -> tuple[list[Any], str | None]:
-    """A page's items and the cursor of the next one, the page itself checked."""
+def page_of(
+    body: object, cursor_field: str, what: str, *, or_field: str | None = None
+) -> tuple[list[Any], str | None]:
+    """A page's items and the cursor of the next one (`cursor_field`, else `or_field`), the
+    page itself checked."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise MalformedResponse(
             f"Metronome sent a list of {what} the dashboard could not read. "
             "If this keeps happening, tell the dashboard's developers."
         )
     cursor = body.get(cursor_field)
+    if cursor is None and or_field is not None:
+        cursor = body.get(or_field)
     if cursor is not None and not isinstance(cursor, str):
         raise MalformedResponse(f"Metronome sent a page cursor for {what} that is not text.")
     return body["data"], cursor or None
