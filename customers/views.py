@@ -8,18 +8,17 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import Resolver404, resolve, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 from django.views.decorators.cache import never_cache
@@ -320,118 +319,3 @@ def _export_error(
 ) -> HttpResponse:
     context = {"message": message, "problems": problems or [], "back_url": back_url}
     return render(request, "customers/export_error.html", context, status=status)
-
-
-# --- One customer ------------------------------------------------------------------------------
-
-# A year of monthly invoices, and their scheduled ones.
-RECENT_INVOICES = 12
-
-
-def _list_url_from(back: str | None) -> str:
-    """The customers-list URL the customer view was opened from, if `back` is one: only a
-    same-site path to the list (with its query string) is used, so the Close link can never
-    lead anywhere else."""
-    list_path = reverse("customers:list")
-    if back:
-        parts = urlsplit(back)
-        if not parts.scheme and not parts.netloc and parts.path == list_path:
-            return urlunsplit(("", "", parts.path, parts.query, ""))
-    return list_path
-
-
-def _same_site_path(url: str | None, request: HttpRequest) -> str | None:
-    """`url` as a path and query when it points at this site (htmx and browsers send whole
-    URLs), else None."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.netloc and parts.netloc != request.get_host():
-        return None
-    return urlunsplit(("", "", parts.path, parts.query, ""))
-
-
-@require_GET
-@errors.requires("customers.view_customers")
-@vary_on_headers("HX-Request")
-@never_cache
-def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
-    """Everything about one customer: a page, or for htmx the side panel over the list."""
-    context = _customer_context(request, customer_id)
-    client = wiring.get_client()
-    status = 200
-    try:
-        context["customer"] = client.get_customer(context["customer_id"])
-    except metronome.CustomerNotFound as error:
-        context["not_found"] = str(error)
-        status = 404
-    except metronome.MetronomeError as error:
-        logger.warning("Customer %s failed: %s", customer_id, error)
-        context["error"] = str(error)
-
-    panel = request.htmx and not request.htmx.history_restore_request
-    if panel:
-        # htmx swaps only 2xx answers; the panel says "not found" itself.
-        response = render(request, "customers/detail.html#panel", context)
-        if _is_customer_view(request.htmx.current_url):
-            # One customer after another from the list: keep one history entry for the
-            # panel, so Back (and Close) always returns to the list.
-            response["HX-Replace-Url"] = request.get_full_path()
-        return response
-    if "customer" in context:
-        # Without JavaScript the invoices come with the page, in their own region.
-        context.update(_recent_invoices(client, context["customer_id"]))
-    return render(request, "customers/detail.html", context, status=status)
-
-
-@require_GET
-@errors.requires("customers.view_customers")
-@vary_on_headers("HX-Request")
-@never_cache
-def customer_invoices(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
-    """The customer view's invoices region, loaded (and retried) on its own by htmx."""
-    context = _customer_context(request, customer_id)
-    if not request.htmx:
-        # The region alone is no page: a person who lands here gets the customer view.
-        return redirect(context["detail_url"])
-    context.update(_recent_invoices(wiring.get_client(), context["customer_id"]))
-    return render(request, "customers/detail.html#invoices", context)
-
-
-def _is_customer_view(url: str | None) -> bool:
-    try:
-        return resolve(urlsplit(url or "").path).view_name == "customers:detail"
-    except Resolver404:
-        return False
-
-
-def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> dict[str, Any]:
-    # Where the person came from: an explicit `back`, else the list htmx was showing, else
-    # the page that linked here (same-origin referrers are sent, see SECURE_REFERRER_POLICY):
-    # the table's links carry no `back` of their own, which keeps 100 rows of HTML small.
-    came_from = (
-        request.GET.get("back")
-        or request.headers.get("HX-Current-URL")
-        or request.headers.get("Referer")
-    )
-    back_url = _list_url_from(_same_site_path(came_from, request))
-    back_query = f"?{urlencode({'back': back_url})}"
-    return {
-        "customer_id": str(customer_id),
-        "back_url": back_url,
-        "detail_url": reverse("customers:detail", args=[customer_id]) + back_query,
-        "invoices_url": reverse("customers:invoices", args=[customer_id]) + back_query,
-    }
-
-
-def _recent_invoices(client: metronome.MetronomeClient, customer_id: str) -> dict[str, Any]:
-    try:
-        page = client.list_invoices(customer_id, limit=RECENT_INVOICES, sort="date_desc")
-    except metronome.MetronomeError as error:
-        logger.warning("Invoices of customer %s failed: %s", customer_id, error)
-        return {"invoices_loaded": True, "invoices_error": str(error)}
-    return {
-        "invoices_loaded": True,
-        "invoices": page.invoices,
-        "more_invoices": bool(page.next_page),
-    }

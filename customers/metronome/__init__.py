@@ -8,7 +8,9 @@ and ../shared/metronome-api.md for the wire format as the official SDKs speak it
 - `models.py`: the typed values callers get (`Customer`, `CustomerPage`, `Invoice`...) and
   the `CustomerQuery` of the customer list;
 - `http.py`: the pooled httpx.Client, the SDKs' retry rules, time and size limits;
-- `customers.py`, `invoices.py`: one file per resource area; `client.py` joins them;
+- `customers.py`, `invoices.py` (and `invoice_pdf.py`), `contracts.py`, `balances.py`,
+  `alerts.py`, `usage.py`: one file per resource area, each with its typed values;
+  `client.py` joins them; `lists.py` reads the customer page's lists within bounds;
 - `prefetch.py`: fetching pages ahead of their consumer, in the background;
 - `bounds.py`: the ceiling on rows and time of every loop over pages.
 
@@ -22,6 +24,7 @@ from customers.metronome.errors import (
     BadRequest,
     CustomerNotFound,
     InvalidCursor,
+    InvoiceNotFound,
     MalformedResponse,
     MetronomeError,
     MetronomeTimeout,
@@ -62,6 +65,7 @@ __all__ = [
     "InvalidCursor",
     "Invoice",
     "InvoiceLineItem",
+    "InvoiceNotFound",
     "InvoicePage",
     "MalformedResponse",
     "MetronomeClient",

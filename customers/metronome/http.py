@@ -28,6 +28,7 @@ from customers.metronome.errors import (
     MetronomeUnavailable,
     RateLimited,
     TokenRejected,
+    not_found_or,
 )
 from customers.metronome.redaction import redact
 from customers.metronome.wire import LONE_SURROGATE, parse_json
@@ -96,36 +97,66 @@ class HTTPClient:
         self._http.close()
 
     def _get(self, path: str, params: Mapping[str, str]) -> object:
-        """GET with the official SDKs' retry rules, bounded by count and by total waiting;
+        return self._request("GET", path, params)
+
+    def _post(self, path: str, body: Mapping[str, object], params: Mapping[str, str]) -> object:
+        """A POST that only reads (Metronome lists contracts, balances, alerts and usage so):
+        retried like a GET, as the SDKs do."""
+        return self._request("POST", path, params, body)
+
+    def post_for_customer(
+        self,
+        customer_id: str,
+        path: str,
+        body: Mapping[str, object],
+        params: Mapping[str, str] | None = None,
+    ) -> object:
+        """A read-only POST about one customer (the customer page's lists): its JSON, with a
+        404 meaning the customer does not exist."""
+        try:
+            return self._post(path, body, params or {})
+        except BadRequest as error:
+            raise not_found_or(error, customer_id) from None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        body: Mapping[str, object] | None = None,
+    ) -> object:
+        """One call with the official SDKs' retry rules, bounded by count and by total waiting;
         each attempt bounded in time and size, its JSON checked before anyone reads it."""
         give_up_at = time.monotonic() + self._retry_budget
         for attempt in itertools.count(1):
             started = time.monotonic()
             retry_after: float | None = None
             try:
-                response, content = self._send(path, params, started + self._deadline)
+                response, content = self._send(method, path, params, body, started + self._deadline)
             except httpx.TimeoutException:
-                self._log(path, "timeout", started, attempt)
+                self._log(method, path, "timeout", started, attempt)
                 error: MetronomeError = MetronomeTimeout(
                     f"Metronome did not answer in {self._timeout:g} s. Try again in a minute."
                 )
                 should_retry = True
             except _DeadlinePassed:
-                self._log(path, "deadline passed", started, attempt)
+                self._log(method, path, "deadline passed", started, attempt)
                 error = MetronomeTimeout(
                     f"Metronome's answer took longer than {self._deadline:g} s to arrive. "
                     "Try again in a minute."
                 )
                 should_retry = True
             except httpx.TransportError as exc:
-                self._log(path, f"connection error ({type(exc).__name__})", started, attempt)
+                self._log(
+                    method, path, f"connection error ({type(exc).__name__})", started, attempt
+                )
                 error = MetronomeUnavailable(
                     "The dashboard could not reach Metronome. Try again in a minute; if it "
                     "keeps happening, check the server's network and METRONOME_BASE_URL."
                 )
                 should_retry = True
             else:
-                self._log(path, response.status_code, started, attempt)
+                self._log(method, path, response.status_code, started, attempt)
                 if response.is_success:
                     return parse_json(content)
                 retry_after = _retry_after_seconds(response.headers)
@@ -168,11 +199,16 @@ class HTTPClient:
         return body["data"], next_page or None
 
     def _send(
-        self, path: str, params: Mapping[str, str], deadline: float
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        body: Mapping[str, object] | None,
+        deadline: float,
     ) -> tuple[httpx.Response, bytes]:
         """One attempt: the response and its body, read until `deadline` at the latest and
         never past `max_response_bytes` (gzip included: the limit is on what it unpacks to)."""
-        with self._http.stream("GET", path, params=params) as response:
+        with self._http.stream(method, path, params=params, json=body) as response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_response_bytes:
                 raise _too_large(self._max_response_bytes)
@@ -187,11 +223,12 @@ class HTTPClient:
                 chunks.append(chunk)
         return response, b"".join(chunks)
 
-    def _log(self, path: str, outcome: object, started: float, attempt: int) -> None:
+    def _log(self, method: str, path: str, outcome: object, started: float, attempt: int) -> None:
         # Method, path, outcome, duration and attempt: never headers, so never the token.
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.info(
-            "GET %s -> %s in %.0f ms (attempt %d)",
+            "%s %s -> %s in %.0f ms (attempt %d)",
+            method,
             path,
             outcome,
             elapsed_ms,
