@@ -20,7 +20,7 @@ async function copyText(text) {
 }
 
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest("button[data-copy], button[data-copy-from], button.copy");
+  const button = event.target.closest("button[data-copy], button[data-copy-from], button.copy, .customers td > button");
   if (!button) return;
   let text;
   if (button.dataset.copyFrom) {

@@ -26,7 +26,7 @@ def first_with_invoices(data, dashboard) -> dict:
 
 def open_panel(dashboard, customer: dict):
     page = dashboard.page
-    row = dashboard.results.locator(f'tr:has(th a[href="{customer["id"]}/"])')
+    row = dashboard.results.locator(f'tr[data-customer-id="{customer["id"]}"]')
     row.get_by_role("link", name=customer["name"], exact=True).click()
     panel = page.locator("aside#customer-panel")
     expect(panel).to_be_visible()
@@ -127,7 +127,7 @@ def test_failing_invoices_show_in_their_own_region_and_retry_loads_them(
     # After the reset the panel's customer is request 1 and its invoices request 2.
     failing_sandbox.reset()
     failing_sandbox.inject_faults(fail_every=2, fail_status=503)
-    dashboard.results.locator(f'tr:has(th a[href="{customer["id"]}/"])').get_by_role(
+    dashboard.results.locator(f'tr[data-customer-id="{customer["id"]}"]').get_by_role(
         "link", name=customer["name"], exact=True
     ).click()
     panel = page.locator("aside#customer-panel")

@@ -42,7 +42,7 @@ def test_aliases_show_one_line_and_plus_n_opens_the_rest(dashboard, data):
     page = dashboard.page
     row_id = next(i for i in data.active[:50] if len(data.by_id[i]["ingest_aliases"]) == 3)
     aliases = data.by_id[row_id]["ingest_aliases"]
-    cell = page.locator(f'tr:has(th a[href="{row_id}/"]) td').nth(1)
+    cell = page.locator(f'tr[data-customer-id="{row_id}"] td').nth(1)
     more = cell.locator("summary")
     expect(more).to_have_text("+2 more")
     expect(cell.get_by_text(aliases[1], exact=True)).to_be_hidden()
