@@ -188,9 +188,7 @@ def test_a_salesforce_paste_carries_its_rows_and_its_unmatched_ids(
         if (sf := c["customer_config"]["salesforce_account_id"]) and len(holders[sf]) == 1
     ][:3]
     unknown = [to_18("001ZZ0000000000"), to_18("001ZZ0000000001")]
-    pasted = "\n".join(
-        [*(c["customer_config"]["salesforce_account_id"] for c in wanted), *unknown]
-    )
+    pasted = "\n".join([*(c["customer_config"]["salesforce_account_id"] for c in wanted), *unknown])
 
     found = hooks(support.get(LIST, {"salesforce_account_ids": pasted}, **headers))
 
