@@ -5,7 +5,7 @@
   rows into cards below 700 px; there is one element per customer, never two);
 - every pasted ID that matched nothing is an element with `data-unmatched-id`;
 - paging links are `a[rel=next]` and `a[rel=prev]`: one of each, in the one pager below
-  the rows (the "Skip to pages" link at the top of the results leads to it, so a script
+  the rows (the "Go to pages" link at the top of the results leads to it, so a script
   and a keyboard both find exactly one).
 
 Each mode is rendered (the API's list, the index's name search, a Salesforce paste, the

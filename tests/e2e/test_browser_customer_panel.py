@@ -11,7 +11,7 @@ from customers.sandbox.invoices import generate_invoices
 
 pytestmark = pytest.mark.e2e
 
-LAPTOP = {"width": 1280, "height": 900}
+LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
