@@ -60,7 +60,9 @@ document.addEventListener("htmx:configRequest", (event) => {
 // A value cut short in the table (an ID, an alias) shows whole as a tooltip: set when
 // pointed at or focused, so the page carries no second copy of each value.
 function titleIfCut(event) {
-  const cell = event.target.closest && event.target.closest(".customers td code, .customers td > a");
+  if (!event.target.closest) return;
+  // The ID's link clips its <code>; an alias's <code> clips itself.
+  const cell = event.target.closest(".customers td > a") || event.target.closest(".customers td > code");
   if (cell && !cell.title && cell.scrollWidth > cell.clientWidth) cell.title = cell.textContent;
 }
 document.addEventListener("mouseover", titleIfCut);

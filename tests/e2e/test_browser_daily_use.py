@@ -182,3 +182,19 @@ def test_the_pager_is_a_few_keys_from_the_search_box(dashboard, url):
     assert presses < 25, "the Next link is more than 25 key presses from the search box"
     dashboard.next()
     expect(page.locator("#row-count")).to_be_focused()
+
+
+def test_at_1280_names_show_whole_and_a_cut_id_shows_whole_when_pointed_at(dashboard, data):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    cut_names = dashboard.results.locator("[data-customer-id] th").evaluate_all(
+        "cells => cells.filter(cell => cell.scrollWidth > cell.clientWidth)"
+        ".map(cell => cell.textContent)"
+    )
+    assert cut_names == []
+    first = data.active[0]
+    id_link = dashboard.results.locator(f'[data-customer-id="{first}"] td').first.locator("a")
+    assert id_link.evaluate("el => el.scrollWidth > el.clientWidth"), "the ID is no longer cut"
+    id_link.hover()
+    expect(id_link).to_have_attribute("title", first)
