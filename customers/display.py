@@ -30,6 +30,9 @@ BILLABLE_LABELS = {"billable": "Billable", "unbillable": "Unbillable"}
 
 @dataclass(frozen=True, slots=True)
 class CustomerRow:
+    # The whole ID, for the row's data-customer-id (the page's contract with outside
+    # scripts); `id` is the one shown, capped like every other shown value.
+    key: str
     id: str
     name: str
     detail_url: str
@@ -78,6 +81,7 @@ def customer_row(
     status = customer.billable_status
     billable = status.value.value if status else "unset"
     return CustomerRow(
+        key=customer.id,
         id=_capped(customer.id),
         name=_capped(customer.name),
         # Relative to the customers page (/customers/): 11 bytes a row, 1 KB a page.
