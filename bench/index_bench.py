@@ -179,7 +179,7 @@ RSS_GROWTH_GOAL_MB = 100  # at 1,000,000
 
 def search_kinds() -> dict[str, list[Callable[[], object]]]:
     """Each query kind the issue names, a few queries each, drawn from the indexed names."""
-    from customers.customer_index import Archived, Billable, IndexFilters, Sort, search
+    from customers.index.search import Archived, Billable, IndexFilters, Sort, search
     from customers.models import IndexedCustomer
 
     sample = IndexedCustomer.objects.exclude(salesforce_account_id="").order_by("id")[:200]

@@ -8,13 +8,13 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from customers import metronome, permissions
+        from customers import permissions, wiring
 
         permissions.connect_signals()
 
         def drop_client_on_metronome_settings(setting: str, **kwargs: object) -> None:
             # Tests override the Metronome settings; the next request builds a fresh client.
             if setting.startswith(("METRONOME_", "SANDBOX_")):
-                metronome.reset_client()
+                wiring.reset_client()
 
         setting_changed.connect(drop_client_on_metronome_settings, weak=False)
