@@ -12,7 +12,8 @@ from django.db import connection, transaction
 
 from customers.index.rows import COLUMNS
 from customers.index.search import words
-from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
+from customers.index.typos import word_trigrams
+from customers.models import IndexedCustomer, IndexedNameTrigram, IndexedNameWord, SyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,9 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
                 f"custom_values_folded FROM {index} WHERE id IN (SELECT id FROM {_CHANGED})"
             )
             logger.info("Customer index: text index updated in %.1fs", time.monotonic() - started)
+            # Statistics, so the planner walks a sort's index for a filtered page rather
+            # than sort a filter's matches (sampled ones, analysis_limit, misled it).
+            cursor.execute(f"ANALYZE {index}")
         else:
             # Fresh statistics, or the planner takes a just-filled index for empty and
             # scans the table instead of using the trigram index.
@@ -205,13 +209,27 @@ def _false() -> str:
 
 
 def _rebuild_name_words() -> None:
+    """The dictionary of name words and their trigrams (`typos.py`), brought up to date:
+    only the words that came or went are written."""
     vocabulary: set[str] = set()
     names = IndexedCustomer.objects.values_list("name_folded", flat=True)
     for name in names.iterator(chunk_size=5000):
-        vocabulary.update(words(name))
-    IndexedNameWord.objects.all().delete()
+        vocabulary.update(word[:255] for word in words(name))
+    stored = set(IndexedNameWord.objects.values_list("word", flat=True))
+    gone = sorted(stored - vocabulary)
+    new = sorted(vocabulary - stored)
+    for start in range(0, len(gone), 500):
+        batch = gone[start : start + 500]
+        IndexedNameTrigram.objects.filter(word__in=batch).delete()
+        IndexedNameWord.objects.filter(word__in=batch).delete()
     IndexedNameWord.objects.bulk_create(
-        (IndexedNameWord(word=word[:255], length=len(word)) for word in sorted(vocabulary)),
+        (IndexedNameWord(word=word, length=len(word)) for word in new), batch_size=2000
+    )
+    IndexedNameTrigram.objects.bulk_create(
+        (
+            IndexedNameTrigram(trigram=trigram, word=word)
+            for word in new
+            for trigram in word_trigrams(word)
+        ),
         batch_size=2000,
-        ignore_conflicts=True,
     )
