@@ -8,7 +8,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from django.db import connection, transaction
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 from customers.index.rows import COLUMNS
 from customers.index.search import words
@@ -25,6 +26,9 @@ SEEN = "customer_index_seen"
 # The full rows of the customers whose fingerprint differs from the index's: what the swap
 # writes. A resync where little changed builds and stages almost none of them.
 STAGING = "customer_index_staging"
+# One write's ids and fingerprints, compared with the index's in the database: only the ids
+# that differ come back to Python.
+BATCH = "customer_index_batch"
 
 
 def create() -> None:
@@ -32,99 +36,83 @@ def create() -> None:
     index = IndexedCustomer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} AS SELECT * FROM {index} WHERE 1 = 0")  # noqa: S608
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {SEEN} AS SELECT id, fingerprint FROM {index} WHERE 1 = 0"  # noqa: S608
-        )
-        if connection.vendor != "postgresql":  # there, after the COPY: see finish
-            # Unique, so a customer listed twice (archived between the two listings) is
-            # one row, as last listed.
-            for table in (STAGING, SEEN):
-                cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
+        for table in (SEEN, BATCH):
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {table} AS SELECT id, fingerprint FROM {index} WHERE 1 = 0"  # noqa: S608
+            )
 
 
 def finish() -> None:
-    if connection.vendor != "postgresql":
-        return
+    """Keep the last-listed row of a customer listed twice (archived between the two
+    listings), then index the staged rows by id for the swap. Rows are appended without an
+    index while staging: on SQLite an upsert into a unique index cost three times as much
+    (bench/README.md), and COPY cannot upsert at all."""
     with connection.cursor() as cursor:
         for table in (STAGING, SEEN):
-            # COPY cannot upsert: keep the last-listed row of a customer listed twice.
-            cursor.execute(
-                f"DELETE FROM {table} a USING {table} b "  # noqa: S608
-                "WHERE a.id = b.id AND a.ctid < b.ctid"
-            )
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"DELETE FROM {table} a USING {table} b "  # noqa: S608
+                    "WHERE a.id = b.id AND a.ctid < b.ctid"
+                )
+            else:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE rowid NOT IN "  # noqa: S608
+                    f"(SELECT max(rowid) FROM {table} GROUP BY id)"
+                )
             cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
-            # Temporary tables get no automatic statistics; the swap's joins need them.
-            cursor.execute(f"ANALYZE {table}")
+            if connection.vendor == "postgresql":
+                # Temporary tables get no automatic statistics; the swap's joins need them.
+                cursor.execute(f"ANALYZE {table}")
 
 
 def insert_statements() -> tuple[str, str]:
-    """How a batch goes into the seen table and into the staging table: COPY on PostgreSQL,
-    an upsert elsewhere."""
+    """How a batch goes into the batch table and into the staging table: COPY on
+    PostgreSQL, several times faster than executemany's INSERTs; plain INSERTs elsewhere."""
     columns = [str(field.column) for field in COLUMNS]
+    return _insert_sql(BATCH, ["id", "fingerprint"]), _insert_sql(STAGING, columns)
+
+
+def _insert_sql(table: str, columns: list[str]) -> str:
     if connection.vendor == "postgresql":
-        return (
-            f"COPY {SEEN} (id, fingerprint) FROM STDIN",
-            f"COPY {STAGING} ({', '.join(columns)}) FROM STDIN",
-        )
-    return upsert_sql(SEEN, ["id", "fingerprint"]), upsert_sql(STAGING, columns)
+        return f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    placeholders = ", ".join(["%s"] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
 
 
-def write(batches: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
-    """Each batch's values by its insert statement, all in one transaction; a batch with no
-    statement or no values is skipped."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        for insert, values in batches:
-            if not (insert and values):
-                continue
-            if connection.vendor == "postgresql":
-                # COPY: several times faster than executemany's INSERTs (bench/README.md).
-                with cursor.cursor.copy(insert) as copy:
-                    for value in values:
-                        copy.write_row(value)
-            else:
-                cursor.executemany(insert, values)  # type: ignore[arg-type]  # plain values
+def insert(cursor: CursorWrapper, statement: str, values: Sequence[Sequence[object]]) -> None:
+    if not values:
+        return
+    if connection.vendor == "postgresql":
+        with cursor.cursor.copy(statement) as copy:
+            for value in values:
+                copy.write_row(value)
+    else:
+        cursor.executemany(statement, values)  # type: ignore[arg-type]  # plain values
+
+
+def changed_in_batch(cursor: CursorWrapper) -> set[object]:
+    """The batch table's ids (as the row builders make them) whose fingerprint the index
+    does not have; the batch then moves on to the seen table. Only the sync writes the
+    index, one run at a time, so its fingerprints hold until this run's swap."""
+    index = IndexedCustomer._meta.db_table
+    as_built = "b.id::text" if connection.vendor == "postgresql" else "b.id"
+    cursor.execute(
+        f"SELECT {as_built} FROM {BATCH} b LEFT JOIN {index} i ON i.id = b.id "  # noqa: S608
+        "WHERE i.id IS NULL OR i.fingerprint <> b.fingerprint"
+    )
+    changed = {row[0] for row in cursor.fetchall()}
+    cursor.execute(f"INSERT INTO {SEEN} (id, fingerprint) SELECT id, fingerprint FROM {BATCH}")  # noqa: S608
+    cursor.execute(f"DELETE FROM {BATCH}")  # noqa: S608
+    return changed
 
 
 def drop() -> None:
     with connection.cursor() as cursor:
-        for table in (STAGING, SEEN):
+        for table in (STAGING, SEEN, BATCH):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def stored_fingerprints(ids: list[object]) -> dict[object, str]:
-    """The index's fingerprints of these customers (as the driver returns ids: the same
-    type the row builders make), those not yet indexed absent. Only the sync writes the
-    index, one run at a time, so they hold until this run's swap."""
-    index = IndexedCustomer._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"SELECT id, fingerprint FROM {index} WHERE id = ANY(%s)", [ids])  # noqa: S608
-        else:
-            # A batch is PAGES_PER_WRITE pages: far below SQLite's limit on parameters.
-            placeholders = ", ".join(["%s"] * len(ids))
-            cursor.execute(
-                f"SELECT id, fingerprint FROM {index} WHERE id IN ({placeholders})",  # noqa: S608
-                ids,  # type: ignore[arg-type]  # hex strings, as identifier() made them
-            )
-        return dict(cursor.fetchall())
-
-
-def nothing_stored(ids: list[object]) -> dict[object, str]:
-    return {}
-
-
 # --- The swap ------------------------------------------------------------------------------
-
-
-def upsert_sql(table: str, columns: list[str]) -> str:
-    """INSERT ... ON CONFLICT (id) DO UPDATE, the same on SQLite and PostgreSQL: a customer
-    listed twice (archived between the two listings) is staged once, as last listed."""
-    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "id")
-    placeholders = ", ".join(["%s"] * len(columns))
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
-        f"ON CONFLICT (id) DO UPDATE SET {updates}"
-    )
 
 
 _CHANGED = "customer_index_changed"
