@@ -372,3 +372,19 @@ def test_command_fails_with_the_reason_when_metronome_fails(install_client):
 def test_every_rejects_what_is_not_a_duration(raw):
     with pytest.raises(CommandError, match="duration"):
         call_command("sync_customers", f"--every={raw}")
+
+
+def index_names() -> set[str]:
+    with connection.cursor() as cursor:
+        return set(connection.introspection.get_constraints(cursor, IndexedCustomer._meta.db_table))
+
+
+@pytest.mark.django_db
+def test_a_first_sync_builds_the_indexes_again_after_filling_the_table(install_client):
+    before = index_names()
+    assert {"customer_index_active_name", "customer_index_arch_billable"} <= before
+
+    sync_from(install_client, [wire_customer("Acme"), wire_customer("Globex")])
+
+    assert index_names() == before
+    assert customer_index.search("globex").total == 1
