@@ -27,8 +27,8 @@ SEEN = "customer_index_seen"
 # The full rows of the customers whose fingerprint differs from the index's: what the swap
 # writes. A resync where little changed builds and stages almost none of them.
 STAGING = "customer_index_staging"
-# One write's ids and fingerprints, compared with the index's in the database: only the ids
-# that differ come back to Python.
+# One write's ids and fingerprints (SQLite), compared with the index's in the database: only
+# the ids that differ come back to Python.
 BATCH = "customer_index_batch"
 
 
@@ -37,7 +37,7 @@ def create() -> None:
     index = IndexedCustomer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} AS SELECT * FROM {index} WHERE 1 = 0")  # noqa: S608
-        for table in (SEEN, BATCH):
+        for table in (SEEN,) if connection.vendor == "postgresql" else (SEEN, BATCH):
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {table} AS SELECT id, fingerprint FROM {index} WHERE 1 = 0"  # noqa: S608
             )
@@ -70,7 +70,9 @@ def insert_statements() -> tuple[str, str]:
     """How a batch goes into the batch table and into the staging table: COPY on
     PostgreSQL, several times faster than executemany's INSERTs; plain INSERTs elsewhere."""
     columns = [str(field.column) for field in COLUMNS]
-    return _insert_sql(BATCH, ["id", "fingerprint"]), _insert_sql(STAGING, columns)
+    # PostgreSQL compares a batch as arrays and copies it straight to the seen table.
+    batch = SEEN if connection.vendor == "postgresql" else BATCH
+    return _insert_sql(batch, ["id", "fingerprint"]), _insert_sql(STAGING, columns)
 
 
 def _insert_sql(table: str, columns: list[str]) -> str:
@@ -91,14 +93,28 @@ def insert(cursor: CursorWrapper, statement: str, values: Sequence[Sequence[obje
         cursor.executemany(statement, values)  # type: ignore[arg-type]  # plain values
 
 
-def changed_in_batch(cursor: CursorWrapper) -> set[object]:
-    """The batch table's ids (as the row builders make them) whose fingerprint the index
-    does not have; the batch then moves on to the seen table. Only the sync writes the
-    index, one run at a time, so its fingerprints hold until this run's swap."""
+def changed_in_batch(
+    cursor: CursorWrapper, insert_batch: str, keys: Sequence[tuple[object, str]]
+) -> set[object]:
+    """Of a batch of (id, fingerprint) pairs, the ids (as the row builders make them) whose
+    fingerprint the index does not have; every pair goes on to the seen table. Only the sync
+    writes the index, one run at a time, so its fingerprints hold until this run's swap."""
     index = IndexedCustomer._meta.db_table
-    as_built = "b.id::text" if connection.vendor == "postgresql" else "b.id"
+    if connection.vendor == "postgresql":
+        # The pairs as arrays: a temporary table has no statistics, and the planner hashed
+        # the whole index against it for every batch (0.6 s each at 1,000,000).
+        cursor.execute(
+            "SELECT b.id::text FROM unnest(%s::uuid[], %s::text[]) AS b (id, fingerprint) "  # noqa: S608
+            f"LEFT JOIN {index} i ON i.id = b.id "
+            "WHERE i.id IS NULL OR i.fingerprint <> b.fingerprint",
+            [[db_id for db_id, _ in keys], [fingerprint for _, fingerprint in keys]],
+        )
+        changed = {row[0] for row in cursor.fetchall()}
+        insert(cursor, insert_batch, keys)  # COPY straight into the seen table
+        return changed
+    insert(cursor, insert_batch, keys)
     cursor.execute(
-        f"SELECT {as_built} FROM {BATCH} b LEFT JOIN {index} i ON i.id = b.id "  # noqa: S608
+        f"SELECT b.id FROM {BATCH} b LEFT JOIN {index} i ON i.id = b.id "  # noqa: S608
         "WHERE i.id IS NULL OR i.fingerprint <> b.fingerprint"
     )
     changed = {row[0] for row in cursor.fetchall()}

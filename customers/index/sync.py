@@ -197,8 +197,8 @@ def _write(
         with transaction.atomic(), connection.cursor() as cursor:
             changed: set[object] | None = None
             if not first_sync:
-                staging.insert(cursor, insert_batch, [(db_id, fp) for db_id, fp, _ in listed])
-                changed = staging.changed_in_batch(cursor)
+                keys = [(db_id, fp) for db_id, fp, _ in listed]
+                changed = staging.changed_in_batch(cursor, insert_batch, keys)
             rows = [
                 to_row(data, db_id, fingerprint)
                 for db_id, fingerprint, data in listed
