@@ -344,3 +344,8 @@ def test_the_typo_dictionary_follows_the_names(db, install_client):
     assert not IndexedNameTrigram.objects.filter(word="quillfeather").exists()
     assert search("coperleaf").corrections == {"coperleaf": ("copperleaf",)}
     assert set(IndexedNameWord.objects.values_list("word", flat=True)) == {"copperleaf", "labs"}
+
+
+def test_corrected_names_starting_with_the_correction_come_first(index):
+    assert names("acem") == ["Acme Corp", "Northwind Acme"]
+    assert names("acem", sort=Sort.NAME_DESC) == ["Northwind Acme", "Acme Corp"]
