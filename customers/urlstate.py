@@ -379,13 +379,14 @@ class PageNumber:
 
 @dataclass(frozen=True, slots=True)
 class IndexPageLinks:
-    """The links of one page of an index search, which has a true total and page numbers.
+    """The links of one page of an index search, which has a total (exact, or "more than
+    10,000") and page numbers.
     Names shared with PageLinks mean the same, so the template reads either."""
 
     page_number: int
     page_count: int
     total: int
-    total_shown: str  # "1,284"
+    total_shown: str  # "1,284", or "more than 10,000" past the index's count cap
     first_row: int
     last_row: int
     first_url: str
@@ -401,8 +402,10 @@ def index_page_links(search: Params, result: IndexResult) -> IndexPageLinks:
         return list_url({**search, "page": str(number) if number > 1 else ""})
 
     count, current = result.page_count, result.page
+    # Past the count cap the last page is not known: no number claims to be it.
+    last = {count} if result.total_exact else set()
     shown = sorted(
-        {1, count}
+        {1, *last}
         | set(
             range(
                 max(1, current - PAGE_NUMBERS_AROUND), min(count, current + PAGE_NUMBERS_AROUND) + 1
@@ -418,7 +421,7 @@ def index_page_links(search: Params, result: IndexResult) -> IndexPageLinks:
         page_number=current,
         page_count=count,
         total=result.total,
-        total_shown=f"{result.total:,}",
+        total_shown=result.total_shown,
         first_row=result.first_row,
         last_row=result.last_row,
         first_url=link(1),

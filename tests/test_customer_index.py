@@ -1,5 +1,5 @@
-"""customers/index/search.py: search, ranking, filters, sorting and totals over the synced
-index, the same on SQLite and PostgreSQL (CI runs this module on both)."""
+"""customers/index/search.py and typos.py: search, ranking, filters, sorting and totals over
+the synced index, the same on SQLite and PostgreSQL (CI runs this module on both)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from customers import wiring
+from customers.index import search as search_module
 from customers.index import sync as index_sync
 from customers.index.search import (
     Archived,
@@ -19,7 +20,7 @@ from customers.index.search import (
     salesforce_id_18,
     search,
 )
-from customers.models import IndexedCustomer
+from customers.models import IndexedCustomer, IndexedNameTrigram, IndexedNameWord
 from customers.sandbox import SandboxAPI, SandboxTransport
 from tests.test_sync import wire_customer
 
@@ -310,3 +311,76 @@ def test_the_migration_gives_keys_stored_lower_cased_their_case_again(index):
         "001xx000003DHurAAG"
     )
     assert names("001xx000003DHurAAG") == ["Juniper HR Ltd."]
+
+
+def test_totals_past_the_cap_say_more_than_and_keep_paging(index, monkeypatch):
+    monkeypatch.setattr(search_module, "TOTAL_CAP", 3)
+    first = search(per_page=2)  # 6 active customers, counted only up to 3 + 1
+    assert (first.total, first.total_exact, first.total_shown) == (3, False, "more than 3")
+    assert first.has_more and first.page_count == 2
+    second = search(page=2, per_page=2)
+    assert second.has_more and second.page_count == 3  # one past this page while it is full
+    # The last page knows how many there are without counting.
+    last = search(page=3, per_page=2)
+    assert (last.total, last.total_exact, last.has_more, last.last_row) == (6, True, False, 6)
+    every_page = [search(page=page, per_page=2).customer_ids for page in (1, 2, 3)]
+    assert len({cid for page in every_page for cid in page}) == 6
+    # A filter's total is capped the same way; an exact one is shown as it is.
+    billable = search(filters=IndexFilters(billable=frozenset({Billable.BILLABLE})), per_page=1)
+    assert (billable.total, billable.total_exact) == (2, True)
+
+
+def test_a_text_search_counts_its_matches_exactly_past_the_cap(index, monkeypatch):
+    # Ranking reads every match anyway, so its total costs nothing more to be exact.
+    monkeypatch.setattr(search_module, "TOTAL_CAP", 1)
+    result = search("acme", per_page=1)
+    assert (result.total, result.total_exact, result.has_more, result.page_count) == (
+        2,
+        True,
+        True,
+        2,
+    )
+
+
+def test_a_page_past_the_end_says_how_far_the_matches_go(index):
+    result = search("acme", page=5, per_page=1)
+    assert (result.total, result.customer_ids, result.has_more) == (2, (), False)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("ujniper", "juniper"),  # the first two letters swapped
+        ("junipr", "juniper"),  # a letter left out
+        ("juniperr", "juniper"),  # one too many
+        ("nortwhind", "northwind"),
+        ("acem", "acme"),  # a short word: one slip
+    ],
+)
+def test_typos_anywhere_in_a_word_are_corrected(index, typed, meant):
+    result = search(typed)
+    assert result.corrected
+    assert meant in result.corrections[typed]
+    assert result.customer_ids
+
+
+def test_two_slips_in_a_short_word_are_too_many(index):
+    assert not search("aecm").corrected  # "acme" with two swaps: four letters allow one
+
+
+def test_the_typo_dictionary_follows_the_names(db, install_client):
+    install_client(SandboxTransport(SandboxAPI([wire_customer("Quillfeather Labs")])))
+    assert index_sync.sync(wiring.get_client()).outcome == "succeeded"
+    assert search("quilfeather").corrections == {"quilfeather": ("quillfeather",)}
+    install_client(SandboxTransport(SandboxAPI([wire_customer("Copperleaf Labs")])))
+    assert index_sync.sync(wiring.get_client()).outcome == "succeeded"
+    # The word went with its only customer, its trigrams too; the new one is there.
+    assert not search("quilfeather").customer_ids
+    assert not IndexedNameTrigram.objects.filter(word="quillfeather").exists()
+    assert search("coperleaf").corrections == {"coperleaf": ("copperleaf",)}
+    assert set(IndexedNameWord.objects.values_list("word", flat=True)) == {"copperleaf", "labs"}
+
+
+def test_corrected_names_starting_with_the_correction_come_first(index):
+    assert names("acem") == ["Acme Corp", "Northwind Acme"]
+    assert names("acem", sort=Sort.NAME_DESC) == ["Northwind Acme", "Acme Corp"]

@@ -156,6 +156,62 @@ def test_failure_half_way_keeps_the_previous_index_whole(install_client):
 
 
 @pytest.mark.django_db
+def test_only_the_customer_whose_json_changed_is_rewritten(install_client, monkeypatch):
+    # One write per page, so the comparison runs batch by batch against the index.
+    monkeypatch.setattr(index_sync, "PAGES_PER_WRITE", 1)
+    customers = [wire_customer(f"Customer {n}") for n in range(250)]
+    sync_from(install_client, customers)
+    indexed_at = dict(IndexedCustomer.objects.values_list("name", "indexed_at"))
+
+    customers[120] = {**customers[120], "custom_fields": {"plan": "Scale"}}
+    run = sync_from(install_client, customers[:200] + customers[201:])
+
+    assert (run.seen, run.inserted, run.updated, run.deleted) == (249, 0, 1, 1)
+    changed = IndexedCustomer.objects.get(name="Customer 120")
+    assert changed.custom_fields == {"plan": "Scale"} and changed.custom_values_folded == "scale"
+    assert changed.indexed_at != indexed_at["Customer 120"]
+    others = IndexedCustomer.objects.exclude(name="Customer 120")
+    assert {c.name: c.indexed_at for c in others} == {
+        name: at for name, at in indexed_at.items() if name not in ("Customer 120", "Customer 200")
+    }
+
+
+@pytest.mark.django_db
+def test_a_changed_customer_is_checked_in_full_before_it_is_written(install_client):
+    # The fingerprint reads only the id; a customer that changed is read in full, and one
+    # Metronome sent broken fails the sync rather than reach the index.
+    sync_from(install_client, [wire_customer("Acme"), wire_customer("Globex")])
+    before = set(IndexedCustomer.objects.values_list("name", "fingerprint"))
+
+    run = sync_from(install_client, [wire_customer("Acme"), {**wire_customer("Globex"), "name": 7}])
+
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert "could not read" in run.error
+    assert set(IndexedCustomer.objects.values_list("name", "fingerprint")) == before
+
+
+@pytest.mark.django_db
+def test_a_resync_failing_after_batches_were_staged_keeps_the_index_whole(
+    install_client, monkeypatch
+):
+    monkeypatch.setattr(index_sync, "PAGES_PER_WRITE", 1)
+    sync_from(install_client, [wire_customer(f"Old {n}") for n in range(250)])
+    before = set(IndexedCustomer.objects.values_list("name", "fingerprint"))
+
+    changed = [wire_customer(f"Old {n}", updated_at="2025-05-05T00:00:00Z") for n in range(250)]
+    api = SandboxAPI(changed)
+    api.faults = Faults(fail_every=4, fail_status=500)  # after three staged pages
+    install_client(SandboxTransport(api), max_retries=0)
+    run = index_sync.sync(wiring.get_client())
+
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert set(IndexedCustomer.objects.values_list("name", "fingerprint")) == before
+    # And the next sync that completes applies every change.
+    run = sync_from(install_client, changed)
+    assert (run.inserted, run.updated, run.deleted) == (0, 250, 0)
+
+
+@pytest.mark.django_db
 def test_malformed_customer_from_metronome_fails_the_sync_and_keeps_the_index(install_client):
     sync_from(install_client, [wire_customer("Acme")])
 
@@ -273,11 +329,14 @@ def test_customer_listed_twice_keeps_the_last_listing_even_when_that_one_is_unch
     sync_from(install_client, [archived])
     # Listed as active first (differs from the index: staged in full), then as archived
     # (what the index already has: not staged again). The index must stay archived.
-    pages = [
-        metronome.CustomerPage(customers=(metronome.Customer.from_wire(listed),), next_page=None)
-        for listed in (wire_customer("Acme"), archived)
-    ]
-    monkeypatch.setattr(index_sync, "_both_listings", lambda client: iter(pages))
+    listings = (wire_customer("Acme"), archived)
+    monkeypatch.setattr(
+        index_sync,
+        "_both_listings",
+        lambda client, read: iter(
+            [metronome.RowPage((read(listed),), None) for listed in listings]
+        ),
+    )
 
     run = index_sync.sync(wiring.get_client())
 
@@ -313,3 +372,19 @@ def test_command_fails_with_the_reason_when_metronome_fails(install_client):
 def test_every_rejects_what_is_not_a_duration(raw):
     with pytest.raises(CommandError, match="duration"):
         call_command("sync_customers", f"--every={raw}")
+
+
+def index_names() -> set[str]:
+    with connection.cursor() as cursor:
+        return set(connection.introspection.get_constraints(cursor, IndexedCustomer._meta.db_table))
+
+
+@pytest.mark.django_db
+def test_a_first_sync_builds_the_indexes_again_after_filling_the_table(install_client):
+    before = index_names()
+    assert {"customer_index_active_name", "customer_index_arch_billable"} <= before
+
+    sync_from(install_client, [wire_customer("Acme"), wire_customer("Globex")])
+
+    assert index_names() == before
+    assert customer_index.search("globex").total == 1

@@ -329,6 +329,26 @@ def test_index_pages_show_numbers_around_the_current_one_with_gaps():
     assert (links.first_row, links.last_row, links.total_shown) == (301, 350, "1,284")
 
 
+def test_index_pages_past_the_count_cap_claim_no_last_page():
+    from customers.index.search import TOTAL_CAP, IndexResult
+
+    result = IndexResult(
+        total=TOTAL_CAP,
+        customer_ids=("x",) * 50,
+        page=250,
+        per_page=50,
+        total_exact=False,
+        has_more=True,
+    )
+    links = urlstate.index_page_links({"q": ""}, result)
+
+    shown = [number.number if number else "…" for number in links.numbers]
+    assert shown == [1, "…", 248, 249, 250, 251]  # one past this full page, no "last" one
+    assert links.next_url == "/customers/?page=251"
+    assert links.total_shown == "more than 10,000"
+    assert (links.first_row, links.last_row) == (12451, 12500)
+
+
 def test_a_sort_link_flips_the_current_column_and_starts_at_page_one():
     from customers.index.search import Sort
 

@@ -1,6 +1,6 @@
 """The customers page when the synced index answers: the index finds, the API tells the truth.
 
-`customers.index.search` gives one page of customer IDs in order (and the true total); this
+`customers.index.search` gives one page of customer IDs in order (and the total); this
 module re-reads those customers live from Metronome by `customer_ids`, one call per 100, so
 every value on screen is current. A customer the index still has but Metronome now lists in
 the other state (archived, or restored, since the last sync) or not at all (deleted) is
@@ -108,7 +108,7 @@ def iter_pages(
             batch = ids[start : start + page_size]
             rows = live(client, batch, query.filters.archived)
             yield CustomerPage(tuple(row.customer for row in rows if row.note != GONE), None)
-        if number >= result.page_count:
+        if not result.has_more:  # past the capped total, the page count is not known
             return
         number += 1
 

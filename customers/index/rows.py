@@ -1,6 +1,7 @@
 """The row a customer becomes in the index: its id as the database driver takes it, a
-fingerprint that says whether it changed since the last sync, and the full row, written out
-per database rather than through Django's fields (bench/README.md)."""
+fingerprint of its JSON as Metronome sent it that says whether it changed since the last
+sync, and, only when it did, the full row, written out per database rather than through
+Django's fields (bench/README.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from django.db import connection
 
 from customers.index.search import fold, salesforce_id_18, salesforce_key
-from customers.metronome import Customer
+from customers.metronome import UNREADABLE_CUSTOMER, Customer, MalformedResponse
 from customers.models import IndexedCustomer
 
 # The index's columns, in the order every staging row has them.
@@ -23,17 +24,24 @@ COLUMNS = list(IndexedCustomer._meta.concrete_fields)
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
+# A listed customer as the sync first reads it: its id as the database driver takes it, its
+# fingerprint, and its JSON as Metronome sent it (read in full only when it changed).
+Listed = tuple[object, str, dict[str, object]]
+
 
 def row_builders(
     indexed_at: datetime,
 ) -> tuple[
-    Callable[[Customer], tuple[object, str]],
-    Callable[[Customer, object, str], tuple[object, ...]],
+    Callable[[object], Listed],
+    Callable[[dict[str, object], object, str], tuple[object, ...]],
 ]:
-    """Two functions: a customer's id (as the database driver takes it) and fingerprint,
-    cheap enough for every customer listed; and its full staging row, in `COLUMNS` order,
-    only for those that changed. Written out rather than through the fields'
-    get_db_prep_save, which took most of a 100,000-customer sync's time (bench/README.md)."""
+    """Two functions: `read`, which every listed customer goes through (in its listing's
+    thread), checks only what identifies it and fingerprints its JSON as sent; and
+    `to_row`, only for those whose fingerprint the index lacks, which reads the customer in
+    full (`Customer.from_wire`, every check) into its staging row, in `COLUMNS` order.
+    Building a `Customer` for every listed customer was most of an unchanged resync's CPU
+    (bench/README.md). Rows are written out rather than through the fields'
+    get_db_prep_save, which took most of a 100,000-customer sync's time."""
     if connection.vendor == "sqlite":
 
         def timestamp(value: datetime | None) -> object:
@@ -55,7 +63,10 @@ def row_builders(
             return value
 
         def identifier(value: str) -> object:
-            return uuid.UUID(value)
+            # Text, as COPY takes it and `id::text` gives it back.
+            if _CANONICAL_UUID.fullmatch(value):
+                return value
+            return str(uuid.UUID(value))
 
     to_json = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -70,26 +81,21 @@ def row_builders(
     if [field.attname for field in COLUMNS] != expected:
         raise AssertionError("the index's columns changed: update row_builders")
 
-    def identify(customer: Customer) -> tuple[object, str]:
-        status = customer.billable_status
-        # repr() of the values in one tuple: one call into C, unambiguous (strings quoted,
-        # datetimes with their zone), and stable for the same values.
-        values = (
-            customer.name,
-            customer.ingest_aliases,
-            customer.external_id,
-            customer.salesforce_account_id,
-            status.value.value if status else None,
-            status.effective_at if status else None,
-            customer.created_at,
-            customer.updated_at,
-            customer.archived_at,
-            customer.custom_fields,
-        )
-        digest = hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
-        return identifier(customer.id), digest
+    def read(item: object) -> Listed:
+        # The fingerprint is of the JSON object as Metronome sent it: repr() of the parsed
+        # dict, one call into C, unambiguous and the same for the same answer. Equal to the
+        # stored one, the customer is exactly as when it was last read in full and checked.
+        if not isinstance(item, dict) or not isinstance(customer_id := item.get("id"), str):
+            raise MalformedResponse(UNREADABLE_CUSTOMER)
+        try:
+            db_id = identifier(customer_id)
+        except ValueError:
+            raise MalformedResponse(UNREADABLE_CUSTOMER) from None
+        digest = hashlib.blake2b(repr(item).encode(), digest_size=16).hexdigest()
+        return db_id, digest, item
 
-    def row(customer: Customer, db_id: object, fingerprint: str) -> tuple[object, ...]:
+    def to_row(data: dict[str, object], db_id: object, fingerprint: str) -> tuple[object, ...]:
+        customer = Customer.from_wire(data)
         aliases = customer.ingest_aliases
         custom_fields = customer.custom_fields
         salesforce_id = customer.salesforce_account_id or ""
@@ -116,4 +122,4 @@ def row_builders(
             indexed,
         )
 
-    return identify, row
+    return read, to_row

@@ -26,17 +26,30 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, TextField, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    IntegerField,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from customers import salesforce
-from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
+from customers.index.typos import corrections_of
+from customers.models import IndexedCustomer, SyncRun
 
 MAX_PER_PAGE = 1000
-# The typo fallback tries at most this many corrections per searched word.
-MAX_CORRECTIONS_PER_WORD = 8
+# Totals are counted up to this: past it the page says "more than 10,000" rather than count
+# a million rows for every page (issue 24).
+TOTAL_CAP = 10_000
 # Trigram indexes can only look up runs of three characters or more.
 _TRIGRAM_MIN_LENGTH = 3
 
@@ -142,6 +155,8 @@ class IndexFilters:
 
 @dataclass(frozen=True, slots=True)
 class IndexResult:
+    # The number of matches, or TOTAL_CAP when there are more than that (`total_exact`
+    # False): counting further would read every match of a large account on every page.
     total: int
     customer_ids: tuple[str, ...]  # this page's, in order
     page: int
@@ -149,10 +164,22 @@ class IndexResult:
     # True when nothing matched exactly and these are close misspellings of the search.
     corrected: bool = False
     corrections: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    total_exact: bool = True
+    # Whether another match follows this page's last (known from one row more).
+    has_more: bool = False
+
+    @property
+    def total_shown(self) -> str:
+        return f"{self.total:,}" if self.total_exact else f"more than {TOTAL_CAP:,}"
 
     @property
     def page_count(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
+        """The pages the total fills; past the cap, at least one more than this page
+        while matches follow it."""
+        pages = max(1, math.ceil(self.total / self.per_page))
+        if not self.total_exact:
+            pages = max(pages, self.page + 1 if self.has_more else self.page)
+        return pages
 
     @property
     def first_row(self) -> int:
@@ -172,7 +199,8 @@ def search(
     page: int = 1,
     per_page: int = 50,
 ) -> IndexResult:
-    """One page of the customers matching `q` and `filters`, with the total.
+    """One page of the customers matching `q` and `filters`, with the total (exact up to
+    TOTAL_CAP).
 
     Without `sort`, a search is ordered by rank then name, and no search by name. A page
     past the end is empty (the total says how far it goes).
@@ -181,39 +209,38 @@ def search(
         raise ValueError(f"page must be 1 or more, got {page}")
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ValueError(f"per_page must be 1..{MAX_PER_PAGE}, got {per_page}")
-    filtered = _filtered(filters or IndexFilters())
+    filters = filters or IndexFilters()
+    filtered = _filtered(filters)
     folded = fold(q)
-    corrections: dict[str, tuple[str, ...]] = {}
-    if folded:
-        matches = _ranked_matches(filtered, q, folded)
-        total = matches.count()
-        if total == 0:
-            corrections = _corrections(words(folded))
-            if corrections:
-                matches = _narrowed(
-                    filtered.filter(_names_containing_any(corrections)),
-                    _text_candidates(list(corrections.values()), None),
-                ).annotate(rank=Value(_TYPO, output_field=IntegerField()))
-                total = matches.count()
-    else:
-        matches = filtered.annotate(rank=Value(0, output_field=IntegerField()))
-        total = matches.count()
     order: tuple[str, ...] = _SORT_COLUMNS[sort or Sort.NAME]
     if sort is None and folded:
         order = ("rank", *order)
     start = (page - 1) * per_page
-    ids = (
-        matches.order_by(*order).values_list("id", flat=True)[start : start + per_page]
-        if start < total
-        else []
-    )
+    corrections: dict[str, tuple[str, ...]] = {}
+    if folded:
+        matches = _ranked_matches(filtered, q, folded)
+        found = _text_page(matches, order, start, per_page)
+        if not found.ids and (start == 0 or not matches.exists()):
+            corrections = corrections_of(words(folded))
+            if corrections:
+                matches = _narrowed(
+                    filtered.filter(_names_containing_any(corrections)),
+                    _text_candidates(list(corrections.values()), None),
+                ).annotate(rank=_typo_rank(corrections))
+                found = _text_page(matches, order, start, per_page)
+    else:
+        # Only the state filter: the total counts entries of the sort's own index.
+        count_in_order = filters == IndexFilters(archived=filters.archived)
+        found = _page(filtered, order, start, per_page, count_in_order)
     return IndexResult(
-        total=total,
-        customer_ids=tuple(str(customer_id) for customer_id in ids),
+        total=found.total,
+        customer_ids=tuple(str(customer_id) for customer_id in found.ids),
         page=page,
         per_page=per_page,
         corrected=bool(corrections),
         corrections=corrections,
+        total_exact=found.exact,
+        has_more=found.has_more,
     )
 
 
@@ -235,6 +262,62 @@ def indexed_ids(customer_ids: Sequence[str]) -> set[str]:
     return {
         str(i) for i in IndexedCustomer.objects.filter(id__in=parsed).values_list("id", flat=True)
     }
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    ids: Sequence[object]
+    total: int
+    exact: bool
+    has_more: bool
+
+
+def _page(
+    matches: QuerySet[IndexedCustomer],
+    order: tuple[str, ...],
+    start: int,
+    per_page: int,
+    count_in_order: bool,
+) -> _Found:
+    """A page of filtered customers in an indexed order: the page walks the sort's index
+    (one row more tells whether another follows), and the total is counted only when the
+    page does not tell it, and then only up to TOTAL_CAP + 1."""
+    ordered = matches.order_by(*order)
+    ids = list(ordered.values_list("id", flat=True)[start : start + per_page + 1])
+    has_more = len(ids) > per_page
+    ids = ids[:per_page]
+    if not has_more and (ids or start == 0):
+        return _Found(ids, start + len(ids), True, False)  # the last page: no count needed
+    # Ordered, a count of the state filter alone reads the sort's index, not the table; with
+    # other filters the database picks the index that narrows best.
+    counted = (ordered if count_in_order else matches.order_by()).values("id")
+    total = counted[: TOTAL_CAP + 1].count()
+    if total > TOTAL_CAP:
+        return _Found(ids, TOTAL_CAP, False, has_more)
+    return _Found(ids, total, True, has_more)
+
+
+def _text_page(
+    matches: QuerySet[IndexedCustomer], order: tuple[str, ...], start: int, per_page: int
+) -> _Found:
+    """A page of a text search. Ranked (`order` starts with the rank), the database gathers
+    every match to sort them anyway, so one query returns the page and, counted over the
+    same matches, the exact total. In a column's order it is a page and a capped count, as
+    for filters: with COUNT(*) OVER () PostgreSQL walked the whole sort index, taking the
+    page's LIMIT for one it could stop early (4.4 s at 1,000,000 customers)."""
+    if order[0] != "rank":
+        return _page(matches, order, start, per_page, count_in_order=False)
+    rows = list(
+        matches.annotate(_total=Window(Count("id")))
+        .order_by(*order)
+        .values_list("id", "_total")[start : start + per_page]
+    )
+    if rows:
+        total = int(rows[0][1])
+        return _Found([row[0] for row in rows], total, True, start + len(rows) < total)
+    if start == 0:
+        return _Found([], 0, True, False)
+    return _page(matches, order, start, per_page, count_in_order=False)
 
 
 def last_successful_sync() -> SyncRun | None:
@@ -420,54 +503,20 @@ def _fts_phrase(text: str) -> str:
 # --- Close misspellings --------------------------------------------------------------------
 
 
-def _corrections(searched_words: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """For each searched word, the indexed name words it could be a misspelling of (itself
-    when some name contains it as typed). {} when a word has no close match at all."""
-    corrections: dict[str, tuple[str, ...]] = {}
-    for word in searched_words:
-        if IndexedNameWord.objects.filter(word__contains=word).exists():
-            corrections[word] = (word,)
-            continue
-        limit = _edit_limit(word)
-        candidates = IndexedNameWord.objects.filter(
-            length__gte=len(word) - limit, length__lte=len(word) + limit
-        ).values_list("word", flat=True)
-        close = sorted(
-            (distance, candidate)
-            for candidate in candidates.iterator(chunk_size=5000)
-            if (distance := _edit_distance(word, candidate, limit)) <= limit
-        )
-        if not close:
-            return {}
-        corrections[word] = tuple(candidate for _, candidate in close[:MAX_CORRECTIONS_PER_WORD])
-    return corrections
-
-
-def _edit_limit(word: str) -> int:
-    # One slip in a short word, two in a longer one; fewer than three letters is no word.
-    if len(word) < 3:
-        return 0
-    return 1 if len(word) <= 5 else 2
-
-
-def _edit_distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein distance (adjacent swaps count once), or limit + 1 as soon as it
-    must exceed `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous_previous: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, char_b in enumerate(b, 1):
-            cost = 0 if char_a == char_b else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
-                current[j] = min(current[j], previous_previous[j - 2] + 1)
-        if min(current) > limit:
-            return limit + 1
-        previous_previous, previous = previous, current
-    return previous[-1]
+def _typo_rank(corrections: dict[str, tuple[str, ...]]) -> Case:
+    """Names starting with a correction before names containing one. Also keeps the order
+    an expression no index provides: ordered by a constant rank and the name, PostgreSQL
+    walked the whole name index to count a common correction's matches (3.5 s at
+    1,000,000), taking the page's LIMIT for one it could stop early."""
+    starts = Q()
+    for alternatives in corrections.values():
+        for alternative in alternatives:
+            starts |= Q(name_folded__startswith=alternative)
+    return Case(
+        When(starts, then=Value(_TYPO)),
+        default=Value(_TYPO + 1),
+        output_field=IntegerField(),
+    )
 
 
 def _narrowed(

@@ -4,15 +4,18 @@ into the index. A run's order and its lock are `sync.py`'s."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from django.db import connection, transaction
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 from customers.index.rows import COLUMNS
 from customers.index.search import words
-from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
+from customers.index.typos import word_trigrams
+from customers.models import IndexedCustomer, IndexedNameTrigram, IndexedNameWord, SyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +27,9 @@ SEEN = "customer_index_seen"
 # The full rows of the customers whose fingerprint differs from the index's: what the swap
 # writes. A resync where little changed builds and stages almost none of them.
 STAGING = "customer_index_staging"
+# One write's ids and fingerprints (SQLite), compared with the index's in the database: only
+# the ids that differ come back to Python.
+BATCH = "customer_index_batch"
 
 
 def create() -> None:
@@ -31,99 +37,99 @@ def create() -> None:
     index = IndexedCustomer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} AS SELECT * FROM {index} WHERE 1 = 0")  # noqa: S608
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {SEEN} AS SELECT id, fingerprint FROM {index} WHERE 1 = 0"  # noqa: S608
-        )
-        if connection.vendor != "postgresql":  # there, after the COPY: see finish
-            # Unique, so a customer listed twice (archived between the two listings) is
-            # one row, as last listed.
-            for table in (STAGING, SEEN):
-                cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
+        for table in (SEEN,) if connection.vendor == "postgresql" else (SEEN, BATCH):
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {table} AS SELECT id, fingerprint FROM {index} WHERE 1 = 0"  # noqa: S608
+            )
 
 
 def finish() -> None:
-    if connection.vendor != "postgresql":
-        return
+    """Keep the last-listed row of a customer listed twice (archived between the two
+    listings), then index the staged rows by id for the swap. Rows are appended without an
+    index while staging: on SQLite an upsert into a unique index cost three times as much
+    (bench/README.md), and COPY cannot upsert at all."""
     with connection.cursor() as cursor:
         for table in (STAGING, SEEN):
-            # COPY cannot upsert: keep the last-listed row of a customer listed twice.
-            cursor.execute(
-                f"DELETE FROM {table} a USING {table} b "  # noqa: S608
-                "WHERE a.id = b.id AND a.ctid < b.ctid"
-            )
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"DELETE FROM {table} a USING {table} b "  # noqa: S608
+                    "WHERE a.id = b.id AND a.ctid < b.ctid"
+                )
+            else:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE rowid NOT IN "  # noqa: S608
+                    f"(SELECT max(rowid) FROM {table} GROUP BY id)"
+                )
             cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
-            # Temporary tables get no automatic statistics; the swap's joins need them.
-            cursor.execute(f"ANALYZE {table}")
+            if connection.vendor == "postgresql":
+                # Temporary tables get no automatic statistics; the swap's joins need them.
+                cursor.execute(f"ANALYZE {table}")
 
 
 def insert_statements() -> tuple[str, str]:
-    """How a batch goes into the seen table and into the staging table: COPY on PostgreSQL,
-    an upsert elsewhere."""
+    """How a batch goes into the batch table and into the staging table: COPY on
+    PostgreSQL, several times faster than executemany's INSERTs; plain INSERTs elsewhere."""
     columns = [str(field.column) for field in COLUMNS]
+    # PostgreSQL compares a batch as arrays and copies it straight to the seen table.
+    batch = SEEN if connection.vendor == "postgresql" else BATCH
+    return _insert_sql(batch, ["id", "fingerprint"]), _insert_sql(STAGING, columns)
+
+
+def _insert_sql(table: str, columns: list[str]) -> str:
     if connection.vendor == "postgresql":
-        return (
-            f"COPY {SEEN} (id, fingerprint) FROM STDIN",
-            f"COPY {STAGING} ({', '.join(columns)}) FROM STDIN",
+        return f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    placeholders = ", ".join(["%s"] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+
+
+def insert(cursor: CursorWrapper, statement: str, values: Sequence[Sequence[object]]) -> None:
+    if not values:
+        return
+    if connection.vendor == "postgresql":
+        with cursor.cursor.copy(statement) as copy:
+            for value in values:
+                copy.write_row(value)
+    else:
+        cursor.executemany(statement, values)  # type: ignore[arg-type]  # plain values
+
+
+def changed_in_batch(
+    cursor: CursorWrapper, insert_batch: str, keys: Sequence[tuple[object, str]]
+) -> set[object]:
+    """Of a batch of (id, fingerprint) pairs, the ids (as the row builders make them) whose
+    fingerprint the index does not have; every pair goes on to the seen table. Only the sync
+    writes the index, one run at a time, so its fingerprints hold until this run's swap."""
+    index = IndexedCustomer._meta.db_table
+    if connection.vendor == "postgresql":
+        # The pairs as arrays: a temporary table has no statistics, and the planner hashed
+        # the whole index against it for every batch (0.6 s each at 1,000,000).
+        cursor.execute(
+            "SELECT b.id::text FROM unnest(%s::uuid[], %s::text[]) AS b (id, fingerprint) "  # noqa: S608
+            f"LEFT JOIN {index} i ON i.id = b.id "
+            "WHERE i.id IS NULL OR i.fingerprint <> b.fingerprint",
+            [[db_id for db_id, _ in keys], [fingerprint for _, fingerprint in keys]],
         )
-    return upsert_sql(SEEN, ["id", "fingerprint"]), upsert_sql(STAGING, columns)
-
-
-def write(batches: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
-    """Each batch's values by its insert statement, all in one transaction; a batch with no
-    statement or no values is skipped."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        for insert, values in batches:
-            if not (insert and values):
-                continue
-            if connection.vendor == "postgresql":
-                # COPY: several times faster than executemany's INSERTs (bench/README.md).
-                with cursor.cursor.copy(insert) as copy:
-                    for value in values:
-                        copy.write_row(value)
-            else:
-                cursor.executemany(insert, values)  # type: ignore[arg-type]  # plain values
+        changed = {row[0] for row in cursor.fetchall()}
+        insert(cursor, insert_batch, keys)  # COPY straight into the seen table
+        return changed
+    insert(cursor, insert_batch, keys)
+    cursor.execute(
+        f"SELECT b.id FROM {BATCH} b LEFT JOIN {index} i ON i.id = b.id "  # noqa: S608
+        "WHERE i.id IS NULL OR i.fingerprint <> b.fingerprint"
+    )
+    changed = {row[0] for row in cursor.fetchall()}
+    cursor.execute(f"INSERT INTO {SEEN} (id, fingerprint) SELECT id, fingerprint FROM {BATCH}")  # noqa: S608
+    cursor.execute(f"DELETE FROM {BATCH}")  # noqa: S608
+    return changed
 
 
 def drop() -> None:
     with connection.cursor() as cursor:
-        for table in (STAGING, SEEN):
+        for table in (STAGING, SEEN, BATCH):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def stored_fingerprints(ids: list[object]) -> dict[object, str]:
-    """The index's fingerprints of these customers (as the driver returns ids: the same
-    type the row builders make), those not yet indexed absent. Only the sync writes the
-    index, one run at a time, so they hold until this run's swap."""
-    index = IndexedCustomer._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"SELECT id, fingerprint FROM {index} WHERE id = ANY(%s)", [ids])  # noqa: S608
-        else:
-            # A batch is PAGES_PER_WRITE pages: far below SQLite's limit on parameters.
-            placeholders = ", ".join(["%s"] * len(ids))
-            cursor.execute(
-                f"SELECT id, fingerprint FROM {index} WHERE id IN ({placeholders})",  # noqa: S608
-                ids,  # type: ignore[arg-type]  # hex strings, as identifier() made them
-            )
-        return dict(cursor.fetchall())
-
-
-def nothing_stored(ids: list[object]) -> dict[object, str]:
-    return {}
-
-
 # --- The swap ------------------------------------------------------------------------------
-
-
-def upsert_sql(table: str, columns: list[str]) -> str:
-    """INSERT ... ON CONFLICT (id) DO UPDATE, the same on SQLite and PostgreSQL: a customer
-    listed twice (archived between the two listings) is staged once, as last listed."""
-    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "id")
-    placeholders = ", ".join(["%s"] * len(columns))
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
-        f"ON CONFLICT (id) DO UPDATE SET {updates}"
-    )
 
 
 _CHANGED = "customer_index_changed"
@@ -172,12 +178,13 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
             f"(SELECT 1 FROM {seen} k WHERE k.id = {index}.id)"
         )
         run.deleted = cursor.rowcount
-        # `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-        cursor.execute(
-            f"INSERT INTO {index} ({column_list}) SELECT {column_list} FROM {staged} AS s "  # noqa: S608
-            f"WHERE true ON CONFLICT (id) DO UPDATE SET {updates} "
-            f"WHERE {index}.fingerprint <> excluded.fingerprint"
-        )
+        with _secondary_indexes_built_after(cursor, enabled=first_sync):
+            # `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+            cursor.execute(
+                f"INSERT INTO {index} ({column_list}) SELECT {column_list} FROM {staged} AS s "  # noqa: S608
+                f"WHERE true ON CONFLICT (id) DO UPDATE SET {updates} "
+                f"WHERE {index}.fingerprint <> excluded.fingerprint"
+            )
         cursor.execute(f"SELECT count(*) FROM {_CHANGED} WHERE added")  # noqa: S608
         run.inserted = cursor.fetchone()[0]
         cursor.execute(f"SELECT count(*) FROM {_CHANGED} WHERE NOT added")  # noqa: S608
@@ -190,6 +197,9 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
                 f"custom_values_folded FROM {index} WHERE id IN (SELECT id FROM {_CHANGED})"
             )
             logger.info("Customer index: text index updated in %.1fs", time.monotonic() - started)
+            # Statistics, so the planner walks a sort's index for a filtered page rather
+            # than sort a filter's matches (sampled ones, analysis_limit, misled it).
+            cursor.execute(f"ANALYZE {index}")
         else:
             # Fresh statistics, or the planner takes a just-filled index for empty and
             # scans the table instead of using the trigram index.
@@ -200,18 +210,62 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
     logger.info("Customer index: name words rebuilt in %.1fs", time.monotonic() - started)
 
 
+@contextlib.contextmanager
+def _secondary_indexes_built_after(cursor: CursorWrapper, *, enabled: bool) -> Iterator[None]:
+    """Into an empty index (a first sync), insert every row with only the primary key in
+    place and build the other indexes (the trigram GIN index, the sorts') once afterwards,
+    from their own definitions, in the same transaction: built in one pass they cost a
+    fraction of being kept up row by row (bench/README.md)."""
+    if not enabled:
+        yield
+        return
+    index = IndexedCustomer._meta.db_table
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname "
+            "NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+            [index, index],
+        )
+    else:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
+            [index],
+        )
+    definitions = cursor.fetchall()
+    for name, _ in definitions:
+        cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    for _, definition in definitions:
+        cursor.execute(definition)
+
+
 def _false() -> str:
     return "0" if connection.vendor == "sqlite" else "false"
 
 
 def _rebuild_name_words() -> None:
+    """The dictionary of name words and their trigrams (`typos.py`), brought up to date:
+    only the words that came or went are written."""
     vocabulary: set[str] = set()
     names = IndexedCustomer.objects.values_list("name_folded", flat=True)
     for name in names.iterator(chunk_size=5000):
-        vocabulary.update(words(name))
-    IndexedNameWord.objects.all().delete()
+        vocabulary.update(word[:255] for word in words(name))
+    stored = set(IndexedNameWord.objects.values_list("word", flat=True))
+    gone = sorted(stored - vocabulary)
+    new = sorted(vocabulary - stored)
+    for start in range(0, len(gone), 500):
+        batch = gone[start : start + 500]
+        IndexedNameTrigram.objects.filter(word__in=batch).delete()
+        IndexedNameWord.objects.filter(word__in=batch).delete()
     IndexedNameWord.objects.bulk_create(
-        (IndexedNameWord(word=word[:255], length=len(word)) for word in sorted(vocabulary)),
+        (IndexedNameWord(word=word, length=len(word)) for word in new), batch_size=2000
+    )
+    IndexedNameTrigram.objects.bulk_create(
+        (
+            IndexedNameTrigram(trigram=trigram, word=word)
+            for word in new
+            for trigram in word_trigrams(word)
+        ),
         batch_size=2000,
-        ignore_conflicts=True,
     )

@@ -26,15 +26,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers.index import staging
-from customers.index.rows import row_builders
+from customers.index.rows import Listed, row_builders
 from customers.index.search import plausible_customer_count
-from customers.metronome import (
-    Customer,
-    CustomerPage,
-    CustomerQuery,
-    MetronomeClient,
-    MetronomeError,
-)
+from customers.metronome import CustomerQuery, MetronomeClient, MetronomeError, RowPage
 from customers.metronome.prefetch import prefetched
 from customers.metronome.redaction import redact
 from customers.models import IndexedCustomer, SyncRun
@@ -156,17 +150,20 @@ def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
 # --- Staging -------------------------------------------------------------------------------
 
 
-def _both_listings(client: MetronomeClient) -> Iterator[CustomerPage]:
-    """The pages of the active and the archived listing, fetched side by side, in the order
-    they arrive."""
+def _both_listings(
+    client: MetronomeClient, read: Callable[[object], Listed]
+) -> Iterator[RowPage[Listed]]:
+    """The pages of the active and the archived listing, fetched side by side (one thread
+    each, which also reads its customers), in the order they arrive."""
     # Each listing stops (and the sync fails, the index kept) past what the account can
     # plausibly hold: an API answering new cursors for ever cannot keep a sync going.
     ceiling = plausible_customer_count()
     listings = [
         partial(
-            client.iter_pages,
+            client.follow_cursors,
             CustomerQuery(only_archived=archived),
-            page_size=PAGE_SIZE,
+            PAGE_SIZE,
+            read,
             max_rows=ceiling,
         )
         for archived in (False, True)
@@ -178,50 +175,50 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
     """Stage both listings; True when this is a first sync (the index was empty), whose
     staging table holds every customer in full and its seen table nothing."""
     staging.create()
-    insert_seen, insert_row = staging.insert_statements()
-    identify, to_row = row_builders(timezone.now())
+    insert_batch, insert_row = staging.insert_statements()
+    read, to_row = row_builders(timezone.now())
+    # A first sync stages every row in full: the staging table is also the list of
+    # customers seen, and there is nothing to compare with.
     first_sync = not IndexedCustomer.objects.exists()
-    if first_sync:
-        # Nothing to look up, and every row is staged in full: the staging table is also
-        # the list of customers seen.
-        lookup, insert_seen = staging.nothing_stored, ""
-    else:
-        lookup = staging.stored_fingerprints
-    pending: list[Customer] = []
-    for page_count, page in enumerate(_both_listings(client), 1):
-        pending.extend(page.customers)
-        run.seen += len(page.customers)
+    pending: list[Listed] = []
+    for page_count, page in enumerate(_both_listings(client, read), 1):
+        pending.extend(page.rows)
+        run.seen += len(page.rows)
         if page_count % PAGES_PER_WRITE == 0:
-            _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
+            _write(pending, to_row, insert_batch, insert_row, run, first_sync=first_sync)
             pending = []
         if progress is not None:
             progress(page_count, run.seen)
-    _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
+    _write(pending, to_row, insert_batch, insert_row, run, first_sync=first_sync)
     staging.finish()
     return first_sync
 
 
 def _write(
-    customers: list[Customer],
-    identify: Callable[[Customer], tuple[object, str]],
-    lookup: Callable[[list[object]], dict[object, str]],
-    to_row: Callable[[Customer, object, str], tuple[object, ...]],
-    insert_seen: str,
+    listed: list[Listed],
+    to_row: Callable[[dict[str, object], object, str], tuple[object, ...]],
+    insert_batch: str,
     insert_row: str,
     run: SyncRun,
+    *,
+    first_sync: bool,
 ) -> None:
     """Stage a batch: every customer's id and fingerprint, and the full row of those whose
-    fingerprint the index does not have. Folding, JSON and the rest of a row are the bulk
-    of a sync's CPU (bench/README.md), so an unchanged customer skips them."""
-    if customers:
-        keys = [identify(customer) for customer in customers]
-        stored = lookup([db_id for db_id, _ in keys])
-        rows = [
-            to_row(customer, db_id, fingerprint)
-            for customer, (db_id, fingerprint) in zip(customers, keys, strict=True)
-            if stored.get(db_id) != fingerprint
-        ]
-        staging.write([(insert_seen, keys), (insert_row, rows)])
+    fingerprint the index does not have. Reading a customer in full, folding, JSON and the
+    rest of a row are the bulk of a sync's CPU (bench/README.md), so an unchanged customer
+    skips them; which ones differ, the database says by joining the batch to the index."""
+    if listed:
+        with transaction.atomic(), connection.cursor() as cursor:
+            changed: set[object] | None = None
+            if not first_sync:
+                keys = [(db_id, fp) for db_id, fp, _ in listed]
+                changed = staging.changed_in_batch(cursor, insert_batch, keys)
+            rows = [
+                to_row(data, db_id, fingerprint)
+                for db_id, fingerprint, data in listed
+                if changed is None or db_id in changed
+            ]
+            staging.insert(cursor, insert_row, rows)
     now = timezone.now()
     if run.heartbeat_at is None or now - run.heartbeat_at > HEARTBEAT_EVERY:
         run.heartbeat_at = now
