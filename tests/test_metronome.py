@@ -526,6 +526,32 @@ def test_a_bad_request_is_told_in_our_words_and_metronomes_are_logged(sleeps, ca
     assert "HTTP 400 to GET /v1/customers (request ID r-1): customer_ids: 'nope'" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "request_id",
+    [
+        TOKEN,
+        TOKEN[:-1],
+        TOKEN[::-1],
+        TOKEN.upper(),
+        TOKEN.encode().hex(),
+        base64.b64encode(TOKEN.encode()).decode().rstrip("="),
+    ],
+    ids=["plain", "cut", "reversed", "upper", "hex", "base64"],
+)
+def test_a_request_id_that_carries_the_token_is_neither_shown_nor_logged(
+    sleeps, caplog, request_id
+):
+    script = Script(error(400, "nope", headers={"x-request-id": request_id}))
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(BadRequest) as caught:
+        make_client(script, sleeps).list_customers(CustomerQuery())
+
+    assert request_id not in str(caught.value)
+    assert "request ID" not in str(caught.value)
+    assert request_id not in caplog.text
+    assert "(request ID none)" in caplog.text
+
+
 def test_a_bad_request_without_a_json_body_is_still_a_bad_request(sleeps):
     script = Script(httpx.Response(400, text="<html>Bad Request</html>"))
 

@@ -249,9 +249,12 @@ class HTTPClient:
         logged for operators, redacted."""
         status = response.status_code
         request_id = _request_id(response.headers)
+        if request_id is not None and redact(request_id, self._token) != request_id:
+            request_id = None  # an ID that carries the token is no ID to show or log
         logger.warning(
-            "Metronome answered HTTP %s to GET %s (request ID %s): %s",
+            "Metronome answered HTTP %s to %s %s (request ID %s): %s",
             status,
+            _method(response),
             path,
             request_id or "none",
             redact(_api_message(content), self._token) or "(no message)",
@@ -294,6 +297,13 @@ REFUSALS = {
 }
 # Metronome's request ID, shown to people so support can quote it: only a plausible one.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}")
+
+
+def _method(response: httpx.Response) -> str:
+    try:
+        return response.request.method
+    except RuntimeError:  # a response built without its request
+        return "GET"
 
 
 def _request_id(headers: httpx.Headers) -> str | None:
