@@ -2,6 +2,7 @@
 module sees it. The field names are the API's, so a URL says exactly what was asked."""
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from functools import cached_property
 from typing import Any
 
@@ -234,6 +235,13 @@ class DayField(forms.DateField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(required=False, input_formats=["%Y-%m-%d"], **kwargs)
+
+    def clean(self, value: Any) -> Any:
+        day = super().clean(value)
+        # The index searches up to the day after an end day: 9999-12-31 has none.
+        if day is not None and not date(1900, 1, 1) <= day <= date(9000, 12, 31):
+            raise ValidationError("Choose a day between 1900 and 9000.")
+        return day
 
 
 class CustomerFilterForm(forms.Form):

@@ -356,3 +356,15 @@ def test_the_csv_gives_every_custom_field_key_the_index_knows_its_own_column(
     assert extra == [
         f"custom_fields.{key}" for key in ["region", *(k for k in keys if k != "region")]
     ]
+
+
+@pytest.mark.parametrize("field", ["created_to", "updated_to", "created_from"])
+def test_a_day_at_the_end_of_the_calendar_is_a_form_error_on_the_page_and_the_export(
+    finance_client, indexed, field
+):
+    response = finance_client.get(LIST, {field: "9999-12-31"})
+
+    assert response.status_code == 200
+    assert "Choose a day between 1900 and 9000." in response.content.decode()
+    export = finance_client.get("/customers/export.csv", {field: "9999-12-31"})
+    assert export.status_code == 400

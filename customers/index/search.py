@@ -380,7 +380,8 @@ def _filtered(filters: IndexFilters) -> QuerySet[IndexedCustomer]:
     ):
         if start is not None:
             customers = customers.filter(**{f"{column}__gte": _day_start(start)})
-        if end is not None:
+        # The form keeps days far from date.max, whose next day does not exist.
+        if end is not None and end < date.max:
             customers = customers.filter(**{f"{column}__lt": _day_start(end + timedelta(days=1))})
     if filters.no_salesforce_id:
         customers = customers.filter(salesforce_account_id="")
