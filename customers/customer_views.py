@@ -56,14 +56,15 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
         refresh=request.GET.get("refresh") == "1",
         render=render_region,
     )
+    # Rendered by the template engine (escaped there) from the partials each region's own
+    # URL answers with, so a retried region is the same HTML. Shown also when the customer's
+    # own call failed: one failing endpoint stays in its own region.
+    context["region_html"] = {
+        name: mark_safe(html)  # noqa: S308
+        for name, html in page.rendered.items()
+    }
     if page.customer is not None:
         context["customer"] = page.customer
-        # Rendered by the template engine (escaped there) from the partials each region's
-        # own URL answers with, so a retried region is the same HTML.
-        context["region_html"] = {
-            name: mark_safe(html)  # noqa: S308
-            for name, html in page.rendered.items()
-        }
     elif page.customer_error is not None:
         _customer_failed(context, customer_id, page.customer_error)
 

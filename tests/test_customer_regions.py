@@ -270,12 +270,19 @@ def test_one_failing_endpoint_stays_in_its_region_with_a_retry(support_client, s
     assert "Could not load" not in again.content.decode()
 
 
-def test_a_failing_customer_keeps_the_page_a_page(support_client, sandbox):
-    customer = sandbox.customers[3]
+def test_a_failing_customer_keeps_the_page_a_page_with_every_other_region(
+    support_client, sandbox
+):
+    customer = rich_customer(sandbox)
     sandbox.faults = Faults(failing_endpoints=("customer",))
     response = support_client.get(f"/customers/{customer['id']}/")
+    body = response.content.decode()
     assert response.status_code == 200
-    assert "Could not load this customer." in response.content.decode()
+    assert "Could not load this customer." in body
+    for name, heading in REGION_HEADINGS.items():
+        part = region(body, name)
+        assert heading in part
+        assert "Could not load" not in part
 
 
 # --- Side by side, and cached ---------------------------------------------------------------
