@@ -270,9 +270,7 @@ def test_one_failing_endpoint_stays_in_its_region_with_a_retry(support_client, s
     assert "Could not load" not in again.content.decode()
 
 
-def test_a_failing_customer_keeps_the_page_a_page_with_every_other_region(
-    support_client, sandbox
-):
+def test_a_failing_customer_keeps_the_page_a_page_with_every_other_region(support_client, sandbox):
     customer = rich_customer(sandbox)
     sandbox.faults = Faults(failing_endpoints=("customer",))
     response = support_client.get(f"/customers/{customer['id']}/")
