@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django import db
 from django.conf import settings
 from django.core.cache import cache
 
@@ -136,8 +137,13 @@ def _load_and_render(
     refresh: bool,
     render: Callable[[Region], str] | None,
 ) -> tuple[Region, str]:
-    region = load_region(client, customer_id, name, now=now, refresh=refresh)
-    return region, render(region) if render is not None else ""
+    try:
+        region = load_region(client, customer_id, name, now=now, refresh=refresh)
+        return region, render(region) if render is not None else ""
+    finally:
+        # A database cache (or a template that reads the database) opens a connection in
+        # this pool thread, which no request cycle would close.
+        db.connections.close_all()
 
 
 def load_page(
