@@ -388,8 +388,8 @@ LOGGING = {
         # The request log line comes from dashboard.request_log.RequestLogMiddleware instead.
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
-        # customers.metronome logs each API call itself (method, path, status, duration,
-        # attempt); httpx's own lines would repeat them with the full query string.
+        # customers.metronome logs each API call itself at DEBUG (method, path, status,
+        # duration, attempt); httpx's own lines would repeat them with the full query string.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
+from customers.metronome import calls
 from customers.metronome.errors import (
     BadRequest,
     MalformedResponse,
@@ -186,8 +187,14 @@ class HTTPClient:
 
     def _log(self, path: str, outcome: object, started: float, attempt: int) -> None:
         # Method, path, outcome, duration and attempt: never headers, so never the token.
-        elapsed_ms = (time.monotonic() - started) * 1000
-        logger.info(
+        # DEBUG: a pasted-ID search makes a dozen calls; the request's one INFO line counts
+        # them (customers/metronome/calls.py, dashboard/request_log.py).
+        elapsed = time.monotonic() - started
+        calls.record(elapsed)
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        elapsed_ms = elapsed * 1000
+        logger.debug(
             "GET %s -> %s in %.0f ms (attempt %d)",
             path,
             outcome,
