@@ -34,7 +34,7 @@ class ExportAuditAdmin(ExportAuditAdminBase):
         "outcome",
         "rows_written",
         "duration",
-        "query_string",
+        "filters",
         "error",
     )
     readonly_fields = fields
