@@ -428,6 +428,12 @@ LOGGING = {
 # --- Searching (customers/search.py, customers/models.py) --------------------------------
 # How long a pasted-ID search's lookups are reused for its later pages, in seconds.
 SEARCH_CACHE_SECONDS = env_number("SEARCH_CACHE_SECONDS", 120, minimum=0, cast=int)
+# While the customer index's last sync is at most this old, a pasted-ID search asks Metronome
+# only for the IDs' states and Salesforce ID forms the index knows (checked against the
+# answers; customers/lookups.py); 0: always every form in both states.
+PASTED_IDS_INDEX_MAX_AGE_SECONDS = env_number(
+    "PASTED_IDS_INDEX_MAX_AGE_SECONDS", 1800, minimum=0, cast=int
+)
 # How long a page of customers from Metronome answers the same page again (Previous, Back,
 # a colleague opening the same link), in seconds; 0 turns it off. The page's Refresh skips it.
 API_PAGE_CACHE_SECONDS = env_number("API_PAGE_CACHE_SECONDS", 30, minimum=0, cast=int)
