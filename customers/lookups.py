@@ -141,7 +141,27 @@ def pasted_lists(
 ) -> list[PastedList]:
     """The query's paste boxes and their lookups: every ID in both states (and each
     Salesforce ID in every form), or, for an ID `known` holds, only the states and forms it
-    expects. `only` (by `is_customer_ids`) restricts the lookups to those keys."""
+    expects; a pasted customer ID whose customer the Salesforce lookups already fetch is not
+    asked again (`Plan.pooled`). `only` (by `is_customer_ids`) restricts the lookups to those
+    keys."""
+    values_by_key: list[tuple[tuple[str, ...], tuple[bool, ...]]] = []
+    expected: list[tuple[str, str, bool]] = []
+    wanted = only.get(False, frozenset()) if only is not None else None
+    for pasted in salesforce_ids:
+        if wanted is not None and pasted.key not in wanted:
+            continue
+        holders = known.salesforce.get(pasted.key, ()) if known is not None else ()
+        # A form the full lookup would not send is not one to narrow it to.
+        if holders and all(h.stored in pasted.wire_values for h in holders):
+            for state in BOTH_STATES:
+                forms = tuple(dict.fromkeys(h.stored for h in holders if h.archived == state))
+                if forms:
+                    values_by_key.append((forms, (state,)))
+            expected += [(pasted.key, h.customer_id, h.archived) for h in holders]
+        else:
+            values_by_key.append((pasted.wire_values, BOTH_STATES))
+    fetched = {(customer_id, archived) for _, customer_id, archived in expected}
+
     lists: list[PastedList] = []
     if ids := query.customer_ids:
         wanted = only.get(True, frozenset()) if only is not None else None
@@ -155,7 +175,8 @@ def pasted_lists(
                     [
                         ((i,), (held[i],) if i in held else BOTH_STATES)
                         for i in ids
-                        if wanted is None or i in wanted
+                        if (wanted is None or i in wanted)
+                        and not (i in held and (i, held[i]) in fetched)
                     ]
                 ),
                 key_of=customer_key,
@@ -163,22 +184,6 @@ def pasted_lists(
             )
         )
     if salesforce_ids:
-        wanted = only.get(False, frozenset()) if only is not None else None
-        values_by_key: list[tuple[tuple[str, ...], tuple[bool, ...]]] = []
-        expected: list[tuple[str, str, bool]] = []
-        for pasted in salesforce_ids:
-            if wanted is not None and pasted.key not in wanted:
-                continue
-            holders = known.salesforce.get(pasted.key, ()) if known is not None else ()
-            # A form the full lookup would not send is not one to narrow it to.
-            if holders and all(h.stored in pasted.wire_values for h in holders):
-                for state in BOTH_STATES:
-                    forms = tuple(dict.fromkeys(h.stored for h in holders if h.archived == state))
-                    if forms:
-                        values_by_key.append((forms, (state,)))
-                expected += [(pasted.key, h.customer_id, h.archived) for h in holders]
-            else:
-                values_by_key.append((pasted.wire_values, BOTH_STATES))
         lists.append(
             PastedList(
                 is_customer_ids=False,
@@ -229,6 +234,22 @@ class Plan:
                         for batch in pasted.batches[state]
                     ]
                 )
+
+    def pooled(self, results: list[tuple[Customer, ...]]) -> list[tuple[Customer, ...]]:
+        """`results` with each customer-ID group also holding what the Salesforce lookups of
+        the same alias and state found: a customer Metronome sent for its Salesforce ID is
+        in that state, so it answers its pasted customer ID exactly as asking by ID would
+        (`found` keeps only customers of a list's own keys)."""
+        by_pass: dict[tuple[str, bool], list[Customer]] = {}
+        for (alias, state, index), customers in zip(self.groups, results, strict=True):
+            if not self.lists[index].is_customer_ids:
+                by_pass.setdefault((alias, state), []).extend(customers)
+        return [
+            tuple({c.id: c for c in (*customers, *by_pass.get((alias, state), ()))}.values())
+            if self.lists[index].is_customer_ids
+            else customers
+            for (alias, state, index), customers in zip(self.groups, results, strict=True)
+        ]
 
     def unconfirmed(self, results: list[tuple[Customer, ...]]) -> dict[bool, frozenset[str]]:
         """The keys (by `is_customer_ids`) whose customers the index expected in a state
@@ -346,7 +367,7 @@ def look_up(
     knows (`known`), then every form and state asked again for each pasted ID whose expected
     customers did not come back."""
     plan = Plan(query, salesforce_ids, with_report=with_report, known=known)
-    results = run(client, plan.lookups)
+    results = plan.pooled(run(client, plan.lookups))
     missed = plan.unconfirmed(results) if known is not None else {}
     if not missed:
         return plan, results
@@ -356,7 +377,7 @@ def look_up(
         tuple({c.id: c for c in (*first, *second)}.values())
         for first, second in zip(results, more, strict=True)
     ]
-    return plan, merged
+    return plan, plan.pooled(merged)
 
 
 def run(client: MetronomeClient, groups: list[list[CustomerQuery]]) -> list[tuple[Customer, ...]]:

@@ -184,6 +184,23 @@ def test_with_a_fresh_index_300_salesforce_ids_take_at_most_6_calls(sleeps):
 
 @pytest.mark.django_db
 def test_with_a_fresh_index_1000_plus_1000_ids_take_at_most_20_calls(sleeps):
+    customers = [customer(n, form=18 if n % 3 else 15) for n in range(1, 2001)]
+    synced(customers, sleeps)
+    _, pasted = salesforce_query(range(1001, 2001))
+    query = CustomerQuery(
+        customer_ids=tuple(customer_id(n) for n in range(1, 1001)),
+        salesforce_account_ids=tuple(s.key for s in pasted),
+    )
+
+    found, report, calls = searched(SandboxAPI(customers), query, sleeps, pasted=pasted)
+
+    assert calls <= 20  # was 60: 10 + 20 calls, in both states
+    assert found == set()  # two lists of different customers: nobody is in both
+    assert report is not None and len(report.matched) == 2000
+
+
+@pytest.mark.django_db
+def test_customer_ids_whose_customers_the_salesforce_lookups_fetch_are_not_asked_again(sleeps):
     customers = [customer(n, form=18 if n % 3 else 15) for n in range(1, 1001)]
     synced(customers, sleeps)
     _, pasted = salesforce_query(range(1, 1001))
@@ -192,10 +209,11 @@ def test_with_a_fresh_index_1000_plus_1000_ids_take_at_most_20_calls(sleeps):
         salesforce_account_ids=tuple(s.key for s in pasted),
     )
 
-    found, _, calls = searched(SandboxAPI(customers), query, sleeps, pasted=pasted)
+    found, report, calls = searched(SandboxAPI(customers), query, sleeps, pasted=pasted)
 
-    assert calls <= 20  # was 60
+    assert calls == 10  # the Salesforce IDs' stored forms, 100 a call; no customer ID call
     assert len(found) == 1000
+    assert report is not None and len(report.matched) == 2000
 
 
 # --- Batches -------------------------------------------------------------------------------
