@@ -114,9 +114,9 @@ BOTH_STATES = (False, True)
 def _batched(
     values_by_key: list[tuple[tuple[str, ...], tuple[bool, ...]]],
 ) -> dict[bool, tuple[tuple[str, ...], ...]]:
-    """Per state, the keys' values in calls of at most 100 (Metronome's limit per filter), a
-    key's values never split,
-    in paste order. Each entry: a key's values, and the states to ask them in."""
+    """Per state, the keys' values in calls of at most 100 (Metronome's limit per filter),
+    in paste order, a key's values never split between calls. Each entry: a key's values,
+    and the states to ask them in."""
     batches: dict[bool, list[tuple[str, ...]]] = {False: [], True: []}
     for state in BOTH_STATES:
         batch: list[str] = []
