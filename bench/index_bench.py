@@ -169,7 +169,8 @@ def role_search(repeats: int) -> None:
         "Metronome ID": [lambda c=c: search(str(c.id)) for c in picked[:20]],
         "filters only, sorted by created": [
             lambda: search(
-                filters=IndexFilters(billable=Billable.UNBILLABLE), sort=Sort.CREATED_DESC
+                filters=IndexFilters(billable=frozenset({Billable.UNBILLABLE})),
+                sort=Sort.CREATED_DESC,
             )
         ],
     }
