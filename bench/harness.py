@@ -131,7 +131,8 @@ def dashboard_env(sandbox_url: str, workdir: Path) -> dict[str, str]:
         METRONOME_BASE_URL=sandbox_url,
         DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
         BENCH_STATIC_ROOT=str(workdir / "static"),
-        LOG_LEVEL="WARNING",
+        # As in production: one JSON line per request (to gunicorn.log in the workdir).
+        LOG_LEVEL="INFO",
         PYTHONPATH=str(ROOT),
     )
     return env
@@ -154,8 +155,10 @@ print(session.session_key)
 """
 
 
-def prepare_database(env: dict[str, str]) -> str:
-    """Migrate a fresh SQLite database, collect static files, sign a user in: the session key."""
+def prepare_database(env: dict[str, str], *, sync_index: bool = False) -> str:
+    """Migrate a fresh SQLite database, collect static files, sign a user in: the session key.
+    `sync_index`: also sync the customer index from the sandbox, as `sync_customers --every`
+    keeps it in production (pasted-ID searches ask Metronome only what can match)."""
 
     def manage(*args: str) -> str:
         done = subprocess.run(
@@ -167,16 +170,18 @@ def prepare_database(env: dict[str, str]) -> str:
 
     manage("migrate", "--noinput")
     manage("collectstatic", "--noinput")
+    if sync_index:
+        manage("sync_customers")
     return manage("shell", "-c", _SIGN_IN).strip().splitlines()[-1]
 
 
 @contextlib.contextmanager
-def dashboard(sandbox_url: str) -> Iterator[Dashboard]:
+def dashboard(sandbox_url: str, *, sync_index: bool = False) -> Iterator[Dashboard]:
     """The dashboard under gunicorn (gunicorn.conf.py, DEBUG off) on a loopback port."""
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
         workdir = Path(tmp)
         env = dashboard_env(sandbox_url, workdir)
-        session = prepare_database(env)
+        session = prepare_database(env, sync_index=sync_index)
         port = free_port()
         env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
         log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 (closed below)

@@ -31,6 +31,8 @@ PAGE_PATH = "/customers/?limit=100"
 BARE_PATH = "/bench/bare/"
 API_PARAMS = {"only_archived": "false", "limit": "100"}
 PASTED_IDS = 300
+# Issue 24's long paste: this many customer IDs and as many Salesforce IDs, in one search.
+LONG_PASTE = 1_000
 SEARCH_LATENCY_MS = 100
 CLIENTS = 20
 
@@ -82,11 +84,11 @@ def overhead(sandbox_: Sandbox, dash: Dashboard, quick: bool) -> str:
     goals = table(
         ["goal", "measured", ""],
         [
-            ["page overhead, median ≤ 15 ms", f"{ms(page_over)} ms", verdict(page_over <= 0.015)],
+            ["page overhead, median ≤ 12 ms", f"{ms(page_over)} ms", verdict(page_over <= 0.012)],
             [
-                "page overhead, p99 ≤ 40 ms",
+                "page overhead, p99 ≤ 35 ms",
                 f"{ms(page_over_p99)} ms",
-                verdict(page_over_p99 <= 0.040),
+                verdict(page_over_p99 <= 0.035),
             ],
             [
                 "HTML for 100 rows ≤ 80 KB",
@@ -163,22 +165,23 @@ def throughput(dash: Dashboard, quick: bool) -> str:
     )
 
 
-def _existing_salesforce_ids(api: httpx.Client, wanted: int) -> list[str]:
-    found: list[str] = []
+def _customers_with_salesforce_ids(api: httpx.Client, wanted: int) -> list[tuple[str, str]]:
+    """(customer ID, Salesforce ID) of the first `wanted` active customers that have one."""
+    found: list[tuple[str, str]] = []
     params = dict(API_PARAMS)
     while len(found) < wanted:
         body = api.get("/v1/customers", params=params).raise_for_status().json()
         for customer in body["data"]:
             sf_id = (customer.get("customer_config") or {}).get("salesforce_account_id")
             if sf_id:
-                found.append(sf_id)
+                found.append((customer["id"], sf_id))
         if not body["next_page"]:
             break
         params["next_page"] = body["next_page"]
     return found[:wanted]
 
 
-def _stored_search(web: httpx.Client, ids: list[str]) -> str:
+def _stored_search(web: httpx.Client, fields: dict[str, list[str]]) -> str:
     """POST the pasted IDs (CSRF-checked, as the form does) and return the stored search's
     short URL that the dashboard redirects to."""
     form = web.get("/customers/")
@@ -190,7 +193,7 @@ def _stored_search(web: httpx.Client, ids: list[str]) -> str:
     answer = web.post(
         "/customers/",
         data={
-            "salesforce_account_ids": "\n".join(ids),
+            **{name: "\n".join(ids) for name, ids in fields.items()},
             "limit": "100",
             "csrfmiddlewaretoken": match[1],
         },
@@ -201,19 +204,47 @@ def _stored_search(web: httpx.Client, ids: list[str]) -> str:
     return answer.headers["Location"]
 
 
+def _api_calls(sandbox_: Sandbox, web: httpx.Client, path: str, must_contain: str) -> int:
+    """How many API calls the sandbox answered while the dashboard served `path`."""
+    stats = f"{sandbox_.url}/_sandbox/stats"
+    before = httpx.get(stats).json()["request_count"]
+    _get(web, path, must_contain)
+    return int(httpx.get(stats).json()["request_count"]) - before
+
+
 def pasted_ids(sandbox_: Sandbox, dash: Dashboard, quick: bool) -> str:
     rounds = 2 if quick else 15
+    long_paste = 100 if quick else LONG_PASTE
     with sandbox_.client() as api, dash.client() as web:
-        ids = _existing_salesforce_ids(api, PASTED_IDS)
-        # 300 IDs are too many for a link: posted and stored, as the page's script does.
-        # refresh=1: a real lookup each time, not the search's cached answer.
-        path = _stored_search(web, ids) + "&refresh=1"
-        stats = f"{sandbox_.url}/_sandbox/stats"
+        pairs = _customers_with_salesforce_ids(api, max(PASTED_IDS, 2 * long_paste))
+        ids = [sf_id for _, sf_id in pairs[:PASTED_IDS]]
+        # Too many for a link: posted and stored, as the page's script does. refresh=1: a
+        # real lookup each time, not the search's cached answer.
+        path = _stored_search(web, {"salesforce_account_ids": ids}) + "&refresh=1"
+        calls = _api_calls(sandbox_, web, path, ids[0])
+        both = _stored_search(
+            web,
+            {
+                "customer_ids": [customer_id for customer_id, _ in pairs[:long_paste]],
+                "salesforce_account_ids": [sf_id for _, sf_id in pairs[:long_paste]],
+            },
+        )
+        first_id = pairs[0][0]
+        long_calls = _api_calls(sandbox_, web, both, first_id)  # a new search: nothing cached
+        long_refreshed = _api_calls(sandbox_, web, both + "&refresh=1", first_id)
+        # The two boxes naming different customers: no customer is in both, the page is empty.
+        apart = _stored_search(
+            web,
+            {
+                "customer_ids": [customer_id for customer_id, _ in pairs[:long_paste]],
+                "salesforce_account_ids": [
+                    sf_id for _, sf_id in pairs[long_paste : 2 * long_paste]
+                ],
+            },
+        )
+        apart_calls = _api_calls(sandbox_, web, apart, "Customers")
         sandbox_.set_latency(SEARCH_LATENCY_MS)
         try:
-            before = httpx.get(stats).json()["request_count"]
-            _get(web, path, ids[0])
-            calls = httpx.get(stats).json()["request_count"] - before
             times = alternate(
                 {"api": lambda: _api_call(api), "page": lambda: _get(web, path, ids[0])}, rounds
             )
@@ -225,24 +256,48 @@ def pasted_ids(sandbox_: Sandbox, dash: Dashboard, quick: bool) -> str:
         ["one API call (100 rows)", ms(one_call), "1.00x"],
         [f"**the page, {len(ids)} pasted Salesforce IDs**", ms(page), f"{ratio:.2f}x"],
     ]
+    long_label = f"{long_paste:,} + {long_paste:,}"
     return (
         "### Pasted-ID search\n\n"
+        "The dashboard's customer index is synced from the sandbox before the runs (as "
+        "`sync_customers --every` keeps it), so the lookups ask only for the Salesforce ID "
+        "form each customer stores and the state it is in. "
         f"The sandbox adds {SEARCH_LATENCY_MS} ms to every API answer. The page searches "
         f"{len(ids)} existing Salesforce account IDs (100 rows shown, the match report "
         f"included; {calls} API calls per page, sent side by side) against one API call; "
-        f"{rounds} rounds alternating.\n\n"
+        f"{rounds} rounds alternating. A search of {long_label} pasted IDs (customer IDs and "
+        f"the same customers' Salesforce IDs) made {long_calls} API calls, and "
+        f"{long_refreshed} when refreshed; of {long_label} IDs of different customers, "
+        f"{apart_calls}.\n\n"
         + table(["", "median ms", "÷ one call"], rows)
         + "\n\n"
         + table(
             ["goal", "measured", ""],
-            [["page < 1.5x one call's latency", f"{ratio:.2f}x", verdict(ratio < 1.5)]],
+            [
+                [
+                    f"{PASTED_IDS} pasted Salesforce IDs in at most 6 API calls",
+                    f"{calls} calls",
+                    verdict(calls <= 6),
+                ],
+                [
+                    f"{long_label} pasted IDs in at most 20 API calls, refreshed too",
+                    f"{long_calls} calls, {long_refreshed} refreshed; "
+                    f"{apart_calls} for different customers",
+                    verdict(max(long_calls, long_refreshed, apart_calls) <= 20),
+                ],
+                [
+                    f"at {SEARCH_LATENCY_MS} ms per call, {PASTED_IDS} IDs within 1.3x one call",
+                    f"{ratio:.2f}x",
+                    verdict(ratio <= 1.3),
+                ],
+            ],
         )
     )
 
 
 def run(quick: bool) -> str:
     customers = QUICK_SANDBOX_CUSTOMERS if quick else PAGE_SANDBOX_CUSTOMERS
-    with sandbox(customers) as sandbox_, dashboard(sandbox_.url) as dash:
+    with sandbox(customers) as sandbox_, dashboard(sandbox_.url, sync_index=True) as dash:
         sections = [
             overhead(sandbox_, dash, quick),
             throughput(dash, quick),

@@ -48,7 +48,7 @@ def goals_at_a_glance(sections: list[str]) -> str:
         [
             f"## Goals at a glance: {met} of {len(rows)} met",
             "",
-            "| benchmark | goal (issue 13) | measured | |",
+            "| benchmark | goal (issues 13 to 24) | measured | |",
             "|---|---|---|---|",
             *rows,
         ]

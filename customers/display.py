@@ -2,8 +2,9 @@
 
 Django's template engine spends microseconds on each variable lookup and each `date`
 filter; 100 rows of raw `Customer`s made the table about 90% of the page's time. Here dates
-are formatted once, links built once and the status spelled out, so `_table.html` only
-prints strings (see bench/profile_table.py for the numbers).
+are formatted once, links built once and the status spelled out, so the table (a Jinja2
+template, templates/jinja2/customers/_table.html) only prints strings (see
+bench/profile_table.py for the numbers).
 
 Metronome's data is outside input: every string is capped for display, so one hostile
 name or a customer with thousands of aliases cannot blow up the page. The CSV export and the

@@ -1,6 +1,18 @@
 """The lookups behind a pasted-ID search: each pasted list looked up on its own, in batches,
 in the Active and the Archived state, through one bounded thread pool, and how their answers
-combine into the page's customers and the match report (see customers/search.py)."""
+combine into the page's customers and the match report (see customers/search.py).
+
+Asking for every pasted ID in both states, and for each Salesforce ID in every form it may be
+stored in, costs 12 calls for 300 Salesforce IDs and 60 for 1,000 + 1,000 IDs. A recently
+synced customer index knows which pasted IDs exist, in which state, and in which form each
+customer stored its Salesforce ID (customers/index/known_ids.py): `look_up` asks only for
+those (one form, one state: 3 calls for 300 IDs, 20 for 1,000 + 1,000), and asks in every
+form and state for what the index does not know. The index may be behind Metronome, so its
+word is checked: a customer it expected that the answers lack (its ID re-stored in the other
+form, archived, deleted) sends that pasted ID out again in every form and state, in a second
+round. What this cannot see is a customer created since the sync with a Salesforce ID that
+another, indexed customer already holds, in the other form or state; hence the index is only
+asked while it is recent (`PASTED_IDS_INDEX_MAX_AGE_SECONDS`)."""
 
 from __future__ import annotations
 
@@ -10,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from customers import salesforce
+from customers.index.known_ids import KnownIds
 from customers.metronome import (
     MAX_IDS_PER_REQUEST,
     MAX_PAGE_SIZE,
@@ -75,13 +88,15 @@ class MatchReport:
 @dataclass(frozen=True, slots=True)
 class PastedList:
     """One paste box's IDs: the keys they are compared by, how each is shown, the values of
-    each API call, and the key a found customer is matched back by."""
+    each API call in each state (archived: True), the key a found customer is matched back
+    by, and the customers the index expects each key to find, in which state."""
 
     is_customer_ids: bool
     keys: tuple[str, ...]
     shown_as: dict[str, str]
-    batches: tuple[tuple[str, ...], ...]
+    batches: dict[bool, tuple[tuple[str, ...], ...]]
     key_of: Callable[[Customer], str | None]
+    expected: tuple[tuple[str, str, bool], ...] = ()  # (key, customer ID, archived)
 
 
 def customer_key(customer: Customer) -> str | None:
@@ -93,21 +108,79 @@ def salesforce_key(customer: Customer) -> str | None:
     return salesforce.key_for_stored(stored) if stored else None
 
 
+BOTH_STATES = (False, True)
+
+
+def _batched(
+    values_by_key: list[tuple[tuple[str, ...], tuple[bool, ...]]],
+) -> dict[bool, tuple[tuple[str, ...], ...]]:
+    """Per state, the keys' values in calls of at most 100 (Metronome's limit per filter),
+    in paste order, a key's values never split between calls. Each entry: a key's values,
+    and the states to ask them in."""
+    batches: dict[bool, list[tuple[str, ...]]] = {False: [], True: []}
+    for state in BOTH_STATES:
+        batch: list[str] = []
+        for values, states in values_by_key:
+            if state not in states:
+                continue
+            if batch and len(batch) + len(values) > MAX_IDS_PER_REQUEST:
+                batches[state].append(tuple(batch))
+                batch = []
+            batch += values
+        if batch:
+            batches[state].append(tuple(batch))
+    return {state: tuple(found) for state, found in batches.items()}
+
+
 def pasted_lists(
-    query: CustomerQuery, salesforce_ids: tuple[SalesforceId, ...]
+    query: CustomerQuery,
+    salesforce_ids: tuple[SalesforceId, ...],
+    *,
+    known: KnownIds | None = None,
+    only: dict[bool, frozenset[str]] | None = None,
 ) -> list[PastedList]:
+    """The query's paste boxes and their lookups: every ID in both states (and each
+    Salesforce ID in every form), or, for an ID `known` holds, only the states and forms it
+    expects; a pasted customer ID whose customer the Salesforce lookups already fetch is not
+    asked again (`Plan.pooled`). `only` (by `is_customer_ids`) restricts the lookups to those
+    keys."""
+    values_by_key: list[tuple[tuple[str, ...], tuple[bool, ...]]] = []
+    expected: list[tuple[str, str, bool]] = []
+    wanted = only.get(False, frozenset()) if only is not None else None
+    for pasted in salesforce_ids:
+        if wanted is not None and pasted.key not in wanted:
+            continue
+        holders = known.salesforce.get(pasted.key, ()) if known is not None else ()
+        # A form the full lookup would not send is not one to narrow it to.
+        if holders and all(h.stored in pasted.wire_values for h in holders):
+            for state in BOTH_STATES:
+                forms = tuple(dict.fromkeys(h.stored for h in holders if h.archived == state))
+                if forms:
+                    values_by_key.append((forms, (state,)))
+            expected += [(pasted.key, h.customer_id, h.archived) for h in holders]
+        else:
+            values_by_key.append((pasted.wire_values, BOTH_STATES))
+    fetched = {(customer_id, archived) for _, customer_id, archived in expected}
+
     lists: list[PastedList] = []
     if ids := query.customer_ids:
+        wanted = only.get(True, frozenset()) if only is not None else None
+        held = known.customers if known is not None else {}
         lists.append(
             PastedList(
                 is_customer_ids=True,
                 keys=ids,
                 shown_as={i: i for i in ids},
-                batches=tuple(
-                    ids[i : i + MAX_IDS_PER_REQUEST]
-                    for i in range(0, len(ids), MAX_IDS_PER_REQUEST)
+                batches=_batched(
+                    [
+                        ((i,), (held[i],) if i in held else BOTH_STATES)
+                        for i in ids
+                        if (wanted is None or i in wanted)
+                        and not (i in held and (i, held[i]) in fetched)
+                    ]
                 ),
                 key_of=customer_key,
+                expected=tuple((i, i, held[i]) for i in ids if i in held),
             )
         )
     if salesforce_ids:
@@ -116,11 +189,9 @@ def pasted_lists(
                 is_customer_ids=False,
                 keys=tuple(s.key for s in salesforce_ids),
                 shown_as={s.key: s.typed for s in salesforce_ids},
-                batches=tuple(
-                    tuple(value for s in batch for value in s.wire_values)
-                    for batch in salesforce.batches(salesforce_ids)
-                ),
+                batches=_batched(values_by_key),
                 key_of=salesforce_key,
+                expected=tuple(expected),
             )
         )
     return lists
@@ -140,9 +211,11 @@ class Plan:
         salesforce_ids: tuple[SalesforceId, ...],
         *,
         with_report: bool,
+        known: KnownIds | None = None,
+        only: dict[bool, frozenset[str]] | None = None,
     ) -> None:
         self.query = query
-        self.lists = pasted_lists(query, salesforce_ids)
+        self.lists = pasted_lists(query, salesforce_ids, known=known, only=only)
         shown, hidden = query.only_archived, not query.only_archived
         self.states = (shown, hidden) if with_report else (shown,)
         # The report ignores the ingest alias; the page honours it, so with an alias the
@@ -158,9 +231,44 @@ class Plan:
                 self.lookups.append(
                     [
                         lookup(pasted.is_customer_ids, batch, alias, state)
-                        for batch in pasted.batches
+                        for batch in pasted.batches[state]
                     ]
                 )
+
+    def pooled(self, results: list[tuple[Customer, ...]]) -> list[tuple[Customer, ...]]:
+        """`results` with each customer-ID group also holding what the Salesforce lookups of
+        the same alias and state found: a customer Metronome sent for its Salesforce ID is
+        in that state, so it answers its pasted customer ID exactly as asking by ID would
+        (`found` keeps only customers of a list's own keys)."""
+        by_pass: dict[tuple[str, bool], list[Customer]] = {}
+        for (alias, state, index), customers in zip(self.groups, results, strict=True):
+            if not self.lists[index].is_customer_ids:
+                by_pass.setdefault((alias, state), []).extend(customers)
+        return [
+            tuple({c.id: c for c in (*customers, *by_pass.get((alias, state), ()))}.values())
+            if self.lists[index].is_customer_ids
+            else customers
+            for (alias, state, index), customers in zip(self.groups, results, strict=True)
+        ]
+
+    def unconfirmed(self, results: list[tuple[Customer, ...]]) -> dict[bool, frozenset[str]]:
+        """The keys (by `is_customer_ids`) whose customers the index expected in a state
+        asked, and the answers lack: the index is behind Metronome for them."""
+        found = {
+            (index, state): {c.id for c in customers}
+            for (alias, state, index), customers in zip(self.groups, results, strict=True)
+            if not alias
+        }
+        missed: dict[bool, frozenset[str]] = {}
+        for index, pasted in enumerate(self.lists):
+            keys = frozenset(
+                key
+                for key, customer_id, archived in pasted.expected
+                if archived in self.states and customer_id not in found[index, archived]
+            )
+            if keys:
+                missed[pasted.is_customer_ids] = keys
+        return missed
 
     def found(
         self, results: list[tuple[Customer, ...]], alias: str, state: bool
@@ -247,11 +355,38 @@ def lookup(
     )
 
 
+def look_up(
+    client: MetronomeClient,
+    query: CustomerQuery,
+    salesforce_ids: tuple[SalesforceId, ...],
+    *,
+    with_report: bool,
+    known: KnownIds | None,
+) -> tuple[Plan, list[tuple[Customer, ...]]]:
+    """The plan of a pasted-ID search and its lookups' answers: narrowed by what the index
+    knows (`known`), then every form and state asked again for each pasted ID whose expected
+    customers did not come back."""
+    plan = Plan(query, salesforce_ids, with_report=with_report, known=known)
+    results = plan.pooled(run(client, plan.lookups))
+    missed = plan.unconfirmed(results) if known is not None else {}
+    if not missed:
+        return plan, results
+    again = Plan(query, salesforce_ids, with_report=with_report, only=missed)
+    more = run(client, again.lookups)
+    merged = [
+        tuple({c.id: c for c in (*first, *second)}.values())
+        for first, second in zip(results, more, strict=True)
+    ]
+    return plan, plan.pooled(merged)
+
+
 def run(client: MetronomeClient, groups: list[list[CustomerQuery]]) -> list[tuple[Customer, ...]]:
     """Every lookup of every group through one pool; each group's customers merged in
     batch order, each batch in Metronome's order, each customer once."""
     flat = [lookup for group in groups for lookup in group]
-    workers = max(1, min(len(flat), MAX_LOOKUP_THREADS))
+    if not flat:
+        return [() for _ in groups]
+    workers = min(len(flat), MAX_LOOKUP_THREADS)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="customer-search") as pool:
         # Each lookup runs in a copy of this request's context: its log lines carry the
         # request's ID like the rest of the request's.

@@ -17,8 +17,8 @@ Reference: https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_
 from __future__ import annotations
 
 import enum
+import functools
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 # Index i of this alphabet is the suffix character for a 5-character chunk whose upper-case
@@ -29,8 +29,6 @@ _CHUNKS = (0, 5, 10)
 
 _SHAPE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _DIGIT = re.compile(r"[0-9]")
-# Metronome accepts at most 100 values per array filter.
-MAX_VALUES_PER_REQUEST = 100
 
 
 class Reading(enum.Enum):
@@ -116,6 +114,10 @@ def _repair_case(typed: str) -> str | None:
     return "".join(repaired) + suffix_typed
 
 
+# A pasted-ID search reads the same IDs several times over (the form, its stored search, each
+# customer found matched back): 2,200 readings for 300 IDs, a third of its CPU before this.
+# Pure, and its answer frozen, so each ID is worked out once.
+@functools.lru_cache(maxsize=8192)
 def normalise(typed: str) -> SalesforceId:
     """Read one pasted ID (already trimmed and shaped like an ID; see `looks_like_id`).
 
@@ -145,21 +147,3 @@ def key_for_stored(stored: str) -> str:
     if _SHAPE.fullmatch(stored) is None:
         return stored
     return normalise(stored).key
-
-
-def batches(
-    ids: Iterable[SalesforceId], max_values: int = MAX_VALUES_PER_REQUEST
-) -> Iterator[tuple[SalesforceId, ...]]:
-    """Consecutive runs of IDs whose wire values together fit in one request: 50 pasted IDs
-    per batch when each goes out in both forms, fewer when case repairs add a third."""
-    batch: list[SalesforceId] = []
-    values = 0
-    for salesforce_id in ids:
-        needed = len(salesforce_id.wire_values)
-        if batch and values + needed > max_values:
-            yield tuple(batch)
-            batch, values = [], 0
-        batch.append(salesforce_id)
-        values += needed
-    if batch:
-        yield tuple(batch)

@@ -7,7 +7,9 @@ Active and the Archived state (the match report needs both), all through one bou
 pool (customers/lookups.py). Customer IDs go 100 to a call. A Salesforce ID goes out in
 every form Metronome may store it in (`SalesforceId.wire_values`: its 18- and 15-character
 forms, so 50 pasted IDs to a call) and the customers found are matched back to the pasted
-IDs by their stored ID's 18-character key (`salesforce.key_for_stored`). The page shown is
+IDs by their stored ID's 18-character key (`salesforce.key_for_stored`). While the customer
+index is recent, an ID it knows is asked only in the state and the form it knows, and the
+answers are checked against it (customers/lookups.py `look_up`). The page shown is
 cut from the lookups of the state the toggle shows (intersected locally when both lists were
 pasted), so its cursor is a plain offset: the query itself already travels in the URL. The
 lookups' result is cached for a short while (`SEARCH_CACHE_SECONDS`), so the later pages of
@@ -25,11 +27,13 @@ import hashlib
 import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 
 from customers import lookups, salesforce
+from customers.index.known_ids import known_ids
 from customers.lookups import (  # the match report's types, read from here by the page
     MAX_LOOKUP_THREADS,
     MatchReport,
@@ -152,8 +156,7 @@ def exact_id_matches(client: MetronomeClient, text: str) -> tuple[Customer, ...]
         salesforce_ids = (salesforce_id,)
     else:
         return ()
-    plan = lookups.Plan(query, salesforce_ids, with_report=True)
-    results = lookups.run(client, plan.lookups)
+    plan, results = _look_up(client, query, salesforce_ids, with_report=True)
     found: dict[str, Customer] = {}
     for customers in plan.found(results, "", False) + plan.found(results, "", True):
         for customer in customers:
@@ -182,8 +185,9 @@ def iter_pages(
         raise ValueError("Metronome pages this query itself: use the client's iter_pages")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
-    shown = lookups.Plan(query, read_salesforce_ids(query, salesforce_ids), with_report=False)
-    matches = shown.matches(lookups.run(client, shown.lookups))
+    pasted = read_salesforce_ids(query, salesforce_ids)
+    shown, results = _look_up(client, query, pasted, with_report=False)
+    matches = shown.matches(results)
     for start in range(0, len(matches), page_size):
         yield CustomerPage(matches[start : start + page_size], None)
 
@@ -205,6 +209,27 @@ def read_salesforce_ids(
         else SalesforceId(typed=key, key=key, reading=Reading.UNCHECKED)
         for key in keys
     )
+
+
+def _look_up(
+    client: MetronomeClient,
+    query: CustomerQuery,
+    salesforce_ids: tuple[SalesforceId, ...],
+    *,
+    with_report: bool,
+) -> tuple[lookups.Plan, list[tuple[Customer, ...]]]:
+    """The lookups of a pasted-ID search, narrowed by what a recent index knows of the IDs."""
+    seconds = settings.PASTED_IDS_INDEX_MAX_AGE_SECONDS
+    known = (
+        known_ids(
+            query.customer_ids,
+            [salesforce_id.key for salesforce_id in salesforce_ids],
+            max_age=timedelta(seconds=seconds),
+        )
+        if seconds
+        else None
+    )
+    return lookups.look_up(client, query, salesforce_ids, with_report=with_report, known=known)
 
 
 # --- Caches --------------------------------------------------------------------------------
@@ -253,8 +278,7 @@ def _cached_id_search(
         found = cache.get(key)
         if isinstance(found, _IdSearch):
             return found
-    plan = lookups.Plan(query, salesforce_ids, with_report=True)
-    results = lookups.run(client, plan.lookups)
+    plan, results = _look_up(client, query, salesforce_ids, with_report=True)
     found = _IdSearch(matches=plan.matches(results), report=plan.report(results))
     cache.set(key, found, timeout=settings.SEARCH_CACHE_SECONDS)
     return found
@@ -280,8 +304,9 @@ def match_rows(
 ) -> list[MatchRow]:
     """Every pasted ID of `query` with each customer it matches, active or archived, in
     paste order (customer IDs first)."""
-    plan = lookups.Plan(query, read_salesforce_ids(query, salesforce_ids), with_report=True)
-    results = lookups.run(client, plan.lookups)
+    plan, results = _look_up(
+        client, query, read_salesforce_ids(query, salesforce_ids), with_report=True
+    )
     found = zip(
         plan.lists, plan.found(results, "", False), plan.found(results, "", True), strict=True
     )

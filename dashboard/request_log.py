@@ -3,17 +3,24 @@
 Each request gets an ID: the proxy's X-Request-ID when it sent a plausible one, else a new
 one. It is echoed in the response header and added to every log line written while the
 request is handled, with the user, so one request's lines can be found together.
+
+The request's line (INFO) also says how many calls to Metronome it made and their summed
+time (`api_calls`, `api_ms`); each call's own line is DEBUG. A streamed response (the CSV
+export) is logged when its body ends, so its line counts every page and the whole duration.
 """
 
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from typing import cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
+
+from customers.metronome import calls
 
 logger = logging.getLogger("dashboard.request")
 
@@ -79,26 +86,71 @@ class RequestLogMiddleware:
         request_token = _request.set(request)
         started = time.monotonic()
         try:
-            response = self.get_response(request)
+            with calls.counting() as tally:
+                response = self.get_response(request)
             response["X-Request-ID"] = request_id
-            if not (request.path in _PROBES and response.status_code == 200):
-                match = request.resolver_match
-                # The path only: query strings can hold a customer's pasted IDs.
-                logger.info(
-                    "%s %s %s",
-                    request.method,
-                    request.path,
-                    response.status_code,
-                    extra={
-                        "method": request.method,
-                        "path": request.path,
-                        "status": response.status_code,
-                        "view": match.view_name if match else None,
-                        "pasted_ids": _pasted_id_count(request),
-                        "duration_ms": round((time.monotonic() - started) * 1000),
-                    },
+            if request.path in _PROBES and response.status_code == 200:
+                return response
+            if isinstance(response, StreamingHttpResponse) and not response.is_async:
+                response.streaming_content = _logged_at_end(
+                    cast(Iterator[bytes], response.streaming_content),
+                    request,
+                    response,
+                    request_id,
+                    started,
+                    tally,
                 )
+            else:
+                _log_request(request, response, started, tally)
             return response
+        finally:
+            _request.reset(request_token)
+            _request_id.reset(id_token)
+
+
+def _log_request(
+    request: HttpRequest, response: HttpResponseBase, started: float, tally: calls.CallTally
+) -> None:
+    match = request.resolver_match
+    api_ms = round(tally.seconds * 1000)
+    # The path only: query strings can hold a customer's pasted IDs.
+    logger.info(
+        "%s %s %s (%d API calls, %d ms)",
+        request.method,
+        request.path,
+        response.status_code,
+        tally.count,
+        api_ms,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "view": match.view_name if match else None,
+            "pasted_ids": _pasted_id_count(request),
+            "duration_ms": round((time.monotonic() - started) * 1000),
+            "api_calls": tally.count,
+            "api_ms": api_ms,
+        },
+    )
+
+
+def _logged_at_end(
+    body: Iterator[bytes],
+    request: HttpRequest,
+    response: HttpResponseBase,
+    request_id: str,
+    started: float,
+    tally: calls.CallTally,
+) -> Iterator[bytes]:
+    """The body as it was; the request's line once the server has read it to the end (or
+    stopped reading), in the request's log context, which is gone by then otherwise."""
+    try:
+        yield from body
+    finally:
+        id_token = _request_id.set(request_id)
+        request_token = _request.set(request)
+        try:
+            _log_request(request, response, started, tally)
         finally:
             _request.reset(request_token)
             _request_id.reset(id_token)

@@ -164,6 +164,61 @@ def test_each_request_logs_one_json_line_with_its_id_user_view_status_and_durati
     assert api_line["attempt"] == 1 and isinstance(api_line["duration_ms"], int)
 
 
+def _lines(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_the_request_line_counts_the_api_calls_of_the_search_pool_and_their_time(
+    client, db, sandbox_api, json_log
+):
+    finance_login(client)
+    ids = ",".join(customer["id"] for customer in sandbox_api.customers[:3])
+    before = sandbox_api.request_count
+    client.get(f"/customers/?customer_ids={ids}&refresh=1")
+    made = sandbox_api.request_count - before
+    lines = _lines(json_log)
+    (request_line,) = [line for line in lines if line["logger"] == "dashboard.request"]
+    # Active and archived, each a call of its own from the search's pool.
+    assert made >= 2
+    assert request_line["api_calls"] == made
+    assert isinstance(request_line["api_ms"], int) and request_line["api_ms"] >= 0
+    assert f"({made} API calls," in request_line["message"]
+    assert request_line["level"] == "INFO"
+    # One line per call too, but only at DEBUG.
+    api_lines = [line for line in lines if line["logger"] == "customers.metronome"]
+    assert len(api_lines) == made
+    assert {line["level"] for line in api_lines} == {"DEBUG"}
+
+
+def test_at_info_a_request_writes_one_line_and_no_line_per_api_call(
+    client, db, sandbox_api, json_log
+):
+    logging.getLogger().setLevel(logging.INFO)  # the json_log fixture puts it back
+    finance_login(client)
+    ids = ",".join(customer["id"] for customer in sandbox_api.customers[:3])
+    client.get(f"/customers/?customer_ids={ids}&refresh=1")
+    loggers = [line["logger"] for line in _lines(json_log)]
+    assert loggers.count("dashboard.request") == 1
+    assert "customers.metronome" not in loggers
+
+
+def test_a_streamed_export_is_logged_when_its_body_ends_with_every_page_counted(
+    client, db, sandbox_api, json_log
+):
+    finance_login(client)
+    before = sandbox_api.request_count
+    export = client.get("/customers/export.csv?limit=10", HTTP_X_REQUEST_ID="export-id-3")
+    assert not [line for line in _lines(json_log) if line["logger"] == "dashboard.request"]
+    b"".join(export.streaming_content)  # read after the view returned, as a server does
+    export.close()
+    made = sandbox_api.request_count - before
+    (request_line,) = [line for line in _lines(json_log) if line["logger"] == "dashboard.request"]
+    assert made > 1  # 250 customers, 100 to a page
+    assert request_line["api_calls"] == made
+    assert request_line["request_id"] == "export-id-3" and request_line["user"] == "fiona"
+    assert request_line["view"] == "customers:export" and request_line["status"] == 200
+
+
 def test_a_missing_or_implausible_request_id_is_replaced_by_a_new_one(client, db):
     generated = client.get("/accounts/login/")["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", generated)

@@ -135,25 +135,6 @@ def test_two_forms_of_one_id_pasted_share_one_key():
     )
 
 
-def test_batches_hold_50_pasted_ids_when_both_forms_go_out():
-    ids = [salesforce.normalise(salesforce.to_18(f"001xx{n:010d}")) for n in range(120)]
-    batches = list(salesforce.batches(ids))
-    assert [len(batch) for batch in batches] == [50, 50, 20]
-    assert [i for batch in batches for i in batch] == ids
-
-
-def test_batches_fit_ids_sent_in_one_two_or_three_forms_into_100_values():
-    ids = [
-        salesforce.normalise("0015500001WO1ZiABL"),  # 1 value
-        *[salesforce.normalise("001xx000003dhuraag")] * 40,  # 3 values each
-        *[salesforce.normalise("001xx000003DHur")] * 10,  # 2 values each
-    ]
-    batches = list(salesforce.batches(ids))
-    assert all(sum(len(i.wire_values) for i in batch) <= 100 for batch in batches)
-    assert [i for batch in batches for i in batch] == ids
-    assert list(salesforce.batches([])) == []
-
-
 # --- Properties -------------------------------------------------------------------------------
 
 

@@ -150,6 +150,7 @@ def test_our_parsed_customers_agree_with_the_sdk_models_field_by_field(sdk, ours
                 assert customer.billable_status.effective_at == status.effective_at
 
 
+@pytest.mark.django_db  # a pasted-ID search asks the customer index (never synced here)
 def test_a_query_over_100_ids_finds_what_the_sdk_finds_100_at_a_time(sdk, ours, sandbox_server):
     ids = [c["id"] for c in sandbox_server.api.customers[::5]][:250]
 

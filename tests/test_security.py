@@ -1193,7 +1193,10 @@ def test_hostile_values_from_the_api_are_shown_escaped(support_user, settings, i
     response = client_for(support_user).get(LIST_URL)
     body = assert_survives(response)
     assert response.status_code == 200
-    assert "&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;" in body
+    # The table is Jinja2's (MarkupSafe writes a quote as &#34;), the rest Django's (&quot;).
+    quote = "(&quot;|&#34;)"
+    assert re.search(rf"&lt;script&gt;alert\({quote}name{quote}\)&lt;/script&gt;", body)
+    assert '<script>alert("name")' not in body
     assert 'href="javascript:' not in body
     assert not markup_problems(response)
 

@@ -16,6 +16,7 @@ from customers.metronome.http import MAX_CONSECUTIVE_EMPTY_PAGES, HTTPClient, lo
 from customers.metronome.models import (
     MAX_IDS_PER_REQUEST,
     MAX_PAGE_SIZE,
+    UNREADABLE_CUSTOMER,
     Customer,
     CustomerPage,
     CustomerQuery,
@@ -69,12 +70,20 @@ class CustomersClient(HTTPClient):
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         _refuse_batches(query)
         # One thread fetches page after page into a one-page queue (so at most two pages
-        # ahead), sending each request as soon as it has the cursor.
-        yield from prefetched(
-            [partial(self.follow_cursors, query, page_size, read, max_rows=max_rows)],
+        # ahead), sending each request as soon as it has the cursor; the customers are read
+        # here, in the consumer's thread, while the next page is on its way. Read in the
+        # fetching thread, the next request left only once a page's rows were read, so
+        # Metronome and this process took turns (bench/README.md, export through gunicorn).
+        pages = prefetched(
+            [partial(self.follow_cursors, query, page_size, _with_id, max_rows=max_rows)],
             ahead=1,
             thread_name="metronome-prefetch",
         )
+        try:
+            for page in pages:
+                yield RowPage(tuple([read(item) for item in page.rows]), page.next_page)
+        finally:
+            pages.close()  # stops the prefetch
 
     def follow_cursors(
         self,
@@ -164,6 +173,14 @@ class CustomersClient(HTTPClient):
         if cursor:
             params["next_page"] = cursor
         return self._get_page("/v1/customers", params, limit=limit, noun="customer")
+
+
+def _with_id(item: object) -> object:
+    """What paging itself reads of a customer (its `id`, to keep each once); the caller's
+    reader checks the rest, as `Customer.from_wire` would."""
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        raise MalformedResponse(UNREADABLE_CUSTOMER)
+    return item
 
 
 def _refuse_batches(query: CustomerQuery) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
+from customers.metronome import calls
 from customers.metronome.bounds import PagingLimits
 from customers.metronome.errors import (
     BadRequest,
@@ -225,8 +226,14 @@ class HTTPClient:
 
     def _log(self, method: str, path: str, outcome: object, started: float, attempt: int) -> None:
         # Method, path, outcome, duration and attempt: never headers, so never the token.
-        elapsed_ms = (time.monotonic() - started) * 1000
-        logger.info(
+        # DEBUG: a pasted-ID search makes a dozen calls; the request's one INFO line counts
+        # them (customers/metronome/calls.py, dashboard/request_log.py).
+        elapsed = time.monotonic() - started
+        calls.record(elapsed)
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        elapsed_ms = elapsed * 1000
+        logger.debug(
             "%s %s -> %s in %.0f ms (attempt %d)",
             method,
             path,

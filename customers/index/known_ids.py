@@ -1,0 +1,69 @@
+"""What the customer index knows of pasted IDs, for a pasted-ID search to ask Metronome only
+what can match (customers/lookups.py): which pasted customer IDs it holds and whether each is
+archived, and which customers hold each pasted Salesforce ID, in what form each stored it.
+
+Only a recent index is asked (`PASTED_IDS_INDEX_MAX_AGE_SECONDS` after its last successful
+sync): it is a hint the lookups check against Metronome's answers, never the answer itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from customers.index.search import last_successful_sync
+from customers.models import IndexedCustomer
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """One indexed customer holding a pasted Salesforce ID."""
+
+    customer_id: str
+    stored: str  # the ID as Metronome stores it for this customer
+    archived: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KnownIds:
+    """The pasted IDs the index holds. An ID absent here is unknown to the index."""
+
+    customers: dict[str, bool]  # customer ID -> archived
+    salesforce: dict[str, tuple[Holder, ...]]  # Salesforce key (salesforce.normalise) -> holders
+
+
+def known_ids(
+    customer_ids: Sequence[str], salesforce_keys: Sequence[str], *, max_age: timedelta
+) -> KnownIds | None:
+    """What the index knows of these IDs, or None when it is older than `max_age` (or was
+    never synced): then nothing can be assumed of any of them."""
+    last = last_successful_sync()
+    synced_at = last.finished_at if last is not None else None
+    if synced_at is None or timezone.now() - synced_at > max_age:
+        return None
+    parsed = [found for raw in customer_ids if (found := _uuid(raw))]
+    customers = {
+        str(customer_id): archived_at is not None
+        for customer_id, archived_at in IndexedCustomer.objects.filter(id__in=parsed).values_list(
+            "id", "archived_at"
+        )
+    }
+    holders: dict[str, list[Holder]] = {}
+    rows = IndexedCustomer.objects.filter(salesforce_key__in=list(salesforce_keys)).values_list(
+        "salesforce_key", "id", "salesforce_account_id", "archived_at"
+    )
+    for key, customer_id, stored, archived_at in rows:
+        holder = Holder(str(customer_id), stored, archived_at is not None)
+        holders.setdefault(key, []).append(holder)
+    return KnownIds(customers, {key: tuple(found) for key, found in holders.items()})
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
