@@ -22,19 +22,6 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from fake_metronome import (
-    TOKEN,
-    Script,
-    customer_id,
-    customers_of,
-    error,
-    ids_in,
-    make_client,
-    page,
-    params_of,
-    salesforce_id,
-    wire_customer,
-)
 
 import dashboard
 from customers import wiring
@@ -56,8 +43,21 @@ from customers.metronome import (
 from customers.metronome import http as metronome_http
 from customers.metronome.redaction import mentions_token
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer, SandboxTransport
+from tests.fake_metronome import (
+    TOKEN,
+    Script,
+    customer_id,
+    customers_of,
+    error,
+    ids_in,
+    make_client,
+    page,
+    params_of,
+    salesforce_id,
+    wire_customer,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

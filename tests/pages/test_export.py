@@ -636,7 +636,7 @@ def test_over_http_an_aborted_export_is_an_unfinished_chunked_body(tmp_path):
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
     if gunicorn is None:
         pytest.skip("gunicorn is not installed")
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     api = SandboxAPI(2000)
     with SandboxServer(api, host="127.0.0.1") as sandbox, socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
