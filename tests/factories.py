@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from html.parser import HTMLParser
 from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.test import Client
 
 from customers.sandbox import SandboxAPI, SandboxTransport
 
@@ -93,3 +97,109 @@ def install_metronome(install_client, customers: list[dict[str, Any]]) -> None:
 def salesforce_id_of(customer: dict[str, Any]) -> str | None:
     """The Salesforce account ID of a customer in the wire format, if it has one."""
     return (customer.get("customer_config") or {}).get("salesforce_account_id")
+
+
+# --- Users, clients and responses (the security tests and others) ---
+
+PASSWORD = "correct horse battery staple"
+
+
+LIST_URL = "/customers/"
+
+
+EXPORT_URL = "/customers/export.csv"
+
+
+LOGIN_URL = "/accounts/login/"
+
+
+def make_user(username: str, *groups: str, **fields) -> User:
+    user = User.objects.create_user(username, password=PASSWORD, **fields)
+    user.groups.add(*Group.objects.filter(name__in=groups))
+    return user
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def body_of(response) -> bytes:
+    if response.streaming:
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+def text_of(response) -> str:
+    return body_of(response).decode("utf-8", "replace")
+
+
+def active_ids(api: SandboxAPI) -> list[str]:
+    return [c["id"] for c in api.customers if not c.get("archived_at")]
+
+
+def read_to_the_end(response):
+    if response.streaming:
+        response.getvalue()
+    return response
+
+
+def attempt_login(client: Client, username: str, password: str, address: str):
+    return client.post(LOGIN_URL, {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def boom(query):
+    raise RuntimeError("internal detail: /srv/dashboard/secret.py line 42")
+
+
+JSON_SCRIPT_TYPES = {"application/json", "application/ld+json"}
+
+
+class MarkupAudit(HTMLParser):
+    """Finds what a strict CSP would block or what would load from another origin: inline
+    scripts and styles, style attributes, event-handler attributes (also htmx's hx-on, which
+    needs eval), javascript: URLs, and third-party scripts, styles, images and frames."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        names = {name for name, _ in attrs}
+        values = dict(attrs)
+        for name, value in attrs:
+            if name.startswith("on") or name.startswith(("hx-on", "data-hx-on")):
+                self.problems.append(f"<{tag} {name}=...>")
+            if name == "style":
+                self.problems.append(f"<{tag} style=...>")
+            if value and value.strip().lower().startswith("javascript:"):
+                self.problems.append(f"<{tag} {name}={value!r}>")
+            if name in ("hx-get", "hx-post", "action") and value and not value.startswith("/"):
+                self.problems.append(f"<{tag} {name}={value!r}> leaves the site")
+        if tag == "style":
+            self.problems.append("<style> element")
+        if tag == "script":
+            if "src" in names:
+                self._check_first_party(tag, values["src"])
+            elif values.get("type") not in JSON_SCRIPT_TYPES:
+                self.problems.append("inline <script>")
+        if tag == "link" and values.get("rel") in ("stylesheet", "icon", "preload"):
+            self._check_first_party(tag, values.get("href") or "")
+        if tag in ("img", "iframe", "frame", "embed", "object"):
+            self._check_first_party(tag, values.get("src") or values.get("data") or "")
+
+    handle_startendtag = handle_starttag
+
+    def _check_first_party(self, tag: str, url: str):
+        if tag == "img" and url.startswith("data:"):
+            return
+        if not url.startswith("/") or url.startswith("//"):
+            self.problems.append(f"<{tag}> loads {url!r}")
+
+
+def markup_problems(response) -> list[str]:
+    audit = MarkupAudit()
+    audit.feed(text_of(response))
+    audit.close()
+    return audit.problems

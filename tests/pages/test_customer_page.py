@@ -1,5 +1,6 @@
 """The customers page through Django's test client: filters, pasted IDs, match report,
-paging, htmx fragments, errors and stored searches. Hostile input: test_security.py."""
+paging, htmx fragments, errors and stored searches. Hostile input:
+tests/security/test_hostile_input.py."""
 
 import re
 from urllib.parse import parse_qs, urlsplit
