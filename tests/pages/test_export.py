@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group, User
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customers import export
+from customers import csv_file, export
 from customers.metronome import (
     Customer,
     CustomerPage,
@@ -128,7 +128,7 @@ def wire(n: int, name: str = "", **fields) -> dict:
     ],
 )
 def test_cells_a_spreadsheet_would_run_as_formulas_get_a_quote_and_numbers_do_not(cell, expected):
-    assert export.neutralise(cell) == expected
+    assert csv_file.neutralise(cell) == expected
 
 
 def test_a_customer_row_has_every_column_in_order_and_in_utc():
@@ -145,7 +145,7 @@ def test_a_customer_row_has_every_column_in_order_and_in_utc():
         )
     )
 
-    row = export.customer_row(customer, ["notes", "missing"])
+    row = csv_file.customer_row(customer, ["notes", "missing"])
 
     assert row == [
         "00000000-0000-0000-0000-000000000001",
@@ -247,27 +247,27 @@ def test_a_row_read_straight_from_the_wire_is_the_row_of_the_customer_read_from_
     data, extra_columns
 ):
     try:
-        expected = export.customer_row(Customer.from_wire(data), extra_columns)
+        expected = csv_file.customer_row(Customer.from_wire(data), extra_columns)
     except MalformedResponse as error:
         with pytest.raises(MalformedResponse) as raised:
-            export.wire_row(data, extra_columns)
+            csv_file.wire_row(data, extra_columns)
         assert str(raised.value) == str(error)
     else:
-        assert export.wire_row(data, extra_columns) == expected
+        assert csv_file.wire_row(data, extra_columns) == expected
 
 
 def test_the_usual_utc_spelling_keeps_its_digits_and_pads_them_to_microseconds():
-    assert export.wire_timestamp("2024-03-01T12:00:00.5Z") == "2024-03-01T12:00:00.500000Z"
-    assert export.wire_timestamp("2024-03-01T12:00:00Z") == "2024-03-01T12:00:00.000000Z"
-    assert export.wire_timestamp("2024-03-01T14:00:00+02:00") == "2024-03-01T12:00:00.000000Z"
+    assert csv_file.wire_timestamp("2024-03-01T12:00:00.5Z") == "2024-03-01T12:00:00.500000Z"
+    assert csv_file.wire_timestamp("2024-03-01T12:00:00Z") == "2024-03-01T12:00:00.000000Z"
+    assert csv_file.wire_timestamp("2024-03-01T14:00:00+02:00") == "2024-03-01T12:00:00.000000Z"
     with pytest.raises(ValueError, match="time zone"):
-        export.wire_timestamp("2024-03-01T12:00:00")
+        csv_file.wire_timestamp("2024-03-01T12:00:00")
 
 
 def test_pages_of_rows_already_in_cells_are_written_as_they_are():
-    rows = tuple(export.wire_row(wire(n)) for n in range(1, 3))
+    rows = tuple(csv_file.wire_row(wire(n)) for n in range(1, 3))
 
-    chunks = list(export.csv_chunks([RowPage(rows, "c1"), RowPage((), None)]))
+    chunks = list(csv_file.csv_chunks([RowPage(rows, "c1"), RowPage((), None)]))
 
     assert [count for _, count in chunks] == [2]
     assert parse(chunks[0][0])[1:] == [list(row) for row in rows]
@@ -275,18 +275,18 @@ def test_pages_of_rows_already_in_cells_are_written_as_they_are():
 
 @given(st.dictionaries(st.text(), st.text()))
 def test_the_custom_fields_json_is_exactly_what_json_dumps_writes(fields):
-    assert export.json_object(fields) == json.dumps(fields, ensure_ascii=False)
+    assert csv_file.json_object(fields) == json.dumps(fields, ensure_ascii=False)
 
 
 def test_timestamps_are_utc_with_microseconds_always():
     plus_two = timezone(timedelta(hours=2))
-    assert export.timestamp(datetime(2024, 3, 1, 14, 0, tzinfo=plus_two)) == (
+    assert csv_file.timestamp(datetime(2024, 3, 1, 14, 0, tzinfo=plus_two)) == (
         "2024-03-01T12:00:00.000000Z"
     )
-    assert export.timestamp(datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)) == (
+    assert csv_file.timestamp(datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)) == (
         "2024-03-01T12:00:00.123000Z"
     )
-    assert export.timestamp(None) == ""
+    assert csv_file.timestamp(None) == ""
 
 
 @pytest.mark.parametrize(
@@ -316,7 +316,7 @@ def test_chunks_are_one_per_page_and_skip_empty_pages():
         CustomerPage(customers[2:], None),
     ]
 
-    chunks = list(export.csv_chunks(pages))
+    chunks = list(csv_file.csv_chunks(pages))
 
     assert [count for _, count in chunks] == [2, 1]
     assert chunks[0][0].startswith(BOM + b"id,name,")
