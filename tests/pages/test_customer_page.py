@@ -53,14 +53,6 @@ def sent(install_client) -> list[httpx.Request]:
     return requests
 
 
-@pytest.fixture
-def support_client(client):
-    user = User.objects.create_user("sam")
-    user.groups.add(Group.objects.get(name="Support"))
-    client.force_login(user)
-    return client
-
-
 def customers_wire() -> list[dict]:
     return list(generate_customers(SANDBOX_SIZE))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -724,12 +724,8 @@ def test_an_unknown_saved_search_is_a_400_page(finance_client, sandbox_api):
     assert sandbox_api.request_count == 0
 
 
-def test_support_staff_may_not_export(client, sandbox_api):
-    user = User.objects.create_user("sam")
-    user.groups.add(Group.objects.get(name="Support"))
-    client.force_login(user)
-
-    assert client.get(URL).status_code == 403
+def test_support_staff_may_not_export(support_client, sandbox_api):
+    assert support_client.get(URL).status_code == 403
     assert sandbox_api.request_count == 0
 
 
