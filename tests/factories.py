@@ -4,6 +4,8 @@ from each other."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from html.parser import HTMLParser
@@ -203,3 +205,29 @@ def markup_problems(response) -> list[str]:
     audit.feed(text_of(response))
     audit.close()
     return audit.problems
+
+
+# --- The CSV export ---
+
+CSV_BOM = b"\xef\xbb\xbf"
+
+
+def parse_csv(body: bytes) -> list[list[str]]:
+    """An exported file's rows, after checking it starts with the byte-order mark."""
+    assert body.startswith(CSV_BOM)
+    return list(csv.reader(io.StringIO(body[len(CSV_BOM) :].decode("utf-8"), newline="")))
+
+
+def numbered_wire_customer(n: int, name: str = "", **fields) -> dict:
+    """A hand-made CustomerDetail as Metronome sends it."""
+    return {
+        "id": str(uuid.UUID(int=n)),
+        "name": name or f"Customer {n}",
+        "external_id": f"ext-{n}",
+        "ingest_aliases": [f"ext-{n}"],
+        "customer_config": {"salesforce_account_id": None},
+        "custom_fields": {},
+        "created_at": f"2024-03-01T12:00:{n:02d}.123Z",
+        "updated_at": f"2024-03-02T12:00:{n:02d}Z",
+        **fields,
+    }
