@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import uuid
+from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from customers.sandbox import SandboxAPI, SandboxTransport
+from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport
 
 
 def wire_customer(name: str, *, key: str = "", **changes: Any) -> dict[str, Any]:
@@ -231,3 +234,51 @@ def numbered_wire_customer(n: int, name: str = "", **fields) -> dict:
         "updated_at": f"2024-03-02T12:00:{n:02d}Z",
         **fields,
     }
+
+
+# --- The sandbox, called in process ---
+
+SANDBOX_AUTH = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
+RFC3339_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def call_sandbox(
+    api: SandboxAPI,
+    path: str = "/v1/customers",
+    query: str | Mapping[str, Any] = "",
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] = SANDBOX_AUTH,
+) -> tuple[int, dict[str, str], Any]:
+    if not isinstance(query, str):
+        query = urlencode(query)
+    status, response_headers, body = api.handle(method, path, query, headers)
+    return status, response_headers, json.loads(body)
+
+
+def page_all_of_sandbox(
+    api: SandboxAPI, params: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], int]:
+    """Every row of a listing, following next_page; also returns the number of requests."""
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    requests = 0
+    while True:
+        query = dict(params)
+        if cursor is not None:
+            query["next_page"] = cursor
+        status, _, payload = call_sandbox(api, query=query)
+        requests += 1
+        assert status == 200, payload
+        rows.extend(payload["data"])
+        cursor = payload["next_page"]
+        if cursor is None:
+            return rows, requests
+
+
+def is_archived(customer: Mapping[str, Any]) -> bool:
+    return customer.get("archived_at") is not None
+
+
+def result_order(customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(customers, key=lambda c: (c["created_at"], c["id"]))
