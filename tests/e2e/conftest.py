@@ -324,7 +324,7 @@ class Dashboard:
         self.swap(self.page.locator("label.toggle-option", has_text=state).click)
 
     def row_ids(self) -> list[str]:
-        # The page's contract with outside scripts (tests/test_page_contract.py).
+        # The page's contract with outside scripts (tests/pages/test_page_contract.py).
         return self.results.locator("[data-customer-id]").evaluate_all(
             "rows => rows.map(row => row.dataset.customerId)"
         )
