@@ -5,9 +5,8 @@ the view fetches the first page before answering (so a Metronome failure is an e
 and a failure after the first byte raises out of the stream, which makes the server drop the
 connection without the final chunk, so the browser marks the download as failed.
 
-The file: UTF-8 with a byte-order mark (Excel), RFC 4180 quoting, CRLF line ends, formula
-cells neutralised (OWASP "CSV Injection"), timestamps as ISO 8601 UTC with microseconds:
-`2024-03-01T12:00:00.123000Z`, always 27 characters, so sorting them as text sorts by time.
+The file's format (columns, rows, formula neutralisation) is in `csv_file`; the match
+report reuses it.
 """
 
 from __future__ import annotations
@@ -17,14 +16,12 @@ import functools
 import io
 import json
 import logging
-import re
 import time
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
-from typing import Protocol, cast
+from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -32,26 +29,16 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from customers import search
+from customers.csv_file import BOM, csv_chunks, neutralise, wire_row
 from customers.index import live as index_live
 from customers.index import search as index_search
 from customers.index.query import IndexQuery
 from customers.metronome import (
-    BILLABLE_STATUS_BY_VALUE,
-    UNREADABLE_CUSTOMER,
-    Customer,
     CustomerPage,
     CustomerQuery,
-    MalformedResponse,
     MetronomeClient,
     MetronomeError,
     RowPage,
-)
-from customers.metronome.wire import (
-    customer_parts,
-    read_datetime,
-    read_text,
-    read_text_mapping,
-    read_texts,
 )
 from customers.models import ExportAudit
 from customers.pasted import Ignored
@@ -61,166 +48,11 @@ from customers.urlstate import ListState
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Metronome's maximum: fewest round trips
-BOM = "\ufeff"
-COLUMNS = (
-    "id",
-    "name",
-    "external_id",
-    "ingest_aliases",
-    "salesforce_account_id",
-    "billable_status",
-    "billable_status_effective_at",
-    "created_at",
-    "updated_at",
-    "archived_at",
-    "custom_fields",
-)
-ALIAS_SEPARATOR = "; "
 # The audit keeps what was exported as the form validated it, never the raw query string (any
 # junk parameters would be stored with every download), and at most this many characters:
 # a paste of 1,000 IDs is summed up rather than stored whole.
 MAX_AUDITED_FILTERS = ExportAudit._meta.get_field("filters").max_length or 2000
 AUDITED_IDS = 20
-
-# --- Formula neutralisation ----------------------------------------------------------------
-# Reference: https://owasp.org/www-community/attacks/CSV_Injection
-# Not defusedcsv (3.0), which we tried: it does not cover a leading tab or carriage
-# return, and it rewrites every `|` in a flagged cell to `\|`, changing the text finance
-# staff reconcile. This does exactly what the OWASP advice says and nothing more.
-# Full-width ＝＋－＠ too: some Excel locales (Japanese, Chinese) read them as their ASCII forms.
-FORMULA_TRIGGERS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
-# A plain decimal number, which a spreadsheet reads as a number, not a formula: -42, +1.5,
-# -1e5. ASCII digits only: to a spreadsheet `-٤٢` is not a number, so it is a formula.
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def neutralise(value: str) -> str:
-    """Prefix `'` to a cell a spreadsheet would run as a formula; leave numbers alone."""
-    if value[:1] in FORMULA_TRIGGERS and not _NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-# --- Rows ----------------------------------------------------------------------------------
-
-
-def header(extra_columns: Sequence[str] = ()) -> list[str]:
-    """The header row: COLUMNS, then one `custom_fields.<key>` per configured key."""
-    return [neutralise(name) for name in (*COLUMNS, *(f"custom_fields.{k}" for k in extra_columns))]
-
-
-def timestamp(value: datetime | None) -> str:
-    """ISO 8601 in UTC, always with microseconds: `2024-03-01T12:00:00.123000Z`."""
-    if value is None:
-        return ""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-def json_object(fields: Mapping[str, str]) -> str:
-    """`json.dumps(fields, ensure_ascii=False)` for a flat object of strings, the same text
-    about twice as fast: it runs for every row of a 100,000-row export."""
-    return (
-        "{" + ", ".join([f"{_json_string(k)}: {_json_string(v)}" for k, v in fields.items()]) + "}"
-    )
-
-
-def customer_row(customer: Customer, extra_columns: Sequence[str] = ()) -> list[str]:
-    """One customer as CSV cells, in `header()` order. Text from Metronome is neutralised;
-    the cells this module writes itself can't start a formula: the billable status is a
-    word, timestamps start with the year, the custom fields' JSON with `{`."""
-    status = customer.billable_status
-    fields = customer.custom_fields
-    return [
-        neutralise(customer.id),
-        neutralise(customer.name),
-        neutralise(customer.external_id),
-        neutralise(ALIAS_SEPARATOR.join(customer.ingest_aliases)),
-        neutralise(customer.salesforce_account_id or ""),
-        status.value.value if status else "",
-        timestamp(status.effective_at) if status else "",
-        timestamp(customer.created_at),
-        timestamp(customer.updated_at),
-        timestamp(customer.archived_at),
-        json_object(fields),
-        *[neutralise(fields.get(key, "")) for key in extra_columns],
-    ]
-
-
-# Metronome's usual spelling of a UTC time, `2024-03-01T12:00:00.123Z`: its cell is the same
-# text with the fraction padded to microseconds, no datetime round trip needed.
-_UTC_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]{1,6}))?Z"
-)
-
-
-def wire_timestamp(value: object) -> str:
-    """`timestamp(read_datetime(value))`: the same check, and the same cell, cheaper."""
-    parsed = read_datetime(value)  # a string with a time zone, or TypeError/ValueError
-    match = _UTC_TIMESTAMP.fullmatch(cast(str, value))
-    if match is None:
-        return timestamp(parsed)
-    return f"{match.string[:19]}.{(match[1] or '').ljust(6, '0')}Z"
-
-
-def wire_row(data: object, extra_columns: Sequence[str] = ()) -> list[str]:
-    """`customer_row(Customer.from_wire(data), extra_columns)` without the `Customer`: the
-    same checks of every field, through the same helpers, and the same cells (a property
-    test holds the two together). The export's rows go from Metronome's JSON straight to
-    cells this way, about half the CPU of building each `Customer` first."""
-    try:
-        data, status, fields, aliases, salesforce_id = customer_parts(data)
-        fields = read_text_mapping(fields)
-        return [
-            neutralise(read_text(data["id"])),
-            neutralise(read_text(data["name"])),
-            neutralise(read_text(data["external_id"])),
-            neutralise(ALIAS_SEPARATOR.join(read_texts(aliases))),
-            "" if salesforce_id is None else neutralise(read_text(salesforce_id)),
-            BILLABLE_STATUS_BY_VALUE[status["value"]].value if status else "",
-            _optional_wire_timestamp(status.get("effective_at")) if status else "",
-            wire_timestamp(data["created_at"]),
-            wire_timestamp(data["updated_at"]),
-            _optional_wire_timestamp(data.get("archived_at")),
-            json_object(fields),
-            *[neutralise(fields.get(key, "")) for key in extra_columns],
-        ]
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise MalformedResponse(UNREADABLE_CUSTOMER) from exc
-
-
-def _optional_wire_timestamp(value: object) -> str:
-    return "" if value is None else wire_timestamp(value)
-
-
-def csv_chunks(
-    pages: Iterable[CustomerPage | RowPage[list[str]]], extra_columns: Sequence[str] = ()
-) -> Generator[tuple[bytes, int], None, None]:
-    """The file as one chunk per page, each with the number of customers it holds: pages of
-    `Customer`s, or of rows already in cells (`wire_row`). The first chunk carries the BOM
-    and the header with the first page's rows, even if there are none. A later page that
-    Metronome sent empty yields nothing."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    buffer.write(BOM)
-    writer.writerow(header(extra_columns))
-    first = True
-    for page in pages:
-        if isinstance(page, RowPage):
-            rows: Sequence[list[str]] = page.rows
-        else:
-            rows = [customer_row(customer, extra_columns) for customer in page.customers]
-        if not rows and not first:
-            continue
-        writer.writerows(rows)
-        # A lone surrogate can't be UTF-8; one bad character must not abort a whole export.
-        yield buffer.getvalue().encode("utf-8", "replace"), len(rows)
-        buffer.seek(0)
-        buffer.truncate()
-        first = False
-    if first:
-        yield buffer.getvalue().encode("utf-8"), 0
 
 
 def filename(

@@ -2,6 +2,7 @@
 the process's shared Metronome client."""
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -101,3 +102,14 @@ def finance_client(client, db):
     client.force_login(user)
     client.user = user
     return client
+
+
+@pytest.fixture(scope="module")
+def sdk(sandbox_server: SandboxServer) -> Iterator[Any]:
+    """Metronome's official Python SDK pointed at the shared sandbox server, without retries."""
+    from metronome import Metronome  # the SDK, not customers.metronome
+
+    with Metronome(
+        base_url=sandbox_server.url, bearer_token=SANDBOX_TOKEN, max_retries=0
+    ) as client:
+        yield client

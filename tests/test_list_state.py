@@ -19,9 +19,7 @@ from customers.index import sync as index_sync
 from customers.models import ExportAudit, SyncRun
 from customers.sandbox import SandboxAPI, SandboxTransport
 from customers.sandbox.api import Faults
-from tests.test_customer_index import CUSTOMERS, customer_id
-from tests.test_index_page import install_metronome, shown
-from tests.test_sync import wire_customer
+from tests.factories import CUSTOMERS, customer_id, install_metronome, shown, wire_customer
 
 LIST = reverse("customers:list")
 REPORT = reverse("customers:export_report")

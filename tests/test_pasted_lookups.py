@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fake_metronome import customer_id, sandbox_client, wire_customer
 
 from customers import lookups, search
 from customers.index import sync as index_sync
@@ -17,6 +16,7 @@ from customers.metronome import CustomerQuery
 from customers.models import SyncRun
 from customers.salesforce import normalise, to_18
 from customers.sandbox import SandboxAPI
+from tests.fake_metronome import customer_id, sandbox_client, wire_customer
 
 ARCHIVED_AT = "2024-06-01T00:00:00Z"
 

@@ -9,7 +9,12 @@ from collections import Counter
 
 import httpx
 import pytest
-from fake_metronome import (
+
+from customers import search
+from customers.metronome import BadRequest, CustomerQuery, InvalidCursor, MalformedResponse
+from customers.salesforce import SalesforceId, normalise, to_18
+from customers.sandbox import SandboxAPI
+from tests.fake_metronome import (
     Script,
     customer_id,
     error,
@@ -21,11 +26,6 @@ from fake_metronome import (
     sandbox_client,
     wire_customer,
 )
-
-from customers import search
-from customers.metronome import BadRequest, CustomerQuery, InvalidCursor, MalformedResponse
-from customers.salesforce import SalesforceId, normalise, to_18
-from customers.sandbox import SandboxAPI
 
 # A pasted-ID search asks the customer index what it knows of the IDs (never synced here:
 # every form in both states, as these tests expect).

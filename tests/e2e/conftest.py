@@ -14,6 +14,7 @@ also copied to docs/ (the laptop and phone layouts, from test_browser_table.py).
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import random
 import re
@@ -33,6 +34,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from playwright.sync_api import Error as PlaywrightError
 
 from customers.sandbox import SandboxAPI, SandboxServer, generate_customers
+from tests.factories import salesforce_id_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -322,7 +324,7 @@ class Dashboard:
         self.swap(self.page.locator("label.toggle-option", has_text=state).click)
 
     def row_ids(self) -> list[str]:
-        # The page's contract with outside scripts (tests/test_page_contract.py).
+        # The page's contract with outside scripts (tests/pages/test_page_contract.py).
         return self.results.locator("[data-customer-id]").evaluate_all(
             "rows => rows.map(row => row.dataset.customerId)"
         )
@@ -368,10 +370,6 @@ def dashboard(page: Page) -> Dashboard:
 # --- Expected data, straight from the sandbox's generator -------------------------------------
 
 
-def salesforce_id(customer: dict[str, Any]) -> str | None:
-    return (customer.get("customer_config") or {}).get("salesforce_account_id")
-
-
 @dataclasses.dataclass(frozen=True)
 class Paste:
     """A list of Salesforce account IDs as a person would paste it, and what it should find."""
@@ -409,9 +407,9 @@ class SandboxData:
         """Salesforce IDs of `active` active customers, `archived` IDs that only archived
         customers have and `unknown` IDs nobody has, shuffled as a real report would be."""
         rng = random.Random(seed)
-        stored = [c for c in self.customers if salesforce_id(c)]
-        active_ids = {salesforce_id(c) for c in stored if c.get("archived_at") is None}
-        archived_ids = {salesforce_id(c) for c in stored if c.get("archived_at")}
+        stored = [c for c in self.customers if salesforce_id_of(c)]
+        active_ids = {salesforce_id_of(c) for c in stored if c.get("archived_at") is None}
+        archived_ids = {salesforce_id_of(c) for c in stored if c.get("archived_at")}
         only_archived = sorted(archived_ids - active_ids)
         picked_active = rng.sample(sorted(active_ids), active)
         picked_archived = rng.sample(only_archived, archived)
@@ -423,7 +421,7 @@ class SandboxData:
         rows = frozenset(
             c["id"]
             for c in self.customers
-            if c.get("archived_at") is None and salesforce_id(c) in wanted
+            if c.get("archived_at") is None and salesforce_id_of(c) in wanted
         )
         return Paste(ids, picked_active, picked_archived, picked_unknown, rows)
 
@@ -431,3 +429,30 @@ class SandboxData:
 @pytest.fixture(scope="session")
 def data() -> SandboxData:
     return SandboxData(generate_customers())
+
+
+# axe-core, injected by a fixture that the accessibility tests and the customer view share.
+AXE = HERE / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.x A and AA, and axe's best practices (landmarks, headings, regions).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+@pytest.fixture
+def axe(context):
+    if not AXE.exists():
+        if os.environ.get("REQUIRE_E2E") == "1":
+            pytest.fail(f"{AXE} is missing: run scripts/ensure-axe.sh")
+        pytest.skip("axe-core not installed: run scripts/ensure-axe.sh")
+    context.add_init_script(path=str(AXE))
+
+    def violations(page) -> list[str]:
+        result = page.evaluate(
+            "tags => axe.run(document, { runOnly: { type: 'tag', values: tags } })", AXE_TAGS
+        )
+        return [
+            f"{v['id']} ({v['impact']}): {v['help']} at "
+            + json.dumps([node["target"] for node in v["nodes"][:6]])
+            for v in result["violations"]
+        ]
+
+    return violations

@@ -5,38 +5,7 @@ axe comes from the npm registry (scripts/ensure-axe.sh). It is added as an init 
 which Playwright injects outside the page's Content-Security-Policy, so the page itself keeps
 its policy (and the conftest still fails a test on any violation of it)."""
 
-import json
-import os
-
-import pytest
 from playwright.sync_api import expect
-
-from tests.e2e.conftest import HERE
-
-AXE = HERE / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-# WCAG 2.x A and AA, and axe's best practices (landmarks, headings, regions).
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
-
-
-@pytest.fixture
-def axe(context):
-    if not AXE.exists():
-        if os.environ.get("REQUIRE_E2E") == "1":
-            pytest.fail(f"{AXE} is missing: run scripts/ensure-axe.sh")
-        pytest.skip("axe-core not installed: run scripts/ensure-axe.sh")
-    context.add_init_script(path=str(AXE))
-
-    def violations(page) -> list[str]:
-        result = page.evaluate(
-            "tags => axe.run(document, { runOnly: { type: 'tag', values: tags } })", AXE_TAGS
-        )
-        return [
-            f"{v['id']} ({v['impact']}): {v['help']} at "
-            + json.dumps([node["target"] for node in v["nodes"][:6]])
-            for v in result["violations"]
-        ]
-
-    return violations
 
 
 def test_the_login_page_has_no_accessibility_violations(dashboard, axe):

@@ -8,7 +8,6 @@ import pytest
 from playwright.sync_api import expect
 
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI
-from tests.e2e.test_browser_accessibility import axe  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +57,7 @@ def no_horizontal_scroll(page) -> None:
     assert width <= page.viewport_size["width"], width
 
 
-def test_every_region_of_the_customer_view_at_laptop_and_phone_size(dashboard, local, axe):  # noqa: F811
+def test_every_region_of_the_customer_view_at_laptop_and_phone_size(dashboard, local, axe):
     page = dashboard.page
     page.set_viewport_size(LAPTOP)
     dashboard.log_in("finance")
@@ -124,7 +123,7 @@ def test_one_failing_region_says_so_and_its_retry_brings_it_back(
     dashboard,
     local,
     sandbox,
-    axe,  # noqa: F811
+    axe,
 ):
     page = dashboard.page
     page.set_viewport_size(LAPTOP)

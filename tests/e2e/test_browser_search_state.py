@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from customers.index.search import fold
-from tests.e2e.conftest import salesforce_id
+from tests.factories import salesforce_id_of
 
 pytestmark = pytest.mark.e2e
 
@@ -48,14 +48,14 @@ def test_the_sort_is_kept_by_page_size_search_and_a_refined_query(dashboard):
 def test_an_exact_id_of_an_archived_customer_is_shown_labelled_on_the_active_view(dashboard, data):
     page = dashboard.page
     dashboard.log_in("support")
-    active_ids = {salesforce_id(data.by_id[i]) for i in data.active}
+    active_ids = {salesforce_id_of(data.by_id[i]) for i in data.active}
     archived = next(
         data.by_id[i]
         for i in data.archived
-        if salesforce_id(data.by_id[i]) and salesforce_id(data.by_id[i]) not in active_ids
+        if salesforce_id_of(data.by_id[i]) and salesforce_id_of(data.by_id[i]) not in active_ids
     )
 
-    for typed in (salesforce_id(archived), archived["id"]):
+    for typed in (salesforce_id_of(archived), archived["id"]):
         search_box(page).fill(typed)
         dashboard.swap(lambda: search_box(page).press("Enter"))
 

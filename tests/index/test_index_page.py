@@ -22,21 +22,10 @@ from customers.index import sync as index_sync
 from customers.models import ExportAudit, SyncRun
 from customers.sandbox import SandboxAPI, SandboxTransport
 from customers.sandbox.api import Faults
-from tests.test_customer_index import CUSTOMERS, customer_id
-from tests.test_sync import wire_customer
+from tests.factories import CUSTOMERS, customer_id, install_metronome, shown, wire_customer
 
 LIST = reverse("customers:list")
 ROW = re.compile(r'<th scope="row"><a href="([0-9a-f-]{36})/"')
-
-
-def shown(response) -> list[str]:
-    """The names of the rows shown, in order."""
-    html = response.content.decode()
-    return re.findall(r'<th scope="row"><a href="[^"]+/">([^<]+)</a>', html)
-
-
-def install_metronome(install_client, customers: list[dict[str, Any]]) -> None:
-    install_client(SandboxTransport(SandboxAPI(customers)))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from statistics import mean
 from typing import Any
@@ -128,14 +127,6 @@ def test_the_invoice_pdf_is_a_well_formed_pdf(api: SandboxAPI) -> None:
 
 
 # --- The official SDK over HTTP: its paging conventions ---------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sdk(sandbox_server: SandboxServer) -> Iterator[Metronome]:
-    with Metronome(
-        base_url=sandbox_server.url, bearer_token=SANDBOX_TOKEN, max_retries=0
-    ) as client:
-        yield client
 
 
 def _customer_with_everything(api: SandboxAPI) -> dict[str, Any]:

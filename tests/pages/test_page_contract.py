@@ -21,7 +21,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from customers import wiring
 from customers.index import sync as index_sync
@@ -139,44 +138,38 @@ def sandbox(install_sandbox):
     return install_sandbox(SANDBOX_SIZE)
 
 
-@pytest.fixture
-def support(client):
-    user = User.objects.create_user("sam")
-    user.groups.add(Group.objects.get(name="Support"))
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["full page", "htmx fragment"])
 def test_the_api_list_pages_carry_every_row_hook_and_one_next_and_prev(
-    support, sandbox, active, by_id, headers
+    support_client, sandbox, active, by_id, headers
 ):
     everyone = [c["id"] for c in active]
 
-    first = hooks(support.get(LIST, {"limit": 10}, **headers))
+    first = hooks(support_client.get(LIST, {"limit": 10}, **headers))
     assert first.ids() == everyone[:10]
     assert_rows_are_real(first, by_id)
     assert first.rel["prev"] == []
 
-    second = hooks(support.get(one_link(first, "next"), **headers))
+    second = hooks(support_client.get(one_link(first, "next"), **headers))
     assert second.ids() == everyone[10:20]
     assert_rows_are_real(second, by_id)
 
-    back = hooks(support.get(one_link(second, "prev"), **headers))
+    back = hooks(support_client.get(one_link(second, "prev"), **headers))
     assert back.ids() == everyone[:10]
-    assert hooks(support.get(one_link(second, "next"), **headers)).ids() == everyone[20:30]
+    assert hooks(support_client.get(one_link(second, "next"), **headers)).ids() == everyone[20:30]
 
 
-def test_the_archived_list_carries_the_archived_customers_ids(support, sandbox, customers, by_id):
+def test_the_archived_list_carries_the_archived_customers_ids(
+    support_client, sandbox, customers, by_id
+):
     archived = [c["id"] for c in customers if c.get("archived_at")]
-    found = hooks(support.get(LIST, {"only_archived": "true", "limit": 10}))
+    found = hooks(support_client.get(LIST, {"only_archived": "true", "limit": 10}))
     assert found.ids() == archived[:10]
     assert_rows_are_real(found, by_id)
 
 
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["full page", "htmx fragment"])
 def test_a_salesforce_paste_carries_its_rows_and_its_unmatched_ids(
-    support, sandbox, active, by_id, headers
+    support_client, sandbox, active, by_id, headers
 ):
     holders: dict[str, list[str]] = {}
     for customer in generate_customers(SANDBOX_SIZE):
@@ -191,17 +184,19 @@ def test_a_salesforce_paste_carries_its_rows_and_its_unmatched_ids(
     unknown = [to_18("001ZZ0000000000"), to_18("001ZZ0000000001")]
     pasted = "\n".join([*(c["customer_config"]["salesforce_account_id"] for c in wanted), *unknown])
 
-    found = hooks(support.get(LIST, {"salesforce_account_ids": pasted}, **headers))
+    found = hooks(support_client.get(LIST, {"salesforce_account_ids": pasted}, **headers))
 
     assert sorted(found.ids()) == sorted(c["id"] for c in wanted)
     assert_rows_are_real(found, by_id)
     assert found.unmatched == unknown
 
 
-def test_a_pasted_metronome_id_that_matches_nothing_is_marked_unmatched(support, sandbox, by_id):
+def test_a_pasted_metronome_id_that_matches_nothing_is_marked_unmatched(
+    support_client, sandbox, by_id
+):
     real = next(iter(by_id))
     missing = "00000000-0000-4000-8000-000000000000"
-    found = hooks(support.get(LIST, {"customer_ids": f"{real}\n{missing}"}))
+    found = hooks(support_client.get(LIST, {"customer_ids": f"{real}\n{missing}"}))
     assert found.ids() == [real]
     assert_rows_are_real(found, by_id)
     assert found.unmatched == [missing]
@@ -215,20 +210,20 @@ def indexed(sandbox) -> None:
 
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["full page", "htmx fragment"])
 def test_an_index_search_pages_carry_every_row_hook_and_one_next_and_prev(
-    support, indexed, active, by_id, headers
+    support_client, indexed, active, by_id, headers
 ):
     word = "Labs"
     expected = {c["id"] for c in active if word.lower() in c["name"].lower()}
     assert len(expected) > 20, "the sandbox's names changed: pick another word"
 
-    first = hooks(support.get(LIST, {"q": word, "limit": 10}, **headers))
+    first = hooks(support_client.get(LIST, {"q": word, "limit": 10}, **headers))
     assert_rows_are_real(first, by_id)
     assert first.rel["prev"] == []
-    second = hooks(support.get(one_link(first, "next"), **headers))
+    second = hooks(support_client.get(one_link(first, "next"), **headers))
     assert_rows_are_real(second, by_id)
     assert one_link(second, "prev")
     assert one_link(second, "next")
-    back = hooks(support.get(one_link(second, "prev"), **headers))
+    back = hooks(support_client.get(one_link(second, "prev"), **headers))
     assert back.ids() == first.ids()
 
     shown = first.ids() + second.ids()
@@ -237,10 +232,10 @@ def test_an_index_search_pages_carry_every_row_hook_and_one_next_and_prev(
 
 
 def test_an_index_name_search_finds_a_customer_by_its_whole_name_with_its_hook(
-    support, indexed, active, by_id
+    support_client, indexed, active, by_id
 ):
     customer = active[7]
-    found = hooks(support.get(LIST, {"q": customer["name"]}))
+    found = hooks(support_client.get(LIST, {"q": customer["name"]}))
     assert customer["id"] in found.ids()
     assert_rows_are_real(found, by_id)
 

@@ -13,23 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fake_metronome import customers_of
-from metronome import Metronome
 
 from customers import search
 from customers.metronome import CustomerQuery, MetronomeClient
 from customers.sandbox import SANDBOX_TOKEN, SandboxServer
+from tests.fake_metronome import customers_of
 
 # Small pages, so every list below spans several pages in both clients.
 PAGE_SIZE = 37
-
-
-@pytest.fixture(scope="module")
-def sdk(sandbox_server: SandboxServer) -> Iterator[Metronome]:
-    with Metronome(
-        base_url=sandbox_server.url, bearer_token=SANDBOX_TOKEN, max_retries=0
-    ) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,6 @@ them: precomputed strings, capped so that hostile data cannot blow up the page."
 
 import re
 
-import pytest
-from django.contrib.auth.models import Group, User
-
 from customers import display
 from customers.metronome import Customer
 from customers.sandbox import SandboxAPI, SandboxTransport, generate_customers
@@ -79,14 +76,6 @@ def test_hostile_lengths_are_capped_for_display():
     assert len(row.more_aliases) == display.MAX_SHOWN_ALIASES
     assert row.more_count == 4999  # the count stays true
     assert all(len(alias) == display.MAX_SHOWN_CHARS for alias in row.more_aliases)
-
-
-@pytest.fixture
-def support_client(client, db):
-    user = User.objects.create_user("sam")
-    user.groups.add(Group.objects.get(name="Support"))
-    client.force_login(user)
-    return client
 
 
 def test_the_table_shows_billable_since_as_text_and_names_the_customer_in_its_links(

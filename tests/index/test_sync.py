@@ -4,7 +4,6 @@ failed sync leaves the previous index whole, and one sync runs at a time."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -21,24 +20,7 @@ from customers.index import search as customer_index
 from customers.index import sync as index_sync
 from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
 from customers.sandbox import Faults, SandboxAPI, SandboxTransport
-
-
-def wire_customer(name: str, *, key: str = "", **changes: Any) -> dict[str, Any]:
-    """A customer in Metronome's wire format, its IDs derived from `key` (default: the
-    name); `changes` replace top-level keys."""
-    key = key or name
-    customer: dict[str, Any] = {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
-        "external_id": f"ext-{key.lower().replace(' ', '-')}",
-        "ingest_aliases": [],
-        "name": name,
-        "customer_config": {"salesforce_account_id": None},
-        "custom_fields": {},
-        "created_at": "2024-01-01T00:00:00.000Z",
-        "updated_at": "2024-01-01T00:00:00.000Z",
-    }
-    customer.update(changes)
-    return customer
+from tests.factories import wire_customer
 
 
 def names_in_index() -> set[str]:

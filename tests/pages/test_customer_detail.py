@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.utils.html import escape
 
 from customers.metronome import CreditType, Invoice
@@ -26,14 +26,6 @@ TOKEN = "sk_live_detail_view_token_0123456789"
 @pytest.fixture
 def sandbox(install_sandbox) -> SandboxAPI:
     return install_sandbox(SANDBOX_SIZE, max_retries=0)
-
-
-@pytest.fixture
-def support_client(client):
-    user = User.objects.create_user("sam")
-    user.groups.add(Group.objects.get(name="Support"))
-    client.force_login(user)
-    return client
 
 
 def customer_with(api: SandboxAPI, predicate) -> dict:

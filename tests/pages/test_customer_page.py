@@ -1,5 +1,6 @@
 """The customers page through Django's test client: filters, pasted IDs, match report,
-paging, htmx fragments, errors and stored searches. Hostile input: test_security.py."""
+paging, htmx fragments, errors and stored searches. Hostile input:
+tests/security/test_hostile_input.py."""
 
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -50,14 +51,6 @@ def sent(install_client) -> list[httpx.Request]:
 
     install_client(httpx.MockTransport(answer))
     return requests
-
-
-@pytest.fixture
-def support_client(client):
-    user = User.objects.create_user("sam")
-    user.groups.add(Group.objects.get(name="Support"))
-    client.force_login(user)
-    return client
 
 
 def customers_wire() -> list[dict]:

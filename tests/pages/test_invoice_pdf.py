@@ -9,7 +9,6 @@ import re
 
 import httpx
 import pytest
-from django.contrib.auth.models import Group, User
 
 from customers.metronome import MalformedResponse, MetronomeClient, invoice_pdf
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport
@@ -26,14 +25,6 @@ def sandbox(install_client) -> SandboxAPI:
     api = SandboxAPI(200)
     install_client(SandboxTransport(api), max_retries=0)
     return api
-
-
-@pytest.fixture
-def support_client(client):
-    user = User.objects.create_user("sam")
-    user.groups.add(Group.objects.get(name="Support"))
-    client.force_login(user)
-    return client
 
 
 def an_invoice(api: SandboxAPI) -> tuple[dict, dict]:

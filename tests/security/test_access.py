@@ -18,12 +18,6 @@ PASSWORD_CHANGE_URL = "/accounts/password_change/"
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Each login checks a password: production's hasher is slow on purpose.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def sam(db, fast_password_hashing) -> User:
     user = User.objects.create_user("sam", "sam@example.com", PASSWORD)

@@ -1,6 +1,6 @@
 """The client's customer-page areas (contracts, balances, alerts, usage, one invoice): what
 they send, as the official SDK sends it, and what they read back from the sandbox, whose
-answers the SDK's own models read (tests/test_sandbox_accounts.py)."""
+answers the SDK's own models read (tests/sandbox/test_sandbox_accounts.py)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from django.contrib.auth.models import Group, User
 from django.utils.html import escape
 
 from customers.sandbox import SANDBOX_TOKEN, Faults, SandboxAPI, SandboxTransport
@@ -35,14 +34,6 @@ def sandbox(install_client) -> SandboxAPI:
     api = SandboxAPI(400)
     install_client(SandboxTransport(api), max_retries=0)
     return api
-
-
-@pytest.fixture
-def support_client(client):
-    user = User.objects.create_user("sam")
-    user.groups.add(Group.objects.get(name="Support"))
-    client.force_login(user)
-    return client
 
 
 def _post(api: SandboxAPI, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:

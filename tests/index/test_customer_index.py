@@ -3,7 +3,6 @@ the synced index, the same on SQLite and PostgreSQL (CI runs this module on both
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
 import pytest
@@ -22,57 +21,7 @@ from customers.index.search import (
 )
 from customers.models import IndexedCustomer, IndexedNameTrigram, IndexedNameWord
 from customers.sandbox import SandboxAPI, SandboxTransport
-from tests.test_sync import wire_customer
-
-CUSTOMERS = [
-    wire_customer(
-        "Juniper HR Ltd.",
-        ingest_aliases=["juniper-hr-1", "billing@juniper.example"],
-        customer_config={"salesforce_account_id": "001xx000003DHur"},
-        current_billable_status={"value": "billable", "effective_at": None},
-        created_at="2021-03-04T10:00:00Z",
-        updated_at="2025-06-01T00:00:00Z",
-        custom_fields={"region": "emea", "plan": "Scale"},
-    ),
-    wire_customer(
-        "HR Juniper Partners",
-        customer_config={"salesforce_account_id": "a0D30000001n7PiEAI"},
-        current_billable_status={"value": "unbillable", "effective_at": "2025-01-01T00:00:00Z"},
-        created_at="2022-01-01T00:00:00Z",
-        updated_at="2024-01-01T00:00:00Z",
-        custom_fields={"region": "apac"},
-    ),
-    wire_customer(
-        "Société Générale",
-        created_at="2023-05-05T23:59:59Z",
-        updated_at="2023-05-06T00:00:00Z",
-        custom_fields={"account_manager": "Zoë Müller"},
-    ),
-    wire_customer(
-        "Northwind Acme",
-        created_at="2020-01-01T00:00:00Z",
-        updated_at="2020-02-01T00:00:00Z",
-        current_billable_status={"value": "billable", "effective_at": None},
-    ),
-    wire_customer(
-        "Acme Corp",
-        external_id="ACME-0001",
-        created_at="2019-06-01T00:00:00Z",
-        updated_at="2026-01-01T00:00:00Z",
-        custom_fields={"region": "emea"},
-    ),
-    wire_customer(
-        "Acme Archived",
-        archived_at="2025-03-03T00:00:00Z",
-        created_at="2018-01-01T00:00:00Z",
-        updated_at="2025-03-03T00:00:00Z",
-    ),
-    wire_customer("株式会社 佐藤", created_at="2024-04-04T00:00:00Z"),
-]
-
-
-def customer_id(name: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+from tests.factories import CUSTOMERS, customer_id, wire_customer
 
 
 @pytest.fixture
