@@ -284,10 +284,6 @@ def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
     return render(request, template, context)
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("customers:list")
-
-
 # The export always writes every page, whatever page the person was looking at.
 EXPORT_IGNORED_PARAMS = ("next_page", "prev", "page", "limit")
 
