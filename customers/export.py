@@ -183,22 +183,27 @@ def _optional_wire_timestamp(value: object) -> str:
 
 
 def csv_chunks(
-    pages: Iterable[CustomerPage | RowPage[list[str]]], extra_columns: Sequence[str] = ()
+    pages: Iterable[CustomerPage | RowPage[list[str]]],
+    extra_columns: Sequence[str] = (),
+    positions: Sequence[int] = (),
 ) -> Generator[tuple[bytes, int], None, None]:
     """The file as one chunk per page, each with the number of customers it holds: pages of
     `Customer`s, or of rows already in cells (`wire_row`). The first chunk carries the BOM
     and the header with the first page's rows, even if there are none. A later page that
-    Metronome sent empty yields nothing."""
+    Metronome sent empty yields nothing. `positions` (customers.columns.csv_positions)
+    keeps only those cells of each full row, in that order: a person's chosen columns."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     buffer.write(BOM)
-    writer.writerow(header(extra_columns))
+    writer.writerow(_picked(header(extra_columns), positions))
     first = True
     for page in pages:
         if isinstance(page, RowPage):
             rows: Sequence[list[str]] = page.rows
         else:
             rows = [customer_row(customer, extra_columns) for customer in page.customers]
+        if positions:
+            rows = [_picked(row, positions) for row in rows]
         if not rows and not first:
             continue
         writer.writerows(rows)
@@ -209,6 +214,10 @@ def csv_chunks(
         first = False
     if first:
         yield buffer.getvalue().encode("utf-8"), 0
+
+
+def _picked(row: list[str], positions: Sequence[int]) -> list[str]:
+    return [row[at] for at in positions] if positions else row
 
 
 def filename(
@@ -262,13 +271,15 @@ def start(
     query_string: str,
     salesforce_ids: Sequence[SalesforceId] | None = None,
     extra_columns: Sequence[str] = (),
+    positions: Sequence[int] = (),
     sandbox: bool = False,
     index_query: IndexQuery | None = None,
 ) -> Download:
     """Record the export, fetch its first page and write its first chunk. A Metronome
     failure before that raises here (the audit already says it failed), so the view can
     answer with an error page instead of a broken file. With `index_query`, the file is
-    every match of that index search, re-read live from Metronome in batches of 100."""
+    every match of that index search, re-read live from Metronome in batches of 100. With
+    `positions` (customers.columns.csv_positions), only a person's chosen columns."""
     audit = ExportAudit.objects.create(
         user=user if isinstance(user, User) else None,
         username=user.get_username(),
@@ -279,7 +290,7 @@ def start(
         if index_query is not None
         else _pages(client, query, extra_columns, salesforce_ids)
     )
-    body = _audited_body(pages, audit, extra_columns)
+    body = _audited_body(pages, audit, extra_columns, positions)
     first_chunk = next(body)  # raises the first page's failure, audited
     return Download(
         audit=audit,
@@ -294,6 +305,7 @@ def _audited_body(
     pages: Generator[CustomerPage | RowPage[list[str]], None, None],
     audit: ExportAudit,
     extra_columns: Sequence[str],
+    positions: Sequence[int] = (),
 ) -> Generator[bytes, None, None]:
     """The file, recorded in `audit` however it ends: one try/finally from the first API
     call to the last chunk.
@@ -304,7 +316,7 @@ def _audited_body(
     such as gunicorn take the first chunk before sending anything, so that does not happen.)
     """
     started = time.monotonic()
-    chunks = csv_chunks(pages, extra_columns)
+    chunks = csv_chunks(pages, extra_columns, positions)
     rows = 0
     outcome, error = ExportAudit.Outcome.FAILED, ""
     try:
