@@ -22,9 +22,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.db.models.signals import pre_delete
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.http import QueryDict
 
 from customers import columns, urlstate
@@ -70,24 +71,70 @@ def can_change(user: Person, view: SavedView) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewLink:
+    slug: str
+    name: str
+    shared: bool
+    owner: str  # the owner's username, "" once the account is gone
+    landing: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ViewList:
     """The views beside the search: the person's own first, then the others' shared ones."""
 
-    mine: tuple[SavedView, ...]
-    shared: tuple[SavedView, ...]
-    landing_id: int | None
+    mine: tuple[ViewLink, ...] = ()
+    shared: tuple[ViewLink, ...] = ()
+
+
+# The list is kept in the shared cache, so the customers page costs no query for it: any
+# change to a view or a landing view bumps this version (on every instance at once).
+LIST_VERSION_KEY = "saved-views:version"
+LIST_CACHE_SECONDS = 300
 
 
 def view_list(user: Person) -> ViewList:
     if not isinstance(user, User):
-        return ViewList((), (), None)
-    views = list(visible_to(user).select_related("owner"))
+        return ViewList()
+    key = f"saved-views:{_list_version()}:{user.pk}"
+    cached: ViewList | None = cache.get(key)
+    if cached is not None:
+        return cached
     landing = LandingView.objects.filter(user=user).values_list("view_id", flat=True).first()
-    return ViewList(
-        mine=tuple(view for view in views if view.owner_id == user.pk),
-        shared=tuple(view for view in views if view.owner_id != user.pk),
-        landing_id=landing,
+    links = [
+        (
+            view.owner_id == user.pk,
+            ViewLink(
+                slug=view.slug,
+                name=view.name,
+                shared=view.shared,
+                owner=view.owner.get_username() if view.owner else "",
+                landing=view.pk == landing,
+            ),
+        )
+        for view in visible_to(user).select_related("owner")
+    ]
+    listed = ViewList(
+        mine=tuple(link for mine, link in links if mine),
+        shared=tuple(link for mine, link in links if not mine),
     )
+    cache.set(key, listed, LIST_CACHE_SECONDS)
+    return listed
+
+
+def _list_version() -> int:
+    version = cache.get(LIST_VERSION_KEY)
+    if version is None:
+        cache.add(LIST_VERSION_KEY, 0, timeout=None)
+        version = cache.get(LIST_VERSION_KEY, 0)
+    return int(version)
+
+
+def bump_list_version(**_: object) -> None:
+    try:
+        cache.incr(LIST_VERSION_KEY)
+    except ValueError:  # no version yet: nothing cached under one either
+        cache.add(LIST_VERSION_KEY, 1, timeout=None)
 
 
 # --- What a view holds ----------------------------------------------------------------------
@@ -351,3 +398,8 @@ def drop_private_views(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 def connect_signals() -> None:
     pre_delete.connect(drop_private_views, sender=User, dispatch_uid="saved-views-owner-gone")
+    for model in (SavedView, LandingView, User):
+        for signal in (post_save, post_delete):
+            signal.connect(
+                bump_list_version, sender=model, dispatch_uid=f"saved-views-list-{signal}-{model}"
+            )

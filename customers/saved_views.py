@@ -5,6 +5,9 @@ customers/saved_view_rules.py."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
@@ -28,6 +31,61 @@ def _state_from(data: QueryDict) -> QueryDict:
         if values := [value for value in data.getlist(name) if value]:
             kept.setlist(name, values)
     return kept
+
+
+# --- On the customers page ---------------------------------------------------------------------
+
+# The chosen table's sortable columns, and the keys of urlstate.sort_links.
+SORTABLE = {"name": "name", "created": "created", "updated": "updated"}
+
+
+def link_params(params: Mapping[str, str]) -> dict[str, str]:
+    """What every link of the customers page keeps beside its search: the columns (in
+    canonical form) and the open view's slug. Empty ones are left out of links."""
+    slug = params.get("view", "")
+    return {
+        "columns": columns.parse(params.get("columns")).param,
+        "view": slug if slug.isascii() and slug.isalnum() and len(slug) <= 16 else "",
+    }
+
+
+def page_context(
+    request: HttpRequest, params: QueryDict, context: dict[str, Any], *, full_page: bool
+) -> None:
+    """Add to the customers page's context what saved views and chosen columns show: the
+    rows in the chosen columns, the open view and whether the search differs from it, the
+    search as the save forms post it, and (full page only) the list of views."""
+    choice = columns.parse(params.get("columns"))
+    state = _state_from(params)
+    context["view_state"] = state.urlencode()
+    context["chooser_url"] = reverse("customers:columns") + (
+        f"?{state.urlencode()}" if state else ""
+    )
+    if choice.chosen:
+        context["columns_param"] = choice.param
+        if context.get("customers"):
+            notes = [getattr(row, "note", "") for row in context.get("rows", ())]
+            context["rows"] = columns.rows(context["customers"], choice, notes)
+            sort_links = context.get("sort_links") or {}
+            context["chosen_headers"] = [
+                (column.header, sort_links.get(SORTABLE.get(column.key, "")))
+                for column in choice.columns
+            ]
+    slug = link_params(params)["view"]
+    if slug:
+        view = rules.find(request.user, slug)
+        if view is None:
+            context["view_notice"] = "That saved view does not exist, or it is not shared with you."
+        else:
+            current = rules.canonical_state(params)
+            context.update(
+                current_view=view,
+                view_problems=current.problems,
+                view_modified=not current.problems and rules.is_modified(view, current),
+                view_can_change=rules.can_change(request.user, view),
+            )
+    if full_page:
+        context["saved_views"] = rules.view_list(request.user)
 
 
 def _open_url(view: SavedView) -> str:

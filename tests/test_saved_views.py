@@ -117,8 +117,21 @@ def test_the_list_puts_mine_first_then_the_shared_ones_of_others(ann, bob):
 
     listed = rules.view_list(bob)
 
-    assert listed.mine == (mine,)
-    assert listed.shared == (theirs,)
+    assert [link.slug for link in listed.mine] == [mine.slug]
+    assert [(link.slug, link.owner) for link in listed.shared] == [(theirs.slug, "ann")]
+
+
+def test_the_list_is_current_after_any_change_on_any_instance(ann, bob):
+    # Cached in the shared cache under a version every change bumps.
+    assert rules.view_list(bob).shared == ()
+    view = save(ann, "Apple", shared=True)
+    assert [link.name for link in rules.view_list(bob).shared] == ["Apple"]
+    rules.rename_and_share(ann, view, name="Pear", shared=True)
+    assert [link.name for link in rules.view_list(bob).shared] == ["Pear"]
+    rules.set_landing(bob, view)
+    assert rules.view_list(bob).shared[0].landing
+    rules.delete(ann, view)
+    assert rules.view_list(bob).shared == ()
 
 
 def test_the_same_name_twice_for_one_person_is_refused_in_any_case(ann, bob):

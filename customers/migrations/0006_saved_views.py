@@ -1,5 +1,6 @@
 """Named saved views, each person's landing view, the audit of shared views, and the
-`manage_shared_views` permission, given to a new Managers group."""
+`manage_shared_views` permission, given to a new Managers group (a role on top of Support or
+Finance: it grants no access to customers of its own)."""
 
 import django.db.models.deletion
 import django.db.models.functions.text
@@ -24,8 +25,7 @@ def create_managers(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None
     group, _ = Group.objects.get_or_create(name=MANAGERS)
     group.permissions.add(
         *Permission.objects.filter(
-            content_type__app_label="customers",
-            codename__in=["view_customers", "manage_shared_views"],
+            content_type__app_label="customers", codename="manage_shared_views"
         )
     )
 
