@@ -153,11 +153,13 @@ class State:
         return urlstate.query_string({**self.params, "columns": ",".join(self.columns)})
 
 
-def canonical_state(data: QueryDict, custom_field_keys: tuple[str, ...] | None = None) -> State:
+def canonical_state(data: QueryDict) -> State:
     """The search `data` (a list page's parameters) asks for, validated by the page's own
     form and spelt as the page's links spell it (so `limit=50` and no `limit` are one
     state). A stored long search (`search=<key>`) is expanded: a view keeps the filters
-    themselves, which outlive the stored search. Invalid filters come back as `problems`."""
+    themselves, which outlive the stored search. Invalid filters come back as `problems`.
+    Any well-formed custom-field column is kept, as the page shows it (the chooser offers
+    only the keys the index knows; a key no customer has any more shows empty cells)."""
     expanded, unknown = urlstate.expand_saved_search(data)
     if unknown:
         return State(problems=("The stored search this link names no longer exists.",))
@@ -173,7 +175,7 @@ def canonical_state(data: QueryDict, custom_field_keys: tuple[str, ...] | None =
         pasted_text=form.pasted_text,
         index_query=form.index_query() if form.uses_index else None,
     )
-    choice = columns.parse(data.get("columns"), custom_field_keys)
+    choice = columns.parse(data.get("columns"))
     return State(params=params, columns=tuple(column.key for column in choice.columns))
 
 

@@ -133,7 +133,7 @@ def save_new(request: HttpRequest) -> HttpResponse:
         "shared": bool(source.get("shared")),
     }
     if request.method == "POST":
-        state = rules.canonical_state(QueryDict(state_text), customer_index.custom_field_keys())
+        state = rules.canonical_state(QueryDict(state_text))
         try:
             view = rules.create(
                 request.user,
@@ -158,7 +158,7 @@ def save_changes(request: HttpRequest, slug: str) -> HttpResponse:
     if view is None:
         return _not_found(request)
     state_text = request.POST.get("state", "")
-    state = rules.canonical_state(QueryDict(state_text), customer_index.custom_field_keys())
+    state = rules.canonical_state(QueryDict(state_text))
     try:
         rules.save_changes(request.user, view, state)
     except rules.Refused as refusal:
