@@ -151,7 +151,7 @@ def role_search(repeats: int) -> None:
     import django
 
     django.setup()
-    from customers.customer_index import Billable, IndexFilters, Sort, search
+    from customers.index.search import Billable, IndexFilters, Sort, search
     from customers.models import IndexedCustomer
 
     sample = IndexedCustomer.objects.exclude(salesforce_account_id="").order_by("id")[:200]

@@ -56,14 +56,14 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from customers import metronome, search
+    from customers import metronome, search, wiring
 
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("support")
     user.groups.add(Group.objects.get(name="Support"))
     browser = Client()
     browser.force_login(user)
-    service = metronome.get_client()
+    service = wiring.get_client()
     url = f"/customers/?limit={args.rows}"
 
     def page() -> bytes:

@@ -8,7 +8,7 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from customers import metronome, permissions, saved_view_rules
+        from customers import permissions, saved_view_rules, wiring
 
         permissions.connect_signals()
         saved_view_rules.connect_signals()
@@ -16,6 +16,6 @@ class CustomersConfig(AppConfig):
         def drop_client_on_metronome_settings(setting: str, **kwargs: object) -> None:
             # Tests override the Metronome settings; the next request builds a fresh client.
             if setting.startswith(("METRONOME_", "SANDBOX_")):
-                metronome.reset_client()
+                wiring.reset_client()
 
         setting_changed.connect(drop_client_on_metronome_settings, weak=False)

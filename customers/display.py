@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from customers.index_search import LiveCustomer
+from customers.index.live import LiveCustomer
 from customers.metronome import Customer
 
 MAX_SHOWN_CHARS = 120  # longer names, IDs and aliases end in "…"

@@ -9,8 +9,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from customers import pasted, salesforce
-from customers.customer_index import Archived, Billable, IndexFilters, Sort
-from customers.index_search import IndexQuery
+from customers.index.query import IndexQuery
+from customers.index.search import Archived, Billable, IndexFilters, Sort
 from customers.metronome import MAX_PAGE_SIZE, CustomerQuery
 from customers.pasted import Ignored, PastedIds
 from customers.salesforce import SalesforceId

@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
 
-from customers import metronome
+from customers import metronome, wiring
 
 logger = logging.getLogger(__name__)
 READINESS_CACHE_KEY = "readyz:metronome"
@@ -62,7 +62,7 @@ def readiness_problems() -> dict[str, str]:
         return problems
     if metronome_problem is None:
         try:
-            metronome.get_client().list_customers(metronome.CustomerQuery(), limit=1)
+            wiring.get_client().list_customers(metronome.CustomerQuery(), limit=1)
             metronome_problem = ""
         except metronome.MetronomeError as error:
             logger.warning("readiness: Metronome: %s", error)

@@ -122,9 +122,9 @@ class ExportAudit(models.Model):
 
 class IndexedCustomer(models.Model):
     """One Metronome customer in the synced index that name search, the filters the API
-    lacks, sorting and totals read (`customers.customer_index`): the values as Metronome
+    lacks, sorting and totals read (`customers.index.search`): the values as Metronome
     sent them, and folded copies (case and accents removed) that searches compare against.
-    Only `manage.py sync_customers` writes it (`customers.index_sync`)."""
+    Only `manage.py sync_customers` writes it (`customers.index.sync`)."""
 
     id = models.UUIDField(primary_key=True)
     name = models.TextField()

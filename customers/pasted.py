@@ -77,10 +77,6 @@ class PastedIds:
     repeats: int = 0
     conversions: tuple[SalesforceId, ...] = ()
 
-    @property
-    def ignored_count(self) -> int:
-        return sum(item.count for item in self.ignored)
-
     def as_text(self) -> str:
         """The paste, compacted to what the results report: each ID as pasted (every
         distinct pasted form of it), then each ignored value as often as it was pasted,

@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from customers import columns, customer_index, urlstate
+from customers import columns, urlstate
 from customers import saved_view_rules as rules
+from customers.index import search as index_search
 from customers.models import SavedView
 
 VIEW_CUSTOMERS = "customers.view_customers"
@@ -269,7 +270,7 @@ def choose_columns(request: HttpRequest) -> HttpResponse:
     """Choose and order the table's (and the CSV's) columns: one GET form whose buttons each
     add, remove or move one column, so it works by keyboard and without JavaScript. "Show"
     goes back to the customers page with `columns` in its URL."""
-    known = customer_index.custom_field_keys()
+    known = index_search.custom_field_keys()
     state = _state_from(request.GET)
     choice = columns.parse(state.get("columns"), known)
     keys = [column.key for column in choice.columns] or list(columns.DEFAULT_KEYS)

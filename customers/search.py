@@ -155,12 +155,12 @@ def iter_pages(
     page_size: int = MAX_PAGE_SIZE,
     salesforce_ids: Sequence[SalesforceId] | None = None,
 ) -> Generator[CustomerPage, None, None]:
-    """Every page of the query, to the end: the CSV export's source. A query the API can
-    take in one call is paged by Metronome; a longer one, or one with Salesforce IDs (each
-    goes out in every form it may be stored in), is looked up and cut here."""
+    """Every page of a query Metronome cannot page itself, to the end: the CSV export's
+    source for a long ID list, or one with Salesforce IDs (each goes out in every form it may
+    be stored in), looked up and cut here. A query Metronome pages (`is_paged_by_metronome`)
+    is the client's `iter_pages` or `iter_read_pages`."""
     if is_paged_by_metronome(query):
-        yield from client.iter_pages(query, page_size=page_size)
-        return
+        raise ValueError("Metronome pages this query itself: use the client's iter_pages")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
     shown = _Plan(query, read_salesforce_ids(query, salesforce_ids), with_report=False)

@@ -17,8 +17,8 @@ from datetime import date
 from django.http import QueryDict
 from django.urls import reverse
 
-from customers.customer_index import Archived, IndexResult, Sort
-from customers.index_search import IndexQuery
+from customers.index.query import IndexQuery
+from customers.index.search import Archived, IndexResult, Sort
 from customers.metronome import CustomerQuery
 from customers.models import SavedSearch
 

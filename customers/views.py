@@ -29,17 +29,18 @@ from django_htmx.middleware import HtmxDetails
 
 from customers import (
     concurrency,
-    customer_index,
     display,
     export,
-    index_refresh,
-    index_search,
     metronome,
     search,
     urlstate,
+    wiring,
 )
-from customers.customer_index import Archived
 from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
+from customers.index import live as index_live
+from customers.index import refresh as index_refresh
+from customers.index import search as index_search
+from customers.index.search import Archived
 from customers.models import SavedSearch, SearchQuotaExceeded
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def _search(params: QueryDict, user_id: object) -> Context:
         return context
 
     cursor, trail, page = data["next_page"] or None, data["prev"], data["page"]
-    client = metronome.get_client()
+    client = wiring.get_client()
     # Pasted IDs are many calls of the company's one token: a person runs few such at once.
     slot = concurrency.expensive_work(user_id) if query.has_id_filters else nullcontext()
     try:
@@ -205,7 +206,7 @@ SHOWN_CUSTOMERS = {
 
 def _index_search(form: CustomerFilterForm, context: Context, saved_key: str | None) -> Context:
     """The page from the customer index: the index finds this page's customers and gives
-    the total, Metronome is re-read for their current values (customers/index_search.py)."""
+    the total, Metronome is re-read for their current values (customers/index/live.py)."""
     query = form.query()
     index_query = form.index_query()
     data = form.cleaned_data
@@ -222,8 +223,8 @@ def _index_search(form: CustomerFilterForm, context: Context, saved_key: str | N
         }
         return context
     try:
-        found = index_search.page(
-            metronome.get_client(), index_query, page=data["page"] or 1, per_page=data["limit"]
+        found = index_live.page(
+            wiring.get_client(), index_query, page=data["page"] or 1, per_page=data["limit"]
         )
     except metronome.MetronomeError as error:
         logger.warning("Customer list (index search) failed: %s", error)
@@ -325,7 +326,7 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
         return response
     try:
         download = export.start(
-            metronome.get_client(),
+            wiring.get_client(),
             form.query(),
             user=request.user,
             query_string=query_string,
@@ -349,7 +350,7 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
 def _csv_custom_field_columns() -> list[str]:
     """The configured custom-field columns first, then every other key the index knows."""
     configured = list(settings.CSV_CUSTOM_FIELD_COLUMNS)
-    return configured + [key for key in customer_index.custom_field_keys() if key not in configured]
+    return configured + [key for key in index_search.custom_field_keys() if key not in configured]
 
 
 def _releasing(body: Iterator[bytes], user_id: object) -> Iterator[bytes]:
@@ -422,7 +423,7 @@ def _same_site_path(url: str | None, request: HttpRequest) -> str | None:
 def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpResponse:
     """Everything about one customer: a page, or for htmx the side panel over the list."""
     context = _customer_context(request, customer_id)
-    client = metronome.get_client()
+    client = wiring.get_client()
     status = 200
     try:
         context["customer"] = client.get_customer(context["customer_id"])
@@ -458,7 +459,7 @@ def customer_invoices(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpR
     if not request.htmx:
         # The region alone is no page: a person who lands here gets the customer view.
         return redirect(context["detail_url"])
-    context.update(_recent_invoices(metronome.get_client(), context["customer_id"]))
+    context.update(_recent_invoices(wiring.get_client(), context["customer_id"]))
     return render(request, "customers/detail.html#invoices", context)
 
 

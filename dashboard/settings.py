@@ -14,6 +14,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from dashboard import __version__
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -296,6 +298,8 @@ METRONOME_MAX_RETRIES = env_number("METRONOME_MAX_RETRIES", 2, minimum=0, cast=i
 METRONOME_RETRY_BUDGET = env_number("METRONOME_RETRY_BUDGET", 20.0, minimum=0, cast=float)
 # The longest one attempt may take from sending to the last byte, however slowly it arrives.
 METRONOME_DEADLINE = env_number("METRONOME_DEADLINE", 30.0, minimum=0.1, cast=float)
+# Every request to Metronome names the dashboard and its version (not configurable).
+METRONOME_USER_AGENT = f"metronome-customer-dashboard/{__version__}"
 # Where a person opens a customer in Metronome's own web app.
 METRONOME_APP_URL = env_http_url("METRONOME_APP_URL", default="https://app.metronome.com")
 # e.g. https://acme.lightning.force.com: Salesforce account IDs become links when set.

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from customers import metronome
+from customers import metronome, wiring
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer, SandboxTransport
 
 # Big enough for many pages at small limits, small enough to build in a few milliseconds.
@@ -36,9 +36,9 @@ def empty_search_cache() -> Iterator[None]:
 def fresh_metronome_client() -> Iterator[None]:
     """Drop the process's shared client before and after the test, so a test that changes
     the Metronome settings neither sees nor leaves behind a client built from other ones."""
-    metronome.reset_client()
+    wiring.reset_client()
     yield
-    metronome.reset_client()
+    wiring.reset_client()
 
 
 # Three pages at the export's 100 per page, one of them partial.
@@ -63,7 +63,7 @@ def install_client(monkeypatch) -> Iterator[Callable[..., metronome.MetronomeCli
             **client_options,
         )
         clients.append(client)
-        monkeypatch.setattr(metronome, "_client", client)
+        monkeypatch.setattr(wiring, "_client", client)
         return client
 
     yield install

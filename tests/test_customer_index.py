@@ -1,4 +1,4 @@
-"""customers/customer_index.py: search, ranking, filters, sorting and totals over the synced
+"""customers/index/search.py: search, ranking, filters, sorting and totals over the synced
 index, the same on SQLite and PostgreSQL (CI runs this module on both)."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from datetime import date
 
 import pytest
 
-from customers import index_sync, metronome
-from customers.customer_index import (
+from customers import wiring
+from customers.index import sync as index_sync
+from customers.index.search import (
     Archived,
     Billable,
     IndexFilters,
@@ -76,7 +77,7 @@ def customer_id(name: str) -> str:
 @pytest.fixture
 def index(db, install_client) -> None:
     install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
-    run = index_sync.sync(metronome.get_client())
+    run = index_sync.sync(wiring.get_client())
     assert run.outcome == "succeeded", run.error
 
 

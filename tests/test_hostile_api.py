@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from customers import metronome
+from customers import metronome, wiring
 from customers.models import ExportAudit
 
 pytestmark = pytest.mark.django_db
@@ -287,7 +287,7 @@ def install_drip_client(drip_server, monkeypatch) -> Callable[[], metronome.Metr
             deadline=0.5,
             max_retries=0,
         )
-        monkeypatch.setattr(metronome, "_client", client)
+        monkeypatch.setattr(wiring, "_client", client)
         return client
 
     return install

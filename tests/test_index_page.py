@@ -16,7 +16,9 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from customers import index_refresh, index_sync, metronome
+from customers import wiring
+from customers.index import refresh as index_refresh
+from customers.index import sync as index_sync
 from customers.models import ExportAudit, SyncRun
 from customers.sandbox import SandboxAPI, SandboxTransport
 from customers.sandbox.api import Faults
@@ -41,7 +43,7 @@ def install_metronome(install_client, customers: list[dict[str, Any]]) -> None:
 def indexed(db, install_client) -> None:
     """The index synced from CUSTOMERS, and Metronome still holding them unchanged."""
     install_metronome(install_client, CUSTOMERS)
-    run = index_sync.sync(metronome.get_client())
+    run = index_sync.sync(wiring.get_client())
     assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
 
 
@@ -308,7 +310,7 @@ def test_the_export_of_an_index_search_writes_every_match_re_read_live(
         for n in range(250)
     ]
     install_metronome(install_client, customers)
-    assert index_sync.sync(metronome.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
     renamed = [
         {**c, "name": "Bulk Customer 001 (renamed)"} if c["name"] == "Bulk Customer 001" else c
         for c in customers

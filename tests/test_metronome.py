@@ -1,4 +1,4 @@
-"""customers/metronome.py, driven at the HTTP boundary: `httpx.MockTransport` for exact
+"""customers/metronome/, driven at the HTTP boundary: `httpx.MockTransport` for exact
 control of every answer, and the project's sandbox where a realistic API is needed.
 
 Retries never really sleep: every client gets `sleep=sleeps.append`, so the waits the client
@@ -36,7 +36,7 @@ from fake_metronome import (
 )
 
 import dashboard
-from customers import metronome
+from customers import wiring
 from customers.metronome import (
     BadRequest,
     BillableStatus,
@@ -52,7 +52,8 @@ from customers.metronome import (
     RateLimited,
     TokenRejected,
 )
-from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer
+from customers.metronome import http as metronome_http
+from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer, SandboxTransport
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,11 +150,15 @@ def test_limits_at_both_ends_of_the_range_are_accepted(sleeps, limit):
     assert params_of(script.requests[0])["limit"] == [str(limit)]
 
 
-def test_every_request_carries_the_token_accept_and_a_user_agent_naming_the_dashboard(sleeps):
+def test_every_request_carries_the_token_accept_and_a_user_agent_naming_the_dashboard(
+    sleeps, settings
+):
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     script = Script(error(503), page([]))
 
-    make_client(script, sleeps).list_customers(CustomerQuery())
+    make_client(script, sleeps, user_agent=settings.METRONOME_USER_AGENT).list_customers(
+        CustomerQuery()
+    )
 
     assert len(script.requests) == 2  # the retry carries them too
     for request in script.requests:
@@ -358,7 +363,7 @@ def test_retry_after_in_seconds_is_honoured(sleeps):
 
 
 class FakeClock:
-    """Stands in for the `time` module inside customers.metronome: sleeping moves it on."""
+    """Stands in for the `time` module inside customers.metronome.http: sleeping moves it on."""
 
     def __init__(self) -> None:
         self.now = 1_750_000_000.0
@@ -378,7 +383,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(metronome, "time", fake)
+    monkeypatch.setattr(metronome_http, "time", fake)
     return fake
 
 
@@ -402,7 +407,7 @@ def test_a_retry_after_that_is_too_long_or_unusable_falls_back_to_backoff(sleeps
 
 
 def test_backoff_doubles_from_half_a_second_and_is_capped_at_8_seconds(sleeps, monkeypatch):
-    monkeypatch.setattr(metronome, "random", SimpleNamespace(random=lambda: 0.0))
+    monkeypatch.setattr(metronome_http, "random", SimpleNamespace(random=lambda: 0.0))
     script = Script(error(503))
 
     with pytest.raises(MetronomeUnavailable):
@@ -414,7 +419,7 @@ def test_backoff_doubles_from_half_a_second_and_is_capped_at_8_seconds(sleeps, m
 
 
 def test_backoff_jitter_shortens_each_wait_by_at_most_a_quarter(sleeps, monkeypatch):
-    monkeypatch.setattr(metronome, "random", SimpleNamespace(random=lambda: 0.999999))
+    monkeypatch.setattr(metronome_http, "random", SimpleNamespace(random=lambda: 0.999999))
     script = Script(error(503))
 
     with pytest.raises(MetronomeUnavailable):
@@ -805,7 +810,7 @@ def in_process_sandbox_settings(settings, fresh_metronome_client):
 
 
 def test_get_client_returns_one_shared_client_per_process(in_process_sandbox_settings, monkeypatch):
-    build = metronome._build_client
+    build = wiring.client_from_settings
     builds: list[MetronomeClient] = []
 
     def slow_build() -> MetronomeClient:
@@ -814,13 +819,13 @@ def test_get_client_returns_one_shared_client_per_process(in_process_sandbox_set
         builds.append(build())
         return builds[-1]
 
-    monkeypatch.setattr(metronome, "_build_client", slow_build)
+    monkeypatch.setattr(wiring, "client_from_settings", slow_build)
     start = threading.Barrier(8, timeout=5)
     clients: list[MetronomeClient] = []
 
     def grab() -> None:
         start.wait()
-        clients.append(metronome.get_client())
+        clients.append(wiring.get_client())
 
     threads = [threading.Thread(target=grab) for _ in range(8)]
     for thread in threads:
@@ -831,7 +836,26 @@ def test_get_client_returns_one_shared_client_per_process(in_process_sandbox_set
     assert len(builds) == 1
     assert len(clients) == 8
     assert all(client is builds[0] for client in clients)
-    assert metronome.get_client() is builds[0]
+    assert wiring.get_client() is builds[0]
+
+
+def test_the_process_client_sends_the_dashboards_user_agent(
+    in_process_sandbox_settings, monkeypatch
+):
+    sent: list[httpx.Request] = []
+
+    class RecordingSandbox(SandboxTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return super().handle_request(request)
+
+    monkeypatch.setattr(wiring, "SandboxTransport", RecordingSandbox)
+
+    wiring.get_client().list_customers(CustomerQuery(), limit=1)
+
+    assert [request.headers["User-Agent"] for request in sent] == [
+        f"metronome-customer-dashboard/{dashboard.__version__}"
+    ]
 
 
 def test_without_a_token_get_client_uses_the_in_process_sandbox(in_process_sandbox_settings):
@@ -839,17 +863,17 @@ def test_without_a_token_get_client_uses_the_in_process_sandbox(in_process_sandb
 
     expected = [c["id"] for c in generate_customers(120) if not c.get("archived_at")]
 
-    client = metronome.get_client()
+    client = wiring.get_client()
     found = [c.id for c in customers_of(client, CustomerQuery(), page_size=50)]
 
     assert sorted(found) == sorted(expected)
 
 
 def test_reset_client_drops_the_shared_client(in_process_sandbox_settings):
-    first = metronome.get_client()
+    first = wiring.get_client()
 
-    metronome.reset_client()
-    second = metronome.get_client()
+    wiring.reset_client()
+    second = wiring.get_client()
 
     assert second is not first
     assert second.list_customers(CustomerQuery(), limit=5).customers
@@ -865,7 +889,7 @@ def test_with_a_token_get_client_calls_the_configured_base_url(
     settings.METRONOME_BASE_URL = sandbox_server.url
     before = sandbox_server.api.request_count
 
-    page_of_customers = metronome.get_client().list_customers(CustomerQuery(), limit=3)
+    page_of_customers = wiring.get_client().list_customers(CustomerQuery(), limit=3)
 
     assert len(page_of_customers.customers) == 3
     assert sandbox_server.api.request_count == before + 1

@@ -198,7 +198,6 @@ def test_an_email_and_a_total_row_are_ignored_and_reported():
 def test_ignored_values_keep_their_order_and_count_repeats():
     pasted = extract_customer_ids(f"n/a\n{CUSTOMER}\nTBD\nn/a\nn/a\n")
     assert pasted.ignored == (Ignored("n/a", 3), Ignored("TBD", 1))
-    assert pasted.ignored_count == 4
 
 
 def test_a_word_beside_an_id_in_one_cell_is_ignored_on_its_own():

@@ -553,6 +553,14 @@ def test_pasted_forms_that_do_not_belong_to_the_query_are_refused(sleeps):
         )
 
 
+def test_the_export_pages_of_a_query_metronome_pages_itself_are_the_clients_job(sleeps):
+    script = Script(page([]))
+
+    with pytest.raises(ValueError, match="Metronome pages this query itself"):
+        next(search.iter_pages(make_client(script, sleeps), CustomerQuery(customer_ids=("a",))))
+    assert script.requests == []
+
+
 def test_the_export_of_salesforce_ids_finds_customers_storing_either_form(sleeps):
     query, ids = _pasted(_id15(STORES_18), to_18(_id15(STORES_15)))
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from customers import metronome, views
+from customers import metronome, views, wiring
 from customers.login_throttle import client_ip_address
 from customers.models import ExportAudit
 from customers.sandbox import SandboxAPI, SandboxServer, SandboxTransport
@@ -975,7 +975,7 @@ def test_the_bearer_token_never_appears_over_a_real_connection(
 ):
     with SandboxServer(SandboxAPI(150, token=TOKEN), host="127.0.0.1", port=0) as server:
         client = metronome.MetronomeClient(base_url=server.url, bearer_token=TOKEN)
-        monkeypatch.setattr(metronome, "_client", client)
+        monkeypatch.setattr(wiring, "_client", client)
         capfd.readouterr()
         search = LeakSearch()
         user = client_for(finance_user)

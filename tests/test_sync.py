@@ -1,4 +1,4 @@
-"""`manage.py sync_customers` and customers/index_sync.py: the index follows Metronome, a
+"""`manage.py sync_customers` and customers/index/sync.py: the index follows Metronome, a
 failed sync leaves the previous index whole, and one sync runs at a time."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from customers import customer_index, index_sync, metronome
+from customers import metronome, wiring
+from customers.index import search as customer_index
+from customers.index import sync as index_sync
 from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
 from customers.sandbox import Faults, SandboxAPI, SandboxTransport
 
@@ -45,7 +47,7 @@ def names_in_index() -> set[str]:
 
 def sync_from(install_client, customers: list[dict[str, Any]], **client_options) -> SyncRun:
     install_client(SandboxTransport(SandboxAPI(customers)), **client_options)
-    return index_sync.sync(metronome.get_client())
+    return index_sync.sync(wiring.get_client())
 
 
 @pytest.mark.django_db
@@ -144,7 +146,7 @@ def test_failure_half_way_keeps_the_previous_index_whole(install_client):
     # The third list request fails, after two pages were staged; no retries.
     api.faults = Faults(fail_every=3, fail_status=500)
     install_client(SandboxTransport(api), max_retries=0)
-    run = index_sync.sync(metronome.get_client())
+    run = index_sync.sync(wiring.get_client())
 
     assert run.outcome == SyncRun.Outcome.FAILED
     assert "previous sync" in run.error
@@ -161,7 +163,7 @@ def test_malformed_customer_from_metronome_fails_the_sync_and_keeps_the_index(in
         return httpx.Response(200, json={"data": [{"id": "x"}], "next_page": None})
 
     install_client(httpx.MockTransport(handler))
-    run = index_sync.sync(metronome.get_client())
+    run = index_sync.sync(wiring.get_client())
 
     assert run.outcome == SyncRun.Outcome.FAILED
     assert "could not read" in run.error
@@ -177,7 +179,7 @@ def test_interrupted_sync_is_recorded_and_keeps_the_index(install_client):
 
     install_client(httpx.MockTransport(handler))
     with pytest.raises(KeyboardInterrupt):
-        index_sync.sync(metronome.get_client())
+        index_sync.sync(wiring.get_client())
 
     run = SyncRun.objects.first()
     assert run.outcome == SyncRun.Outcome.INTERRUPTED
@@ -205,7 +207,7 @@ def test_a_second_sync_while_one_runs_exits_saying_so(install_client):
 
     def first_sync() -> None:
         try:
-            outcome.append(index_sync.sync(metronome.get_client()))
+            outcome.append(index_sync.sync(wiring.get_client()))
         finally:
             connection.close()
 
@@ -224,7 +226,7 @@ def test_a_second_sync_while_one_runs_exits_saying_so(install_client):
     assert SyncRun.objects.count() == 1
     assert names_in_index() == {"Acme"}
     # With the first one finished, the next sync runs.
-    assert index_sync.sync(metronome.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
 
 
 @pytest.mark.django_db
@@ -257,7 +259,7 @@ def test_customer_listed_both_active_and_archived_is_indexed_once(install_client
         )
 
     install_client(httpx.MockTransport(handler))
-    run = index_sync.sync(metronome.get_client())
+    run = index_sync.sync(wiring.get_client())
 
     assert run.outcome == SyncRun.Outcome.SUCCEEDED
     assert IndexedCustomer.objects.count() == 1
@@ -277,7 +279,7 @@ def test_customer_listed_twice_keeps_the_last_listing_even_when_that_one_is_unch
     ]
     monkeypatch.setattr(index_sync, "_both_listings", lambda client: iter(pages))
 
-    run = index_sync.sync(metronome.get_client())
+    run = index_sync.sync(wiring.get_client())
 
     assert (run.seen, run.inserted, run.updated, run.deleted) == (2, 0, 0, 0)
     assert IndexedCustomer.objects.get().archived_at is not None

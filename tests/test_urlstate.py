@@ -284,7 +284,7 @@ def test_filters_beside_a_stored_key_are_ignored_so_page_links_and_csv_agree():
 
 
 def test_index_pages_show_numbers_around_the_current_one_with_gaps():
-    from customers.customer_index import IndexResult
+    from customers.index.search import IndexResult
 
     result = IndexResult(total=1284, customer_ids=("x",) * 50, page=7, per_page=50)
     links = urlstate.index_page_links({"q": "acme"}, result)
@@ -308,7 +308,7 @@ def test_index_pages_show_numbers_around_the_current_one_with_gaps():
 
 
 def test_a_sort_link_flips_the_current_column_and_starts_at_page_one():
-    from customers.customer_index import Sort
+    from customers.index.search import Sort
 
     links = urlstate.sort_links({"q": "acme", "sort": "name", "page": "3"}, Sort.NAME)
 

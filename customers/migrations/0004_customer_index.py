@@ -9,13 +9,13 @@ from django.db import migrations, models
 POSTGRESQL_FORWARD = [
     # pg_trgm is a trusted extension: a database owner may create it.
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    # The expression must stay the same as customers.customer_index.SEARCH_TEXT_SQL.
+    # The expression must stay the same as customers.index.search.SEARCH_TEXT_SQL.
     "CREATE INDEX customer_index_search_trgm ON customers_indexedcustomer USING gin ("
     "(name_folded || ' ' || aliases_folded || ' ' || external_id_folded || ' ' || "
     "custom_values_folded) gin_trgm_ops)",
 ]
 POSTGRESQL_BACKWARD = ["DROP INDEX IF EXISTS customer_index_search_trgm"]
-# The sync rebuilds this table with the index (customers/index_sync.py); searches narrow
+# The sync rebuilds this table with the index (customers/index/staging.py); searches narrow
 # to its matches before the exact comparisons. `id` holds the index's id as SQLite stores it.
 SQLITE_FORWARD = [
     "CREATE VIRTUAL TABLE customer_index_fts USING fts5("

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from customers import index_sync, metronome
+from customers import wiring
+from customers.index import sync as index_sync
 from customers.models import SyncRun
 
 _INTERVAL = re.compile(r"(\d+)\s*([smh]?)")
@@ -73,7 +74,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"Syncing: {customers:,} customers, {pages:,} pages so far")
 
         try:
-            run = index_sync.sync(metronome.get_client(), progress=progress)
+            run = index_sync.sync(wiring.get_client(), progress=progress)
         except index_sync.SyncAlreadyRunning:
             self.stdout.write("Another customer index sync is running; this one did nothing.")
             return True

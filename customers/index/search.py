@@ -212,11 +212,6 @@ def search(
     )
 
 
-def last_sync() -> SyncRun | None:
-    """The latest finished sync, successful or not (None before the first)."""
-    return SyncRun.objects.exclude(outcome=SyncRun.Outcome.RUNNING).first()
-
-
 def last_successful_sync() -> SyncRun | None:
     """The sync the index is from: "Index updated 4 min ago" is its `finished_at`. None
     means no sync has run, and the page should say to run `manage.py sync_customers`."""

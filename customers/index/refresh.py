@@ -13,7 +13,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from customers import customer_index, index_sync, metronome
+from customers import wiring
+from customers.index import search as index_search
+from customers.index import sync as index_sync
 from customers.models import SyncRun
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ def state() -> IndexState:
     cached = cache.get(STATE_CACHE_KEY)
     if isinstance(cached, IndexState):
         return cached
-    last = customer_index.last_successful_sync()
+    last = index_search.last_successful_sync()
     synced_at = (last.finished_at or last.started_at) if last is not None else None
     fresh = IndexState(synced_at=synced_at, running=is_running())
     cache.set(STATE_CACHE_KEY, fresh, STATE_CACHE_SECONDS)
@@ -62,7 +64,7 @@ def start_in_background() -> Thread:
 
 def _sync() -> None:
     try:
-        run = index_sync.sync(metronome.get_client())
+        run = index_sync.sync(wiring.get_client())
         if run.outcome != SyncRun.Outcome.SUCCEEDED:
             logger.warning("Customer index sync from the page ended %s: %s", run.outcome, run.error)
     except index_sync.SyncAlreadyRunning:

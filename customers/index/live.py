@@ -1,6 +1,6 @@
 """The customers page when the synced index answers: the index finds, the API tells the truth.
 
-`customer_index.search` gives one page of customer IDs in order (and the true total); this
+`customers.index.search` gives one page of customer IDs in order (and the true total); this
 module re-reads those customers live from Metronome by `customer_ids`, one call per 100, so
 every value on screen is current. A customer the index still has but Metronome now lists in
 the other state (archived, or restored, since the last sync) or not at all (deleted) is
@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from customers.customer_index import MAX_PER_PAGE, Archived, IndexFilters, IndexResult, Sort
-from customers.customer_index import search as index_search
+from customers.index.query import IndexQuery
+from customers.index.search import MAX_PER_PAGE, Archived, IndexResult
+from customers.index.search import search as index_search
 from customers.metronome import (
     MAX_IDS_PER_REQUEST,
     BillableStatus,
@@ -29,15 +30,6 @@ from customers.models import IndexedCustomer
 ARCHIVED_SINCE = "archived since the index was updated"
 RESTORED_SINCE = "restored since the index was updated"
 GONE = "no longer in Metronome"
-
-
-@dataclass(frozen=True, slots=True)
-class IndexQuery:
-    """A search of the index as the page's form validated it."""
-
-    q: str
-    filters: IndexFilters
-    sort: Sort | None
 
 
 @dataclass(frozen=True, slots=True)

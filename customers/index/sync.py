@@ -1,0 +1,215 @@
+"""The sync behind `manage.py sync_customers`: every Metronome customer, active and archived,
+into the customer index that `customers.index.search` searches.
+
+A run streams both listings side by side into staging tables (`staging.py`; a few pages per
+write, so memory stays flat at any size): every customer's id and fingerprint, and the full
+row (`rows.py`) only of those whose fingerprint the index does not have. It then swaps the
+staged rows into the index in one short transaction: inserts, changed rows, removals. Until
+that transaction commits, searches read the previous index whole; a run that fails or is
+interrupted before it leaves it as it was.
+One run at a time across instances: a PostgreSQL advisory lock, or on SQLite a unique
+"holds the lock" row in SyncRun.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from functools import partial
+
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from customers.index import staging
+from customers.index.rows import row_builders
+from customers.metronome import (
+    Customer,
+    CustomerPage,
+    CustomerQuery,
+    MetronomeClient,
+    MetronomeError,
+)
+from customers.metronome.prefetch import prefetched
+from customers.models import IndexedCustomer, SyncRun
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+# Pages written to the staging table per batch: few enough to keep memory flat.
+PAGES_PER_WRITE = 20
+# A run whose heartbeat is older than this died without finishing (SQLite lock only; a
+# PostgreSQL advisory lock ends with the session).
+STALE_AFTER = timedelta(minutes=10)
+HEARTBEAT_EVERY = timedelta(seconds=30)
+# Any number: it only has to be the same in every instance of the dashboard.
+ADVISORY_LOCK_KEY = 7_140_214
+
+
+class SyncAlreadyRunning(Exception):
+    """Another instance is syncing the index right now."""
+
+
+Progress = Callable[[int, int], None]  # (pages, customers) so far
+
+
+def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRun:
+    """Sync the index from `client` and return the finished SyncRun (outcome succeeded or
+    failed; the error says why). Raises SyncAlreadyRunning when another run holds the lock;
+    KeyboardInterrupt and SystemExit are recorded as interrupted and raised again."""
+    with _one_sync_at_a_time() as run:
+        try:
+            started = time.monotonic()
+            first_sync = _stage_all(client, run, progress)
+            staged = time.monotonic()
+            with transaction.atomic():
+                staging.swap_into_index(run, first_sync=first_sync)
+            logger.info(
+                "Customer index: %d customers listed in %.1fs, swapped in %.1fs",
+                run.seen,
+                staged - started,
+                time.monotonic() - staged,
+            )
+            run.outcome = SyncRun.Outcome.SUCCEEDED
+        except (KeyboardInterrupt, SystemExit):
+            run.outcome = SyncRun.Outcome.INTERRUPTED
+            run.error = "Stopped before it finished; the index is as the previous sync left it."
+            raise
+        except Exception as error:
+            logger.exception("Customer index sync failed")
+            run.outcome = SyncRun.Outcome.FAILED
+            run.error = _describe(error)
+        finally:
+            run.finished_at = timezone.now()
+            staging.drop()
+    return run
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, MetronomeError):
+        return f"Metronome: {error} The index is as the previous sync left it."
+    if isinstance(error, DatabaseError):
+        return (
+            f"Database error ({type(error).__name__}); the index is as the previous sync left it."
+        )
+    return f"{type(error).__name__}: {error}. The index is as the previous sync left it."
+
+
+# --- The lock ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _one_sync_at_a_time() -> Iterator[SyncRun]:
+    """Yields this run's SyncRun, saved as running; saves its end state on the way out."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+            (acquired,) = cursor.fetchone()
+        if not acquired:
+            raise SyncAlreadyRunning("Another customer index sync is running.")
+        try:
+            # The lock is ours: any run still marked running died without finishing.
+            _mark_abandoned(SyncRun.objects.filter(outcome=SyncRun.Outcome.RUNNING))
+            run = SyncRun.objects.create(started_at=timezone.now(), heartbeat_at=timezone.now())
+            try:
+                yield run
+            finally:
+                run.save()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+        return
+
+    _mark_abandoned(
+        SyncRun.objects.filter(holds_lock=True, heartbeat_at__lt=timezone.now() - STALE_AFTER)
+    )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(started_at=now, heartbeat_at=now, holds_lock=True)
+    except IntegrityError:
+        raise SyncAlreadyRunning("Another customer index sync is running.") from None
+    try:
+        yield run
+    finally:
+        run.holds_lock = None
+        run.save()
+
+
+def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
+    runs.update(
+        outcome=SyncRun.Outcome.INTERRUPTED,
+        holds_lock=None,
+        finished_at=timezone.now(),
+        error="Stopped without finishing (the process ended); the index was left as it was.",
+    )
+
+
+# --- Staging -------------------------------------------------------------------------------
+
+
+def _both_listings(client: MetronomeClient) -> Iterator[CustomerPage]:
+    """The pages of the active and the archived listing, fetched side by side, in the order
+    they arrive."""
+    listings = [
+        partial(client.iter_pages, CustomerQuery(only_archived=archived), page_size=PAGE_SIZE)
+        for archived in (False, True)
+    ]
+    return prefetched(listings, ahead=4, thread_name="index-sync-fetch")
+
+
+def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> bool:
+    """Stage both listings; True when this is a first sync (the index was empty), whose
+    staging table holds every customer in full and its seen table nothing."""
+    staging.create()
+    insert_seen, insert_row = staging.insert_statements()
+    identify, to_row = row_builders(timezone.now())
+    first_sync = not IndexedCustomer.objects.exists()
+    if first_sync:
+        # Nothing to look up, and every row is staged in full: the staging table is also
+        # the list of customers seen.
+        lookup, insert_seen = staging.nothing_stored, ""
+    else:
+        lookup = staging.stored_fingerprints
+    pending: list[Customer] = []
+    for page_count, page in enumerate(_both_listings(client), 1):
+        pending.extend(page.customers)
+        run.seen += len(page.customers)
+        if page_count % PAGES_PER_WRITE == 0:
+            _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
+            pending = []
+        if progress is not None:
+            progress(page_count, run.seen)
+    _write(pending, identify, lookup, to_row, insert_seen, insert_row, run)
+    staging.finish()
+    return first_sync
+
+
+def _write(
+    customers: list[Customer],
+    identify: Callable[[Customer], tuple[object, str]],
+    lookup: Callable[[list[object]], dict[object, str]],
+    to_row: Callable[[Customer, object, str], tuple[object, ...]],
+    insert_seen: str,
+    insert_row: str,
+    run: SyncRun,
+) -> None:
+    """Stage a batch: every customer's id and fingerprint, and the full row of those whose
+    fingerprint the index does not have. Folding, JSON and the rest of a row are the bulk
+    of a sync's CPU (bench/README.md), so an unchanged customer skips them."""
+    if customers:
+        keys = [identify(customer) for customer in customers]
+        stored = lookup([db_id for db_id, _ in keys])
+        rows = [
+            to_row(customer, db_id, fingerprint)
+            for customer, (db_id, fingerprint) in zip(customers, keys, strict=True)
+            if stored.get(db_id) != fingerprint
+        ]
+        staging.write([(insert_seen, keys), (insert_row, rows)])
+    now = timezone.now()
+    if run.heartbeat_at is None or now - run.heartbeat_at > HEARTBEAT_EVERY:
+        run.heartbeat_at = now
+        SyncRun.objects.filter(pk=run.pk).update(seen=run.seen, heartbeat_at=now)

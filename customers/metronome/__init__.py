@@ -1,0 +1,72 @@
+"""The dashboard's only code that talks to Metronome.
+
+Reference: https://docs.metronome.com/api-reference/customers/list-customers
+and ../shared/metronome-api.md for the wire format as the official SDKs speak it.
+
+- `errors.py`: the handful of `MetronomeError`s whose messages a support person can act on;
+- `wire.py`: reading untrusted answers: the JSON, and checked readers of each field;
+- `models.py`: the typed values callers get (`Customer`, `CustomerPage`, `Invoice`...) and
+  the `CustomerQuery` of the customer list;
+- `http.py`: the pooled httpx.Client, the SDKs' retry rules, time and size limits;
+- `customers.py`, `invoices.py`: one file per resource area; `client.py` joins them;
+- `prefetch.py`: fetching pages ahead of their consumer, in the background.
+
+Callers never see httpx or JSON. Which Metronome (the real one or the sandbox) and the
+process's one client are `customers/wiring.py`'s.
+"""
+
+from customers.metronome.client import MetronomeClient
+from customers.metronome.errors import (
+    BadRequest,
+    CustomerNotFound,
+    InvalidCursor,
+    MalformedResponse,
+    MetronomeError,
+    MetronomeTimeout,
+    MetronomeUnavailable,
+    RateLimited,
+    TokenRejected,
+)
+from customers.metronome.models import (
+    BILLABLE_STATUS_BY_VALUE,
+    MAX_IDS_PER_REQUEST,
+    MAX_PAGE_SIZE,
+    UNREADABLE_CUSTOMER,
+    BillableStatus,
+    CreditType,
+    CurrentBillableStatus,
+    Customer,
+    CustomerPage,
+    CustomerQuery,
+    Invoice,
+    InvoiceLineItem,
+    InvoicePage,
+    RowPage,
+)
+
+__all__ = [
+    "BILLABLE_STATUS_BY_VALUE",
+    "MAX_IDS_PER_REQUEST",
+    "MAX_PAGE_SIZE",
+    "UNREADABLE_CUSTOMER",
+    "BadRequest",
+    "BillableStatus",
+    "CreditType",
+    "CurrentBillableStatus",
+    "Customer",
+    "CustomerNotFound",
+    "CustomerPage",
+    "CustomerQuery",
+    "InvalidCursor",
+    "Invoice",
+    "InvoiceLineItem",
+    "InvoicePage",
+    "MalformedResponse",
+    "MetronomeClient",
+    "MetronomeError",
+    "MetronomeTimeout",
+    "MetronomeUnavailable",
+    "RateLimited",
+    "RowPage",
+    "TokenRejected",
+]
