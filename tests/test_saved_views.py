@@ -440,3 +440,28 @@ def test_a_deleted_account_takes_its_private_views_and_leaves_its_shared_ones(an
     shared.refresh_from_db()
     assert shared.owner is None
     assert rules.can_change(manager, shared)
+
+
+def test_the_views_page_offers_changes_only_to_who_may_make_them(ann, bob, manager):
+    view = save(ann, "Team view", shared=True)
+    url = f"/customers/v/{view.slug}/edit/"
+
+    owner_page = client_for(ann).get(url).content.decode()
+    colleague_page = client_for(bob).get(url).content.decode()
+    manager_page = client_for(manager).get(url).content.decode()
+
+    for page in (owner_page, manager_page):
+        assert 'name="name"' in page and "Delete “Team view”" in page
+    assert 'name="name"' not in colleague_page and "Delete" not in colleague_page
+    # Everyone who sees it may land on it.
+    assert "Land on this view after logging in" in colleague_page
+
+
+def test_renaming_over_http_refuses_a_name_the_owner_already_uses(ann):
+    save(ann, "First")
+    second = save(ann, "Second")
+    response = client_for(ann).post(f"/customers/v/{second.slug}/edit/", {"name": "first"})
+    assert response.status_code == 200
+    assert "There is already a view named “first”" in response.content.decode()
+    second.refresh_from_db()
+    assert second.name == "Second"
