@@ -22,22 +22,27 @@ RUN apt-get update \
 
 WORKDIR /app
 # The lock first, so a code change does not reinstall the dependencies.
-COPY Makefile requirements.txt ./
+COPY Makefile requirements.txt requirements-pip.txt ./
 RUN make .venv/.installed PYTHON=python3
 COPY . .
 RUN make install PYTHON=python3
 
 # Read-only code owned by root; the process may write only /data (the SQLite database).
 USER dashboard
-ENV PATH=/app/.venv/bin:$PATH \
-    DATA_DIR=/data \
-    GUNICORN_BIND=0.0.0.0:8000
+# The listening address (0.0.0.0:$PORT), DATA_DIR=/data and DEBUG=false are the entrypoint's
+# defaults, not ENV lines: an env file's empty `GUNICORN_BIND=` would replace an ENV value
+# with "", while the entrypoint treats an empty variable as unset.
+ENV PATH=/app/.venv/bin:$PATH
 VOLUME /data
 EXPOSE 8000
+# Docker keeps this; an image built in the OCI format (podman's and buildah's default) drops
+# it: build with `--format docker`, or use compose.yaml's healthcheck, which repeats it.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; port = os.environ['GUNICORN_BIND'].rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
-# migrate is safe from every replica at once (it takes a PostgreSQL lock); compose.yaml
-# runs it as a one-off step instead and starts the app with `gunicorn dashboard.wsgi` only.
+  CMD ["python", "deploy/healthcheck.py"]
+ENTRYPOINT ["/app/deploy/entrypoint.sh"]
+# migrate waits for the database (DATABASE_WAIT_SECONDS) and is safe from every replica at
+# once (it takes a PostgreSQL lock); compose.yaml runs it as a one-off step instead and starts
+# the app with `gunicorn dashboard.wsgi` only.
 # A stop (SIGTERM) lets requests in flight finish for GUNICORN_GRACEFUL_TIMEOUT (120 s):
 # give the container a longer stop grace period (compose.yaml: stop_grace_period).
 CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn dashboard.wsgi"]

@@ -10,14 +10,18 @@ PORT ?= 8000
 # Each stamp is remade when its lock file changes, so a pulled lock upgrade reinstalls.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
+# pip itself from its own hashed lock (never an unpinned upgrade): builds are reproducible.
+$(VENV)/.pip: requirements-pip.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-pip.txt
 	@touch $@
 
-$(VENV)/.installed-test: requirements-test.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --require-hashes -r requirements-test.txt
+$(VENV)/.installed: requirements.txt $(VENV)/.pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-test.txt
 	@touch $@ $(VENV)/.installed
 
 # Production static files (hashed, compressed), collected again when one changes: without

@@ -15,8 +15,10 @@ import environ
 environ.Env.read_env(Path(__file__).resolve().parent / ".env", overwrite=False)
 env = environ.Env()
 
-# gunicorn is how the dashboard runs in production: default to production settings.
-os.environ.setdefault("DEBUG", "false")
+# gunicorn is how the dashboard runs in production: default to production settings. An empty
+# DEBUG (an env file's `DEBUG=`) is unset too, or Django's development default would win.
+if not os.environ.get("DEBUG", "").strip():
+    os.environ["DEBUG"] = "false"
 
 
 def _setting(name: str, default: int) -> int:
@@ -82,3 +84,12 @@ if (_log_format or ("plain" if env.bool("DEBUG") else "json")) == "json":
         },
         "root": {"handlers": [], "level": "WARNING"},
     }
+
+
+def when_ready(server: object) -> None:
+    """Say so loudly when a `.env` or the environment turned production into debug mode."""
+    if env.bool("DEBUG", default=False):
+        server.log.warning(  # type: ignore[attr-defined]
+            "DEBUG is true: Django's debug pages are served and HTTPS is not enforced. "
+            "Unset DEBUG (or set it to false) for production."
+        )

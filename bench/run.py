@@ -28,6 +28,7 @@ BENCHMARKS = [
     "bench.paging_bench",
     "bench.export_bench",
     "bench.index_bench",
+    "bench.customer_view_bench",
     "bench.profile_page",
 ]
 

@@ -38,7 +38,7 @@ class ExportAuditAdmin(ExportAuditAdminBase):
         "outcome",
         "rows_written",
         "duration",
-        "query_string",
+        "filters",
         "error",
     )
     readonly_fields = fields

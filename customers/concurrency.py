@@ -1,17 +1,25 @@
 """A per-person limit on expensive work running at once: long pasted-ID searches and CSV
 exports each spend many calls of the company's one Metronome token, and twenty of them at once
-made the API drop connections. The count lives in Django's cache, so with Redis it holds across
-every instance; each slot also expires on its own, so a process that dies mid-export cannot
-leave a person locked out.
+made the API drop connections.
+
+Each running piece of work holds one numbered slot, a row in the database (`WorkSlot`): every
+worker of every instance sees the same rows, whatever the cache, and the unique pair (person,
+number) makes taking a slot atomic on SQLite and PostgreSQL alike, with no lock to hold. A
+count in a per-process cache gave one person the limit once per gunicorn worker. Each slot
+also expires on its own, so a process that dies mid-export cannot leave a person locked out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from customers.models import WorkSlot
 
 BUSY_MESSAGE = (
     "You already have {limit} large searches or downloads running. Try again when one of "
@@ -22,36 +30,38 @@ BUSY_MESSAGE = (
 class Busy(Exception):
     """The person already runs as much expensive work as they may."""
 
+    retry_after = 30  # seconds: what the CSV's 429 tells a script to wait
+
     def __init__(self, limit: int) -> None:
         super().__init__(BUSY_MESSAGE.format(limit=limit))
-
-
-def _key(user_id: object) -> str:
-    return f"expensive-work:{user_id}"
 
 
 def acquire(user_id: object) -> None:
     """Take one of the person's slots, or raise Busy. Pair every call with `release`."""
     limit: int = settings.EXPENSIVE_WORK_PER_USER
-    key = _key(user_id)
-    # add() is atomic and sets the expiry; incr() is atomic on Redis and per process in memory.
-    cache.add(key, 0, timeout=settings.EXPENSIVE_WORK_SLOT_SECONDS)
-    try:
-        running = cache.incr(key)
-    except ValueError:  # the key expired between add() and incr()
-        cache.add(key, 1, timeout=settings.EXPENSIVE_WORK_SLOT_SECONDS)
-        running = 1
-    if running > limit:
-        release(user_id)
-        raise Busy(limit)
+    holder = str(user_id)
+    now = timezone.now()
+    WorkSlot.objects.filter(holder=holder, expires_at__lte=now).delete()
+    expires_at = now + timedelta(seconds=settings.EXPENSIVE_WORK_SLOT_SECONDS)
+    taken = set(WorkSlot.objects.filter(holder=holder).values_list("number", flat=True))
+    for number in range(limit):
+        if number in taken:
+            continue
+        try:
+            # Its own savepoint: a clash leaves a caller's transaction usable (PostgreSQL).
+            with transaction.atomic():
+                WorkSlot.objects.create(holder=holder, number=number, expires_at=expires_at)
+        except IntegrityError:  # another worker took this number first: try the next
+            continue
+        return
+    raise Busy(limit)
 
 
 def release(user_id: object) -> None:
-    try:
-        if cache.decr(_key(user_id)) < 0:
-            cache.delete(_key(user_id))
-    except ValueError:  # already expired: nothing to give back
-        pass
+    """Give back one of the person's slots (the newest: the older ones may be about to expire
+    on their own)."""
+    newest = WorkSlot.objects.filter(holder=str(user_id)).order_by("-expires_at", "-number")
+    WorkSlot.objects.filter(pk__in=list(newest.values_list("pk", flat=True)[:1])).delete()
 
 
 @contextmanager

@@ -30,6 +30,9 @@ BILLABLE_LABELS = {"billable": "Billable", "unbillable": "Unbillable"}
 
 @dataclass(frozen=True, slots=True)
 class CustomerRow:
+    # The whole ID, for the row's data-customer-id (the page's contract with outside
+    # scripts); `id` is the one shown, capped like every other shown value.
+    key: str
     id: str
     name: str
     detail_url: str
@@ -49,6 +52,8 @@ class CustomerRow:
     # Set when Metronome's answer differs from the index's in a way the search relied on:
     # "archived since the index was updated", "no longer in Metronome".
     note: str = ""
+    # For a pasted-ID search: the pasted ID (as pasted) this row matched.
+    matched_as: str = ""
 
 
 def customer_rows(customers: Iterable[Customer]) -> list[CustomerRow]:
@@ -76,6 +81,7 @@ def customer_row(
     status = customer.billable_status
     billable = status.value.value if status else "unset"
     return CustomerRow(
+        key=customer.id,
         id=_capped(customer.id),
         name=_capped(customer.name),
         # Relative to the customers page (/customers/): 11 bytes a row, 1 KB a page.

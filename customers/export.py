@@ -15,20 +15,25 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
 import logging
 import re
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
-from typing import cast
+from typing import Protocol, cast
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 from customers import search
 from customers.index import live as index_live
+from customers.index import search as index_search
 from customers.index.query import IndexQuery
 from customers.metronome import (
     BILLABLE_STATUS_BY_VALUE,
@@ -49,7 +54,9 @@ from customers.metronome.wire import (
     read_texts,
 )
 from customers.models import ExportAudit
+from customers.pasted import Ignored
 from customers.salesforce import SalesforceId
+from customers.urlstate import ListState
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +76,11 @@ COLUMNS = (
     "custom_fields",
 )
 ALIAS_SEPARATOR = "; "
-# The audit keeps the query string for the security review; gunicorn refuses request lines
-# over 8190 bytes anyway, and long searches travel as a short saved-search key.
-MAX_AUDITED_QUERY_STRING = 8190
+# The audit keeps what was exported as the form validated it, never the raw query string (any
+# junk parameters would be stored with every download), and at most this many characters:
+# a paste of 1,000 IDs is summed up rather than stored whole.
+MAX_AUDITED_FILTERS = ExportAudit._meta.get_field("filters").max_length or 2000
+AUDITED_IDS = 20
 
 # --- Formula neutralisation ----------------------------------------------------------------
 # Reference: https://owasp.org/www-community/attacks/CSV_Injection
@@ -238,10 +247,62 @@ def filename(
 # --- The audited download -------------------------------------------------------------------
 
 
-def audited_query_string(query_string: str) -> str:
-    if len(query_string) <= MAX_AUDITED_QUERY_STRING:
-        return query_string
-    return query_string[: MAX_AUDITED_QUERY_STRING - 1] + "…"
+def audited_filters(query: CustomerQuery, index_query: IndexQuery | None = None) -> str:
+    """The validated filters of an export as compact JSON, empty ones left out: long ID lists
+    as their first few and a count, and the whole cut to MAX_AUDITED_FILTERS."""
+    described: dict[str, object] = {
+        "customer_ids": query.customer_ids,
+        "salesforce_account_ids": query.salesforce_account_ids,
+        "ingest_alias": query.ingest_alias,
+        "only_archived": query.only_archived,
+    }
+    if index_query is not None:
+        filters = index_query.filters
+        described |= {
+            "q": index_query.q,
+            "sort": index_query.sort,
+            **{field: getattr(filters, field) for field in filters.__dataclass_fields__},
+        }
+    plain = {name: _audited(value) for name, value in described.items() if value}
+    text = json.dumps(plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= MAX_AUDITED_FILTERS else text[: MAX_AUDITED_FILTERS - 1] + "…"
+
+
+def _audited(value: object) -> object:
+    if isinstance(value, tuple | list):
+        items = [_audited(item) for item in value[:AUDITED_IDS]]
+        if len(value) > AUDITED_IDS:
+            items.append(f"… {len(value) - AUDITED_IDS} more ({len(value)} in all)")
+        return items
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)  # dates and the sort
+
+
+class TooFrequent(Exception):
+    """The person started EXPORTS_PER_MINUTE exports in the last minute already."""
+
+    retry_after = 60
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You have started {limit} downloads in the last minute, the most allowed. "
+            "Try again in a minute."
+        )
+
+
+def check_rate(user: AbstractBaseUser | AnonymousUser) -> None:
+    """Raise TooFrequent when `user` started EXPORTS_PER_MINUTE exports in the last minute.
+    Counted from the audit rows, so every worker and instance sees the same count; exports
+    running at once are bounded separately (customers.concurrency)."""
+    limit: int = settings.EXPORTS_PER_MINUTE
+    if not isinstance(user, User):
+        return
+    since = timezone.now() - timedelta(minutes=1)
+    if ExportAudit.objects.filter(user=user, started_at__gte=since).count() >= limit:
+        raise TooFrequent(limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +314,7 @@ class Download:
     body: Iterator[bytes]
     sandbox: bool
     searched: bool = False
+    kind: str = "customers"
 
     def response(self) -> StreamingHttpResponse:
         response = StreamingHttpResponse(self.body, content_type="text/csv; charset=utf-8")
@@ -263,52 +325,130 @@ class Download:
 
     def _filename(self) -> str:
         at = self.audit.started_at
-        return filename(self.query, at, sandbox=self.sandbox, searched=self.searched)
+        name = filename(self.query, at, sandbox=self.sandbox, searched=self.searched)
+        return name.replace("metronome-customers", f"metronome-{self.kind}", 1)
+
+
+class Start(Protocol):
+    """What the download views call: `start` or `start_match_report`."""
+
+    def __call__(
+        self,
+        client: MetronomeClient,
+        state: ListState,
+        *,
+        user: AbstractBaseUser | AnonymousUser,
+        salesforce_ids: Sequence[SalesforceId],
+        ignored: Sequence[tuple[str, Sequence[Ignored]]],
+        extra_columns: Sequence[str],
+        sandbox: bool,
+    ) -> Download: ...
 
 
 def start(
     client: MetronomeClient,
-    query: CustomerQuery,
+    state: ListState,
     *,
     user: AbstractBaseUser | AnonymousUser,
-    query_string: str,
     salesforce_ids: Sequence[SalesforceId] | None = None,
+    ignored: Sequence[tuple[str, Sequence[Ignored]]] = (),
     extra_columns: Sequence[str] = (),
     positions: Sequence[int] = (),
     sandbox: bool = False,
-    index_query: IndexQuery | None = None,
 ) -> Download:
     """Record the export, fetch its first page and write its first chunk. A Metronome
     failure before that raises here (the audit already says it failed), so the view can
-    answer with an error page instead of a broken file. With `index_query`, the file is
-    every match of that index search, re-read live from Metronome in batches of 100. With
-    `positions` (customers.columns.csv_positions), only a person's chosen columns."""
-    audit = ExportAudit.objects.create(
-        user=user if isinstance(user, User) else None,
-        username=user.get_username(),
-        query_string=audited_query_string(query_string),
-    )
+    answer with an error page instead of a broken file. An index search's file is every
+    match of that search, re-read live from Metronome in batches of 100. With `positions`
+    (customers.columns.csv_positions), only a person's chosen columns."""
+    audit = _audit(user, state)
+    index_query = state.index_query
     pages = (
         index_live.iter_pages(client, index_query, page_size=PAGE_SIZE)
         if index_query is not None
-        else _pages(client, query, extra_columns, salesforce_ids)
+        else _pages(client, state.query, extra_columns, salesforce_ids)
     )
-    body = _audited_body(pages, audit, extra_columns, positions)
+    body = _audited_body(csv_chunks(pages, extra_columns, positions), pages, audit)
     first_chunk = next(body)  # raises the first page's failure, audited
     return Download(
         audit=audit,
-        query=query,
+        query=state.query,
         body=_resume(first_chunk, body),
         sandbox=sandbox,
         searched=index_query is not None,
     )
 
 
+def _audit(user: AbstractBaseUser | AnonymousUser, state: ListState) -> ExportAudit:
+    return ExportAudit.objects.create(
+        user=user if isinstance(user, User) else None,
+        username=user.get_username(),
+        filters=audited_filters(state.query, state.index_query),
+    )
+
+
+REPORT_COLUMNS = ("pasted_id", "matched_as", "customer_id", "customer_name", "archived", "outcome")
+
+
+def start_match_report(
+    client: MetronomeClient,
+    state: ListState,
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    salesforce_ids: Sequence[SalesforceId] | None = None,
+    ignored: Sequence[tuple[str, Sequence[Ignored]]] = (),
+    extra_columns: Sequence[str] = (),
+    sandbox: bool = False,
+) -> Download:
+    """The match report of a pasted-ID search as a CSV, audited like the export: one row per
+    customer a pasted ID matched (active or archived), per pasted ID not found, and per
+    pasted value ignored. Cells neutralised like the export's."""
+    audit = _audit(user, state)
+
+    def pages() -> Generator[list[list[str]], None, None]:
+        rows = [
+            [
+                neutralise(row.pasted),
+                neutralise(row.matched_as),
+                neutralise(row.customer_id),
+                neutralise(row.customer_name),
+                "true" if row.archived else "false" if row.customer_id else "",
+                row.outcome,
+            ]
+            for row in search.match_rows(client, state.query, salesforce_ids)
+        ]
+        rows += [
+            [neutralise(item.value), "", "", "", "", "ignored"]
+            for _, values in ignored
+            for item in values
+        ]
+        yield rows
+
+    def chunks() -> Generator[tuple[bytes, int], None, None]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        buffer.write(BOM)
+        writer.writerow(REPORT_COLUMNS)
+        for rows in source:
+            writer.writerows(rows)
+            yield buffer.getvalue().encode("utf-8", "replace"), len(rows)
+
+    source = pages()
+    body = _audited_body(chunks(), source, audit)
+    first_chunk = next(body)
+    return Download(
+        audit=audit,
+        query=state.query,
+        body=_resume(first_chunk, body),
+        sandbox=sandbox,
+        kind="match-report",
+    )
+
+
 def _audited_body(
-    pages: Generator[CustomerPage | RowPage[list[str]], None, None],
+    chunks: Generator[tuple[bytes, int], None, None],
+    pages: Generator[object, None, None],
     audit: ExportAudit,
-    extra_columns: Sequence[str],
-    positions: Sequence[int] = (),
 ) -> Generator[bytes, None, None]:
     """The file, recorded in `audit` however it ends: one try/finally from the first API
     call to the last chunk.
@@ -319,7 +459,6 @@ def _audited_body(
     such as gunicorn take the first chunk before sending anything, so that does not happen.)
     """
     started = time.monotonic()
-    chunks = csv_chunks(pages, extra_columns, positions)
     rows = 0
     outcome, error = ExportAudit.Outcome.FAILED, ""
     try:
@@ -363,8 +502,13 @@ def _pages(
     """Metronome's own paging reads each customer straight into cells; a search looked up
     in batches (`customers.search`) gives `Customer`s."""
     if search.is_paged_by_metronome(query):
+        # Past what the account can plausibly hold the export stops, visibly (an API that
+        # answers new cursors for ever would otherwise stream without end).
         return client.iter_read_pages(
-            query, functools.partial(wire_row, extra_columns=extra_columns), page_size=PAGE_SIZE
+            query,
+            functools.partial(wire_row, extra_columns=extra_columns),
+            page_size=PAGE_SIZE,
+            max_rows=index_search.plausible_customer_count(),
         )
     return search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
 

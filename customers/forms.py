@@ -14,7 +14,7 @@ from customers.index.search import Archived, Billable, IndexFilters, Sort
 from customers.metronome import MAX_PAGE_SIZE, CustomerQuery
 from customers.pasted import Ignored, PastedIds
 from customers.salesforce import SalesforceId
-from customers.urlstate import DEFAULT_PAGE_SIZE, INDEX_PARAMS, PAGE_SIZES
+from customers.urlstate import DEFAULT_PAGE_SIZE, INDEX_PARAMS, ORDER_PASTED, PAGE_SIZES, ListState
 
 MAX_PASTED_IDS = 1000
 MAX_CURSOR_LENGTH = 2000
@@ -28,8 +28,17 @@ NO_INDEX_YET = (
     "are not available. Run `manage.py sync_customers` to build it."
 )
 
+# One word for yes and one for no in every parameter: links say `true` and `false`; the
+# other spellings are read so that older links and hand-written ones keep working.
 TRUE_VALUES = {"true", "1", "on", "yes"}
 FALSE_VALUES = {"false", "0", "off", "no", ""}
+# `billable=true` and `billable=false` say the same as everywhere else: billable, unbillable.
+BILLABLE_SYNONYMS = {
+    **{word: Billable.BILLABLE.value for word in TRUE_VALUES},
+    **{word: Billable.UNBILLABLE.value for word in FALSE_VALUES - {""}},
+    "not-set": Billable.NOT_SET.value,
+    "unset": Billable.NOT_SET.value,
+}
 
 
 def _describe(values: Sequence[str]) -> str:
@@ -133,6 +142,64 @@ class ArchivedField(forms.ChoiceField):
         return bool(super().clean(value) == "true")
 
 
+def _says_yes(value: Any) -> bool:
+    return value is True or str(value or "").strip().lower() in TRUE_VALUES
+
+
+class YesNoCheckbox(forms.CheckboxInput):
+    """A checkbox that hands the field the word the URL gave, for it to check, and is
+    ticked only by a yes (`false` ticks no box)."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, check_test=_says_yes)
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return data.get(name)
+
+
+class YesNoField(forms.BooleanField):
+    """A yes/no parameter: `true` or `false` (or an older link's 1/0, on/off, yes/no);
+    anything else is an error rather than a silent yes."""
+
+    widget = YesNoCheckbox
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value or "").strip().lower()
+        if text in TRUE_VALUES:
+            return True
+        if text in FALSE_VALUES:
+            return False
+        raise ValidationError("Use true or false.")
+
+
+class BillableField(forms.MultipleChoiceField):
+    """Any of billable, unbillable and not set (`billable=unbillable&billable=not_set`, or
+    comma-separated); `true` and `false` read as billable and unbillable."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            choices=[
+                (Billable.BILLABLE.value, "Billable"),
+                (Billable.UNBILLABLE.value, "Unbillable"),
+                (Billable.NOT_SET.value, "Not set"),
+            ],
+            required=False,
+            **kwargs,
+        )
+
+    def to_python(self, value: Any) -> list[str]:
+        values = [value] if isinstance(value, str) else list(value or [])
+        words = [word.strip().lower() for text in values for word in str(text).split(",")]
+        return list(dict.fromkeys(BILLABLE_SYNONYMS.get(word, word) for word in words if word))
+
+
 class CursorTrailField(forms.Field):
     """The cursors of the pages before this one, oldest first: what makes Previous work after
     a reload or from a shared link, since Metronome's cursors only go forwards."""
@@ -199,23 +266,19 @@ class CustomerFilterForm(forms.Form):
         widget=forms.HiddenInput,
     )
     # Ask Metronome again rather than answer from the cache; never kept in links.
-    refresh = forms.BooleanField(required=False, widget=forms.HiddenInput)
-    # Only the index answers these (see `uses_index`).
-    billable = forms.ChoiceField(
-        label="Billable status",
+    refresh = YesNoField(widget=forms.HiddenInput)
+    order = forms.ChoiceField(
+        label="Order",
         required=False,
-        choices=[
-            ("", "Any"),
-            (Billable.BILLABLE.value, "Billable"),
-            (Billable.UNBILLABLE.value, "Unbillable"),
-            (Billable.NOT_SET.value, "Not set"),
-        ],
+        choices=[("", "Creation order"), (ORDER_PASTED, "Paste order")],
     )
+    # Only the index answers these (see `uses_index`).
+    billable = BillableField(label="Billable status")
     created_from = DayField(label="Created from")
     created_to = DayField(label="Created to")
     updated_from = DayField(label="Updated from")
     updated_to = DayField(label="Updated to")
-    no_salesforce_id = forms.BooleanField(label="Has no Salesforce ID", required=False)
+    no_salesforce_id = YesNoField(label="Has no Salesforce ID")
     custom_field = CustomFieldFilter(
         label="Custom field", required=False, max_length=500, help_text="key=value"
     )
@@ -289,8 +352,16 @@ class CustomerFilterForm(forms.Form):
     @property
     def more_filters_used(self) -> bool:
         """Whether a "More filters" field holds something: the fold then starts open."""
-        names = ("billable", "created_from", "created_to", "updated_from", "updated_to")
-        return any(self.data.get(name) for name in (*names, "no_salesforce_id", "custom_field"))
+        names = ("created_from", "created_to", "updated_from", "updated_to", "custom_field")
+        return any(self.data.get(name) for name in names) or self._says_yes("no_salesforce_id")
+
+    def _says_yes(self, name: str) -> bool:
+        return str(self.data.get(name, "")).strip().lower() not in FALSE_VALUES
+
+    def _values(self, name: str) -> list[str]:
+        getlist = getattr(self.data, "getlist", None)
+        values = getlist(name) if getlist else [self.data.get(name, "")]
+        return [str(value).strip() for value in values if str(value or "").strip()]
 
     def clean_limit(self) -> int:
         return self.cleaned_data["limit"] or DEFAULT_PAGE_SIZE
@@ -311,10 +382,10 @@ class CustomerFilterForm(forms.Form):
     def uses_index(self) -> bool:
         """Whether the page is answered from the customer index: a search, a filter or a
         sort the API lacks, or All. Read from the submitted values, valid or not."""
-        if str(self.data.get("no_salesforce_id", "")).strip().lower() not in FALSE_VALUES:
+        if self._says_yes("no_salesforce_id"):
             return True
         return self.archived_choice == "all" or any(
-            str(self.data.get(name, "")).strip()
+            self._values(name)
             for name in INDEX_PARAMS
             if name != "no_salesforce_id"  # a yes/no, read above: "false" is no filter
         )
@@ -325,7 +396,7 @@ class CustomerFilterForm(forms.Form):
             q=data["q"],
             filters=IndexFilters(
                 archived=self.archived_state,
-                billable=Billable(data["billable"]) if data["billable"] else None,
+                billable=frozenset(Billable(value) for value in data["billable"]),
                 created_from=data["created_from"],
                 created_to=data["created_to"],
                 updated_from=data["updated_from"],
@@ -346,4 +417,21 @@ class CustomerFilterForm(forms.Form):
             salesforce_account_ids=data["salesforce_account_ids"],
             ingest_alias=data["ingest_alias"],
             only_archived=data["only_archived"],
+        )
+
+    def state(self, *, saved_key: str | None = None, toggle_in_url: bool = False) -> ListState:
+        """The validated page state: what every link, the CSV and the search read."""
+        data = self.cleaned_data
+        return ListState(
+            query=self.query(),
+            limit=data["limit"],
+            index_query=self.index_query() if self.uses_index else None,
+            saved_key=saved_key,
+            pasted_text=self.pasted_text,
+            toggle_in_url=toggle_in_url,
+            order=data["order"],
+            cursor=data["next_page"] or None,
+            trail=tuple(data["prev"]),
+            page=data["page"],
+            refresh=data["refresh"],
         )

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ class CustomerAccess(models.Model):
         permissions = [
             ("view_customers", "Can view Metronome customers"),
             ("export_customers", "Can download Metronome customers as CSV"),
-            # Granted to no group: superusers have it, and whoever an admin gives it to.
+            # The Index maintainers group holds it (migration 0008), and superusers.
             ("sync_index", "Can start a customer index update from the customers page"),
             # The Managers group's: rename, change or delete any shared saved view.
             ("manage_shared_views", "Can change and delete any shared saved view"),
@@ -65,11 +66,14 @@ class SavedSearch(models.Model):
 
     @classmethod
     def store(
-        cls, filters: dict[str, str], user: AbstractBaseUser | AnonymousUser
+        cls, filters: Mapping[str, str | list[str]], user: AbstractBaseUser | AnonymousUser
     ) -> "SavedSearch":
         """The stored search for these filters, stored now if nobody has yet. Raises
         `SearchQuotaExceeded` when `user` has stored their day's allowance already."""
-        params = {name: [value] for name, value in filters.items()}
+        params = {
+            name: [value] if isinstance(value, str) else list(value)
+            for name, value in filters.items()
+        }
         key = cls.key_for(params)
         existing = cls.objects.filter(key=key).first()
         if existing is not None:
@@ -106,7 +110,8 @@ class ExportAudit(models.Model):
     # Kept apart from `user`, so the record survives the account's deletion.
     username = models.CharField(max_length=150)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    query_string = models.TextField(blank=True)
+    # The validated filters as JSON, summed up and cut to fit (customers.export.audited_filters).
+    filters = models.CharField(max_length=2000, blank=True)
     rows_written = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.STARTED)
     error = models.TextField(blank=True)
@@ -285,3 +290,20 @@ class SavedViewAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_username} {self.action} {self.view_name!r}"
+
+
+class WorkSlot(models.Model):
+    """One piece of expensive work a person runs now (`customers.concurrency`): at most
+    EXPENSIVE_WORK_PER_USER numbered rows per person, each gone on release or expiry."""
+
+    holder = models.CharField(max_length=64)  # the person's primary key
+    number = models.PositiveSmallIntegerField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["holder", "number"], name="one_holder_per_work_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"slot {self.number} of {self.holder}"

@@ -4,12 +4,15 @@ Django's ModelBackend reads a user's permissions with two queries on every reque
 checks one (the page checks two: view, and export for the download button). Here the set is
 kept in the shared cache under a version that any change to users, groups or permissions
 bumps, so a permission taken away is refused on the very next request, on every instance.
+Without a shared cache (no CACHE_URL) nothing is cached: one worker's memory cannot tell the
+others that a permission was taken away.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission, User
 from django.core.cache import cache
@@ -27,6 +30,10 @@ class CachedPermissionsBackend(ModelBackend):
         cached: set[str] | None = getattr(user_obj, "_perm_cache", None)  # ModelBackend's
         if cached is not None:
             return cached
+        if not settings.CACHE_IS_SHARED:
+            # A version bumped in one worker's memory would leave the others granting a
+            # permission taken away: without a shared cache, read the database each time.
+            return super().get_all_permissions(user_obj)
         key = f"permissions:{_version()}:{user_obj.pk}"
         permissions: set[str] | None = cache.get(key)
         if permissions is None:

@@ -28,7 +28,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.http import QueryDict
 
-from customers import columns, urlstate
+from customers import columns, listing, urlstate
 from customers.forms import CustomerFilterForm
 from customers.models import LandingView, SavedSearch, SavedView, SavedViewAudit
 
@@ -140,27 +140,27 @@ def bump_list_version(**_: object) -> None:
 # --- What a view holds ----------------------------------------------------------------------
 
 
+ParamValue = str | list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class State:
     """A page's search in canonical form: what a view stores, and what "modified" compares."""
 
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, ParamValue] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
-
-    @property
-    def query_string(self) -> str:
-        return urlstate.query_string({**self.params, "columns": ",".join(self.columns)})
 
 
 def canonical_state(data: QueryDict) -> State:
     """The search `data` (a list page's parameters) asks for, validated by the page's own
-    form and spelt as the page's links spell it (so `limit=50` and no `limit` are one
-    state). A stored long search (`search=<key>`) is expanded: a view keeps the filters
-    themselves, which outlive the stored search. Invalid filters come back as `problems`.
-    Any well-formed custom-field column is kept, as the page shows it (the chooser offers
-    only the keys the index knows; a key no customer has any more shows empty cells)."""
-    expanded, unknown = urlstate.expand_saved_search(data)
+    form and spelt as the page's links spell it (`ListState.search_params`: `limit=50` and
+    no `limit` are one state). A stored long search (`search=<key>`) is expanded: a view
+    keeps the filters themselves, which outlive the stored search. Invalid filters come back
+    as `problems`. Any well-formed custom-field column is kept, as the page shows it (the
+    chooser offers only the keys the index knows; a key no customer has any more shows
+    empty cells)."""
+    expanded, unknown = listing.expand_saved_search(data)
     if unknown:
         return State(problems=("The stored search this link names no longer exists.",))
     form = CustomerFilterForm(expanded)
@@ -168,42 +168,40 @@ def canonical_state(data: QueryDict) -> State:
         problems = [f"{f.label}: {message}" for f in form for message in f.errors]
         problems += [str(message) for message in form.non_field_errors()]
         return State(problems=tuple(problems))
-    params = urlstate.search_params(
-        form.query(),
-        saved_key=None,
-        limit=form.cleaned_data["limit"],
-        pasted_text=form.pasted_text,
-        index_query=form.index_query() if form.uses_index else None,
-    )
+    params = form.state().search_params()
     choice = columns.parse(data.get("columns"))
     return State(params=params, columns=tuple(column.key for column in choice.columns))
 
 
-def state_of(view: SavedView) -> State:
-    return State(params=dict(view.params), columns=tuple(view.columns))
+def _values(value: object) -> ParamValue:
+    """A stored parameter as the URL carries it: a string, or a list of strings."""
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return str(value)
 
 
-def list_params(view: SavedView) -> dict[str, str]:
+def list_params(view: SavedView) -> dict[str, ParamValue]:
     """The list page's URL parameters that open `view`: its own, its columns, and
     `view=<slug>` (which names it on the page and lets it say "modified"). Filters too
     long for a URL (a pasted list of hundreds of IDs) travel as a stored search's key,
     stored here if need be: the view bounds them, so no link can store arbitrary ones."""
-    params: dict[str, str] = {
-        name: str(value) for name, value in view.params.items() if name in STATE_PARAMS
+    params: dict[str, ParamValue] = {
+        name: _values(value) for name, value in view.params.items() if name in STATE_PARAMS
     }
     params["columns"] = ",".join(str(key) for key in view.columns)
     params["view"] = view.slug
     if urlstate.fits_in_url(params):
         return params
+    # As the list page's POST stores a long search: the toggle and page size stay beside it.
     filters = {
-        name: [value]
+        name: [value] if isinstance(value, str) else value
         for name, value in params.items()
         if name in urlstate.FILTER_PARAMS and name != "only_archived"
     }
     stored, _ = SavedSearch.objects.get_or_create(
         key=SavedSearch.key_for(filters), defaults={"params": filters, "created_by": view.owner}
     )
-    kept: dict[str, str] = {
+    kept: dict[str, ParamValue] = {
         name: params[name] for name in ("only_archived", "limit", "columns") if name in params
     }
     return {"search": stored.key, **kept, "view": view.slug}

@@ -4,23 +4,25 @@ A page's URL holds the search (the filters, or `search=<key>` naming stored filt
 long for a URL), the page size, and where in the results it is: `next_page` (the cursor of
 this page), `prev` (the cursors of the pages before it, so Previous works after a reload or
 from a link in a ticket: Metronome's cursors only go forwards) and `page` (its number).
-Empty parameters are left out. Links are built once, in the view, from validated values;
-nothing here writes to the database.
+Empty parameters are left out, and every yes/no parameter says `true` or `false` (older
+links' `1`, `on`, `yes` and `0`, `off`, `no` still read; forms.py reads them). Links are
+built once, from the validated state (`ListState`, made by the form); nothing here reads or
+writes the database: a stored search is expanded before the form sees it
+(`listing.expand_saved_search`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from django.http import QueryDict
 from django.urls import reverse
 
 from customers.index.query import IndexQuery
-from customers.index.search import Archived, IndexResult, Sort
+from customers.index.search import Archived, Billable, IndexResult, Sort
 from customers.metronome import CustomerQuery
-from customers.models import SavedSearch
 
 # Past this many characters a query string risks proxies' and gunicorn's request-line limits
 # (about 8 KB): longer filters are POSTed and stored, and a page link drops its oldest
@@ -44,11 +46,14 @@ INDEX_PARAMS = (
     "custom_field",
     "sort",
 )
+# How a pasted-ID search orders its rows: `pasted` is paste order, else creation order.
+ORDER_PASTED = "pasted"
 FILTER_PARAMS = (
     "salesforce_account_ids",
     "customer_ids",
     "ingest_alias",
     "only_archived",
+    "order",
     *INDEX_PARAMS,
 )
 # Page numbers shown either side of the current one.
@@ -74,15 +79,7 @@ def filter_params(
     return {name: value for name, value in params.items() if value}
 
 
-def stored_filters(query: CustomerQuery, pasted_text: Mapping[str, str]) -> dict[str, str]:
-    """What a stored search holds: its filters but the Active/Archived toggle, which travels
-    in the URL beside the key, so switching it needs no other stored search."""
-    params = filter_params(query, pasted_text)
-    params.pop("only_archived", None)
-    return params
-
-
-def index_params(query: IndexQuery) -> dict[str, str]:
+def index_params(query: IndexQuery) -> dict[str, str | list[str]]:
     """An index search's own parameters (its ID filters are the API's), empty ones left out."""
     filters = query.filters
     custom = f"{filters.custom_field[0]}={filters.custom_field[1]}" if filters.custom_field else ""
@@ -93,7 +90,7 @@ def index_params(query: IndexQuery) -> dict[str, str]:
     params = {
         "q": query.q,
         "only_archived": "all" if filters.archived is Archived.ALL else "",
-        "billable": filters.billable.value if filters.billable else "",
+        "billable": [b.value for b in Billable if b in filters.billable],
         "created_from": day(filters.created_from),
         "created_to": day(filters.created_to),
         "updated_from": day(filters.updated_from),
@@ -132,12 +129,14 @@ def search_params(
     pasted_text: Mapping[str, str] | None = None,
     toggle_in_url: bool = False,
     index_query: IndexQuery | None = None,
-) -> dict[str, str]:
+    order: str = "",
+) -> dict[str, str | list[str]]:
     """What names the search in every link of its pages: its filters (with the index
     search's, when the index answers it), or the key of the stored filters, and the page
     size when it is not the default. Beside a key, the toggle is spelled out when Archived,
     or when the URL gave it (an older stored search may hold `only_archived=true`, which a
     URL's `false` overrides)."""
+    params: dict[str, str | list[str]]
     if saved_key:
         params = {"search": saved_key}
         if query.only_archived or toggle_in_url:
@@ -145,41 +144,138 @@ def search_params(
         if index_query is not None and index_query.filters.archived is Archived.ALL:
             params["only_archived"] = "all"
     else:
-        params = filter_params(query, pasted_text)
+        params = {**filter_params(query, pasted_text)}
         if index_query is not None:
             params = {**params, **index_params(index_query)}
+        if order:
+            params["order"] = order
     if limit != DEFAULT_PAGE_SIZE:
         params["limit"] = str(limit)
     return params
 
 
-def switch_state_url(search: Mapping[str, str], *, to_archived: bool) -> str:
+def switch_state_url(search: Params, *, to_archived: bool) -> str:
     """The first page of the same search with the Active/Archived toggle switched."""
     params = dict(search)
     params["only_archived"] = "true" if to_archived else "false" if "search" in params else ""
     return list_url(params)
 
 
-def expand_saved_search(params: QueryDict) -> tuple[QueryDict, bool]:
-    """Replace `search=<key>` by the stored filters, keeping the URL's other parameters (page
-    size, cursors, the Active/Archived toggle). Filters in the URL beside a key are ignored:
-    the key's own are the search, so the page, its links and its CSV always agree. Returns
-    the parameters and whether the key named nothing. Reads only."""
-    key = params.get("search", "")
-    if not key:
-        return params, False
-    expanded = QueryDict(mutable=True)
-    # Keys are hex digests; anything else (a NUL byte is an error in PostgreSQL) names nothing.
-    is_key = key.isascii() and key.isalnum()
-    saved = SavedSearch.objects.filter(key=key[:32]).first() if is_key else None
-    if saved is not None:
-        for name in FILTER_PARAMS:
-            if values := saved.params.get(name):
-                expanded.setlist(name, [str(v) for v in values])
-    for name, values in params.lists():
-        if name != "search" and (name not in FILTER_PARAMS or name == "only_archived"):
-            expanded.setlist(name, values)
-    return expanded, saved is None
+def list_url_as_given(params: QueryDict) -> str:
+    """The list page with `params` as a request gave them (every value of each, empty ones
+    left out): where an error page's "back" link leads."""
+    return list_url(dict(params.lists()))
+
+
+SHOWN_CUSTOMERS = {
+    Archived.ACTIVE: "active customers",
+    Archived.ARCHIVED: "archived customers",
+    Archived.ALL: "customers",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ListState:
+    """The customers page's state, validated (the form's `state()`): the one object its
+    links, its CSV links and which customers it shows are read from, as admin's ChangeList.
+
+    `index_query` is set when the customer index answers the page; `cursor`, `trail` and
+    `page` are where in the results it is."""
+
+    query: CustomerQuery
+    limit: int = DEFAULT_PAGE_SIZE
+    index_query: IndexQuery | None = None
+    saved_key: str | None = None
+    pasted_text: Mapping[str, str] = field(default_factory=dict)
+    toggle_in_url: bool = False
+    order: str = ""
+    cursor: str | None = None
+    trail: tuple[str, ...] = ()
+    page: int | None = None
+    refresh: bool = False
+
+    @property
+    def archived(self) -> Archived:
+        """Which customers are shown: active, archived or all (only the index does all)."""
+        if self.index_query is not None:
+            return self.index_query.filters.archived
+        return Archived.ARCHIVED if self.query.only_archived else Archived.ACTIVE
+
+    @property
+    def only_archived(self) -> str:
+        """`archived` as the URL says it: "false", "true" or "all"."""
+        return {Archived.ACTIVE: "false", Archived.ARCHIVED: "true", Archived.ALL: "all"}[
+            self.archived
+        ]
+
+    @property
+    def shown_customers(self) -> str:
+        return SHOWN_CUSTOMERS[self.archived]
+
+    @property
+    def is_filtered(self) -> bool:
+        return self.index_query is not None or self.query.is_filtered
+
+    def search_params(self) -> dict[str, str | list[str]]:
+        return search_params(
+            self.query,
+            saved_key=self.saved_key,
+            limit=self.limit,
+            pasted_text=self.pasted_text,
+            toggle_in_url=self.toggle_in_url,
+            index_query=self.index_query,
+            order=self.order,
+        )
+
+    def position_params(self) -> dict[str, str | list[str]]:
+        """Where in the results the page is, as the URL gave it."""
+        if self.index_query is not None:
+            return {"page": str(self.page) if self.page and self.page > 1 else ""}
+        return {
+            "next_page": self.cursor or "",
+            "page": str(self.page) if self.cursor and self.page else "",
+            "prev": list(self.trail),
+        }
+
+    def get_query_string(self, new: Params | None = None, remove: Iterable[str] = ()) -> str:
+        """This page's query string, with `new` set and `remove` left out (ChangeList's)."""
+        params = {**self.search_params(), **self.position_params(), **(new or {})}
+        for name in remove:
+            params.pop(name, None)
+        return query_string(params)
+
+    def url(self, new: Params | None = None, remove: Iterable[str] = ()) -> str:
+        query = self.get_query_string(new, remove)
+        return f"{reverse('customers:list')}?{query}" if query else reverse("customers:list")
+
+    def download_url(self, view: str = "customers:export") -> str:
+        """A CSV of the whole search (every page, whatever the page size)."""
+        query = query_string({**self.search_params(), "limit": ""})
+        return f"{reverse(view)}?{query}" if query else reverse(view)
+
+    def first_page(self) -> ListState:
+        return replace(self, cursor=None, trail=(), page=None)
+
+    def page_links(self, *, next_cursor: str | None, rows: int) -> PageLinks:
+        return page_links(
+            self.search_params(),
+            cursor=self.cursor,
+            trail=self.trail,
+            page=self.page,
+            limit=self.limit,
+            next_cursor=next_cursor,
+            rows=rows,
+            offset_cursor=self.query.has_id_filters,
+        )
+
+    def index_page_links(self, result: IndexResult) -> IndexPageLinks:
+        return index_page_links(self.search_params(), result)
+
+    def sort_links(self) -> dict[str, SortLink]:
+        return sort_links(self.search_params(), self.index_query.sort if self.index_query else None)
+
+    def switch_state_url(self) -> str:
+        return switch_state_url(self.search_params(), to_archived=not self.query.only_archived)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,13 +288,12 @@ class PageLinks:
     first_url: str
     previous_url: str | None  # None when the trail back was cut: First still works
     next_url: str | None
-    export_query: str
     this_url: str  # this page's own link (without `refresh`)
     refresh_url: str  # this page, asking Metronome again instead of the cache
 
 
 def page_links(
-    search: Mapping[str, str],
+    search: Params,
     *,
     cursor: str | None,
     trail: Sequence[str],
@@ -206,13 +301,17 @@ def page_links(
     limit: int,
     next_cursor: str | None,
     rows: int,
+    offset_cursor: bool = False,
 ) -> PageLinks:
     """The links of one page. `search` is `search_params(...)`; `cursor` is this page's,
     `trail` the cursors of the pages before it (oldest first, maybe cut short), `page` the
-    page number the URL gave (derived from the trail when absent)."""
-    number = max(page or 0, len(trail) + 2) if cursor else 1
+    page number the URL gave. The number shown is the cursor's own when it is an offset
+    (`offset_cursor`: a pasted-ID search), else the trail's length; the URL's `page` counts
+    only where the trail was cut to fit the URL, so a `page=` added by hand can never
+    relabel the rows shown."""
+    number = _page_number(search, cursor, trail, page, limit, offset_cursor)
 
-    def link(cursor: str | None, trail: Sequence[str], number: int) -> str:
+    def link_params(cursor: str | None, trail: Sequence[str], number: int) -> Params:
         paging = {"next_page": cursor or "", "page": str(number) if number > 1 else ""}
         # Keep the newest cursors that fit: Previous then stops where the kept ones end.
         room = MAX_QUERY_STRING - len(query_string({**search, **paging}))
@@ -222,7 +321,10 @@ def page_links(
             if room < 0:
                 break
             kept.insert(0, earlier)
-        return list_url({**search, **paging, "prev": kept})
+        return {**search, **paging, "prev": kept}
+
+    def link(cursor: str | None, trail: Sequence[str], number: int) -> str:
+        return list_url(link_params(cursor, trail, number))
 
     if number == 1:
         previous_url = None
@@ -233,19 +335,39 @@ def page_links(
     else:
         previous_url = None
     next_trail = [*trail, cursor] if cursor else []
-    export = {name: value for name, value in search.items() if name != "limit"}
     this_url = link(cursor, trail, number)
+    first_row = (number - 1) * limit + 1
+    if offset_cursor and cursor and cursor.isascii() and cursor.isdigit():
+        first_row = int(cursor) + 1
     return PageLinks(
         page_number=number,
-        first_row=(number - 1) * limit + 1,
-        last_row=(number - 1) * limit + rows,
+        first_row=first_row,
+        last_row=first_row + rows - 1,
         first_url=link(None, (), 1),
         previous_url=previous_url,
         next_url=link(next_cursor, next_trail, number + 1) if next_cursor else None,
-        export_query=query_string(export),
         this_url=this_url,
-        refresh_url=f"{this_url}{'&' if '?' in this_url else '?'}refresh=1",
+        refresh_url=list_url({**link_params(cursor, trail, number), "refresh": "true"}),
     )
+
+
+def _page_number(
+    search: Params,
+    cursor: str | None,
+    trail: Sequence[str],
+    page: int | None,
+    limit: int,
+    offset_cursor: bool,
+) -> int:
+    if not cursor:
+        return 1
+    if offset_cursor and cursor.isascii() and cursor.isdigit():
+        return int(cursor) // limit + 1
+    from_trail = len(trail) + 2
+    url = query_string({**search, "next_page": cursor, "page": str(page or ""), "prev": trail})
+    # Links drop a trail's oldest cursors only when one more would not fit.
+    was_cut = len(url) + len(query_string({"prev": cursor})) + 1 > MAX_QUERY_STRING
+    return max(page or 0, from_trail) if was_cut else from_trail
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,10 +392,9 @@ class IndexPageLinks:
     previous_url: str | None
     next_url: str | None
     numbers: tuple[PageNumber | None, ...]  # None marks a gap ("…")
-    export_query: str
 
 
-def index_page_links(search: Mapping[str, str], result: IndexResult) -> IndexPageLinks:
+def index_page_links(search: Params, result: IndexResult) -> IndexPageLinks:
     """The links of one page of an index search: `search` is `search_params(...)`."""
 
     def link(number: int) -> str:
@@ -293,7 +414,6 @@ def index_page_links(search: Mapping[str, str], result: IndexResult) -> IndexPag
         if numbers and (previous := numbers[-1]) is not None and number > previous.number + 1:
             numbers.append(None)
         numbers.append(PageNumber(number, link(number), number == current))
-    export = {name: value for name, value in search.items() if name != "limit"}
     return IndexPageLinks(
         page_number=current,
         page_count=count,
@@ -305,7 +425,6 @@ def index_page_links(search: Mapping[str, str], result: IndexResult) -> IndexPag
         previous_url=link(current - 1) if 1 < current <= count else None,
         next_url=link(current + 1) if current < count else None,
         numbers=tuple(numbers) if count > 1 else (),
-        export_query=query_string(export),
     )
 
 
@@ -322,7 +441,7 @@ SORTABLE = {
 }
 
 
-def sort_links(search: Mapping[str, str], current: Sort | None) -> dict[str, SortLink]:
+def sort_links(search: Params, current: Sort | None) -> dict[str, SortLink]:
     """A link per sortable column: ascending first, descending when it is the ascending
     sort already. A new sort starts at page one."""
     base = {name: value for name, value in search.items() if name not in ("sort", "page")}
@@ -334,3 +453,13 @@ def sort_links(search: Mapping[str, str], current: Sort | None) -> dict[str, Sor
         )
         links[column] = SortLink(list_url({**base, "sort": next_sort.value}), aria)
     return links
+
+
+def hidden_fields(state: ListState) -> list[tuple[str, str]]:
+    """The search's filters as (name, value) pairs, one per value: the hidden fields of the
+    form that stores a search too long for a link."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in state.search_params().items():
+        if name in FILTER_PARAMS or name == "limit":
+            pairs += [(name, v) for v in ([value] if isinstance(value, str) else value) if v]
+    return pairs

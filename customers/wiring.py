@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from customers.metronome import MetronomeClient
+from customers.metronome import MetronomeClient, PagingLimits
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport
 
 # The in-process sandbox's client still speaks HTTP; this host never leaves the process.
@@ -47,6 +47,9 @@ def client_from_settings() -> MetronomeClient:
         retry_budget=settings.METRONOME_RETRY_BUDGET,
         deadline=settings.METRONOME_DEADLINE,
         user_agent=settings.METRONOME_USER_AGENT,
+        paging_limits=PagingLimits(
+            max_rows=settings.PAGING_MAX_ROWS, max_seconds=settings.PAGING_MAX_SECONDS
+        ),
     )
     if not settings.METRONOME_SANDBOX:
         return client(

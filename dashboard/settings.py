@@ -175,20 +175,38 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env_number("DATABASE_CONN_MAX_AGE", 60, minimum=0, cast=int)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# How long `manage.py migrate` (a container's first step) waits for the database to answer.
+DATABASE_WAIT_SECONDS = env_number("DATABASE_WAIT_SECONDS", 60.0, minimum=0, cast=float)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# redis://host:6379/1 selects Django's own RedisCache: shared by every instance, so sessions,
-# cached API pages and the readiness result hold across them. Default: per-process memory.
+# redis://host:6379/1 selects Django's own RedisCache: shared by every instance, so cached
+# API pages, permission sets and the readiness result hold across them. Default: memory of
+# each process, which no two gunicorn workers share.
 CACHES = {
     "default": env.cache_url_config(
         env_service_url("CACHE_URL", environ.Env.CACHE_SCHEMES, "locmemcache://")
     )
 }
+# Whether every worker of every instance sees the same cache. Only then may state that must
+# hold everywhere (a session ended by a logout, a permission taken away) be kept in it; a
+# file cache is shared by one machine's workers only, so it does not count.
+CACHE_IS_SHARED = CACHES["default"]["BACKEND"] in {
+    "django.core.cache.backends.redis.RedisCache",
+    "django.core.cache.backends.memcached.PyMemcacheCache",
+    "django.core.cache.backends.memcached.PyLibMCCache",
+    "django.core.cache.backends.db.DatabaseCache",
+}
 # Seconds /readyz reuses its answer, so frequent probes do not each call Metronome.
 READINESS_CACHE_SECONDS = env_number("READINESS_CACHE_SECONDS", 5, minimum=0, cast=int)
 
-# Sessions live in the database (shared by every instance), read through the cache.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the database (shared by every instance), read through the cache only when
+# the cache is shared too: over per-process memory, a worker would go on trusting a session
+# that a logout on another worker deleted.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHE_IS_SHARED
+    else "django.contrib.sessions.backends.db"
+)
 # A tool that shows billing data: a session ends after SESSION_IDLE_HOURS without a request
 # (each request renews it), and optionally when the browser closes.
 SESSION_COOKIE_AGE = round(env_number("SESSION_IDLE_HOURS", 12.0, minimum=0.1, cast=float) * 3600)
@@ -240,9 +258,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_HANDLER = "customers.login_throttle.UsernameAndAddressHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# `manage.py prune` deletes saved searches and login-attempt records older than these.
+# `manage.py prune` (run daily: cron, or compose.yaml's housekeeping sidecar) deletes saved
+# searches, login-attempt records, export audits and index sync runs older than these.
 SAVED_SEARCH_RETENTION_DAYS = env_number("SAVED_SEARCH_RETENTION_DAYS", 30, minimum=1, cast=int)
 LOGIN_RECORD_RETENTION_DAYS = env_number("LOGIN_RECORD_RETENTION_DAYS", 90, minimum=1, cast=int)
+EXPORT_AUDIT_RETENTION_DAYS = env_number("EXPORT_AUDIT_RETENTION_DAYS", 400, minimum=1, cast=int)
+SYNC_RUN_RETENTION_DAYS = env_number("SYNC_RUN_RETENTION_DAYS", 30, minimum=1, cast=int)
 # Behind proxies, REMOTE_ADDR is the nearest proxy: failures are counted against the client
 # address those proxies put in X-Forwarded-For instead (see customers/login_throttle.py).
 TRUSTED_PROXY_COUNT = env_number("AXES_PROXY_COUNT", 0, minimum=0, cast=int)
@@ -298,6 +319,13 @@ METRONOME_MAX_RETRIES = env_number("METRONOME_MAX_RETRIES", 2, minimum=0, cast=i
 METRONOME_RETRY_BUDGET = env_number("METRONOME_RETRY_BUDGET", 20.0, minimum=0, cast=float)
 # The longest one attempt may take from sending to the last byte, however slowly it arrives.
 METRONOME_DEADLINE = env_number("METRONOME_DEADLINE", 30.0, minimum=0.1, cast=float)
+# Every loop over Metronome's pages (export, sync, pasted-ID lookups, invoices) stops, and
+# says so, past the most rows any account plausibly has (with an index: its last count times
+# PAGING_HEADROOM, plus 1,000), past PAGING_MAX_ROWS whatever the index says, or after
+# PAGING_MAX_SECONDS: an API answering new cursors for ever cannot keep it going.
+PAGING_MAX_ROWS = env_number("PAGING_MAX_ROWS", 1_000_000, minimum=1, cast=int)
+PAGING_HEADROOM = env_number("PAGING_HEADROOM", 1.5, minimum=1, cast=float)
+PAGING_MAX_SECONDS = env_number("PAGING_MAX_SECONDS", 3600.0, minimum=1, cast=float)
 # Every request to Metronome names the dashboard and its version (not configurable).
 METRONOME_USER_AGENT = f"metronome-customer-dashboard/{__version__}"
 # Where a person opens a customer in Metronome's own web app.
@@ -313,6 +341,8 @@ SANDBOX_CUSTOMERS = env_number("SANDBOX_CUSTOMERS", 5000, minimum=1, cast=int)
 # customers/concurrency.py); a slot frees itself after EXPENSIVE_WORK_SLOT_SECONDS anyway.
 EXPENSIVE_WORK_PER_USER = env_number("EXPENSIVE_WORK_PER_USER", 2, minimum=1, cast=int)
 EXPENSIVE_WORK_SLOT_SECONDS = env_number("EXPENSIVE_WORK_SLOT_SECONDS", 900, minimum=1, cast=int)
+# CSV exports one person may start in a minute, one after another (counted in the database).
+EXPORTS_PER_MINUTE = env_number("EXPORTS_PER_MINUTE", 6, minimum=1, cast=int)
 
 # --- Security headers --------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

@@ -216,9 +216,12 @@ def test_a_session_can_end_with_the_browser(client, settings, sam):
 
 
 @pytest.fixture
-def warm_finance_client(client, sam, sandbox_api):
+def warm_finance_client(client, sam, sandbox_api, settings):
     from django.contrib.auth.models import Group
 
+    # As with CACHE_URL=redis://...: this one test process's memory stands in for it.
+    settings.CACHE_IS_SHARED = True
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     sam.groups.add(Group.objects.get(name="Finance"))
     client.force_login(sam)
     client.get("/customers/")  # renews the session, fills the permission cache
@@ -254,3 +257,17 @@ def test_a_permission_taken_from_a_group_is_refused_on_the_next_request(warm_fin
     finance = Group.objects.get(name="Finance")
     finance.permissions.remove(Permission.objects.get(codename="export_customers"))
     assert warm_finance_client.get("/customers/export.csv").status_code == 403
+
+
+def test_without_a_shared_cache_a_permission_taken_away_is_refused_by_every_worker(db, settings):
+    from django.contrib.auth.models import Permission
+
+    # Another worker took it away: this process's memory never heard of it. Only a shared
+    # cache (CACHE_URL) may keep permission sets; without one, each check reads the database.
+    settings.CACHE_IS_SHARED = False
+    user = User.objects.create_user("fiona")
+    user.groups.add(Group.objects.get(name="Finance"))
+    assert User.objects.get(pk=user.pk).has_perm("customers.export_customers")
+    export = Permission.objects.get(codename="export_customers")
+    Group.permissions.through.objects.filter(permission=export).delete()  # no signal: elsewhere
+    assert not User.objects.get(pk=user.pk).has_perm("customers.export_customers")

@@ -189,13 +189,17 @@ def test_archived_toggle_active_archived_and_all(index):
 @pytest.mark.parametrize(
     ("billable", "expected"),
     [
-        (Billable.BILLABLE, {"Juniper HR Ltd.", "Northwind Acme"}),
-        (Billable.UNBILLABLE, {"HR Juniper Partners"}),
-        (Billable.NOT_SET, {"Société Générale", "Acme Corp", "株式会社 佐藤"}),
+        ({Billable.BILLABLE}, {"Juniper HR Ltd.", "Northwind Acme"}),
+        ({Billable.UNBILLABLE}, {"HR Juniper Partners"}),
+        ({Billable.NOT_SET}, {"Société Générale", "Acme Corp", "株式会社 佐藤"}),
+        (
+            {Billable.UNBILLABLE, Billable.NOT_SET},
+            {"HR Juniper Partners", "Société Générale", "Acme Corp", "株式会社 佐藤"},
+        ),
     ],
 )
-def test_billable_status_filter(index, billable, expected):
-    assert set(names(filters=IndexFilters(billable=billable))) == expected
+def test_billable_status_filter_matches_any_of_the_chosen_statuses(index, billable, expected):
+    assert set(names(filters=IndexFilters(billable=frozenset(billable)))) == expected
 
 
 def test_created_date_range_includes_both_whole_days(index):
@@ -231,7 +235,7 @@ def test_id_lists_and_ingest_alias_filters(index):
 
 
 def test_filters_combine_with_the_search(index):
-    filters = IndexFilters(billable=Billable.BILLABLE)
+    filters = IndexFilters(billable=frozenset({Billable.BILLABLE}))
     assert names("acme", filters=filters) == ["Northwind Acme"]
 
 
@@ -275,3 +279,34 @@ def test_page_numbers_out_of_range_are_refused(db, page, per_page):
 def test_empty_index_finds_nothing(db):
     assert search("acme").total == 0
     assert search("acme").customer_ids == ()
+
+
+def test_salesforce_keys_keep_their_case_as_the_paste_boxes_read_them():
+    from customers.index.search import salesforce_key
+
+    # Two 15-character IDs that differ only in case are two accounts.
+    assert salesforce_key("001dn00000abcde") != salesforce_key("001DN00000ABCDE")
+    # An 18-character ID whose case a spreadsheet changed is the same account.
+    assert salesforce_key("001xx000003dhuraag") == salesforce_key("001xx000003DHurAAG")
+    assert salesforce_key("001xx000003DHur") == "001xx000003DHurAAG"
+    # One whose suffix cannot fit is kept as given: two such differing in case stay two.
+    assert salesforce_key("0015500001WO1ZiABL") != salesforce_key("0015500001wo1ziABL")
+    assert salesforce_key("not an id") == ""
+
+
+def test_the_migration_gives_keys_stored_lower_cased_their_case_again(index):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("customers.migrations.0009_salesforce_key_in_its_case")
+    IndexedCustomer.objects.filter(name="Juniper HR Ltd.").update(
+        salesforce_key="001xx000003dhuraag"
+    )
+
+    migration.recompute_keys(apps, None)
+
+    assert IndexedCustomer.objects.get(name="Juniper HR Ltd.").salesforce_key == (
+        "001xx000003DHurAAG"
+    )
+    assert names("001xx000003DHurAAG") == ["Juniper HR Ltd."]

@@ -387,11 +387,12 @@ def timing_out(request: httpx.Request) -> httpx.Response:
         (failing_with(403), "Metronome rejected the API token"),
         (
             failing_with(429, {"Retry-After": "30"}),
-            "Metronome is rate limiting us, try again in 30 s",
+            # Clamped to the retry budget (5 s): never Metronome's number as it came.
+            "Metronome is rate limiting us, try again in 5 s",
         ),
         (failing_with(503), "Metronome is not answering normally (HTTP 503)"),
         (httpx.MockTransport(timing_out), "Metronome did not answer in 10 s"),
-        (failing_with(400), "Metronome refused the request (HTTP 400): nope"),
+        (failing_with(400), "Metronome refused the request as not valid (HTTP 400)."),
     ],
 )
 def test_a_metronome_failure_is_explained_in_the_results_region_with_retry(
@@ -651,7 +652,7 @@ def test_a_page_opened_twice_asks_metronome_once_and_refresh_asks_again(support_
     )
     assert refresh, "no Refresh link"
     refresh_url, pushed = (part.replace("&amp;", "&") for part in refresh.groups())
-    assert refresh_url == "/customers/?limit=10&refresh=1"
+    assert refresh_url == "/customers/?limit=10&refresh=true"
     assert pushed == "/customers/?limit=10", "the address bar never keeps refresh"
     refreshed = support_client.get(refresh_url, HTTP_HX_REQUEST="true")
     assert sandbox.request_count - before == 2

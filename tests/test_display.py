@@ -103,7 +103,9 @@ def test_the_table_shows_billable_since_as_text_and_names_the_customer_in_its_li
         '<span class="badge badge-unbillable">Unbillable</span> <small>since 4 Jul 2023</small>'
         in body
     )
-    assert "open Acme &lt;b&gt;Corp&lt;/b&gt; in Metronome" in body
+    # The ID's link to Metronome is described once for the table, not once a row.
+    assert 'target="_blank" aria-describedby="in-metronome"><code>' in body
+    assert '<span id="in-metronome" hidden>Opens the customer in Metronome' in body
     assert 'aria-label="Copy ID of Acme &lt;b&gt;Corp&lt;/b&gt;"' in body
     assert f'<a href="{customer["id"]}/">Acme &lt;b&gt;Corp&lt;/b&gt;</a>' in body
     # Custom fields are on the customer view, not in the table.

@@ -753,11 +753,57 @@ def test_a_complete_export_is_audited_with_who_what_and_how_long(finance_client,
     audit = ExportAudit.objects.get()
     assert audit.user == finance_client.user
     assert audit.username == "fiona"
-    assert audit.query_string == "only_archived=true&limit=10"
+    assert json.loads(audit.filters) == {"only_archived": True}
     assert audit.outcome == ExportAudit.Outcome.COMPLETE
     assert audit.rows_written == len(rows) > 0
     assert audit.error == ""
     assert audit.duration_ms is not None
+
+
+def test_the_audit_keeps_the_validated_filters_never_junk_parameters(finance_client, sandbox_api):
+    junk = "&".join(f"junk{n}={'x' * 70}" for n in range(100))  # 7 KB of it
+    ids = ",".join(customer["id"] for customer in sandbox_api.customers[:2])
+    download(finance_client, f"customer_ids={ids}&{junk}")
+
+    audit = ExportAudit.objects.get()
+    assert "junk" not in audit.filters and "xxxx" not in audit.filters
+    assert json.loads(audit.filters) == {"customer_ids": ids.split(",")}
+
+
+def test_a_long_pasted_list_is_audited_as_its_first_ids_and_a_count(finance_client, sandbox_api):
+    ids = [customer["id"] for customer in sandbox_api.customers[:100]]
+    download(finance_client, "customer_ids=" + ",".join(ids))
+
+    audited = json.loads(ExportAudit.objects.get().filters)["customer_ids"]
+    assert audited[:-1] == ids[: export.AUDITED_IDS]
+    assert audited[-1] == f"… {100 - export.AUDITED_IDS} more (100 in all)"
+
+
+def test_the_audited_filters_are_cut_to_the_columns_size():
+    from customers.metronome import CustomerQuery
+
+    text = export.audited_filters(CustomerQuery(ingest_alias="a" * 5000))
+    assert len(text) == export.MAX_AUDITED_FILTERS == 2000
+    assert text.endswith("…")
+
+
+def test_sequential_exports_past_the_rate_are_refused_until_a_minute_has_passed(
+    finance_client, sandbox_api, settings
+):
+    settings.EXPORTS_PER_MINUTE = 3
+    for _ in range(3):
+        download(finance_client, "limit=10")
+
+    refused = finance_client.get(URL)
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "60"
+    assert "3 downloads in the last minute" in refused.content.decode()
+    assert ExportAudit.objects.count() == 3  # a refused export is no audit row
+
+    ExportAudit.objects.update(started_at=datetime.now(UTC) - timedelta(seconds=61))
+    allowed = finance_client.get(URL)
+    assert allowed.status_code == 200
+    b"".join(allowed.streaming_content)
 
 
 @pytest.fixture
@@ -770,7 +816,7 @@ def superuser_client(client):
 def make_audit() -> ExportAudit:
     return ExportAudit.objects.create(
         username="fiona",
-        query_string="only_archived=true",
+        filters='{"only_archived":true}',
         outcome=ExportAudit.Outcome.COMPLETE,
         rows_written=12,
         duration_ms=3400,
@@ -804,3 +850,19 @@ def test_not_even_a_superuser_may_add_change_or_delete_an_audit_row(superuser_cl
     assert response.status_code == 403
     audit.refresh_from_db()
     assert (audit.username, audit.rows_written) == ("fiona", 12)
+
+
+def test_a_rate_limited_export_passes_on_retry_after_clamped_never_metronomes_number(
+    finance_client, install_client
+):
+    def limited(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json={"message": "slow"}, headers={"retry-after": "999999"})
+
+    install_client(httpx.MockTransport(limited), retry_budget=20, max_retries=0)
+    response = finance_client.get(URL)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "20"
+    body = response.content.decode()
+    assert "try again in 20 s" in body and "999999" not in body
+    assert "999999" not in ExportAudit.objects.get().error

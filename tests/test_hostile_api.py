@@ -6,7 +6,10 @@ export; every fake answers over httpx (a MockTransport, or a real socket for the
 
 from __future__ import annotations
 
+import base64
+import html
 import json
+import logging
 import socket
 import threading
 import urllib.parse
@@ -17,6 +20,8 @@ import httpx
 import pytest
 
 from customers import metronome, wiring
+from customers.index import sync as index_sync
+from customers.metronome.redaction import WITHHELD, mentions_token
 from customers.models import ExportAudit
 
 pytestmark = pytest.mark.django_db
@@ -312,28 +317,55 @@ def test_a_drip_fed_answer_fails_the_export(finance_client, install_drip_client)
 
 
 ECHOES: dict[str, Callable[[str], str]] = {
+    "plain": lambda token: token,
+    "cut short": lambda token: token[:-1],
     "upper": str.upper,
     "lower": str.lower,
+    "reversed": lambda token: token[::-1],
     "percent": lambda token: urllib.parse.quote(token, safe=""),
     "every-byte-percent": lambda token: "".join(f"%{ord(c):02X}" for c in token),
+    "base64": lambda token: base64.b64encode(token.encode()).decode(),
+    "base64 url-safe": lambda token: base64.urlsafe_b64encode(token.encode()).decode(),
+    "hex": lambda token: token.encode().hex(),
 }
 
 
 @pytest.mark.parametrize("spelling", ECHOES)
-def test_an_echoed_token_in_any_spelling_reaches_neither_page_nor_audit(
-    finance_client, install_client, spelling
+def test_an_echoed_token_in_any_encoding_reaches_no_page_audit_sync_run_or_log(
+    finance_client, install_client, spelling, caplog
 ):
-    def echo(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"message": f"bad token {ECHOES[spelling](TOKEN)}"})
+    echoed = ECHOES[spelling](TOKEN)
 
-    install_client(httpx.MockTransport(echo), token=TOKEN)
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            400, json={"message": f"bad token {echoed} here"}, headers={"x-request-id": "req_7Hq2"}
+        )
+
+    client = install_client(httpx.MockTransport(echo), token=TOKEN)
+    with caplog.at_level(logging.INFO):
+        page = page_text(finance_client)
+        finance_client.get(EXPORT_URL)
+        run = index_sync.sync(client)
+    shown_and_stored = [html.unescape(page), ExportAudit.objects.get().error, run.error]
+    for text in [*shown_and_stored, caplog.text]:
+        assert echoed not in text
+        assert not mentions_token(text, TOKEN)
+    for text in shown_and_stored:  # our own words, and Metronome's request ID for support
+        assert "Metronome refused the request as not valid (HTTP 400)" in text
+        assert "Metronome's request ID: req_7Hq2" in text
+        assert "bad token" not in text
+    # Operators still read what Metronome said, the token taken out.
+    assert "bad token [redacted] here" in caplog.text or WITHHELD in caplog.text
+
+
+def test_an_implausible_request_id_is_not_shown(finance_client, install_client):
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={}, headers={"x-request-id": "<script>x</script>"})
+
+    install_client(httpx.MockTransport(refuse), token=TOKEN)
     page = page_text(finance_client)
-    finance_client.get(EXPORT_URL)
-    audit_error = ExportAudit.objects.get().error
-    for text in (page, audit_error):
-        decoded = urllib.parse.unquote(text).casefold()
-        assert TOKEN.casefold() not in decoded
-        assert "it quoted the API token" in text
+    assert "Metronome refused the request as not valid (HTTP 400)" in page
+    assert "request ID" not in page and "script>x" not in page
 
 
 # --- Endless listings behind a pasted-ID search ------------------------------------------

@@ -203,15 +203,22 @@ def test_a_page_is_re_read_with_one_call_per_state(finance_client, indexed, inst
     assert api.request_count == 2
 
 
-def test_a_metronome_failure_is_shown_in_the_results(finance_client, indexed, install_client):
+def test_when_metronome_is_down_a_search_shows_the_index_answer_marked_possibly_stale(
+    finance_client, indexed, install_client
+):
     api = SandboxAPI(CUSTOMERS)
     install_client(SandboxTransport(api))
     api.faults = Faults(fail_every=1, fail_status=500)
 
     response = finance_client.get(LIST, {"q": "acme"})
 
+    html = response.content.decode()
     assert response.status_code == 200
-    assert "Could not load customers." in response.content.decode()
+    assert shown(response) == ["Acme Corp", "Northwind Acme"]
+    stale = html[html.index("data-stale") :]
+    assert "Possibly stale" in stale
+    assert "Metronome is not answering normally (HTTP 500)" in stale.split("</div>")[0]
+    assert "Could not load customers." not in html
 
 
 # --- Freshness and the no-index state --------------------------------------------------------

@@ -207,7 +207,7 @@ def test_no_log_line_of_a_request_cycle_holds_the_token_or_the_pasted_ids(
 # --- Housekeeping --------------------------------------------------------------------------
 
 
-def test_prune_removes_old_saved_searches_and_login_records_but_keeps_audits(db):
+def test_prune_removes_old_saved_searches_and_login_records(db):
     from axes.models import AccessAttempt
     from django.utils import timezone
 
@@ -227,7 +227,49 @@ def test_prune_removes_old_saved_searches_and_login_records_but_keeps_audits(db)
     call_command("prune", "--saved-search-days=30", "--login-record-days=30", stdout=out)
     assert "Deleted 1 saved searches." in out.getvalue()
     assert SavedSearch.objects.count() == 1 and AccessAttempt.objects.count() == 1
+    # Export audits are kept longer (EXPORT_AUDIT_RETENTION_DAYS, default 400).
     assert ExportAudit.objects.count() == 1
+
+
+def test_prune_removes_export_audits_and_sync_runs_past_their_retention(db, settings):
+    from django.utils import timezone
+
+    from customers.models import SyncRun, WorkSlot
+
+    settings.EXPORT_AUDIT_RETENTION_DAYS = 100
+    settings.SYNC_RUN_RETENTION_DAYS = 10
+    now = timezone.now()
+    for days in (120, 50):
+        audit = ExportAudit.objects.create(username="fiona")
+        ExportAudit.objects.filter(pk=audit.pk).update(started_at=now - timezone.timedelta(days))
+    outcomes = SyncRun.Outcome
+    runs = {
+        name: SyncRun.objects.create(outcome=outcome, started_at=now - timezone.timedelta(days))
+        for name, outcome, days in [
+            ("index is from", outcomes.SUCCEEDED, 40),  # the newest success: kept however old
+            ("older success", outcomes.SUCCEEDED, 41),
+            ("failed", outcomes.FAILED, 20),
+            ("recent failure", outcomes.FAILED, 2),
+        ]
+    }
+    WorkSlot.objects.create(holder="1", number=0, expires_at=now - timezone.timedelta(hours=1))
+
+    dry = io.StringIO()
+    call_command("prune", "--dry-run", stdout=dry)
+    assert "Would delete 1 CSV export audits." in dry.getvalue()
+    assert "Would delete 2 index sync runs." in dry.getvalue()
+    assert ExportAudit.objects.count() == 2
+
+    out = io.StringIO()
+    call_command("prune", stdout=out)
+    assert "Deleted 1 CSV export audits." in out.getvalue()
+    assert "Deleted 2 index sync runs." in out.getvalue()
+    assert "Deleted 1 expired work slots." in out.getvalue()
+    assert ExportAudit.objects.get().started_at > now - timezone.timedelta(60)
+    assert set(SyncRun.objects.values_list("pk", flat=True)) == {
+        runs["index is from"].pk,
+        runs["recent failure"].pk,
+    }
 
 
 # --- Real processes ------------------------------------------------------------------------
@@ -412,6 +454,11 @@ def prepare_instances(env: dict[str, str]) -> None:
 
 def log_in(url: str, log: Path) -> str:
     """Log the demo user in on one instance; its session cookie's value."""
+    return log_in_cookies(url, log)["sessionid"]
+
+
+def log_in_cookies(url: str, log: Path) -> dict[str, str]:
+    """Log the demo user in; the session and CSRF cookies the login set."""
     from customers.management.commands.ensure_demo_user import DEMO_PASSWORD
 
     # Cookies carried by hand: with DEBUG off they are Secure, and these are plain HTTP.
@@ -424,7 +471,85 @@ def log_in(url: str, log: Path) -> str:
         headers={"Cookie": f"csrftoken={csrf_cookie}"},
     )
     assert logged_in.status_code == 302, log.read_text()[-2000:]
-    return logged_in.cookies["sessionid"]
+    return {name: logged_in.cookies[name] for name in ("sessionid", "csrftoken")}
+
+
+# --- Several workers, whatever the cache ----------------------------------------------------
+# The default configuration (no CACHE_URL: each process has its own memory cache) with two
+# gunicorn workers, as every real deployment has: nothing that must hold everywhere may live
+# in one worker's memory.
+
+
+def two_workers(tmp_path: Path, **variables: str) -> dict[str, str]:
+    env = process_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        CACHE_URL="",
+        GUNICORN_WORKERS="2",
+        **variables,
+    )
+    prepare_instances(env)
+    return env
+
+
+@pytest.mark.slow
+def test_a_logout_ends_the_session_on_every_worker(tmp_path):
+    env = two_workers(tmp_path)
+    log = tmp_path / "gunicorn.log"
+    process, url = start_gunicorn(ROOT, sys.executable, env, log)
+    try:
+        cookies = log_in_cookies(url, log)
+        session = {"Cookie": f"sessionid={cookies['sessionid']}"}
+        # A new connection each: the requests spread over both workers, each reading (and,
+        # with a per-process cache, keeping) the session.
+        before = [httpx.get(f"{url}/customers/?limit=5", headers=session) for _ in range(30)]
+        assert {response.status_code for response in before} == {200}, log.read_text()[-2000:]
+
+        logged_out = httpx.post(
+            f"{url}/accounts/logout/",
+            data={"csrfmiddlewaretoken": cookies["csrftoken"]},
+            headers={
+                "Cookie": f"sessionid={cookies['sessionid']}; csrftoken={cookies['csrftoken']}"
+            },
+        )
+        assert logged_out.status_code == 302, log.read_text()[-2000:]
+
+        after = [httpx.get(f"{url}/customers/?limit=5", headers=session) for _ in range(30)]
+        served = [response for response in after if response.status_code != 302]
+        assert served == [], f"{len(served)} of 30 requests still served the old session"
+        assert {response.headers["location"] for response in after} == {
+            "/accounts/login/?next=/customers/%3Flimit%3D5"
+        }
+    finally:
+        stop(process)
+
+
+@pytest.mark.slow
+def test_two_workers_give_one_person_no_more_exports_at_once_than_the_limit(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from customers.sandbox import Faults, SandboxAPI, SandboxServer
+
+    # Each page of customers takes a while, so every export is still running when the last
+    # one asks for its slot.
+    api = SandboxAPI(300, faults=Faults(latency_s=0.5))
+    with SandboxServer(api, host="127.0.0.1", port=0) as metronome:
+        env = two_workers(tmp_path, METRONOME_BASE_URL=metronome.url, EXPENSIVE_WORK_PER_USER="2")
+        log = tmp_path / "gunicorn.log"
+        process, url = start_gunicorn(ROOT, sys.executable, env, log)
+        try:
+            session = {"Cookie": f"sessionid={log_in(url, log)}"}
+
+            def export(_: int) -> int:
+                response = httpx.get(f"{url}/customers/export.csv", headers=session, timeout=120)
+                return response.status_code
+
+            with ThreadPoolExecutor(8) as pool:
+                statuses = list(pool.map(export, range(8)))
+        finally:
+            stop(process)
+    assert set(statuses) <= {200, 429}, log.read_text()[-3000:]
+    assert 1 <= statuses.count(200) <= 2, statuses
+    assert statuses.count(429) >= 6, statuses
 
 
 @pytest.mark.slow

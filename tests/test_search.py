@@ -23,7 +23,7 @@ from fake_metronome import (
 )
 
 from customers import search
-from customers.metronome import BadRequest, CustomerQuery, InvalidCursor
+from customers.metronome import BadRequest, CustomerQuery, InvalidCursor, MalformedResponse
 from customers.salesforce import SalesforceId, normalise, to_18
 from customers.sandbox import SandboxAPI
 
@@ -221,7 +221,7 @@ def test_an_endless_run_of_fresh_cursors_is_an_error_not_a_loop(sleeps):
     script = Script(lambda request: page([], next_page=f"c{next(cursors)}"))
     query = CustomerQuery(customer_ids=(customer_id(1),))
 
-    with pytest.raises(search.MalformedResponse):
+    with pytest.raises(MalformedResponse):
         search.search(make_client(script, sleeps), query, limit=10)
 
 

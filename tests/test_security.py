@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from customers import metronome, views, wiring
+from customers import listing, metronome, wiring
 from customers.login_throttle import client_ip_address
 from customers.models import ExportAudit
 from customers.sandbox import SandboxAPI, SandboxServer, SandboxTransport
@@ -219,7 +219,7 @@ def test_pages_show_a_logout_form_not_a_logout_link(support_user, sandbox):
 # --- Groups and permissions -------------------------------------------------------------------
 
 
-def test_migrate_creates_support_and_finance_with_exactly_their_permissions():
+def test_migrate_creates_the_groups_with_exactly_their_permissions():
     granted = {
         group.name: {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
         for group in Group.objects.prefetch_related("permissions__content_type")
@@ -227,6 +227,7 @@ def test_migrate_creates_support_and_finance_with_exactly_their_permissions():
     assert granted == {
         "Support": {"customers.view_customers"},
         "Finance": {"customers.view_customers", "customers.export_customers"},
+        "Index maintainers": {"customers.view_customers", "customers.sync_index"},
         # A role on top of the other two: it manages shared saved views, and sees nothing.
         "Managers": {"customers.manage_shared_views"},
     }
@@ -246,7 +247,7 @@ def test_support_sees_customers_without_a_download_button_and_may_not_download(
     assert export.status_code == 403
     assert "Not allowed" in export.content.decode()
     # Only Finance grants the download: the page names it, not "Support or Finance".
-    assert "may not download customers as CSV" in export.content.decode()
+    assert "may not download Metronome customers as CSV" in export.content.decode()
     assert "add you to the <strong>Finance</strong> group" in export.content.decode()
     assert not ExportAudit.objects.exists()
 
@@ -273,8 +274,11 @@ def test_a_user_in_no_group_may_see_nothing(sandbox):
 
 def test_the_403_page_names_every_group_that_grants_what_was_refused(sandbox):
     body = client_for(make_user("nobody")).get(LIST_URL).content.decode()
-    assert "may not see customers" in body
-    assert "<strong>Finance</strong> or <strong>Support</strong> group" in body
+    assert "may not view Metronome customers" in body
+    assert (
+        "<strong>Finance</strong>, <strong>Index maintainers</strong> or "
+        "<strong>Support</strong> group"
+    ) in body
 
 
 def test_an_htmx_request_refused_with_403_reloads_the_page_to_show_why(sandbox):
@@ -697,7 +701,7 @@ def test_the_dashboard_pages_have_no_markup_a_strict_csp_would_block(
         responses["locked out"] = attempt_login(Client(), "sam", "wrong", "198.51.100.99")
     install_client(httpx.MockTransport(lambda r: httpx.Response(503)), max_retries=0)
     responses["metronome down"] = support.get(LIST_URL)
-    monkeypatch.setattr(views, "_search", boom)
+    monkeypatch.setattr(listing, "find", boom)
     erroring = client_for(support_user)
     erroring.raise_request_exception = False
     responses["500"] = erroring.get(LIST_URL)
@@ -786,7 +790,7 @@ def test_a_crash_is_a_friendly_500_without_the_exception_or_debug_page(
     support_user, monkeypatch, settings
 ):
     assert settings.DEBUG is False
-    monkeypatch.setattr(views, "_search", boom)
+    monkeypatch.setattr(listing, "find", boom)
     client = client_for(support_user)
     client.raise_request_exception = False
     response = client.get(LIST_URL)
@@ -1017,7 +1021,7 @@ def test_the_bearer_token_never_appears_on_other_pages_or_errors(
         search(url, admin.get(url))
     search("403", client_for(make_user("nobody")).get(LIST_URL))
     search("404", admin.get("/nope/"))
-    monkeypatch.setattr(views, "_search", boom)
+    monkeypatch.setattr(listing, "find", boom)
     crashing = client_for(finance_user)
     crashing.raise_request_exception = False
     crash = search("500", crashing.get(LIST_URL))
@@ -1025,13 +1029,13 @@ def test_the_bearer_token_never_appears_on_other_pages_or_errors(
     assert search.leaks(every_log_record, capfd) == []
 
 
-def test_an_api_error_message_echoing_the_token_is_withheld(
+def test_an_api_error_message_echoing_the_token_is_never_shown(
     real_token, support_user, install_client
 ):
     install_client(echoing(400), token=TOKEN)
     body = client_for(support_user).get(LIST_URL).content.decode()
-    assert "Metronome refused the request (HTTP 400)" in body
-    assert "it quoted the API token" in body and TOKEN_MARKER not in body
+    assert "Metronome refused the request as not valid (HTTP 400)" in body
+    assert TOKEN_MARKER not in body
 
 
 # --- Hostile input ------------------------------------------------------------------------------

@@ -127,8 +127,20 @@ def test_sessions_end_after_twelve_idle_hours_by_default_and_use_renews_them():
     assert values["SESSION_SAVE_EVERY_REQUEST"] is False
     assert "customers.middleware.SessionRenewalMiddleware" in values["MIDDLEWARE"]
     assert values["SESSION_EXPIRE_AT_BROWSER_CLOSE"] is False
-    # In the database, shared by every instance; read through the (shared) cache.
-    assert values["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
+    # In the database, shared by every instance and every worker.
+    assert values["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"
+
+
+def test_sessions_are_read_through_the_cache_only_when_every_worker_shares_it():
+    for cache_url, engine in [
+        ("redis://127.0.0.1:6379/0", "cached_db"),
+        ("dbcache://dashboard_cache", "cached_db"),
+        ("", "db"),
+        ("locmemcache://", "db"),
+        ("filecache:///tmp/dashboard-cache", "db"),
+    ]:
+        values = settings_with(**PRODUCTION, CACHE_URL=cache_url)
+        assert values["SESSION_ENGINE"] == f"django.contrib.sessions.backends.{engine}", cache_url
 
 
 def test_the_session_age_and_browser_close_expiry_are_configurable():

@@ -92,7 +92,7 @@ def test_sync_stores_every_field_and_its_search_forms(install_client):
     assert customer.aliases_folded == "\nsg-paris\nbilling@sg.example\n"
     assert customer.salesforce_account_id == "001xx000003DHur"
     assert customer.salesforce_account_id_18 == "001xx000003DHurAAG"
-    assert customer.salesforce_key == "001xx000003dhuraag"
+    assert customer.salesforce_key == "001xx000003DHurAAG"
     assert customer.billable_status == "unbillable"
     assert customer.billable_status_effective_at.isoformat() == "2025-02-03T04:05:06+00:00"
     assert customer.custom_fields == {"region": "EMEA", "Notes": "Zoë's account"}

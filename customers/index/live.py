@@ -9,6 +9,7 @@ labelled as such; a deleted one is shown with the values the index kept.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -24,8 +25,11 @@ from customers.metronome import (
     CustomerPage,
     CustomerQuery,
     MetronomeClient,
+    MetronomeError,
 )
 from customers.models import IndexedCustomer
+
+logger = logging.getLogger(__name__)
 
 ARCHIVED_SINCE = "archived since the index was updated"
 RESTORED_SINCE = "restored since the index was updated"
@@ -42,14 +46,25 @@ class LiveCustomer:
 class IndexPage:
     result: IndexResult
     customers: tuple[LiveCustomer, ...]
+    # Set when Metronome could not be re-read: the rows are the index's, possibly stale.
+    stale_error: str = ""
 
 
 def page(client: MetronomeClient, query: IndexQuery, *, page: int, per_page: int) -> IndexPage:
-    """One page of the index search, each customer as Metronome has it now."""
+    """One page of the index search, each customer as Metronome has it now; when Metronome
+    cannot answer, as the index last saw it, with the error (the index still holds names and
+    IDs, which is what a person searching needs most)."""
     result = index_search(
         query.q, filters=query.filters, sort=query.sort, page=page, per_page=per_page
     )
-    return IndexPage(result, live(client, result.customer_ids, query.filters.archived))
+    try:
+        customers = live(client, result.customer_ids, query.filters.archived)
+    except MetronomeError as error:
+        logger.warning("Index search shown without the live re-read: %s", error)
+        kept = _from_index(result.customer_ids)
+        rows = tuple(LiveCustomer(kept[i], "") for i in result.customer_ids if i in kept)
+        return IndexPage(result, rows, stale_error=str(error))
+    return IndexPage(result, customers)
 
 
 def live(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, TextField, Value, When
@@ -72,9 +73,13 @@ def salesforce_id_18(salesforce_id: str) -> str:
 
 
 def salesforce_key(salesforce_id: str) -> str:
-    """What an indexed Salesforce ID is matched by: its 18-character form, lower-cased, which
-    the case-encoding suffix keeps unique. '' when it is not a Salesforce ID at all."""
-    return _salesforce_id_18(salesforce_id.strip()).lower()
+    """What an indexed Salesforce ID is matched by: the key the paste boxes match by too
+    (`salesforce.normalise`), in its case: a 15-character ID with its checksum suffix (two
+    that differ only in case are two accounts, two keys), an 18-character one with its case
+    restored from its suffix, or as given when the suffix does not fit. '' when it is not a
+    Salesforce ID at all."""
+    text = salesforce_id.strip()
+    return salesforce.normalise(text).key if _SALESFORCE_ID.fullmatch(text) else ""
 
 
 def _uuid(text: str) -> uuid.UUID | None:
@@ -123,7 +128,7 @@ class IndexFilters:
     """The filters, all combined with AND. Dates are whole UTC days, both ends included."""
 
     archived: Archived = Archived.ACTIVE
-    billable: Billable | None = None
+    billable: frozenset[Billable] = frozenset()  # any of these; empty: any status
     created_from: date | None = None
     created_to: date | None = None
     updated_from: date | None = None
@@ -212,10 +217,41 @@ def search(
     )
 
 
+def exact_name_matches(q: str, *, archived: Archived, limit: int = 20) -> list[str]:
+    """The IDs of customers in `archived` whose name is `q` exactly (folded), by name: the
+    search box shows them whatever the toggle."""
+    folded = fold(q)
+    if not folded:
+        return []
+    customers = _filtered(IndexFilters(archived=archived)).filter(name_folded=folded)
+    return [
+        str(i) for i in customers.order_by("name_folded", "id").values_list("id", flat=True)[:limit]
+    ]
+
+
+def indexed_ids(customer_ids: Sequence[str]) -> set[str]:
+    """Which of `customer_ids` the index holds."""
+    parsed = [found for raw in customer_ids if (found := _uuid(raw))]
+    return {
+        str(i) for i in IndexedCustomer.objects.filter(id__in=parsed).values_list("id", flat=True)
+    }
+
+
 def last_successful_sync() -> SyncRun | None:
     """The sync the index is from: "Index updated 4 min ago" is its `finished_at`. None
     means no sync has run, and the page should say to run `manage.py sync_customers`."""
     return SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCEEDED).first()
+
+
+def plausible_customer_count() -> int | None:
+    """The most customers one listing of the whole account can plausibly hold, a ceiling for
+    the loops that read it (export, sync): the last sync's count times PAGING_HEADROOM, and
+    1,000 more for a small account that just grew. None before the first sync: then only
+    PAGING_MAX_ROWS bounds them."""
+    last = last_successful_sync()
+    if last is None:
+        return None
+    return math.ceil(last.seen * settings.PAGING_HEADROOM) + 1000
 
 
 CUSTOM_FIELD_KEYS_CACHE_SECONDS = 24 * 3600
@@ -251,10 +287,10 @@ def _filtered(filters: IndexFilters) -> QuerySet[IndexedCustomer]:
         customers = customers.filter(archived_at__isnull=True)
     elif filters.archived is Archived.ARCHIVED:
         customers = customers.filter(archived_at__isnull=False)
-    if filters.billable is Billable.NOT_SET:
-        customers = customers.filter(billable_status="")
-    elif filters.billable is not None:
-        customers = customers.filter(billable_status=filters.billable.value)
+    if filters.billable:
+        # The index stores "not set" as "".
+        statuses = ["" if b is Billable.NOT_SET else b.value for b in filters.billable]
+        customers = customers.filter(billable_status__in=statuses)
     for column, start, end in (
         ("created_at", filters.created_from, filters.created_to),
         ("updated_at", filters.updated_from, filters.updated_to),

@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers.index import staging
 from customers.index.rows import row_builders
+from customers.index.search import plausible_customer_count
 from customers.metronome import (
     Customer,
     CustomerPage,
@@ -34,6 +36,7 @@ from customers.metronome import (
     MetronomeError,
 )
 from customers.metronome.prefetch import prefetched
+from customers.metronome.redaction import redact
 from customers.models import IndexedCustomer, SyncRun
 
 logger = logging.getLogger(__name__)
@@ -95,7 +98,9 @@ def _describe(error: Exception) -> str:
         return (
             f"Database error ({type(error).__name__}); the index is as the previous sync left it."
         )
-    return f"{type(error).__name__}: {error}. The index is as the previous sync left it."
+    # Not ours to word: stored with anything token-like taken out.
+    described = redact(f"{type(error).__name__}: {error}", settings.METRONOME_BEARER_TOKEN)
+    return f"{described}. The index is as the previous sync left it."
 
 
 # --- The lock ------------------------------------------------------------------------------
@@ -154,8 +159,16 @@ def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
 def _both_listings(client: MetronomeClient) -> Iterator[CustomerPage]:
     """The pages of the active and the archived listing, fetched side by side, in the order
     they arrive."""
+    # Each listing stops (and the sync fails, the index kept) past what the account can
+    # plausibly hold: an API answering new cursors for ever cannot keep a sync going.
+    ceiling = plausible_customer_count()
     listings = [
-        partial(client.iter_pages, CustomerQuery(only_archived=archived), page_size=PAGE_SIZE)
+        partial(
+            client.iter_pages,
+            CustomerQuery(only_archived=archived),
+            page_size=PAGE_SIZE,
+            max_rows=ceiling,
+        )
         for archived in (False, True)
     ]
     return prefetched(listings, ahead=4, thread_name="index-sync-fetch")

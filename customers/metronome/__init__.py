@@ -8,18 +8,23 @@ and ../shared/metronome-api.md for the wire format as the official SDKs speak it
 - `models.py`: the typed values callers get (`Customer`, `CustomerPage`, `Invoice`...) and
   the `CustomerQuery` of the customer list;
 - `http.py`: the pooled httpx.Client, the SDKs' retry rules, time and size limits;
-- `customers.py`, `invoices.py`: one file per resource area; `client.py` joins them;
-- `prefetch.py`: fetching pages ahead of their consumer, in the background.
+- `customers.py`, `invoices.py` (and `invoice_pdf.py`), `contracts.py`, `balances.py`,
+  `alerts.py`, `usage.py`: one file per resource area, each with its typed values;
+  `client.py` joins them; `lists.py` reads the customer page's lists within bounds;
+- `prefetch.py`: fetching pages ahead of their consumer, in the background;
+- `bounds.py`: the ceiling on rows and time of every loop over pages.
 
 Callers never see httpx or JSON. Which Metronome (the real one or the sandbox) and the
 process's one client are `customers/wiring.py`'s.
 """
 
+from customers.metronome.bounds import PagingLimitReached, PagingLimits
 from customers.metronome.client import MetronomeClient
 from customers.metronome.errors import (
     BadRequest,
     CustomerNotFound,
     InvalidCursor,
+    InvoiceNotFound,
     MalformedResponse,
     MetronomeError,
     MetronomeTimeout,
@@ -60,12 +65,15 @@ __all__ = [
     "InvalidCursor",
     "Invoice",
     "InvoiceLineItem",
+    "InvoiceNotFound",
     "InvoicePage",
     "MalformedResponse",
     "MetronomeClient",
     "MetronomeError",
     "MetronomeTimeout",
     "MetronomeUnavailable",
+    "PagingLimitReached",
+    "PagingLimits",
     "RateLimited",
     "RowPage",
     "TokenRejected",

@@ -10,6 +10,7 @@ from collections.abc import Callable, Generator, Iterator
 from functools import partial
 from urllib.parse import quote
 
+from customers.metronome.bounds import PageBound
 from customers.metronome.errors import BadRequest, MalformedResponse, not_found_or
 from customers.metronome.http import MAX_CONSECUTIVE_EMPTY_PAGES, HTTPClient, logger
 from customers.metronome.models import (
@@ -36,12 +37,18 @@ class CustomersClient(HTTPClient):
         return self._fetch_page(query, limit, cursor)
 
     def iter_pages(
-        self, query: CustomerQuery, *, page_size: int = MAX_PAGE_SIZE
+        self,
+        query: CustomerQuery,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        max_rows: int | None = None,
     ) -> Generator[CustomerPage, None, None]:
         """Every page of the query, to the end, as `Customer`s. The next page is fetched
         while the caller works on the current one, so a consumer that writes rows waits on
-        the API once."""
-        pages = self.iter_read_pages(query, Customer.from_wire, page_size=page_size)
+        the API once. `max_rows`: see `follow_cursors`."""
+        pages = self.iter_read_pages(
+            query, Customer.from_wire, page_size=page_size, max_rows=max_rows
+        )
         try:
             for page in pages:
                 yield CustomerPage(page.rows, page.next_page)
@@ -54,6 +61,7 @@ class CustomersClient(HTTPClient):
         read: Callable[[object], Row],
         *,
         page_size: int = MAX_PAGE_SIZE,
+        max_rows: int | None = None,
     ) -> Generator[RowPage[Row], None, None]:
         """`iter_pages` with each customer's JSON read by `read`, which must check it as
         `Customer.from_wire` does and raise MalformedResponse where that would."""
@@ -63,19 +71,27 @@ class CustomersClient(HTTPClient):
         # One thread fetches page after page into a one-page queue (so at most two pages
         # ahead), sending each request as soon as it has the cursor.
         yield from prefetched(
-            [partial(self.follow_cursors, query, page_size, read)],
+            [partial(self.follow_cursors, query, page_size, read, max_rows=max_rows)],
             ahead=1,
             thread_name="metronome-prefetch",
         )
 
     def follow_cursors(
-        self, query: CustomerQuery, page_size: int, read: Callable[[object], Row]
+        self,
+        query: CustomerQuery,
+        page_size: int,
+        read: Callable[[object], Row],
+        *,
+        max_rows: int | None = None,
     ) -> Iterator[RowPage[Row]]:
         """The pages of one API listing, fetched in the caller's thread, each customer read
         by `read` and kept once, refusing to go round in circles: a cursor sent twice, or
         pages of nothing but customers already sent, mean the listing would never end (or
-        end with rows twice), so it fails visibly. `iter_read_pages` is the same with the
-        next page fetched ahead."""
+        end with rows twice), so it fails visibly. Nor does it go on for ever with new
+        cursors and new customers: past `max_rows` (what the caller knows is plausible),
+        PAGING_MAX_ROWS or PAGING_MAX_SECONDS it raises PagingLimitReached (bounds.py).
+        `iter_read_pages` is the same with the next page fetched ahead."""
+        bound = PageBound(self._paging_limits, max_rows=max_rows)
         cursor: str | None = None
         seen_cursors: set[str] = set()
         # hash() of each ID rather than the ID: 100,000 small ints, not 100,000 strings.
@@ -83,6 +99,7 @@ class CustomersClient(HTTPClient):
         empty_run = 0
         while True:
             items, next_page = self._fetch_wire_page(query, page_size, cursor)
+            bound.take(len(items))
             rows = [read(item) for item in items]  # each checked before any is kept
             ids = [hash(wire_id(item)) for item in items]
             kept: list[Row] = []

@@ -52,3 +52,14 @@ def not_found_or(error: BadRequest, customer_id: str) -> MetronomeError:
             "deleted, or the link may be mistyped."
         )
     return error
+
+
+class InvoiceNotFound(MetronomeError):
+    """Metronome has no such invoice for that customer (HTTP 404)."""
+
+
+def invoice_not_found(invoice_id: str) -> InvoiceNotFound:
+    return InvoiceNotFound(
+        f"Metronome has no invoice {invoice_id} for this customer. It may have been "
+        "regenerated or voided; reload the invoices."
+    )

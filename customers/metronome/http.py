@@ -8,18 +8,18 @@ Reference: https://docs.metronome.com/api-reference and the SDKs' `_base_client.
 from __future__ import annotations
 
 import email.utils
-import html
 import itertools
 import json
 import logging
 import math
 import random
+import re
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
 
 import httpx
 
+from customers.metronome.bounds import PagingLimits
 from customers.metronome.errors import (
     BadRequest,
     MalformedResponse,
@@ -28,7 +28,9 @@ from customers.metronome.errors import (
     MetronomeUnavailable,
     RateLimited,
     TokenRejected,
+    not_found_or,
 )
+from customers.metronome.redaction import redact
 from customers.metronome.wire import LONE_SURROGATE, parse_json
 
 # One logger for the whole client, as before the split: log filters name it.
@@ -69,8 +71,10 @@ class HTTPClient:
         transport: httpx.BaseTransport | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
+        paging_limits: PagingLimits | None = None,
     ) -> None:
         self._token = bearer_token
+        self._paging_limits = paging_limits or PagingLimits()
         self._timeout = timeout
         self._max_retries = max_retries
         self._retry_budget = retry_budget
@@ -93,40 +97,70 @@ class HTTPClient:
         self._http.close()
 
     def _get(self, path: str, params: Mapping[str, str]) -> object:
-        """GET with the official SDKs' retry rules, bounded by count and by total waiting;
+        return self._request("GET", path, params)
+
+    def _post(self, path: str, body: Mapping[str, object], params: Mapping[str, str]) -> object:
+        """A POST that only reads (Metronome lists contracts, balances, alerts and usage so):
+        retried like a GET, as the SDKs do."""
+        return self._request("POST", path, params, body)
+
+    def post_for_customer(
+        self,
+        customer_id: str,
+        path: str,
+        body: Mapping[str, object],
+        params: Mapping[str, str] | None = None,
+    ) -> object:
+        """A read-only POST about one customer (the customer page's lists): its JSON, with a
+        404 meaning the customer does not exist."""
+        try:
+            return self._post(path, body, params or {})
+        except BadRequest as error:
+            raise not_found_or(error, customer_id) from None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        body: Mapping[str, object] | None = None,
+    ) -> object:
+        """One call with the official SDKs' retry rules, bounded by count and by total waiting;
         each attempt bounded in time and size, its JSON checked before anyone reads it."""
         give_up_at = time.monotonic() + self._retry_budget
         for attempt in itertools.count(1):
             started = time.monotonic()
             retry_after: float | None = None
             try:
-                response, content = self._send(path, params, started + self._deadline)
+                response, content = self._send(method, path, params, body, started + self._deadline)
             except httpx.TimeoutException:
-                self._log(path, "timeout", started, attempt)
+                self._log(method, path, "timeout", started, attempt)
                 error: MetronomeError = MetronomeTimeout(
                     f"Metronome did not answer in {self._timeout:g} s. Try again in a minute."
                 )
                 should_retry = True
             except _DeadlinePassed:
-                self._log(path, "deadline passed", started, attempt)
+                self._log(method, path, "deadline passed", started, attempt)
                 error = MetronomeTimeout(
                     f"Metronome's answer took longer than {self._deadline:g} s to arrive. "
                     "Try again in a minute."
                 )
                 should_retry = True
             except httpx.TransportError as exc:
-                self._log(path, f"connection error ({type(exc).__name__})", started, attempt)
+                self._log(
+                    method, path, f"connection error ({type(exc).__name__})", started, attempt
+                )
                 error = MetronomeUnavailable(
                     "The dashboard could not reach Metronome. Try again in a minute; if it "
                     "keeps happening, check the server's network and METRONOME_BASE_URL."
                 )
                 should_retry = True
             else:
-                self._log(path, response.status_code, started, attempt)
+                self._log(method, path, response.status_code, started, attempt)
                 if response.is_success:
                     return parse_json(content)
                 retry_after = _retry_after_seconds(response.headers)
-                error = self._error_for(response.status_code, content, retry_after)
+                error = self._error_for(path, response, content, retry_after)
                 should_retry = _should_retry(response)
             if not should_retry or attempt > self._max_retries:
                 raise error
@@ -165,11 +199,16 @@ class HTTPClient:
         return body["data"], next_page or None
 
     def _send(
-        self, path: str, params: Mapping[str, str], deadline: float
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        body: Mapping[str, object] | None,
+        deadline: float,
     ) -> tuple[httpx.Response, bytes]:
         """One attempt: the response and its body, read until `deadline` at the latest and
         never past `max_response_bytes` (gzip included: the limit is on what it unpacks to)."""
-        with self._http.stream("GET", path, params=params) as response:
+        with self._http.stream(method, path, params=params, json=body) as response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_response_bytes:
                 raise _too_large(self._max_response_bytes)
@@ -184,11 +223,12 @@ class HTTPClient:
                 chunks.append(chunk)
         return response, b"".join(chunks)
 
-    def _log(self, path: str, outcome: object, started: float, attempt: int) -> None:
+    def _log(self, method: str, path: str, outcome: object, started: float, attempt: int) -> None:
         # Method, path, outcome, duration and attempt: never headers, so never the token.
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.info(
-            "GET %s -> %s in %.0f ms (attempt %d)",
+            "%s %s -> %s in %.0f ms (attempt %d)",
+            method,
             path,
             outcome,
             elapsed_ms,
@@ -201,22 +241,74 @@ class HTTPClient:
             },
         )
 
-    def _error_for(self, status: int, content: bytes, retry_after: float | None) -> MetronomeError:
+    def _error_for(
+        self, path: str, response: httpx.Response, content: bytes, retry_after: float | None
+    ) -> MetronomeError:
+        """Our own words for the status, with Metronome's request ID when it sent one:
+        Metronome's message is never shown (it may quote the token, in any encoding), only
+        logged for operators, redacted."""
+        status = response.status_code
+        request_id = _request_id(response.headers)
+        logger.warning(
+            "Metronome answered HTTP %s to GET %s (request ID %s): %s",
+            status,
+            path,
+            request_id or "none",
+            redact(_api_message(content), self._token) or "(no message)",
+            extra={"path": path, "status": str(status), "metronome_request_id": request_id},
+        )
+        reference = f" Metronome's request ID: {request_id}." if request_id else ""
         if status in (401, 403):
             return TokenRejected(
                 f"Metronome rejected the API token (HTTP {status}). An administrator needs "
-                "to check METRONOME_BEARER_TOKEN."
+                f"to check METRONOME_BEARER_TOKEN.{reference}"
             )
         if status == 429:
-            wait = f"in {max(1, round(retry_after))} s" if retry_after else "in a minute"
-            return RateLimited(f"Metronome is rate limiting us, try again {wait}.", retry_after)
+            # Metronome's number reaches people and the CSV's Retry-After header: never more
+            # than this client would wait itself.
+            shown = _clamped(retry_after, self._retry_budget)
+            wait = f"in {max(1, math.ceil(shown))} s" if shown else "in a minute"
+            return RateLimited(
+                f"Metronome is rate limiting us, try again {wait}.{reference}", shown
+            )
         if status >= 500 or status in RETRYABLE_STATUSES:
             return MetronomeUnavailable(
-                f"Metronome is not answering normally (HTTP {status}). Try again in a minute."
+                f"Metronome is not answering normally (HTTP {status}). Try again in a "
+                f"minute.{reference}"
             )
-        api_message = _api_message(content, self._token)
-        detail = f": {api_message}" if api_message else "."
-        return BadRequest(f"Metronome refused the request (HTTP {status}){detail}", status)
+        what = REFUSALS.get(status, "Metronome refused the request")
+        return BadRequest(
+            f"{what} (HTTP {status}). If this keeps happening, tell the dashboard's "
+            f"developers.{reference}",
+            status,
+        )
+
+
+# Our words for the refusals a person may meet; any other 4xx is "refused the request".
+REFUSALS = {
+    400: "Metronome refused the request as not valid",
+    404: "Metronome has nothing at that address",
+    413: "Metronome refused the request as too large",
+    414: "Metronome refused the request as too long",
+    422: "Metronome could not process the request",
+}
+# Metronome's request ID, shown to people so support can quote it: only a plausible one.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}")
+
+
+def _request_id(headers: httpx.Headers) -> str | None:
+    for name in ("x-request-id", "request-id"):
+        value = str(headers.get(name, "")).strip()
+        if value and _REQUEST_ID.fullmatch(value):
+            return value
+    return None
+
+
+def _clamped(seconds: float | None, ceiling: float) -> float | None:
+    """A Retry-After between 0 and `ceiling`; None when it says nothing usable."""
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, ceiling) if ceiling > 0 else None
 
 
 class _DeadlinePassed(Exception):
@@ -230,32 +322,16 @@ def _too_large(limit: int) -> MalformedResponse:
     )
 
 
-def _api_message(content: bytes, token: str) -> str:
-    """The `message` of an error answer, to show a person; withheld whole when it quotes the
-    token in any spelling (case changed, percent- or HTML-encoded), since a partial
-    redaction of an unknown encoding is a guess."""
+def _api_message(content: bytes) -> str:
+    """What Metronome said about a failure, for the log only (after redaction): the JSON's
+    `message`, else the start of the body."""
     try:
         message = json.loads(content).get("message", "")
     except (ValueError, AttributeError, RecursionError):
-        return ""
+        message = content[:1000].decode("utf-8", errors="replace")
     if not isinstance(message, str):
         return ""
-    message = LONE_SURROGATE.sub("\ufffd", message)
-    if token and _mentions_token(message, token):
-        return "(Metronome's message is not shown: it quoted the API token)"
-    return message[:300]
-
-
-def _mentions_token(text: str, token: str) -> bool:
-    wanted = token.casefold()
-    for _ in range(4):  # percent-encoding inside percent-encoding, a few levels deep
-        decoded = html.unescape(urllib.parse.unquote_plus(text))
-        if wanted in text.casefold() or wanted in decoded.casefold():
-            return True
-        if decoded == text:
-            return False
-        text = decoded
-    return wanted in text.casefold()
+    return LONE_SURROGATE.sub("\ufffd", message)
 
 
 def _should_retry(response: httpx.Response) -> bool:

@@ -1,5 +1,6 @@
 """The sandbox: a deterministic, Metronome-compatible fake of `GET /v1/customers`, one
-customer, and a customer's invoices.
+customer, a customer's invoices (one of them, and its PDF), contracts, commits and credits,
+alerts and usage; with faults to inject, one endpoint at a time if need be.
 
 Used by the dashboard when no Metronome token is configured, by the tests and by the
 benchmarks. `SandboxTransport` serves it in-process to httpx; `SandboxServer` serves it

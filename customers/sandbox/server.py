@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, headers, payload = api.handle_control(self.command, url.path, body)
         else:
             status, headers, payload = api.handle(
-                self.command, url.path, url.query, dict(self.headers.items())
+                self.command, url.path, url.query, dict(self.headers.items()), body
             )
         self.send_response(status)
         for name, value in headers.items():

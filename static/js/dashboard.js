@@ -20,7 +20,7 @@ async function copyText(text) {
 }
 
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest("button[data-copy], button[data-copy-from], button.copy");
+  const button = event.target.closest("button[data-copy], button[data-copy-from], button.copy, .customers td > button");
   if (!button) return;
   let text;
   if (button.dataset.copyFrom) {
@@ -57,6 +57,17 @@ document.addEventListener("htmx:configRequest", (event) => {
   }
 });
 
+// A value cut short in the table (an ID, an alias) shows whole as a tooltip: set when
+// pointed at or focused, so the page carries no second copy of each value.
+function titleIfCut(event) {
+  if (!event.target.closest) return;
+  // The ID's link clips its <code>; an alias's <code> clips itself.
+  const cell = event.target.closest(".customers td > a") || event.target.closest(".customers td > code");
+  if (cell && !cell.title && cell.scrollWidth > cell.clientWidth) cell.title = cell.textContent;
+}
+document.addEventListener("mouseover", titleIfCut);
+document.addEventListener("focusin", titleIfCut);
+
 // The customer view as a side panel over the list (templates/customers/detail.html#panel).
 // It opens by an htmx request that pushes its URL, so Back closes it; Close and Escape do
 // the same when the list is underneath. Without the list (the full page) Close is a link.
@@ -64,6 +75,61 @@ function panelOverList() {
   const panel = document.querySelector("aside#customer-panel");
   return panel && document.getElementById("results") ? panel : null;
 }
+
+// The row a panel was opened from, and the list's URL then: closing (Close, Escape, Back)
+// goes back to that URL, and instead of htmx reloading the whole page for it (its history
+// cache is off, so Back would land at the top, or at the bottom), the panel is taken away
+// and focus returns to that row's link, the list where it was.
+let panelOpener = null;
+
+function closePanel() {
+  const panel = document.querySelector("aside#customer-panel");
+  if (!panel) return;
+  const slot = document.createElement("div");
+  slot.id = "customer-panel";
+  panel.replaceWith(slot);
+}
+
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const link = event.detail.elt;
+  if (!event.detail.target || event.detail.target.id !== "customer-panel") return;
+  const row = link.closest && link.closest("[data-customer-id]");
+  if (row && !panelOverList()) {
+    panelOpener = { id: row.dataset.customerId, url: location.pathname + location.search };
+  }
+});
+
+document.addEventListener("htmx:historyCacheMiss", (event) => {
+  if (!panelOpener || !panelOverList() || event.detail.path !== panelOpener.url) return;
+  event.preventDefault();
+  closePanel();
+  const opener = panelOpener;
+  panelOpener = null;
+  const row = document.querySelector(`#results [data-customer-id="${CSS.escape(opener.id)}"]`);
+  const link = row && row.querySelector("th a");
+  if (link) link.focus({ preventScroll: true });
+});
+
+// While the panel is open over the list, Tab and Shift+Tab stay inside it.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab") return;
+  const panel = panelOverList();
+  if (!panel) return;
+  const focusable = Array.from(panel.querySelectorAll(
+    "a[href], button:not([disabled]), input:not([disabled]), select, textarea, summary, [tabindex]:not([tabindex='-1'])"
+  )).filter((el) => el.getClientRects().length);
+  if (!focusable.length) return;
+  const first = focusable[0];
+  const last = focusable[focusable.length - 1];
+  const inside = panel.contains(document.activeElement) && document.activeElement !== panel;
+  if (event.shiftKey && (!inside || document.activeElement === first)) {
+    event.preventDefault();
+    last.focus();
+  } else if (!event.shiftKey && (!inside || document.activeElement === last)) {
+    event.preventDefault();
+    first.focus();
+  }
+});
 
 document.addEventListener("click", (event) => {
   const close = event.target.closest("a[data-close-panel]");
@@ -89,12 +155,8 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   // New results (a search, a page) leave the customer the panel showed behind: close it
   // without touching history, which now points at the new list.
   if (event.detail.target.id !== "results") return;
-  const panel = document.querySelector("aside#customer-panel");
-  if (panel) {
-    const slot = document.createElement("div");
-    slot.id = "customer-panel";
-    panel.replaceWith(slot);
-  }
+  panelOpener = null;
+  closePanel();
 });
 // --- Around each request for the results region ----------------------------------------
 // htmx marks the region (dim, progress bar) and disables the pager and the toggle; this adds
@@ -117,8 +179,33 @@ function syncToggleWithResults() {
   if (radio) radio.checked = true;
 }
 
+// The control that had focus when a request for the results started: the toggle is
+// disabled while it runs and a sort link is replaced by the swap, and either would leave
+// focus on the body. Found again afterwards by what it is, not by the (new) element.
+let focusedControl = null;
+
+function describeFocus() {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  if (el.closest("#filters") && el.id) return `#${CSS.escape(el.id)}`;
+  if (el.matches("a.sort")) return `#results thead th:nth-child(${el.closest("th").cellIndex + 1}) a.sort`;
+  if (el.matches(".card-sort a")) return `#results .card-sort a[data-sort="${el.dataset.sort}"]`;
+  return null;
+}
+
+function restoreFocus() {
+  if (!focusedControl) return;
+  const active = document.activeElement;
+  const selector = focusedControl;
+  focusedControl = null;
+  if (active && active !== document.body && document.contains(active)) return;
+  const el = document.querySelector(selector);
+  if (el) el.focus({ preventScroll: true });
+}
+
 document.addEventListener("htmx:beforeRequest", (event) => {
   if (!targetsResults(event.detail)) return;
+  focusedControl = describeFocus();
   pagingRequest = Boolean(event.detail.elt.closest(".paging"));
   const loading = document.getElementById("loading");
   clearTimeout(slowTimer);
@@ -131,18 +218,19 @@ document.addEventListener("htmx:afterRequest", (event) => {
   if (!targetsResults(event.detail)) return;
   clearTimeout(slowTimer);
   // A failed, aborted or replaced request leaves the old table: put the toggle back. Runs
-  // after htmx has removed `htmx-request` from the region.
-  setTimeout(syncToggleWithResults);
+  // after htmx has removed `htmx-request` from the region (and re-enabled the toggle).
+  setTimeout(() => { syncToggleWithResults(); restoreFocus(); });
 });
 
 document.addEventListener("htmx:afterSettle", (event) => {
   if (!targetsResults(event.detail)) return;
   syncToggleWithResults();
+  restoreFocus();
   const results = document.getElementById("results");
   const filters = document.querySelector("#filters .filters-fold");
   // On a phone the filters fold away once a search shows its results.
   if (filters && results.dataset.filtered === "true" && event.detail.requestConfig
-      && event.detail.requestConfig.elt.id === "filters") {
+      && event.detail.requestConfig.elt.id === "filters" && window.matchMedia("(max-width: 700px)").matches) {
     filters.open = false;
   }
   if (!pagingRequest) return;

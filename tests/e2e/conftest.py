@@ -322,8 +322,9 @@ class Dashboard:
         self.swap(self.page.locator("label.toggle-option", has_text=state).click)
 
     def row_ids(self) -> list[str]:
-        return self.results.locator("tbody tr").evaluate_all(
-            "rows => rows.map(row => row.querySelector('th a').getAttribute('href').slice(0, -1))"
+        # The page's contract with outside scripts (tests/test_page_contract.py).
+        return self.results.locator("[data-customer-id]").evaluate_all(
+            "rows => rows.map(row => row.dataset.customerId)"
         )
 
     def all_row_ids(self) -> list[str]:

@@ -28,7 +28,7 @@ def test_part_of_a_name_finds_the_customer_and_opens_it(dashboard, data):
     dashboard.swap(lambda: box.press("Enter"))
 
     assert dashboard.query()["q"] == [typed]
-    row = dashboard.results.locator(f'tr:has(th a[href="{customer["id"]}/"])')
+    row = dashboard.results.locator(f'tr[data-customer-id="{customer["id"]}"]')
     expect(row).to_be_visible()
     expect(dashboard.results.locator("#row-count")).to_contain_text(
         re.compile(r"Rows 1–\d+ of [\d,]+")

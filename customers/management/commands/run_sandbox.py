@@ -17,6 +17,7 @@ from customers.sandbox import (
     generate_customers,
 )
 from customers.sandbox.data import DEFAULT_COUNT, DEFAULT_SEED
+from customers.sandbox.faults import ENDPOINTS
 
 
 def _non_negative_int(raw: str) -> int:
@@ -94,6 +95,13 @@ class Command(BaseCommand):
             default=0,
             help="Answer every Nth list request with an empty page that has a next_page.",
         )
+        parser.add_argument(
+            "--fail-endpoint",
+            action="append",
+            default=[],
+            choices=ENDPOINTS,
+            help="Fail every request to this endpoint (repeat for more), e.g. usage.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -104,6 +112,7 @@ class Command(BaseCommand):
                 rate_limit_every=options["rate_limit_every"],
                 retry_after_s=options["retry_after"],
                 empty_page_every=options["empty_page_every"],
+                failing_endpoints=tuple(options["fail_endpoint"]),
             )
         except ValueError as error:
             raise CommandError(str(error)) from None

@@ -36,7 +36,7 @@ def remove_managers(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0005_sync_index_permission"),
+        ("customers", "0009_salesforce_key_in_its_case"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

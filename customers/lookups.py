@@ -1,0 +1,286 @@
+"""The lookups behind a pasted-ID search: each pasted list looked up on its own, in batches,
+in the Active and the Archived state, through one bounded thread pool, and how their answers
+combine into the page's customers and the match report (see customers/search.py)."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from customers import salesforce
+from customers.metronome import (
+    MAX_IDS_PER_REQUEST,
+    MAX_PAGE_SIZE,
+    Customer,
+    CustomerQuery,
+    MalformedResponse,
+    MetronomeClient,
+)
+from customers.salesforce import SalesforceId
+
+# One pool per search, never one inside another: its threads are the search's only
+# concurrency. Eight keeps a 1,000 + 1,000 ID search to a few rounds of calls without
+# spending much of the account's rate limit at once.
+# Enough for 300 pasted Salesforce IDs in one wave (6 lookups of 50, each in both states,
+# Active and Archived): the page then waits on Metronome about once, not twice.
+MAX_LOOKUP_THREADS = 12
+# One lookup names at most 100 IDs; a Salesforce ID may belong to a few customers (an
+# archived record and its replacement), never to thousands.
+MAX_CUSTOMERS_PER_LOOKUP = 20 * MAX_IDS_PER_REQUEST
+
+
+@dataclass(frozen=True, slots=True)
+class OtherForm:
+    """A pasted Salesforce ID found through another form than the one pasted: `pasted`
+    matched a customer whose Metronome record stores `stored`."""
+
+    pasted: str
+    stored: str
+
+
+@dataclass(frozen=True, slots=True)
+class SharedId:
+    """A pasted Salesforce ID that more than one customer holds: how many in the state shown
+    and in the other one."""
+
+    pasted: str
+    shown: int
+    other_state: int
+
+    @property
+    def customers(self) -> int:
+        return self.shown + self.other_state
+
+
+@dataclass(frozen=True, slots=True)
+class MatchReport:
+    """What became of each pasted ID, looked up among active and archived customers alike.
+    Customer IDs are given normalised, Salesforce IDs as pasted."""
+
+    pasted: int
+    matched: tuple[str, ...]
+    # Found, but only among customers the current Active/Archived toggle hides.
+    other_state: tuple[str, ...]
+    not_found: tuple[str, ...]
+    other_state_is_archived: bool = True
+    matched_as: tuple[OtherForm, ...] = ()
+    shared: tuple[SharedId, ...] = ()
+
+
+# --- The lookups -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PastedList:
+    """One paste box's IDs: the keys they are compared by, how each is shown, the values of
+    each API call, and the key a found customer is matched back by."""
+
+    is_customer_ids: bool
+    keys: tuple[str, ...]
+    shown_as: dict[str, str]
+    batches: tuple[tuple[str, ...], ...]
+    key_of: Callable[[Customer], str | None]
+
+
+def customer_key(customer: Customer) -> str | None:
+    return customer.id
+
+
+def salesforce_key(customer: Customer) -> str | None:
+    stored = customer.salesforce_account_id
+    return salesforce.key_for_stored(stored) if stored else None
+
+
+def pasted_lists(
+    query: CustomerQuery, salesforce_ids: tuple[SalesforceId, ...]
+) -> list[PastedList]:
+    lists: list[PastedList] = []
+    if ids := query.customer_ids:
+        lists.append(
+            PastedList(
+                is_customer_ids=True,
+                keys=ids,
+                shown_as={i: i for i in ids},
+                batches=tuple(
+                    ids[i : i + MAX_IDS_PER_REQUEST]
+                    for i in range(0, len(ids), MAX_IDS_PER_REQUEST)
+                ),
+                key_of=customer_key,
+            )
+        )
+    if salesforce_ids:
+        lists.append(
+            PastedList(
+                is_customer_ids=False,
+                keys=tuple(s.key for s in salesforce_ids),
+                shown_as={s.key: s.typed for s in salesforce_ids},
+                batches=tuple(
+                    tuple(value for s in batch for value in s.wire_values)
+                    for batch in salesforce.batches(salesforce_ids)
+                ),
+                key_of=salesforce_key,
+            )
+        )
+    return lists
+
+
+class Plan:
+    """The API queries one pasted-ID search needs, and how their answers combine.
+
+    Each pasted list is looked up on its own: the API ANDs its filters, so with both lists
+    in one query every pair of batches would be a call (100 for 1,000 + 1,000 IDs), and
+    the match report would call an ID "not found" whenever the other list excludes it.
+    """
+
+    def __init__(
+        self,
+        query: CustomerQuery,
+        salesforce_ids: tuple[SalesforceId, ...],
+        *,
+        with_report: bool,
+    ) -> None:
+        self.query = query
+        self.lists = pasted_lists(query, salesforce_ids)
+        shown, hidden = query.only_archived, not query.only_archived
+        self.states = (shown, hidden) if with_report else (shown,)
+        # The report ignores the ingest alias; the page honours it, so with an alias the
+        # page needs lookups of its own (Metronome, not this code, decides what matches).
+        passes: list[tuple[str, bool]] = [("", state) for state in self.states]
+        if query.ingest_alias:
+            passes.append((query.ingest_alias, shown))
+        self.groups: list[tuple[str, bool, int]] = []  # (alias, state, list index)
+        self.lookups: list[list[CustomerQuery]] = []
+        for alias, state in passes:
+            for index, pasted in enumerate(self.lists):
+                self.groups.append((alias, state, index))
+                self.lookups.append(
+                    [
+                        lookup(pasted.is_customer_ids, batch, alias, state)
+                        for batch in pasted.batches
+                    ]
+                )
+
+    def found(
+        self, results: list[tuple[Customer, ...]], alias: str, state: bool
+    ) -> list[tuple[Customer, ...]]:
+        """Per pasted list, the customers found that truly belong to one of its IDs (a
+        customer an API answer adds for no pasted ID is dropped)."""
+        found: list[tuple[Customer, ...]] = []
+        for (group_alias, group_state, index), customers in zip(self.groups, results, strict=True):
+            if group_alias == alias and group_state == state:
+                pasted = self.lists[index]
+                keys = set(pasted.keys)
+                found.append(tuple(c for c in customers if pasted.key_of(c) in keys))
+        return found
+
+    def matches(self, results: list[tuple[Customer, ...]]) -> tuple[Customer, ...]:
+        """The shown state's customers matching every pasted list (and the alias), in the
+        first list's order: pasted order by batch, Metronome's order within one."""
+        per_list = self.found(results, self.query.ingest_alias, self.query.only_archived)
+        first, *others = per_list
+        wanted = [{customer.id for customer in found} for found in others]
+        return tuple(c for c in first if all(c.id in ids for ids in wanted))
+
+    def report(self, results: list[tuple[Customer, ...]]) -> MatchReport:
+        query = self.query
+        shown_found = self.found(results, "", query.only_archived)
+        hidden_found = self.found(results, "", not query.only_archived)
+        matched: list[str] = []
+        other_state: list[str] = []
+        not_found: list[str] = []
+        matched_as: list[OtherForm] = []
+        shared: list[SharedId] = []
+        for pasted, shown, hidden in zip(self.lists, shown_found, hidden_found, strict=True):
+            shownby_key = by_key(pasted, shown)
+            hiddenby_key = by_key(pasted, hidden)
+            for key in pasted.keys:
+                as_pasted = pasted.shown_as[key]
+                in_shown, in_hidden = shownby_key.get(key, []), hiddenby_key.get(key, [])
+                if in_shown:
+                    matched.append(as_pasted)
+                elif in_hidden:
+                    other_state.append(as_pasted)
+                else:
+                    not_found.append(as_pasted)
+                if pasted.is_customer_ids:
+                    continue
+                stored_forms = dict.fromkeys(
+                    c.salesforce_account_id for c in (*in_shown, *in_hidden)
+                )
+                matched_as += [
+                    OtherForm(as_pasted, stored)
+                    for stored in stored_forms
+                    if stored and stored != as_pasted
+                ]
+                if len(in_shown) + len(in_hidden) > 1:
+                    shared.append(SharedId(as_pasted, len(in_shown), len(in_hidden)))
+        return MatchReport(
+            pasted=sum(len(pasted.keys) for pasted in self.lists),
+            matched=tuple(matched),
+            other_state=tuple(other_state),
+            not_found=tuple(not_found),
+            other_state_is_archived=not query.only_archived,
+            matched_as=tuple(matched_as),
+            shared=tuple(shared),
+        )
+
+
+def by_key(pasted: PastedList, customers: Sequence[Customer]) -> dict[str, list[Customer]]:
+    by_key: dict[str, list[Customer]] = {}
+    for customer in customers:
+        key = pasted.key_of(customer)
+        if key is not None:
+            by_key.setdefault(key, []).append(customer)
+    return by_key
+
+
+def lookup(
+    is_customer_ids: bool, values: tuple[str, ...], alias: str, only_archived: bool
+) -> CustomerQuery:
+    return CustomerQuery(
+        customer_ids=values if is_customer_ids else (),
+        salesforce_account_ids=() if is_customer_ids else values,
+        ingest_alias=alias,
+        only_archived=only_archived,
+    )
+
+
+def run(client: MetronomeClient, groups: list[list[CustomerQuery]]) -> list[tuple[Customer, ...]]:
+    """Every lookup of every group through one pool; each group's customers merged in
+    batch order, each batch in Metronome's order, each customer once."""
+    flat = [lookup for group in groups for lookup in group]
+    workers = max(1, min(len(flat), MAX_LOOKUP_THREADS))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="customer-search") as pool:
+        # Each lookup runs in a copy of this request's context: its log lines carry the
+        # request's ID like the rest of the request's.
+        futures = [
+            pool.submit(contextvars.copy_context().run, fetch_all, client, lookup)
+            for lookup in flat
+        ]
+        answers = iter([future.result() for future in futures])
+    merged: list[tuple[Customer, ...]] = []
+    for group in groups:
+        seen: dict[str, Customer] = {}
+        for _ in group:
+            for customer in next(answers):
+                seen.setdefault(customer.id, customer)
+        merged.append(tuple(seen.values()))
+    return merged
+
+
+def fetch_all(client: MetronomeClient, query: CustomerQuery) -> list[Customer]:
+    """Every customer of one API lookup, page after page in this thread (no pool in the
+    pool), with the client's guards against cursor cycles and repeated pages; and since a
+    lookup names at most 100 IDs, a lookup that goes on for pages and pages is a broken
+    answer, not a long list."""
+    customers: list[Customer] = []
+    for page in client.follow_cursors(query, MAX_PAGE_SIZE, Customer.from_wire):
+        customers.extend(page.rows)
+        if len(customers) > MAX_CUSTOMERS_PER_LOOKUP:
+            raise MalformedResponse(
+                f"Metronome sent more than {MAX_CUSTOMERS_PER_LOOKUP:,} customers for at most "
+                f"{MAX_IDS_PER_REQUEST} pasted IDs; the search could not be completed."
+            )
+    return customers

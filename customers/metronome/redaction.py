@@ -1,0 +1,134 @@
+"""Take anything token-like out of text from Metronome before it is logged.
+
+Metronome's error messages are never shown to people (they see our own words), but operators
+want them in the log, and an answer may quote the token: whole, cut short, in another case,
+reversed, or percent-, base64- or hex-encoded, possibly inside one another. Here any run of
+8 or more characters of the token (or of it reversed), compared case-folded, is replaced, in
+the text and in every encoded segment of it; a text that still mentions the token after
+decoding (an encoding that cannot be cut out piece by piece, such as HTML entities) is
+withheld whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+import urllib.parse
+
+REDACTED = "[redacted]"
+WITHHELD = "[message withheld: it quoted the API token]"
+# A shorter run of the token's characters could be chance; 8 of a random token are not.
+MIN_RUN = 8
+# Encodings inside encodings, a few levels deep.
+MAX_DEPTH = 3
+# A log line needs no more of a message than this (and the search stays cheap).
+MAX_TEXT = 2000
+
+_PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~+\-])*%[0-9A-Fa-f]{2}[%0-9A-Za-z._~+\-]*")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
+
+
+def redact(text: str, token: str) -> str:
+    """`text` with every token-like part replaced by [redacted] (or WITHHELD altogether)."""
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - 1] + "…"
+    if not token or not text:
+        return text
+    grams = _grams(token)
+    redacted = text
+    for pattern in (_PERCENT, _BASE64, _HEX):
+        redacted = pattern.sub(
+            lambda match: REDACTED if _segment_mentions(match[0], grams) else match[0],
+            redacted,
+        )
+    redacted = _cut_runs(redacted, grams)
+    return WITHHELD if mentions_token(redacted, token) else redacted
+
+
+def mentions_token(text: str, token: str) -> bool:
+    """Whether `text` holds 8 or more characters of the token in any of the forms above."""
+    return bool(token) and _mentions(text, _grams(token), 0)
+
+
+def _grams(token: str) -> frozenset[str]:
+    """Every run of MIN_RUN characters of the token and of it reversed, case-folded (the whole
+    token when it is shorter)."""
+    size = min(MIN_RUN, len(token))
+    folded = token.casefold()
+    return frozenset(
+        spelling[start : start + size]
+        for spelling in (folded, folded[::-1])
+        for start in range(len(spelling) - size + 1)
+    )
+
+
+def _size(grams: frozenset[str]) -> int:
+    return len(next(iter(grams)))
+
+
+def _has_run(text: str, grams: frozenset[str]) -> bool:
+    size = _size(grams)
+    folded = text.casefold()
+    return any(folded[start : start + size] in grams for start in range(len(folded) - size + 1))
+
+
+def _mentions(text: str, grams: frozenset[str], depth: int) -> bool:
+    if _has_run(text, grams):
+        return True
+    if depth >= MAX_DEPTH:
+        return False
+    whole = {urllib.parse.unquote_plus(text), html.unescape(text)} - {text}
+    segments = [m[0] for pattern in (_PERCENT, _BASE64, _HEX) for m in pattern.finditer(text)]
+    candidates = [*whole, *(decoded for s in segments for decoded in _decode_all(s))]
+    return any(_mentions(candidate, grams, depth + 1) for candidate in candidates)
+
+
+def _segment_mentions(segment: str, grams: frozenset[str]) -> bool:
+    return any(_mentions(reading, grams, 1) for reading in _decode_all(segment))
+
+
+def _decode_all(segment: str) -> list[str]:
+    """Every reading of `segment` as percent-, base64 (standard or URL-safe, at any of the
+    four alignments) or hex encoding; what does not decode is left out."""
+    readings = []
+    if "%" in segment:
+        readings.append(urllib.parse.unquote_plus(segment))
+    raw = segment.rstrip("=")
+    for skip in range(4):
+        body = raw[skip:]
+        body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+        padded = body + "=" * (-len(body) % 4)
+        for alphabet in (b"+/", b"-_"):
+            try:
+                decoded = base64.b64decode(padded, altchars=alphabet, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            readings.append(decoded.decode("latin-1"))
+    if len(segment) % 2 == 0 and _HEX.fullmatch(segment):
+        readings.append(bytes.fromhex(segment).decode("latin-1"))
+    return readings
+
+
+def _cut_runs(text: str, grams: frozenset[str]) -> str:
+    """Replace each stretch of text covered by runs of the token's characters."""
+    size = _size(grams)
+    folded = text.casefold()
+    if len(folded) != len(text):  # case folding changed the length (ß -> ss): be safe
+        return WITHHELD if _has_run(text, grams) else text
+    covered = [False] * len(text)
+    for start in range(len(text) - size + 1):
+        if folded[start : start + size] in grams:
+            covered[start : start + size] = [True] * size
+    pieces, index = [], 0
+    while index < len(text):
+        if covered[index]:
+            while index < len(text) and covered[index]:
+                index += 1
+            pieces.append(REDACTED)
+        else:
+            pieces.append(text[index])
+            index += 1
+    return "".join(pieces)

@@ -1,0 +1,106 @@
+"""How the customer view's regions write numbers, days and alert thresholds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from customers.customer_regions import Chart
+from customers.metronome.alerts import Alert
+from customers.templatetags.invoice_format import MINUS, amount
+
+register = template.Library()
+
+# Alert types whose threshold counts days or percent rather than an amount.
+_DAY_THRESHOLDS = ("low_remaining_days",)
+_PERCENT_THRESHOLDS = ("percentage",)
+
+
+@register.filter
+def number(value: float | None) -> str:
+    """`12,345.67`, `1,200`: two decimals at most, none when whole; `–` for no value."""
+    if value is None:
+        return "–"
+    rounded = Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    text = f"{abs(rounded):,.2f}".rstrip("0").rstrip(".")
+    return f"{MINUS if rounded < 0 else ''}{text}"
+
+
+@register.filter
+def day(moment: datetime | None) -> str:
+    """`3 Dec 2026` (UTC)."""
+    if moment is None:
+        return ""
+    return f"{moment.day} {moment:%b %Y}"
+
+
+@register.filter
+def short_day(moment: datetime) -> str:
+    """`Wed 3 Dec`."""
+    return f"{moment:%a} {moment.day} {moment:%b}"
+
+
+@register.filter
+def percent(share: float) -> str:
+    return f"{share * 100:.0f} %"
+
+
+@register.filter
+def threshold(alert: Alert) -> str:
+    """An alert's threshold in its own terms: an amount, days or percent, else a count."""
+    if any(marker in alert.type for marker in _DAY_THRESHOLDS):
+        return f"{number(alert.threshold)} days"
+    if any(marker in alert.type for marker in _PERCENT_THRESHOLDS):
+        return f"{number(alert.threshold)} %"
+    if alert.credit_type is not None:
+        return amount(alert.threshold, alert.credit_type)
+    return number(alert.threshold)
+
+
+@register.filter
+def alert_type(code: str) -> str:
+    """`low_remaining_commit_balance_reached` -> `Low remaining commit balance`."""
+    words = code.removesuffix("_reached").replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+@register.filter
+def last_day(end: datetime | None) -> datetime | None:
+    """The last moment before an exclusive end: a period ending before 1 Jan ends 31 Dec."""
+    if end is None:
+        return None
+    return end - timedelta(microseconds=1)
+
+
+# The usage chart is the page's largest part (a bar and a table row per metric and day):
+# built here rather than by the template language, whose variable lookups made it most of
+# the page's rendering time. The one text in it, the day and its value, is escaped.
+
+
+@register.simple_tag
+def usage_bars(chart: Chart) -> SafeString:
+    bars = []
+    for bar in chart.bars:
+        label = escape(f"{short_day(bar.day)}: {number(bar.value)}")
+        x, width = f"{bar.x:.2f}", f"{bar.width:.2f}"
+        bars.append(
+            f'<g class="bar" tabindex="0" role="img" aria-label="{label}"><title>{label}</title>'
+            f'<rect class="bar-hit" x="{x}" y="0" width="{width}" height="{chart.height}"></rect>'
+            f'<rect class="bar-fill" x="{x}" y="{bar.y:.2f}" width="{width}" '
+            f'height="{bar.height:.2f}"></rect></g>'
+        )
+    return mark_safe("\n".join(bars))  # noqa: S308 (every text escaped above)
+
+
+@register.simple_tag
+def usage_rows(chart: Chart) -> SafeString:
+    rows = (
+        f'<tr><th scope="row">{escape(short_day(bar.day))}</th>'
+        f'<td class="number">{escape(number(bar.value))}</td></tr>'
+        for bar in chart.bars
+    )
+    return mark_safe("\n".join(rows))  # noqa: S308 (every text escaped above)

@@ -1,0 +1,321 @@
+"""The customers page's state, through the page: one word for each filter value, URLs without
+empty parameters, the sort kept by every control, the billable multi-select, exact matches
+the toggle hides, the pasted IDs' "matched as" column and paste order, and the match report's
+own CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.urls import reverse
+
+from customers import wiring
+from customers.index import sync as index_sync
+from customers.models import ExportAudit, SyncRun
+from customers.sandbox import SandboxAPI, SandboxTransport
+from customers.sandbox.api import Faults
+from tests.test_customer_index import CUSTOMERS, customer_id
+from tests.test_index_page import install_metronome, shown
+from tests.test_sync import wire_customer
+
+LIST = reverse("customers:list")
+REPORT = reverse("customers:export_report")
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def indexed(db, install_client) -> SandboxAPI:
+    api = SandboxAPI(CUSTOMERS)
+    install_client(SandboxTransport(api))
+    run = index_sync.sync(wiring.get_client())
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
+    return api
+
+
+def user_in(group: str) -> Client:
+    user = User.objects.create_user(f"{group.lower()}-person")
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- One word for each value ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["true", "yes", "1", "on"])
+def test_billable_true_means_billable_as_true_means_yes_everywhere(finance_client, indexed, word):
+    response = finance_client.get(LIST, {"q": "acme", "billable": word})
+
+    assert response.status_code == 200
+    assert shown(response) == ["Northwind Acme"]
+
+
+def test_billable_false_means_unbillable(finance_client, indexed):
+    assert shown(finance_client.get(LIST, {"billable": "false"})) == ["HR Juniper Partners"]
+
+
+@pytest.mark.parametrize(("word", "ticked"), [("true", True), ("yes", True), ("false", False)])
+def test_the_no_salesforce_id_box_is_ticked_only_by_a_yes(finance_client, indexed, word, ticked):
+    html = finance_client.get(LIST, {"no_salesforce_id": word}).content.decode()
+
+    box = re.search(r'<input type="checkbox" name="no_salesforce_id"[^>]*>', html)
+    assert box is not None
+    assert (" checked" in box[0]) is ticked
+
+
+def test_a_yes_no_parameter_refuses_a_word_that_is_neither(finance_client, indexed):
+    html = finance_client.get(LIST, {"no_salesforce_id": "banana"}).content.decode()
+
+    assert "Check the filters." in html
+    assert "Use true or false." in html
+
+
+def test_billable_takes_several_statuses_at_once(finance_client, indexed):
+    response = finance_client.get(LIST, {"billable": ["unbillable", "not_set"]})
+
+    assert shown(response) == [
+        "Acme Corp",
+        "HR Juniper Partners",
+        "Société Générale",
+        "株式会社 佐藤",
+    ]
+    html = response.content.decode()
+    # Each box stays checked, and the links keep both values.
+    assert re.search(r'name="billable" value="unbillable"[^>]*checked', html)
+    assert re.search(r'name="billable" value="not_set"[^>]*checked', html)
+    assert re.search(r'name="billable" value="billable"[^>]*>', html)
+    assert not re.search(r'name="billable" value="billable"[^>]*checked', html)
+    assert "billable=unbillable&amp;billable=not_set" in html
+
+
+def test_the_billable_boxes_apply_at_once_like_the_toggle(finance_client, indexed):
+    html = finance_client.get(LIST).content.decode()
+
+    boxes = re.findall(r'<input class="autosubmit" type="checkbox" name="billable"[^>]*>', html)
+    assert len(boxes) == 3
+
+
+# --- URLs without empty parameters --------------------------------------------------------------
+
+
+def test_a_submitted_search_without_javascript_lands_on_a_url_without_empty_parameters(
+    finance_client, indexed
+):
+    submitted = {
+        "q": "acme",
+        "salesforce_account_ids": "",
+        "customer_ids": "",
+        "ingest_alias": "",
+        "only_archived": "false",
+        "limit": "50",
+        "created_from": "",
+        "custom_field": "",
+        "sort": "",
+    }
+    response = finance_client.get(LIST, submitted)
+
+    assert response.status_code == 303
+    assert response["Location"] == "/customers/?q=acme"
+
+
+def test_a_submitted_search_with_htmx_pushes_a_url_without_empty_parameters(
+    finance_client, indexed
+):
+    response = finance_client.get(
+        LIST, {"q": "acme", "customer_ids": "", "sort": "-name", "limit": "10"}, headers=HTMX
+    )
+
+    assert response.status_code == 200
+    assert response["HX-Push-Url"] == "/customers/?q=acme&sort=-name&limit=10"
+    assert shown(response) == ["Northwind Acme", "Acme Corp"]
+
+
+def test_a_submitted_search_that_fails_still_pushes_a_url_without_empty_parameters(
+    finance_client, indexed
+):
+    indexed.faults = Faults(fail_every=1, fail_status=503)
+
+    response = finance_client.get(
+        LIST, {"ingest_alias": "acct_1", "customer_ids": "", "q": ""}, headers=HTMX
+    )
+
+    assert "Could not load customers." in response.content.decode()
+    assert response["HX-Push-Url"] == "/customers/?ingest_alias=acct_1"
+
+
+# --- The sort is kept --------------------------------------------------------------------------
+
+
+def test_every_results_swap_refreshes_the_forms_sort_so_search_and_page_size_keep_it(
+    finance_client, indexed
+):
+    # A header click swaps only the results: they carry the form's sort out of band.
+    fragment = finance_client.get(LIST, {"q": "acme", "sort": "-name"}, headers=HTMX)
+    html = fragment.content.decode()
+    assert re.search(
+        r'<input type="hidden" id="sort-state" name="sort" value="-name" hx-swap-oob="true">', html
+    )
+    page = finance_client.get(LIST, {"q": "acme", "sort": "created"}).content.decode()
+    form = page[
+        page.index('<form id="filters"') : page.index("</form>", page.index('id="filters"'))
+    ]
+    assert 'id="sort-state" name="sort" value="created"' in form
+
+
+# --- Exact matches the toggle hides, and customers newer than the index -------------------------
+
+
+def test_an_exact_name_of_an_archived_customer_is_shown_labelled_on_the_active_view(
+    finance_client, indexed
+):
+    response = finance_client.get(LIST, {"q": "acme archived"})
+
+    assert shown(response)[0] == "Acme Archived"
+    html = response.content.decode()
+    assert '<span class="badge badge-stale">archived</span>' in html
+    assert "exact match of the search that the active customers view would not show" in html
+
+
+def test_an_exact_metronome_id_of_an_archived_customer_is_shown_on_the_active_view(
+    finance_client, indexed
+):
+    archived_id = customer_id("Acme Archived")
+
+    response = finance_client.get(LIST, {"q": archived_id})
+
+    assert shown(response) == ["Acme Archived"]
+    assert "No active customers match" not in response.content.decode()
+
+
+def test_an_exact_salesforce_id_of_an_archived_customer_is_shown_on_the_active_view(
+    finance_client, db, install_client
+):
+    archived = wire_customer(
+        "Gone Ltd",
+        archived_at="2025-01-01T00:00:00Z",
+        customer_config={"salesforce_account_id": "001Dn00000GoNeAAA"[:15]},
+    )
+    install_metronome(install_client, [*CUSTOMERS, archived])
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+
+    assert shown(finance_client.get(LIST, {"q": "001Dn00000GoNeA"})) == ["Gone Ltd"]
+
+
+def test_an_exact_id_finds_a_customer_created_after_the_last_sync(
+    finance_client, indexed, install_client
+):
+    newcomer = wire_customer(
+        "Brand New GmbH", customer_config={"salesforce_account_id": "001Dn00000NeWxY"}
+    )
+    install_metronome(install_client, [*CUSTOMERS, newcomer])
+
+    by_id = finance_client.get(LIST, {"q": newcomer["id"]})
+    by_salesforce_id = finance_client.get(LIST, {"q": "001Dn00000NeWxY"})
+
+    assert shown(by_id) == shown(by_salesforce_id) == ["Brand New GmbH"]
+    assert "new since the index was updated" in by_id.content.decode()
+
+
+def test_two_salesforce_ids_differing_only_in_case_are_two_accounts(
+    finance_client, db, install_client
+):
+    lower = wire_customer(
+        "Lower Case Inc", customer_config={"salesforce_account_id": "001dn00000abcde"}
+    )
+    upper = wire_customer(
+        "Upper Case Inc", customer_config={"salesforce_account_id": "001DN00000ABCDE"}
+    )
+    install_metronome(install_client, [lower, upper])
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+
+    assert shown(finance_client.get(LIST, {"q": "001dn00000abcde"})) == ["Lower Case Inc"]
+    assert shown(finance_client.get(LIST, {"q": "001DN00000ABCDE"})) == ["Upper Case Inc"]
+
+
+# --- Pasted IDs: matched as, paste order, the report with index filters, its CSV ---------------
+
+
+def pasted(*names: str) -> str:
+    return "\n".join(customer_id(name) for name in names)
+
+
+def test_pasted_ids_show_which_pasted_id_each_row_matched_and_can_keep_paste_order(
+    finance_client, indexed
+):
+    ids = pasted("Juniper HR Ltd.", "Acme Corp", "Northwind Acme")
+
+    creation = finance_client.get(LIST, {"customer_ids": ids})
+    in_paste_order = finance_client.get(LIST, {"customer_ids": ids, "order": "pasted"})
+
+    assert shown(creation) == ["Acme Corp", "Northwind Acme", "Juniper HR Ltd."]
+    assert shown(in_paste_order) == ["Juniper HR Ltd.", "Acme Corp", "Northwind Acme"]
+    html = in_paste_order.content.decode()
+    assert '<th scope="col">Matched as</th>' in html
+    assert re.findall(r'<td data-matched-as="([^"]+)">', html) == [
+        customer_id("Juniper HR Ltd."),
+        customer_id("Acme Corp"),
+        customer_id("Northwind Acme"),
+    ]
+
+
+def test_pasted_salesforce_ids_name_the_form_they_were_pasted_in(finance_client, indexed):
+    response = finance_client.get(LIST, {"salesforce_account_ids": "001xx000003DHurAAG"})
+
+    assert shown(response) == ["Juniper HR Ltd."]
+    assert '<td data-matched-as="001xx000003DHurAAG">' in response.content.decode()
+
+
+def test_pasted_ids_with_an_index_filter_keep_the_match_report(finance_client, indexed):
+    ids = pasted("Acme Corp", "Acme Archived") + "\n" + "00000000-0000-4000-8000-000000000000"
+
+    response = finance_client.get(LIST, {"customer_ids": ids, "custom_field": "region=emea"})
+
+    assert shown(response) == ["Acme Corp"]
+    html = response.content.decode()
+    assert '<strong data-count="pasted">3</strong>' in html
+    assert 'data-unmatched-id="00000000-0000-4000-8000-000000000000"' in html
+    assert f'data-other-state-id="{customer_id("Acme Archived")}"' in html
+
+
+def test_the_match_report_is_its_own_csv_audited_and_neutralised(finance_client, indexed):
+    ids = pasted("Acme Corp", "Acme Archived")
+    text = f"{ids}\n00000000-0000-4000-8000-000000000000\n=SUM"
+    page = finance_client.get(LIST, {"customer_ids": text}).content.decode()
+    link = re.search(r'id="download-report-csv" href="([^"]+)"', page)
+    assert link is not None
+
+    response = finance_client.get(link[1].replace("&amp;", "&"))
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith(
+        'attachment; filename="metronome-match-report'
+    )
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["pasted_id"], r["customer_name"], r["archived"], r["outcome"]) for r in rows] == [
+        (customer_id("Acme Corp"), "Acme Corp", "false", "matched"),
+        (customer_id("Acme Archived"), "Acme Archived", "true", "matched"),
+        ("00000000-0000-4000-8000-000000000000", "", "", "not found"),
+        ("'=SUM", "", "", "ignored"),
+    ]
+    assert rows[0]["matched_as"] == customer_id("Acme Corp")
+    audit = ExportAudit.objects.get()
+    assert (audit.outcome, audit.rows_written) == (ExportAudit.Outcome.COMPLETE, 4)
+
+
+def test_support_cannot_download_the_match_report_and_is_told_finance_can_export(db, indexed):
+    support = user_in("Support")
+    ids = pasted("Acme Corp")
+
+    page = support.get(LIST, {"customer_ids": ids}).content.decode()
+
+    assert "download-report-csv" not in page and "download-csv" not in page
+    assert "Finance staff can download it as CSV" in page
+    assert support.get(REPORT, {"customer_ids": ids}).status_code == 403
+    assert not ExportAudit.objects.exists()
