@@ -6,17 +6,17 @@ customers/saved_view_rules.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from customers import columns, urlstate
+from customers import columns, errors, urlstate
 from customers import saved_view_rules as rules
 from customers.index import search as index_search
 from customers.models import SavedView
@@ -40,14 +40,19 @@ def _state_from(data: QueryDict) -> QueryDict:
 SORTABLE = {"name": "name", "created": "created", "updated": "updated"}
 
 
-def link_params(params: Mapping[str, str]) -> dict[str, str]:
-    """What every link of the customers page keeps beside its search: the columns (in
-    canonical form) and the open view's slug. Empty ones are left out of links."""
+def keep_view_links(state: urlstate.ListState, params: Mapping[str, str]) -> urlstate.ListState:
+    """`state` with what every link of the customers page keeps beside its search: the
+    columns (in canonical form) and the open view's slug, from the request's `params`."""
     slug = params.get("view", "")
-    return {
-        "columns": columns.parse(params.get("columns")).param,
-        "view": slug if slug.isascii() and slug.isalnum() and len(slug) <= 16 else "",
-    }
+    return replace(
+        state,
+        columns=columns.parse(params.get("columns")).param,
+        view=slug if _is_slug(slug) else "",
+    )
+
+
+def _is_slug(text: str) -> bool:
+    return text.isascii() and text.isalnum() and len(text) <= 16
 
 
 def page_context(
@@ -64,16 +69,17 @@ def page_context(
     )
     if choice.chosen:
         context["columns_param"] = choice.param
-        if context.get("customers"):
-            notes = [getattr(row, "note", "") for row in context.get("rows", ())]
-            context["rows"] = columns.rows(context["customers"], choice, notes)
+        found = context.get("found")
+        if found is not None and found.customers:
+            notes = [row.note for row in found.rows]
+            context["rows"] = columns.rows(found.customers, choice, notes)
             sort_links = context.get("sort_links") or {}
             context["chosen_headers"] = [
                 (column.header, sort_links.get(SORTABLE.get(column.key, "")))
                 for column in choice.columns
             ]
-    slug = link_params(params)["view"]
-    if slug:
+    slug = params.get("view", "")
+    if slug and _is_slug(slug):
         view = rules.find(request.user, slug)
         if view is None:
             context["view_notice"] = "That saved view does not exist, or it is not shared with you."
@@ -107,7 +113,7 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required(VIEW_CUSTOMERS, raise_exception=True)
+@errors.requires(VIEW_CUSTOMERS)
 @never_cache
 def open_view(request: HttpRequest, slug: str) -> HttpResponse:
     """A view's short, stable URL: the customers page with the view's search and columns.
@@ -119,7 +125,7 @@ def open_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(VIEW_CUSTOMERS, raise_exception=True)
+@errors.requires(VIEW_CUSTOMERS)
 @never_cache
 def save_new(request: HttpRequest) -> HttpResponse:
     """Save the search the `state` names as a new view (also "save as new"). GET shows the
@@ -152,7 +158,7 @@ def save_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@permission_required(VIEW_CUSTOMERS, raise_exception=True)
+@errors.requires(VIEW_CUSTOMERS)
 def save_changes(request: HttpRequest, slug: str) -> HttpResponse:
     """ "Save changes to this view": the page's current search replaces the view's."""
     view = rules.find(request.user, slug)
@@ -171,7 +177,7 @@ def save_changes(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(VIEW_CUSTOMERS, raise_exception=True)
+@errors.requires(VIEW_CUSTOMERS)
 @never_cache
 def edit(request: HttpRequest, slug: str) -> HttpResponse:
     """A view's own page: rename, share or unshare, make it the landing view, delete."""
@@ -209,7 +215,7 @@ def edit(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-@permission_required(VIEW_CUSTOMERS, raise_exception=True)
+@errors.requires(VIEW_CUSTOMERS)
 def delete(request: HttpRequest, slug: str) -> HttpResponse:
     view = rules.find(request.user, slug)
     if view is None:
@@ -225,7 +231,7 @@ def delete(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-@permission_required(VIEW_CUSTOMERS, raise_exception=True)
+@errors.requires(VIEW_CUSTOMERS)
 def set_landing(request: HttpRequest, slug: str) -> HttpResponse:
     """Make the view this person's landing page, or (`landing` empty) stop."""
     view = rules.find(request.user, slug)
@@ -264,7 +270,7 @@ def _moved(keys: list[str], move: str) -> tuple[list[str], str]:
 
 
 @require_GET
-@permission_required(VIEW_CUSTOMERS, raise_exception=True)
+@errors.requires(VIEW_CUSTOMERS)
 @never_cache
 def choose_columns(request: HttpRequest) -> HttpResponse:
     """Choose and order the table's (and the CSV's) columns: one GET form whose buttons each
@@ -305,7 +311,7 @@ def choose_columns(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required(VIEW_CUSTOMERS, raise_exception=True)
+@errors.requires(VIEW_CUSTOMERS)
 def card_labels(request: HttpRequest) -> HttpResponse:
     """The phone cards' labels of a chosen table (`columns.card_labels_css`): the same for
     the same `columns`, so the browser keeps it."""
