@@ -1,21 +1,25 @@
-"""The CSV export audit log in the Django admin: readable by staff, changed by nobody."""
+"""The audit logs in the Django admin (CSV exports, changes to shared views) and the saved
+views themselves: readable by staff, changed by nobody here (views change on their own
+pages, which check who may and write the audit)."""
 
 from typing import TYPE_CHECKING
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from customers.models import ExportAudit
+from customers.models import ExportAudit, SavedView, SavedViewAudit
 
 # ModelAdmin is generic only in django-stubs; at run time it cannot be subscripted.
 if TYPE_CHECKING:
     ExportAuditAdminBase = admin.ModelAdmin[ExportAudit]
+    SavedViewAdminBase = admin.ModelAdmin[SavedView]
+    SavedViewAuditAdminBase = admin.ModelAdmin[SavedViewAudit]
 else:
-    ExportAuditAdminBase = admin.ModelAdmin
+    ExportAuditAdminBase = SavedViewAdminBase = SavedViewAuditAdminBase = admin.ModelAdmin
 
 admin.site.site_header = "Metronome customers: administration"
 admin.site.site_title = "Metronome customers admin"
-admin.site.index_title = "Users, groups and the CSV export log"
+admin.site.index_title = "Users, groups, saved views and the audit logs"
 
 
 @admin.register(ExportAudit)
@@ -55,3 +59,51 @@ class ExportAuditAdmin(ExportAuditAdminBase):
 
     def has_delete_permission(self, request: HttpRequest, obj: ExportAudit | None = None) -> bool:
         return False
+
+
+class ReadOnly:
+    """Nobody adds, changes or deletes rows here, superusers included."""
+
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(SavedViewAudit)
+class SavedViewAuditAdmin(ReadOnly, SavedViewAuditAdminBase):  # type: ignore[misc]
+    """Who created, changed and deleted shared views: evidence, so read-only."""
+
+    list_display = ("at", "actor_username", "action", "view_name", "view_slug", "what")
+    list_filter = ("action", "at")
+    search_fields = ("actor_username", "view_name", "view_slug", "owner_username")
+    date_hierarchy = "at"
+    fields = (
+        "at",
+        "actor_username",
+        "actor",
+        "action",
+        "view_name",
+        "view_slug",
+        "view",
+        "owner_username",
+        "what",
+    )
+    readonly_fields = fields
+    list_select_related = ("actor",)
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(ReadOnly, SavedViewAdminBase):  # type: ignore[misc]
+    list_display = ("name", "slug", "owner", "shared", "updated_at")
+    list_filter = ("shared",)
+    search_fields = ("name", "slug", "owner__username")
+    fields = ("name", "slug", "owner", "shared", "params", "columns", "created_at", "updated_at")
+    readonly_fields = fields
+    list_select_related = ("owner",)

@@ -161,22 +161,27 @@ def _optional_wire_timestamp(value: object) -> str:
 
 
 def csv_chunks(
-    pages: Iterable[CustomerPage | RowPage[list[str]]], extra_columns: Sequence[str] = ()
+    pages: Iterable[CustomerPage | RowPage[list[str]]],
+    extra_columns: Sequence[str] = (),
+    positions: Sequence[int] = (),
 ) -> Generator[tuple[bytes, int], None, None]:
     """The file as one chunk per page, each with the number of customers it holds: pages of
     `Customer`s, or of rows already in cells (`wire_row`). The first chunk carries the BOM
     and the header with the first page's rows, even if there are none. A later page that
-    Metronome sent empty yields nothing."""
+    Metronome sent empty yields nothing. `positions` (customers.columns.csv_positions)
+    keeps only those cells of each full row, in that order: a person's chosen columns."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     buffer.write(BOM)
-    writer.writerow(header(extra_columns))
+    writer.writerow(_picked(header(extra_columns), positions))
     first = True
     for page in pages:
         if isinstance(page, RowPage):
             rows: Sequence[list[str]] = page.rows
         else:
             rows = [customer_row(customer, extra_columns) for customer in page.customers]
+        if positions:
+            rows = [_picked(row, positions) for row in rows]
         if not rows and not first:
             continue
         writer.writerows(rows)
@@ -187,3 +192,7 @@ def csv_chunks(
         first = False
     if first:
         yield buffer.getvalue().encode("utf-8"), 0
+
+
+def _picked(row: list[str], positions: Sequence[int]) -> list[str]:
+    return [row[at] for at in positions] if positions else row

@@ -176,12 +176,14 @@ def start(
     salesforce_ids: Sequence[SalesforceId] | None = None,
     ignored: Sequence[tuple[str, Sequence[Ignored]]] = (),
     extra_columns: Sequence[str] = (),
+    positions: Sequence[int] = (),
     sandbox: bool = False,
 ) -> Download:
     """Record the export, fetch its first page and write its first chunk. A Metronome
     failure before that raises here (the audit already says it failed), so the view can
     answer with an error page instead of a broken file. An index search's file is every
-    match of that search, re-read live from Metronome in batches of 100."""
+    match of that search, re-read live from Metronome in batches of 100. With `positions`
+    (customers.columns.csv_positions), only a person's chosen columns."""
     audit = _audit(user, state)
     index_query = state.index_query
     pages = (
@@ -189,7 +191,7 @@ def start(
         if index_query is not None
         else _pages(client, state.query, extra_columns, salesforce_ids)
     )
-    body = _audited_body(csv_chunks(pages, extra_columns), pages, audit)
+    body = _audited_body(csv_chunks(pages, extra_columns, positions), pages, audit)
     first_chunk = next(body)  # raises the first page's failure, audited
     return Download(
         audit=audit,

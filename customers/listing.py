@@ -77,6 +77,8 @@ class Found:
     exact_extras: int = 0
     # For a pasted-ID search: the pasted ID each row matched, by customer ID.
     matched_as: dict[str, str] | None = None
+    # The customers of `rows`, in order: what a saved view's chosen columns read.
+    customers: tuple[Customer, ...] = ()
 
 
 def find(
@@ -125,6 +127,7 @@ def _from_api(
         next_cursor=page.next_cursor,
         notice=notice,
         matched_as=matched_as,
+        customers=tuple(customers),
     )
 
 
@@ -176,9 +179,11 @@ def _from_index(
             report = search.search(
                 client, state.query, limit=1, salesforce_ids=salesforce_ids
             ).report
+    shown = (*extras, *found.customers)
     return Found(
         state=state,
-        rows=display.live_rows((*extras, *found.customers)),
+        rows=display.live_rows(shown),
+        customers=tuple(live.customer for live in shown),
         customer_count=len(extras) + len(found.customers),
         report=report,
         index_result=found.result,

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -25,6 +27,8 @@ class CustomerAccess(models.Model):
             ("export_customers", "Can download Metronome customers as CSV"),
             # The Index maintainers group holds it (migration 0008), and superusers.
             ("sync_index", "Can start a customer index update from the customers page"),
+            # The Managers group's: rename, change or delete any shared saved view.
+            ("manage_shared_views", "Can change and delete any shared saved view"),
         ]
 
     def __str__(self) -> str:
@@ -248,6 +252,88 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync at {self.started_at:%Y-%m-%d %H:%M} ({self.outcome})"
+
+
+class SavedView(models.Model):
+    """A named search staff come back to: its filters, toggle, sort and page size as
+    validated URL parameters, and the columns chosen for the table and the CSV. Opened at
+    `/customers/v/<slug>/`, a short URL that renaming or changing it keeps. Private to its
+    owner unless shared with everyone on the dashboard (the team). The rules of who may do
+    what are in customers/saved_views.py; the caps in settings (SAVED_VIEWS_PER_PERSON,
+    SAVED_VIEWS_SHARED)."""
+
+    slug = models.CharField(max_length=16, unique=True, editable=False)
+    name = models.CharField(max_length=80)
+    # A shared view outlives its owner's account (a manager still changes it); a private
+    # one goes with it (see customers.saved_views.drop_private_views).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    shared = models.BooleanField(default=False)
+    # {parameter: value}, canonical (customers.saved_views.canonical_state): what the list
+    # page's URL holds for this search, without paging and without `columns`.
+    params = models.JSONField(default=dict)
+    # Column keys in order (customers.columns); empty: the standard table and CSV.
+    columns = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "owner", name="saved_view_name_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def new_slug() -> str:
+        # 8 characters of an unambiguous alphabet: 31^8, about 10^12, never guessed by chance.
+        alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+        return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+class LandingView(models.Model):
+    """The saved view one person lands on after logging in (and at `/`)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    view = models.ForeignKey(SavedView, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} lands on {self.view_id}"
+
+
+class SavedViewAudit(models.Model):
+    """Who created, changed and deleted a shared view (or shared or unshared one): one row
+    each, kept after the view and the account are gone, readable in the admin only."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        CHANGED = "changed", "Changed"
+        DELETED = "deleted", "Deleted"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    view = models.ForeignKey(SavedView, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Copied, so the record still says which view after it is deleted or renamed.
+    view_slug = models.CharField(max_length=16)
+    view_name = models.CharField(max_length=80)
+    owner_username = models.CharField(max_length=150, blank=True)
+    what = models.TextField(blank=True)  # "renamed from …; filters changed; unshared"
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = "shared view change"
+
+    def __str__(self) -> str:
+        return f"{self.actor_username} {self.action} {self.view_name!r}"
 
 
 class WorkSlot(models.Model):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import customer_views, views
+from customers import customer_views, saved_views, views
 from customers.customer_page import REGIONS
 
 app_name = "customers"
@@ -32,4 +32,13 @@ urlpatterns = [
         customer_views.invoice_pdf,
         name="invoice_pdf",
     ),
+    # Named saved views and the column chooser (customers/saved_views.py).
+    path("columns/", saved_views.choose_columns, name="columns"),
+    path("columns.css", saved_views.card_labels, name="card_labels"),
+    path("v/new/", saved_views.save_new, name="save_view"),
+    path("v/<slug:slug>/", saved_views.open_view, name="open_view"),
+    path("v/<slug:slug>/edit/", saved_views.edit, name="edit_view"),
+    path("v/<slug:slug>/save/", saved_views.save_changes, name="save_view_changes"),
+    path("v/<slug:slug>/delete/", saved_views.delete, name="delete_view"),
+    path("v/<slug:slug>/landing/", saved_views.set_landing, name="landing_view"),
 ]

@@ -193,6 +193,10 @@ class ListState:
     trail: tuple[str, ...] = ()
     page: int | None = None
     refresh: bool = False
+    # Saved views (customers/saved_views.py): the chosen columns (`columns.ColumnChoice.param`)
+    # and the open view's slug. Every link keeps them; no search depends on them.
+    columns: str = ""
+    view: str = ""
 
     @property
     def archived(self) -> Archived:
@@ -227,6 +231,10 @@ class ListState:
             order=self.order,
         )
 
+    def link_params(self) -> dict[str, str | list[str]]:
+        """What every link of the page keeps: the search, and the columns and open view."""
+        return {**self.search_params(), "columns": self.columns, "view": self.view}
+
     def position_params(self) -> dict[str, str | list[str]]:
         """Where in the results the page is, as the URL gave it."""
         if self.index_query is not None:
@@ -239,7 +247,7 @@ class ListState:
 
     def get_query_string(self, new: Params | None = None, remove: Iterable[str] = ()) -> str:
         """This page's query string, with `new` set and `remove` left out (ChangeList's)."""
-        params = {**self.search_params(), **self.position_params(), **(new or {})}
+        params = {**self.link_params(), **self.position_params(), **(new or {})}
         for name in remove:
             params.pop(name, None)
         return query_string(params)
@@ -250,7 +258,7 @@ class ListState:
 
     def download_url(self, view: str = "customers:export") -> str:
         """A CSV of the whole search (every page, whatever the page size)."""
-        query = query_string({**self.search_params(), "limit": ""})
+        query = query_string({**self.link_params(), "limit": "", "view": ""})
         return f"{reverse(view)}?{query}" if query else reverse(view)
 
     def first_page(self) -> ListState:
@@ -258,7 +266,7 @@ class ListState:
 
     def page_links(self, *, next_cursor: str | None, rows: int) -> PageLinks:
         return page_links(
-            self.search_params(),
+            self.link_params(),
             cursor=self.cursor,
             trail=self.trail,
             page=self.page,
@@ -269,13 +277,13 @@ class ListState:
         )
 
     def index_page_links(self, result: IndexResult) -> IndexPageLinks:
-        return index_page_links(self.search_params(), result)
+        return index_page_links(self.link_params(), result)
 
     def sort_links(self) -> dict[str, SortLink]:
-        return sort_links(self.search_params(), self.index_query.sort if self.index_query else None)
+        return sort_links(self.link_params(), self.index_query.sort if self.index_query else None)
 
     def switch_state_url(self) -> str:
-        return switch_state_url(self.search_params(), to_archived=not self.query.only_archived)
+        return switch_state_url(self.link_params(), to_archived=not self.query.only_archived)
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,9 +468,9 @@ def sort_links(search: Params, current: Sort | None) -> dict[str, SortLink]:
 
 def hidden_fields(state: ListState) -> list[tuple[str, str]]:
     """The search's filters as (name, value) pairs, one per value: the hidden fields of the
-    form that stores a search too long for a link."""
+    form that stores a search too long for a link (with the columns and the open view)."""
     pairs: list[tuple[str, str]] = []
-    for name, value in state.search_params().items():
-        if name in FILTER_PARAMS or name == "limit":
+    for name, value in state.link_params().items():
+        if name in FILTER_PARAMS or name in ("limit", "columns", "view"):
             pairs += [(name, v) for v in ([value] if isinstance(value, str) else value) if v]
     return pairs

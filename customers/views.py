@@ -6,6 +6,7 @@ links, from the state -> the template."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import math
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -27,11 +28,13 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from customers import (
+    columns,
     concurrency,
     errors,
     export,
     listing,
     metronome,
+    saved_views,
     urlstate,
     wiring,
 )
@@ -73,6 +76,8 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponse:
         return _render(request, context)
     saved_key = None if unknown_search else given.get("search") or None
     state = form.state(saved_key=saved_key, toggle_in_url="only_archived" in given)
+    state = saved_views.keep_view_links(state, given)  # the chosen columns, the open view
+    context["page_params"] = given
     if saved_key is None and not urlstate.fits_in_url(state.search_params()):
         # Storing it would let any link write to the database: only the form's POST may.
         return _render(request, {**context, "too_long": urlstate.hidden_fields(state)})
@@ -118,6 +123,7 @@ def _results(found: listing.Found) -> Context:
         "report_download_url": state.download_url("customers:export_report"),
         "stale_error": found.stale_error,
         "exact_extras": found.exact_extras,
+        "found": found,
     }
     if found.notice:
         context["notice"] = found.notice
@@ -141,7 +147,7 @@ def _store_search(request: HtmxHttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.POST, index_ready=_index_ready())
     if not form.is_valid():
         return _render(request, {"form": form})
-    state = form.state().first_page()
+    state = saved_views.keep_view_links(form.state().first_page(), request.POST)
     if not urlstate.fits_in_url(state.search_params()):
         # The toggle (Active, Archived or All) travels in the URL beside the key.
         stored = state.search_params()
@@ -151,7 +157,9 @@ def _store_search(request: HtmxHttpRequest) -> HttpResponse:
             saved_key = SavedSearch.store(stored, request.user).key
         except SearchQuotaExceeded as refusal:
             return _render(request, {"form": form, "refusal": str(refusal)})
-        state = form.state(saved_key=saved_key).first_page()
+        state = saved_views.keep_view_links(
+            form.state(saved_key=saved_key).first_page(), request.POST
+        )
     location = state.url()
     if not request.htmx:
         return HttpResponseRedirect(location, status=303)
@@ -202,11 +210,9 @@ def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
     context["max_pasted_ids"] = f"{MAX_PASTED_IDS:,}"
     if not fragment:
         context.update(_index_status())
+    page_params = context.get("page_params", QueryDict())
+    saved_views.page_context(request, page_params, context, full_page=not fragment)
     return render(request, template, context)
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("customers:list")
 
 
 @require_GET
@@ -215,8 +221,11 @@ def customer_export(request: HtmxHttpRequest) -> HttpResponseBase:
     """Every customer matching the page's filters, as a streamed CSV download.
 
     The first page is fetched before answering, so a Metronome failure is an error page;
-    a failure after the first byte aborts the stream (see customers/export.py)."""
-    return _download(request, export.start)
+    a failure after the first byte aborts the stream (see customers/export.py). With
+    `columns` (a saved view's, or chosen on the page), the file has those columns."""
+    choice = columns.parse(request.GET.get("columns"))
+    start = functools.partial(export.start, positions=columns.csv_positions(choice))
+    return _download(request, start, choice)
 
 
 @require_GET
@@ -231,7 +240,9 @@ def match_report_export(request: HtmxHttpRequest) -> HttpResponseBase:
 EXPORT_IGNORED_PARAMS = ("next_page", "prev", "page", "limit")
 
 
-def _download(request: HtmxHttpRequest, start: export.Start) -> HttpResponseBase:
+def _download(
+    request: HtmxHttpRequest, start: export.Start, choice: columns.ColumnChoice = columns.NO_CHOICE
+) -> HttpResponseBase:
     back_url = urlstate.list_url_as_given(request.GET)
     params, unknown_search = listing.expand_saved_search(request.GET)
     if unknown_search:
@@ -266,7 +277,9 @@ def _download(request: HtmxHttpRequest, start: export.Start) -> HttpResponseBase
             user=request.user,
             salesforce_ids=form.salesforce_ids,
             ignored=form.ignored_values,
-            extra_columns=_csv_custom_field_columns(),
+            extra_columns=(
+                choice.custom_field_keys if choice.chosen else _csv_custom_field_columns()
+            ),
             sandbox=settings.METRONOME_SANDBOX,
         )
     except BaseException as error:

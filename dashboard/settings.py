@@ -242,7 +242,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "customers:list"
+# `home` sends each person to their landing view, if they chose one.
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Password reset sends email: its pages exist only when email is configured, by EMAIL_URL
@@ -454,3 +455,7 @@ PASTED_IDS_INDEX_MAX_AGE_SECONDS = env_number(
 API_PAGE_CACHE_SECONDS = env_number("API_PAGE_CACHE_SECONDS", 30, minimum=0, cast=int)
 # Long searches (too long for a URL) one person may store in 24 hours.
 SAVED_SEARCHES_PER_DAY = env_number("SAVED_SEARCHES_PER_DAY", 200, minimum=0, cast=int)
+# Named saved views (customers/saved_views.py): how many one person may own, and how many
+# the team (everyone on this dashboard) may share, which is the list everyone sees.
+SAVED_VIEWS_PER_PERSON = env_number("SAVED_VIEWS_PER_PERSON", 50, minimum=0, cast=int)
+SAVED_VIEWS_SHARED = env_number("SAVED_VIEWS_SHARED", 200, minimum=0, cast=int)

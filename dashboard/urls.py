@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import URLPattern, include, path
 
-from customers import login_throttle, views
+from customers import login_throttle, saved_views
 
 
 @login_not_required
@@ -60,7 +60,7 @@ if settings.PASSWORD_RESET_ENABLED:
 handler403 = "customers.errors.permission_denied"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", saved_views.landing, name="home"),
     path("customers/", include("customers.urls")),
     path("accounts/", include(account_urls)),
     path("admin/", admin.site.urls),

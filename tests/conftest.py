@@ -113,3 +113,16 @@ def sdk(sandbox_server: SandboxServer) -> Iterator[Any]:
         base_url=sandbox_server.url, bearer_token=SANDBOX_TOKEN, max_retries=0
     ) as client:
         yield client
+
+
+@pytest.fixture
+def indexed(db, install_client) -> None:
+    """The index synced from factories.CUSTOMERS, and Metronome still holding them unchanged."""
+    from customers import wiring
+    from customers.index import sync as index_sync
+    from customers.models import SyncRun
+    from tests.factories import CUSTOMERS, install_metronome
+
+    install_metronome(install_client, CUSTOMERS)
+    run = index_sync.sync(wiring.get_client())
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error

@@ -28,14 +28,6 @@ LIST = reverse("customers:list")
 ROW = re.compile(r'<th scope="row"><a href="([0-9a-f-]{36})/"')
 
 
-@pytest.fixture
-def indexed(db, install_client) -> None:
-    """The index synced from CUSTOMERS, and Metronome still holding them unchanged."""
-    install_metronome(install_client, CUSTOMERS)
-    run = index_sync.sync(wiring.get_client())
-    assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
-
-
 def changed(name: str, /, **changes: Any) -> list[dict[str, Any]]:
     """CUSTOMERS with one of them changed in Metronome after the sync."""
     return [{**c, **changes} if c["name"] == name else c for c in CUSTOMERS]

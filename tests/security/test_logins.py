@@ -90,7 +90,9 @@ def test_the_login_page_is_styled_like_the_dashboard(client):
 
 def test_logging_in_leads_to_the_customers_page(client, support_user, sandbox):
     response = client.post(LOGIN_URL, {"username": "sam", "password": PASSWORD})
-    assert response.status_code == 302 and response["Location"] == "/customers/"
+    # Through `/`, which sends a person with a landing view there (tests/test_saved_views.py).
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/")["Location"] == LIST_URL
     assert client.get(LIST_URL).status_code == 200
 
 
@@ -98,7 +100,7 @@ def test_logging_in_never_redirects_to_another_site(client, support_user):
     response = client.post(
         f"{LOGIN_URL}?next=https://evil.example/", {"username": "sam", "password": PASSWORD}
     )
-    assert response["Location"] == "/customers/"
+    assert response["Location"] == "/"
 
 
 def test_a_wrong_password_says_so_clearly(client, support_user):

@@ -25,6 +25,8 @@ def test_migrate_creates_the_groups_with_exactly_their_permissions():
         "Support": {"customers.view_customers"},
         "Finance": {"customers.view_customers", "customers.export_customers"},
         "Index maintainers": {"customers.view_customers", "customers.sync_index"},
+        # A role on top of the other two: it manages shared saved views, and sees nothing.
+        "Managers": {"customers.manage_shared_views"},
     }
 
 

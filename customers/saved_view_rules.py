@@ -1,0 +1,405 @@
+"""Who may see and change a saved view, the caps, the audit, and what a view holds: the
+rules of customers.models.SavedView, apart from HTTP (customers/saved_views.py).
+
+- Everyone with `view_customers` may save views; a view is private to its owner unless
+  shared with everyone on the dashboard (the team).
+- A private view is seen and changed by its owner only; anyone else gets "not found".
+- A shared view is seen by everyone; changed (renamed, updated, unshared) and deleted by its
+  owner, or by a manager: anyone with `customers.manage_shared_views` (the Managers group).
+- Only its owner shares a view (a manager never sees another person's private views).
+- A view holds filters and columns, never a permission: the CSV download checks the
+  person who clicks it (`export_customers`), whoever saved the view.
+- Caps: SAVED_VIEWS_PER_PERSON views per owner, SAVED_VIEWS_SHARED shared ones in all.
+- Every creation, change and deletion of a shared view (and sharing or unsharing one) is
+  a SavedViewAudit row, shown read-only in the admin.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.signals import post_delete, post_save, pre_delete
+from django.http import QueryDict
+
+from customers import columns, listing, urlstate
+from customers.forms import CustomerFilterForm
+from customers.models import LandingView, SavedSearch, SavedView, SavedViewAudit
+
+Person = AbstractBaseUser | AnonymousUser
+MANAGE_SHARED = "customers.manage_shared_views"
+MAX_NAME = 80
+# Tabs, newlines and other control characters make a name that lies about itself in a list.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# A view's URL parameters beside its filters: page size and columns. Paging never.
+STATE_PARAMS = (*urlstate.FILTER_PARAMS, "limit", "columns")
+
+
+class Refused(Exception):
+    """What a person asked cannot be done; the message says why and what to do instead."""
+
+
+# --- Seeing and changing ------------------------------------------------------------------
+
+
+def visible_to(user: Person) -> QuerySet[SavedView]:
+    if not isinstance(user, User):
+        return SavedView.objects.none()
+    return SavedView.objects.filter(Q(owner=user) | Q(shared=True))
+
+
+def find(user: Person, slug: str) -> SavedView | None:
+    """The view `slug` names if `user` may see it; None for one that does not exist and for
+    someone else's private one alike, so a URL does not tell which."""
+    if not (slug.isascii() and slug.isalnum() and len(slug) <= 16):
+        return None
+    return visible_to(user).filter(slug=slug).select_related("owner").first()
+
+
+def can_change(user: Person, view: SavedView) -> bool:
+    if not isinstance(user, User) or not user.is_active:
+        return False
+    if view.owner_id == user.pk:
+        return True
+    return view.shared and user.has_perm(MANAGE_SHARED)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewLink:
+    slug: str
+    name: str
+    shared: bool
+    owner: str  # the owner's username, "" once the account is gone
+    landing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ViewList:
+    """The views beside the search: the person's own first, then the others' shared ones."""
+
+    mine: tuple[ViewLink, ...] = ()
+    shared: tuple[ViewLink, ...] = ()
+
+
+# The list is kept in the shared cache, so the customers page costs no query for it: any
+# change to a view or a landing view bumps this version (on every instance at once).
+LIST_VERSION_KEY = "saved-views:version"
+LIST_CACHE_SECONDS = 300
+
+
+def view_list(user: Person) -> ViewList:
+    if not isinstance(user, User):
+        return ViewList()
+    key = f"saved-views:{_list_version()}:{user.pk}"
+    cached: ViewList | None = cache.get(key)
+    if cached is not None:
+        return cached
+    landing = LandingView.objects.filter(user=user).values_list("view_id", flat=True).first()
+    links = [
+        (
+            view.owner_id == user.pk,
+            ViewLink(
+                slug=view.slug,
+                name=view.name,
+                shared=view.shared,
+                owner=view.owner.get_username() if view.owner else "",
+                landing=view.pk == landing,
+            ),
+        )
+        for view in visible_to(user).select_related("owner")
+    ]
+    listed = ViewList(
+        mine=tuple(link for mine, link in links if mine),
+        shared=tuple(link for mine, link in links if not mine),
+    )
+    cache.set(key, listed, LIST_CACHE_SECONDS)
+    return listed
+
+
+def _list_version() -> int:
+    version = cache.get(LIST_VERSION_KEY)
+    if version is None:
+        cache.add(LIST_VERSION_KEY, 0, timeout=None)
+        version = cache.get(LIST_VERSION_KEY, 0)
+    return int(version)
+
+
+def bump_list_version(**_: object) -> None:
+    try:
+        cache.incr(LIST_VERSION_KEY)
+    except ValueError:  # no version yet: nothing cached under one either
+        cache.add(LIST_VERSION_KEY, 1, timeout=None)
+
+
+# --- What a view holds ----------------------------------------------------------------------
+
+
+ParamValue = str | list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A page's search in canonical form: what a view stores, and what "modified" compares."""
+
+    params: dict[str, ParamValue] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+def canonical_state(data: QueryDict) -> State:
+    """The search `data` (a list page's parameters) asks for, validated by the page's own
+    form and spelt as the page's links spell it (`ListState.search_params`: `limit=50` and
+    no `limit` are one state). A stored long search (`search=<key>`) is expanded: a view
+    keeps the filters themselves, which outlive the stored search. Invalid filters come back
+    as `problems`. Any well-formed custom-field column is kept, as the page shows it (the
+    chooser offers only the keys the index knows; a key no customer has any more shows
+    empty cells)."""
+    expanded, unknown = listing.expand_saved_search(data)
+    if unknown:
+        return State(problems=("The stored search this link names no longer exists.",))
+    form = CustomerFilterForm(expanded)
+    if not form.is_valid():
+        problems = [f"{f.label}: {message}" for f in form for message in f.errors]
+        problems += [str(message) for message in form.non_field_errors()]
+        return State(problems=tuple(problems))
+    params = form.state().search_params()
+    choice = columns.parse(data.get("columns"))
+    return State(params=params, columns=tuple(column.key for column in choice.columns))
+
+
+def _values(value: object) -> ParamValue:
+    """A stored parameter as the URL carries it: a string, or a list of strings."""
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return str(value)
+
+
+def list_params(view: SavedView) -> dict[str, ParamValue]:
+    """The list page's URL parameters that open `view`: its own, its columns, and
+    `view=<slug>` (which names it on the page and lets it say "modified"). Filters too
+    long for a URL (a pasted list of hundreds of IDs) travel as a stored search's key,
+    stored here if need be: the view bounds them, so no link can store arbitrary ones."""
+    params: dict[str, ParamValue] = {
+        name: _values(value) for name, value in view.params.items() if name in STATE_PARAMS
+    }
+    params["columns"] = ",".join(str(key) for key in view.columns)
+    params["view"] = view.slug
+    if urlstate.fits_in_url(params):
+        return params
+    # As the list page's POST stores a long search: the toggle and page size stay beside it.
+    filters = {
+        name: [value] if isinstance(value, str) else value
+        for name, value in params.items()
+        if name in urlstate.FILTER_PARAMS and name != "only_archived"
+    }
+    stored, _ = SavedSearch.objects.get_or_create(
+        key=SavedSearch.key_for(filters), defaults={"params": filters, "created_by": view.owner}
+    )
+    kept: dict[str, ParamValue] = {
+        name: params[name] for name in ("only_archived", "limit", "columns") if name in params
+    }
+    return {"search": stored.key, **kept, "view": view.slug}
+
+
+def is_modified(view: SavedView, current: State) -> bool:
+    return (current.params, current.columns) != (dict(view.params), tuple(view.columns))
+
+
+# --- Changing ---------------------------------------------------------------------------------
+
+
+def clean_name(raw: object) -> str:
+    name = " ".join(str(raw or "").split())
+    if not name:
+        raise Refused("Give the view a name.")
+    if len(name) > MAX_NAME:
+        raise Refused(f"A view's name has at most {MAX_NAME} characters; this one has {len(name)}.")
+    if _CONTROL.search(name):
+        raise Refused("A view's name cannot hold control or text-direction characters.")
+    return name
+
+
+def _check_state(state: State) -> None:
+    if state.problems:
+        raise Refused(
+            "These filters are not valid, so they cannot be saved: " + " ".join(state.problems)
+        )
+
+
+def _check_caps(owner: User, *, new_view: bool, becoming_shared: bool) -> None:
+    per_person, shared_cap = settings.SAVED_VIEWS_PER_PERSON, settings.SAVED_VIEWS_SHARED
+    if new_view and SavedView.objects.filter(owner=owner).count() >= per_person:
+        raise Refused(
+            f"You have {per_person} saved views, the most one person may keep. Delete one you "
+            "no longer use, or save changes to an existing one instead."
+        )
+    if becoming_shared and SavedView.objects.filter(shared=True).count() >= shared_cap:
+        raise Refused(
+            f"The team already shares {shared_cap} views, the most allowed. Keep this one "
+            "private, or ask a manager to delete shared views nobody uses."
+        )
+
+
+def _name_taken(owner: User, name: str, exclude: int | None = None) -> bool:
+    taken = SavedView.objects.filter(owner=owner, name__iexact=name)
+    return taken.exclude(pk=exclude).exists() if exclude else taken.exists()
+
+
+def _lock(user: User) -> None:
+    # One person's saves one at a time, so two tabs cannot both pass the cap check.
+    User.objects.select_for_update().filter(pk=user.pk).exists()
+
+
+def create(user: Person, *, name: object, shared: bool, state: State) -> SavedView:
+    if not isinstance(user, User):
+        raise Refused("Log in to save views.")
+    clean = clean_name(name)
+    _check_state(state)
+    try:
+        with transaction.atomic():
+            _lock(user)
+            _check_caps(user, new_view=True, becoming_shared=shared)
+            if _name_taken(user, clean):
+                raise Refused(f"You already have a view named “{clean}”. Choose another name.")
+            view = SavedView.objects.create(
+                slug=_free_slug(),
+                name=clean,
+                owner=user,
+                shared=shared,
+                params=state.params,
+                columns=list(state.columns),
+            )
+            if shared:
+                _audit(user, view, SavedViewAudit.Action.CREATED, "created shared")
+    except IntegrityError as clash:  # the same name saved from another tab just now
+        raise Refused(f"You already have a view named “{clean}”. Choose another name.") from clash
+    return view
+
+
+def _free_slug() -> str:
+    for _ in range(10):
+        slug = SavedView.new_slug()
+        if not SavedView.objects.filter(slug=slug).exists():
+            return slug
+    raise Refused("Could not find a free short link for the view. Try again.")
+
+
+def save_changes(user: Person, view: SavedView, state: State) -> None:
+    """ "Save changes to this view": its filters and columns become `state`."""
+    actor = _must_change(user, view)
+    _check_state(state)
+    what = []
+    if state.params != view.params:
+        what.append("filters changed")
+    if list(state.columns) != list(view.columns):
+        what.append("columns changed")
+    view.params, view.columns = state.params, list(state.columns)
+    with transaction.atomic():
+        view.save(update_fields=["params", "columns", "updated_at"])
+        if view.shared and what:
+            _audit(actor, view, SavedViewAudit.Action.CHANGED, "; ".join(what))
+
+
+def rename_and_share(user: Person, view: SavedView, *, name: object, shared: bool) -> None:
+    actor = _must_change(user, view)
+    clean = clean_name(name)
+    if shared and not view.shared and view.owner_id != actor.pk:
+        raise Refused("Only the view's owner may share it.")
+    what = []
+    if clean != view.name:
+        what.append(f"renamed from “{view.name}”")
+    if shared != view.shared:
+        what.append("shared" if shared else "unshared")
+    if not what:
+        return
+    try:
+        with transaction.atomic():
+            if view.owner is not None:
+                _lock(view.owner)
+                if _name_taken(view.owner, clean, exclude=view.pk):
+                    raise Refused(f"There is already a view named “{clean}”. Choose another name.")
+            if shared and not view.shared:
+                _check_caps(actor, new_view=False, becoming_shared=True)
+            was_shared = view.shared
+            view.name, view.shared = clean, shared
+            view.save(update_fields=["name", "shared", "updated_at"])
+            if was_shared or shared:
+                _audit(actor, view, SavedViewAudit.Action.CHANGED, "; ".join(what))
+    except IntegrityError as clash:
+        raise Refused(f"There is already a view named “{clean}”. Choose another name.") from clash
+
+
+def delete(user: Person, view: SavedView) -> None:
+    actor = _must_change(user, view)
+    with transaction.atomic():
+        if view.shared:
+            _audit(actor, view, SavedViewAudit.Action.DELETED, "deleted")
+        view.delete()
+
+
+def set_landing(user: Person, view: SavedView | None) -> None:
+    """Make `view` the page `user` lands on after logging in; None: the plain list again."""
+    if not isinstance(user, User):
+        return
+    if view is None:
+        LandingView.objects.filter(user=user).delete()
+    else:
+        LandingView.objects.update_or_create(user=user, defaults={"view": view})
+
+
+def landing_view(user: Person) -> SavedView | None:
+    """The person's landing view, if they still may see it (a colleague may have unshared
+    or deleted it since)."""
+    if not isinstance(user, User):
+        return None
+    landing = LandingView.objects.filter(user=user).select_related("view").first()
+    if landing is None:
+        return None
+    view = landing.view
+    return view if view.shared or view.owner_id == user.pk else None
+
+
+def _must_change(user: Person, view: SavedView) -> User:
+    if not can_change(user, view) or not isinstance(user, User):
+        raise Refused(
+            "Only the view's owner may change or delete it"
+            + (", or a manager, since it is shared." if view.shared else ".")
+        )
+    return user
+
+
+def _audit(user: User, view: SavedView, action: str, what: str) -> None:
+    SavedViewAudit.objects.create(
+        actor=user,
+        actor_username=user.get_username(),
+        action=action,
+        view=None if action == SavedViewAudit.Action.DELETED else view,
+        view_slug=view.slug,
+        view_name=view.name,
+        owner_username=view.owner.get_username() if view.owner else "",
+        what=what,
+    )
+
+
+# --- Accounts that go ---------------------------------------------------------------------------
+
+
+def drop_private_views(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A deleted account's private views go with it (nobody else can see them); its shared
+    views stay, ownerless, for a manager to keep or delete."""
+    SavedView.objects.filter(owner=instance, shared=False).delete()
+
+
+def connect_signals() -> None:
+    pre_delete.connect(drop_private_views, sender=User, dispatch_uid="saved-views-owner-gone")
+    for model in (SavedView, LandingView, User):
+        for signal in (post_save, post_delete):
+            signal.connect(
+                bump_list_version, sender=model, dispatch_uid=f"saved-views-list-{signal}-{model}"
+            )

@@ -1,0 +1,138 @@
+"""Saved views in a real browser: Finance chooses columns with the chooser, filters, saves
+the search as a shared view; a colleague opens its short link in a fresh session, sees
+those columns (also as a phone's card labels) and downloads a CSV with exactly them."""
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import VIEWPORT, Dashboard
+
+pytestmark = pytest.mark.e2e
+
+CHOSEN = ["name", "id", "billable", "cf.region"]
+HEADERS = ["Name", "Metronome ID", "Billable", "region"]
+CSV_HEADER = ["name", "id", "billable_status", "custom_fields.region"]
+
+
+def choose_columns(dashboard: Dashboard) -> None:
+    """From the standard columns to CHOSEN, by keyboard: each button is focused and pressed."""
+    page = dashboard.page
+    page.locator("#choose-columns").click()
+    expect(page.get_by_role("heading", name="Choose columns")).to_be_visible()
+    for header in ("Ingest aliases", "Salesforce account", "Created", "Updated", "Archived"):
+        remove = page.get_by_role("button", name=f"Remove {header}", exact=True)
+        remove.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_load_state()
+    add = page.get_by_role("button", name="Add region", exact=True)
+    add.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    # The added column keeps the keyboard focus.
+    expect(page.locator(":focus")).to_have_attribute("value", "up:cf.region")
+    page.get_by_role("button", name="Show these columns").click()
+    page.wait_for_url(re.compile(r"/customers/\?.*columns=name%2Cid%2Cbillable%2Ccf.region"))
+
+
+def test_a_shared_view_opens_for_a_colleague_with_its_columns_and_its_csv(
+    dashboard, browser, app_url, data
+):
+    page = dashboard.page
+    dashboard.log_in("finance")
+    choose_columns(dashboard)
+    expect(dashboard.results.locator("thead th")).to_have_text(HEADERS)
+
+    dashboard.swap(page.locator("fieldset.billable label", has_text="Unbillable").click)
+    assert dashboard.query()["columns"] == [",".join(CHOSEN)]
+
+    page.locator("#save-view").click()
+    page.get_by_label("Name", exact=True).fill("Unbillable <by region>")
+    page.get_by_label("Share with the team").check()
+    page.get_by_role("button", name="Save view").click()
+    page.wait_for_url(re.compile(r"/customers/\?.*view="))
+    expect(page.locator("#view-bar")).to_contain_text("View Unbillable <by region>")
+    link = page.locator("nav.saved-views").get_by_role("link", name="Unbillable <by region>")
+    short_url = link.get_attribute("href")
+    assert short_url is not None and re.fullmatch(r"/customers/v/[a-z0-9]{8}/", short_url)
+    dashboard.screenshot("saved-view-owner")
+
+    # A colleague, in a fresh session (no cookies), opens the short link from a ticket.
+    colleague_context = browser.new_context(
+        base_url=app_url, viewport=VIEWPORT, accept_downloads=True
+    )
+    try:
+        colleague = Dashboard(colleague_context.new_page())
+        colleague.log_in("demo")
+        colleague.page.goto(short_url)
+        expect(colleague.page.locator("#view-bar")).to_contain_text("Unbillable <by region>")
+        expect(colleague.page.locator("#view-modified")).to_have_count(0)
+        expect(colleague.results.locator("thead th")).to_have_text(HEADERS)
+        rows = colleague.results.locator("tbody tr")
+        expect(rows.first).to_be_visible()
+        assert rows.count() == rows.locator("xpath=self::tr[@data-customer-id]").count()
+        for badge in rows.locator("td:nth-child(3) .badge").all_inner_texts():
+            assert badge == "Unbillable"
+
+        with colleague.page.expect_download() as download_info:
+            colleague.page.locator("#download-csv").click()
+        download = download_info.value
+        assert download.failure() is None
+        text = Path(download.path()).read_bytes().decode("utf-8-sig")
+        header, *body = list(csv.reader(io.StringIO(text, newline="")))
+        assert header == CSV_HEADER
+        expected = {
+            c["id"]
+            for c in data.customers
+            if c.get("archived_at") is None
+            and (c.get("current_billable_status") or {}).get("value") == "unbillable"
+        }
+        assert {row[1] for row in body} == expected
+        assert {row[3] for row in body} == {
+            (data.by_id[row[1]].get("custom_fields") or {}).get("region", "") for row in body
+        }
+
+        # On a phone, the chosen columns are the card's labelled lines.
+        colleague.page.set_viewport_size({"width": 390, "height": 844})
+        third = colleague.results.locator("tbody tr").first.locator("td").nth(1)
+        label = third.evaluate("cell => getComputedStyle(cell, '::before').content")
+        assert label == '"Billable"'
+        colleague.screenshot("saved-view-phone")
+    finally:
+        colleague_context.close()
+
+
+def test_the_saved_view_pages_have_no_accessibility_violations(dashboard, request):
+    violations = request.getfixturevalue("axe")  # tests/e2e/test_browser_accessibility.py
+    page = dashboard.page
+    dashboard.log_in("finance")
+    # One page of results: the index's page-number links are not this feature's to check.
+    page.goto(
+        "/customers/?billable=billable&custom_field=industry%3DMedia&limit=100"
+        "&columns=name%2Ccreated%2Ccf.plan%2Ccf.industry"
+    )
+    page.locator("#save-view").click()
+    assert violations(page) == []  # the save page
+    page.get_by_label("Name", exact=True).fill("Billable plans")
+    page.get_by_role("button", name="Save view").click()
+    page.wait_for_url(re.compile(r"/customers/\?.*view="))
+    assert violations(page) == []
+
+    dashboard.swap(page.locator("fieldset.billable label", has_text="Unbillable").click)
+    expect(page.locator("#view-modified")).to_be_visible()
+    assert violations(page) == []
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert violations(page) == []
+    page.set_viewport_size(VIEWPORT)
+
+    page.locator("#choose-columns").click()
+    expect(page.get_by_role("heading", name="Choose columns")).to_be_visible()
+    assert violations(page) == []
+    page.go_back()
+    page.locator("#view-bar").get_by_role("link", name="Manage").click()
+    expect(page.get_by_role("heading", name="View “Billable plans”")).to_be_visible()
+    assert violations(page) == []

@@ -1,0 +1,215 @@
+"""Saved views and chosen columns on the customers page: the table, its links, the CSV, the
+list of views, "modified", the column chooser and the phone labels."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.http import QueryDict
+from django.test import Client
+
+from customers import saved_view_rules as rules
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("indexed")]
+
+LIST = "/customers/"
+HOSTILE = "<script>alert(1)</script>"
+
+
+def person(username: str, group: str) -> User:
+    user = User.objects.create_user(username)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def fiona() -> User:
+    return person("fiona", "Finance")
+
+
+def headers(html: str) -> list[str]:
+    thead = re.search(r"<thead>(.*?)</thead>", html, re.S)
+    assert thead is not None
+    return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<th[^>]*>(.*?)</th>", thead[1])]
+
+
+def test_chosen_columns_make_the_table_with_those_headers_in_that_order(fiona):
+    html = client_for(fiona).get(LIST, {"columns": "id,name,billable,cf.region"}).content.decode()
+
+    assert headers(html) == ["Metronome ID", "Name", "Billable", "region"]
+    rows = re.findall(r"<tr data-customer-id=\"([0-9a-f-]{36})\">(.*?)</tr>", html, re.S)
+    assert rows and all(row.count("<td>") == 3 for _, row in rows)
+    # The first column opens the customer, whichever it is.
+    assert all(f'<th scope="row"><a href="{id_}/"><code>{id_}</code>' in row for id_, row in rows)
+    assert 'href="/customers/columns.css?columns=id%2Cname%2Cbillable%2Ccf.region"' in html
+
+
+def test_without_a_choice_the_standard_table_is_unchanged(fiona):
+    html = client_for(fiona).get(LIST).content.decode()
+    assert "customers chosen" not in html and "columns.css" not in html
+    assert headers(html)[:2] == ["Name", "Metronome ID"]
+
+
+def test_every_link_of_the_page_keeps_the_columns_and_the_download_has_exactly_them(fiona):
+    client = client_for(fiona)
+    html = client.get(LIST, {"q": "a", "limit": "2", "columns": "name,cf.region,billable"})
+    body = html.content.decode()
+    next_link = re.search(r'<a rel="next" href="([^"]+)"', body)
+    assert next_link is not None
+    assert parse_qs(urlsplit(next_link[1].replace("&amp;", "&")).query)["columns"] == [
+        "name,cf.region,billable"
+    ]
+    download = re.search(r'id="download-csv" href="([^"]+)"', body)
+    assert download is not None
+
+    response = client.get(download[1].replace("&amp;", "&"))
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    header, *rows = list(csv.reader(io.StringIO(text, newline="")))
+    # The Metronome ID comes first to join the rows back: the choice lacked it.
+    assert header == ["id", "name", "custom_fields.region", "billable_status"]
+    assert rows and all(len(row) == 4 for row in rows)
+
+
+def test_a_support_user_opening_a_finance_view_gets_no_download(fiona):
+    view = rules.create(
+        fiona, name="Finance view", shared=True, state=rules.canonical_state(QueryDict("q=a"))
+    )
+    support = client_for(person("sam", "Support"))
+    page = support.get(LIST, {"q": "a", "view": view.slug}).content.decode()
+    assert "Finance view" in page and "download-csv" not in page
+    assert support.get("/customers/export.csv", {"q": "a", "view": view.slug}).status_code == 403
+
+
+def test_the_views_list_shows_mine_first_then_the_teams_with_names_escaped(fiona):
+    other = person("olga", "Finance")
+    rules.create(other, name=HOSTILE, shared=True, state=rules.canonical_state(QueryDict()))
+    rules.create(fiona, name="Mine", shared=False, state=rules.canonical_state(QueryDict()))
+
+    html = client_for(fiona).get(LIST).content.decode()
+
+    nav = re.search(r'<nav class="saved-views".*?</nav>', html, re.S)
+    assert nav is not None
+    assert nav[0].index("Mine") < nav[0].index("&lt;script&gt;")
+    assert HOSTILE not in html
+
+
+def test_changing_a_filter_of_an_open_view_shows_modified_with_save_and_reset(fiona):
+    view = rules.create(
+        fiona,
+        name="EMEA",
+        shared=False,
+        state=rules.canonical_state(QueryDict("custom_field=region%3Demea&columns=name,id")),
+    )
+    client = client_for(fiona)
+    opened = client.get(f"/customers/v/{view.slug}/", follow=True).content.decode()
+    assert "View <strong>EMEA</strong>" in opened and 'id="view-modified"' not in opened
+
+    changed = client.get(
+        LIST,
+        {"custom_field": "region=apac", "columns": "name,id", "view": view.slug},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'id="view-modified"' in changed
+    assert "Save changes to this view" in changed
+    assert f'href="/customers/v/{view.slug}/">Reset' in changed
+    save_as_new = re.search(r'href="/customers/v/new/\?([^"]+)">Save as new view', changed)
+    assert save_as_new is not None
+    new_page = client.get("/customers/v/new/?" + save_as_new[1].replace("&amp;", "&"))
+    assert 'name="state" value="custom_field=region%3Dapac&amp;columns=name%2Cid' in (
+        new_page.content.decode()
+    )
+
+    state = re.search(r'name="state" value="([^"]+)"', changed)
+    assert state is not None
+    client.post(f"/customers/v/{view.slug}/save/", {"state": state[1].replace("&amp;", "&")})
+    view.refresh_from_db()
+    assert view.params == {"custom_field": "region=apac"}
+
+
+def test_the_page_offers_a_real_form_that_saves_the_search_without_javascript(fiona):
+    client = client_for(fiona)
+    html = client.get(LIST, {"billable": "unbillable", "columns": "name,created"}).content.decode()
+    link = re.search(r'id="save-view" href="([^"]+)"', html)
+    assert link is not None
+    html = client.get(link[1].replace("&amp;", "&")).content.decode()
+    form = re.search(r'<form method="post" action="/customers/v/new/">(.*?)</form>', html, re.S)
+    assert form is not None
+    state = re.search(r'name="state" value="([^"]+)"', form[1])
+    assert state is not None
+
+    response = client.post(
+        "/customers/v/new/", {"name": "Unbillable", "state": state[1].replace("&amp;", "&")}
+    )
+
+    assert response.status_code == 303
+    opened = client.get(response["Location"])
+    assert parse_qs(urlsplit(opened["Location"]).query) == {
+        "billable": ["unbillable"],
+        "columns": ["name,created"],
+        "view": [response["Location"].split("/")[-2]],
+    }
+
+
+# --- The chooser --------------------------------------------------------------------------------
+
+
+def test_the_chooser_starts_from_the_standard_columns_and_offers_every_custom_field(fiona):
+    html = client_for(fiona).get("/customers/columns/", {"q": "a"}).content.decode()
+    assert (
+        'name="columns" value="name,id,aliases,salesforce,billable,created,updated,archived"'
+        in html
+    )
+    for key in ("cf.region", "cf.plan", "cf.account_manager"):
+        assert f'value="add:{key}"' in html
+    assert '<input type="hidden" name="q" value="a">' in html
+
+
+def test_the_chooser_buttons_move_add_and_remove_one_column_each(fiona):
+    client = client_for(fiona)
+
+    def after(columns: str, move: str) -> str:
+        html = client.get(
+            "/customers/columns/", {"columns": columns, "move": move}
+        ).content.decode()
+        found = re.search(r'name="columns" value="([^"]*)"', html)
+        assert found is not None
+        return found[1]
+
+    assert after("name,id,billable", "up:billable") == "name,billable,id"
+    assert after("name,id,billable", "down:name") == "id,name,billable"
+    assert after("name,id", "add:cf.region") == "name,id,cf.region"
+    assert after("name,id", "remove:name") == "id"
+    assert after("id", "remove:id") == "id"  # the last column stays
+    assert after("name,id", "up:name") == "name,id"
+
+
+def test_show_returns_to_the_search_with_the_columns_and_the_standard_set_leaves_no_parameter(
+    fiona,
+):
+    client = client_for(fiona)
+    shown = client.get("/customers/columns/", {"q": "a", "columns": "name,cf.plan", "show": "1"})
+    assert parse_qs(urlsplit(shown["Location"]).query) == {"q": ["a"], "columns": ["name,cf.plan"]}
+    standard = "name,id,aliases,salesforce,billable,created,updated,archived"
+    back = client.get("/customers/columns/", {"q": "a", "columns": standard, "show": "1"})
+    assert back["Location"] == "/customers/?q=a"
+
+
+def test_the_phone_labels_stylesheet_is_css_for_the_choice(fiona):
+    response = client_for(fiona).get(
+        "/customers/columns.css", {"columns": "name,created,cf.region"}
+    )
+    assert response["Content-Type"] == "text/css; charset=utf-8"
+    css = response.content.decode()
+    assert 'td:nth-child(2)::before { content: "Created"; }' in css
+    assert 'td:nth-child(3)::before { content: "region"; }' in css
