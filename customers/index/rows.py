@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 
-from customers.index.search import fold, salesforce_id_18, salesforce_key
+from customers.index.keys import fold, salesforce_id_18, salesforce_key
 from customers.metronome import UNREADABLE_CUSTOMER, Customer, MalformedResponse
 from customers.models import IndexedCustomer
 

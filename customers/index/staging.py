@@ -12,8 +12,8 @@ from collections.abc import Iterator, Sequence
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
+from customers.index.keys import words
 from customers.index.rows import COLUMNS
-from customers.index.search import words
 from customers.index.typos import word_trigrams
 from customers.models import IndexedCustomer, IndexedNameTrigram, IndexedNameWord, SyncRun
 

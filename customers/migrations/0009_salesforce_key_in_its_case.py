@@ -1,4 +1,4 @@
-"""The index's Salesforce keys in their case (customers.index.search.salesforce_key): they
+"""The index's Salesforce keys in their case (customers.index.keys.salesforce_key): they
 were the 18-character form lower-cased. Recomputed here, since a sync rewrites only the rows
 whose values changed."""
 
@@ -10,7 +10,7 @@ BATCH = 2000
 
 
 def recompute_keys(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    from customers.index.search import salesforce_key
+    from customers.index.keys import salesforce_key
 
     indexed = apps.get_model("customers", "IndexedCustomer")
     rows = indexed.objects.exclude(salesforce_account_id="").only(

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from customers.index.search import fold
+from customers.index.keys import fold
 
 pytestmark = pytest.mark.e2e
 

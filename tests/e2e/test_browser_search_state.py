@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from customers.index.search import fold
+from customers.index.keys import fold
 from tests.factories import salesforce_id_of
 
 pytestmark = pytest.mark.e2e

@@ -232,7 +232,7 @@ def test_empty_index_finds_nothing(db):
 
 
 def test_salesforce_keys_keep_their_case_as_the_paste_boxes_read_them():
-    from customers.index.search import salesforce_key
+    from customers.index.keys import salesforce_key
 
     # Two 15-character IDs that differ only in case are two accounts.
     assert salesforce_key("001dn00000abcde") != salesforce_key("001DN00000ABCDE")
