@@ -10,13 +10,12 @@ import pytest
 from customers import wiring
 from customers.index import search as search_module
 from customers.index import sync as index_sync
+from customers.index.keys import fold, salesforce_id_18
 from customers.index.search import (
     Archived,
     Billable,
     IndexFilters,
     Sort,
-    fold,
-    salesforce_id_18,
     search,
 )
 from customers.models import IndexedCustomer, IndexedNameTrigram, IndexedNameWord
