@@ -44,10 +44,10 @@ def test_quick_bench_writes_every_section_with_figures(tmp_path: Path) -> None:
     assert "Reproduce: `make bench QUICK=1`" in report
     summary = re.search(r"^## Goals at a glance: \d+ of (\d+) met$", report, re.M)
     assert summary is not None
-    # 20 goals (issue 24: the page 8, the export 3, the index 4), and the index's four again
-    # for PostgreSQL when DATABASE_URL names one.
+    # 22 goals (issue 24: the page 8, the export 3, the index 4; issue 21: the 12-column
+    # view 2), and the index's four again for PostgreSQL when DATABASE_URL names one.
     goals = int(summary[1])
-    assert goals == (24 if os.environ.get("DATABASE_URL", "").startswith("postgres") else 20)
+    assert goals == (26 if os.environ.get("DATABASE_URL", "").startswith("postgres") else 22)
     # Every goal row carries a measured figure and a verdict.
     goal_rows = re.findall(r"^\| (.+?) \| (.+?) \| \*\*(met|missed)\*\* \|$", report, re.M)
     assert len(goal_rows) == 2 * goals, goal_rows  # each section's, and the summary's
