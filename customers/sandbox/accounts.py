@@ -316,6 +316,8 @@ def _commit(
     balance: float,
     start: datetime,
     end: datetime,
+    *,
+    priority: int = 100,
 ) -> dict[str, Any]:
     return {
         "id": _uuid(rng),
@@ -326,7 +328,7 @@ def _commit(
         "created_at": _timestamp(start),
         "access_schedule": _schedule(rng, credit_type, amount, start, end),
         "balance": round(max(balance, 0.0), 2),
-        "priority": 100,
+        "priority": priority,
     }
 
 
@@ -340,17 +342,20 @@ def _credit(
     start: datetime,
     end: datetime,
 ) -> dict[str, Any]:
-    return {
-        "id": _uuid(rng),
-        "type": "CREDIT",
-        "name": name,
-        "product": dict(_PRODUCTS["credit"]),
-        "contract": {"id": contract_id},
-        "created_at": _timestamp(start),
-        "access_schedule": _schedule(rng, credit_type, amount, start, end),
-        "balance": round(max(balance, 0.0), 2),
-        "priority": 50,
-    }
+    """A credit is a commit of type CREDIT on the credit product, drawn down before commits."""
+    return _commit(
+        rng,
+        "CREDIT",
+        name,
+        "credit",
+        contract_id,
+        credit_type,
+        amount,
+        balance,
+        start,
+        end,
+        priority=50,
+    )
 
 
 def _alert(
