@@ -8,9 +8,8 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from customers import permissions, saved_view_rules, wiring
+        from customers import saved_view_rules, wiring
 
-        permissions.connect_signals()
         saved_view_rules.connect_signals()
 
         def drop_client_on_metronome_settings(setting: str, **kwargs: object) -> None:

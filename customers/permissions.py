@@ -1,67 +1,66 @@
-"""Permissions read from Django's cache, so a page costs the session and user queries only.
+"""The signed-in user and their permissions in one query, so a page costs the session and the
+user queries only.
 
-Django's ModelBackend reads a user's permissions with two queries on every request that
-checks one (the page checks two: view, and export for the download button). Here the set is
-kept in the shared cache under a version that any change to users, groups or permissions
-bumps, so a permission taken away is refused on the very next request, on every instance.
-Without a shared cache (no CACHE_URL) nothing is cached: one worker's memory cannot tell the
-others that a permission was taken away.
+Django's ModelBackend loads the user with one query, then reads the permissions with two more
+(the user's own and their groups') on every request that checks one, and the page checks two
+(view, and export for the download button). Here the user's row comes back joined to the set
+of their permissions, own and through groups. Read from the database on every request, a
+permission taken away is refused on the very next request on every worker, with no cache to
+invalidate.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Group, Permission, User
-from django.core.cache import cache
-from django.db.models.signals import m2m_changed, post_delete, post_save
-
-VERSION_KEY = "permissions:version"
-# Long enough to spare the queries, short enough that a missed bump ages out.
-CACHE_SECONDS = 300
+from django.contrib.auth.models import User
 
 
-class CachedPermissionsBackend(ModelBackend):
-    def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
-        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
-            return set()
-        cached: set[str] | None = getattr(user_obj, "_perm_cache", None)  # ModelBackend's
-        if cached is not None:
-            return cached
-        if not settings.CACHE_IS_SHARED:
-            # A version bumped in one worker's memory would leave the others granting a
-            # permission taken away: without a shared cache, read the database each time.
-            return super().get_all_permissions(user_obj)
-        key = f"permissions:{_version()}:{user_obj.pk}"
-        permissions: set[str] | None = cache.get(key)
-        if permissions is None:
-            permissions = super().get_all_permissions(user_obj)
-            cache.set(key, permissions, CACHE_SECONDS)
-        user_obj._perm_cache = permissions
-        return permissions
+class UserAndPermissionsBackend(ModelBackend):
+    def get_user(self, user_id: Any) -> User | None:
+        try:
+            pk = int(user_id)
+        except (TypeError, ValueError):  # a session carrying something that is not a user ID
+            return None
+        rows = list(User.objects.raw(USER_WITH_PERMISSIONS_SQL, [pk, pk, pk]))
+        if not rows:
+            return None
+        user = rows[0]
+        if not self.user_can_authenticate(user):
+            return None
+        if not user.is_superuser:
+            # ModelBackend's own memo: has_perm reads it instead of querying. A superuser's
+            # set is every permission, which has_perm grants without looking.
+            # The raw query's extra columns are attributes of each row's instance.
+            held = [vars(row) for row in rows]
+            user._perm_cache = {  # type: ignore[attr-defined]
+                f"{row['permission_app']}.{row['permission_codename']}"
+                for row in held
+                if row["permission_codename"] is not None
+            }
+        return user
 
 
-def _version() -> int:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, 0, timeout=None)
-        version = cache.get(VERSION_KEY, 0)
-    return int(version)
-
-
-def bump_version(**_: object) -> None:
-    """Every cached permission set is stale: the next check reads the database again."""
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # no version yet: nothing cached under one either
-        cache.add(VERSION_KEY, 1, timeout=None)
-
-
-def connect_signals() -> None:
-    for model in (User, Group, Permission):
-        post_save.connect(bump_version, sender=model, dispatch_uid=f"permissions-save-{model}")
-        post_delete.connect(bump_version, sender=model, dispatch_uid=f"permissions-del-{model}")
-    for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
-        m2m_changed.connect(bump_version, sender=through, dispatch_uid=f"permissions-m2m-{through}")
+# One row per permission the user holds (one row with NULLs when none), the user's columns on
+# each: a LEFT JOIN onto the union of their own and their groups' permissions. The tables are
+# django.contrib.auth's own (this project uses its User model), named as its migrations do.
+USER_WITH_PERMISSIONS_SQL = """
+SELECT u.*, perm.app_label AS permission_app, perm.codename AS permission_codename
+FROM auth_user u
+LEFT JOIN (
+    SELECT held.user_id AS holder, ct.app_label, p.codename
+    FROM auth_user_user_permissions held
+    JOIN auth_permission p ON p.id = held.permission_id
+    JOIN django_content_type ct ON ct.id = p.content_type_id
+    WHERE held.user_id = %s
+    UNION
+    SELECT member.user_id, ct.app_label, p.codename
+    FROM auth_user_groups member
+    JOIN auth_group_permissions held ON held.group_id = member.group_id
+    JOIN auth_permission p ON p.id = held.permission_id
+    JOIN django_content_type ct ON ct.id = p.content_type_id
+    WHERE member.user_id = %s
+) perm ON perm.holder = u.id
+WHERE u.id = %s
+"""

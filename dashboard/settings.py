@@ -195,7 +195,7 @@ DATABASE_WAIT_SECONDS = env_number("DATABASE_WAIT_SECONDS", 60.0, minimum=0, cas
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # redis://host:6379/1 selects Django's own RedisCache: shared by every instance, so cached
-# API pages, permission sets and the readiness result hold across them. Default: memory of
+# API pages and the readiness result hold across them. Default: memory of
 # each process, which no two gunicorn workers share.
 CACHES = {
     "default": env.cache_url_config(
@@ -232,8 +232,9 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", de
 AUTHENTICATION_BACKENDS = [
     # Axes first, so a locked-out username or address is refused before its password is checked.
     "axes.backends.AxesStandaloneBackend",
-    # Django's ModelBackend, its permission sets kept in the cache (customers/permissions.py).
-    "customers.permissions.CachedPermissionsBackend",
+    # Django's ModelBackend, the user and their permissions read in one query
+    # (customers/permissions.py).
+    "customers.permissions.UserAndPermissionsBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,5 +1,6 @@
 """Who may try to log in, how often, and for how long a login lasts (issue: Access)."""
 
+import re
 import time
 
 import pytest
@@ -206,11 +207,38 @@ def test_a_session_can_end_with_the_browser(client, settings, sam):
     assert client.session.get_expire_at_browser_close()
 
 
-# --- Permissions, cached ------------------------------------------------------------------
+# --- Permissions, read with the user ------------------------------------------------------
 
 
 @pytest.fixture
-def warm_finance_client(client, sam, sandbox_api, settings):
+def finance_client(client, sam, sandbox_api):
+    from django.contrib.auth.models import Group
+
+    sam.groups.add(Group.objects.get(name="Finance"))
+    client.force_login(sam)
+    client.get("/customers/")  # renews the session: the next page writes nothing
+    return client
+
+
+def tables_queried(response_getter):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = response_getter()
+    assert response.status_code == 200
+    assert "download-csv" in response.content.decode()  # the export permission was checked
+    return [re.search(r'FROM\s+"?(\w+)', q["sql"])[1] for q in queries.captured_queries]
+
+
+def test_a_page_costs_the_session_and_one_user_query_with_its_permissions(finance_client):
+    assert tables_queried(lambda: finance_client.get("/customers/")) == [
+        "django_session",
+        "auth_user",
+    ]
+
+
+def test_with_a_shared_cache_a_page_costs_the_user_query_only(client, sam, sandbox_api, settings):
     from django.contrib.auth.models import Group
 
     # As with CACHE_URL=redis://...: this one test process's memory stands in for it.
@@ -218,50 +246,61 @@ def warm_finance_client(client, sam, sandbox_api, settings):
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     sam.groups.add(Group.objects.get(name="Finance"))
     client.force_login(sam)
-    client.get("/customers/")  # renews the session, fills the permission cache
-    return client
+    client.get("/customers/")
+    assert tables_queried(lambda: client.get("/customers/")) == ["auth_user"]
 
 
-def test_a_page_costs_only_the_user_query_once_permissions_are_cached(warm_finance_client):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as queries:
-        response = warm_finance_client.get("/customers/")
-    assert response.status_code == 200
-    assert "download-csv" in response.content.decode()
-    assert [q["sql"].split('"')[1] for q in queries.captured_queries] == ["auth_user"]
-
-
-def test_a_permission_taken_away_is_refused_on_the_next_request(warm_finance_client, sam):
+def test_a_permission_taken_away_is_refused_on_the_next_request(finance_client, sam):
     from django.contrib.auth.models import Group
 
-    allowed = warm_finance_client.get("/customers/export.csv")
+    allowed = finance_client.get("/customers/export.csv")
     assert allowed.status_code == 200
     b"".join(allowed.streaming_content)
     sam.groups.remove(Group.objects.get(name="Finance"))
-    assert warm_finance_client.get("/customers/export.csv").status_code == 403
+    assert finance_client.get("/customers/export.csv").status_code == 403
     # Still in Support: may still view.
-    assert warm_finance_client.get("/customers/").status_code == 200
+    assert finance_client.get("/customers/").status_code == 200
 
 
-def test_a_permission_taken_from_a_group_is_refused_on_the_next_request(warm_finance_client):
+def test_a_permission_taken_from_a_group_elsewhere_is_refused_on_the_next_request(
+    finance_client,
+):
     from django.contrib.auth.models import Group, Permission
 
-    finance = Group.objects.get(name="Finance")
-    finance.permissions.remove(Permission.objects.get(codename="export_customers"))
-    assert warm_finance_client.get("/customers/export.csv").status_code == 403
+    # Another worker took it away, with no signal this process could hear.
+    export = Permission.objects.get(codename="export_customers")
+    Group.permissions.through.objects.filter(
+        group=Group.objects.get(name="Finance"), permission=export
+    ).delete()
+    assert finance_client.get("/customers/export.csv").status_code == 403
 
 
-def test_without_a_shared_cache_a_permission_taken_away_is_refused_by_every_worker(db, settings):
+def test_a_permission_given_to_the_user_directly_counts(client, db, sandbox_api):
     from django.contrib.auth.models import Permission
 
-    # Another worker took it away: this process's memory never heard of it. Only a shared
-    # cache (CACHE_URL) may keep permission sets; without one, each check reads the database.
-    settings.CACHE_IS_SHARED = False
-    user = User.objects.create_user("fiona")
-    user.groups.add(Group.objects.get(name="Finance"))
-    assert User.objects.get(pk=user.pk).has_perm("customers.export_customers")
-    export = Permission.objects.get(codename="export_customers")
-    Group.permissions.through.objects.filter(permission=export).delete()  # no signal: elsewhere
-    assert not User.objects.get(pk=user.pk).has_perm("customers.export_customers")
+    user = User.objects.create_user("dana", password=PASSWORD)
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_customers"),
+        Permission.objects.get(codename="export_customers"),
+    )
+    client.force_login(user)
+    assert client.get("/customers/").status_code == 200
+    export = client.get("/customers/export.csv")
+    assert export.status_code == 200
+    b"".join(export.streaming_content)
+
+
+def test_an_inactive_users_session_is_signed_out(client, sam):
+    client.force_login(sam)
+    User.objects.filter(pk=sam.pk).update(is_active=False)
+    response = client.get("/customers/")
+    assert response.status_code == 302
+    assert "/login" in response["Location"]
+
+
+def test_a_superuser_holds_every_permission_without_a_group(client, db, sandbox_api):
+    admin = User.objects.create_superuser("root", password=PASSWORD)
+    client.force_login(admin)
+    export = client.get("/customers/export.csv")
+    assert export.status_code == 200
+    b"".join(export.streaming_content)
