@@ -114,3 +114,26 @@ def test_every_sandbox_customer_parses(big_sandbox):
         customer = Customer.from_wire(wire)
         assert (customer.archived_at is not None) == (wire.get("archived_at") is not None)
         assert (customer.billable_status is None) == ("current_billable_status" not in wire)
+
+
+def test_a_customer_survives_the_cache_with_every_field():
+    import dataclasses
+    import pickle
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    values = {
+        "id": "0c5e4f3a-3f7c-4b8e-9a8e-2f4a1c9d7b6e",
+        "name": "Acme",
+        "external_id": "acme",
+        "ingest_aliases": ("acme", "acme-eu"),
+        "custom_fields": {"region": "EU"},
+        "salesforce_account_id": "001xx000003DHurAAG",
+        "created_at": moment,
+        "updated_at": moment.replace(day=3),
+        "archived_at": moment.replace(day=4),
+        "billable_status": CurrentBillableStatus(BillableStatus.UNBILLABLE, moment),
+    }
+    # A field added to Customer must be added to its __reduce__ too: this fails until it is.
+    assert set(values) == {field.name for field in dataclasses.fields(Customer)}
+    customer = Customer(**values)
+    assert pickle.loads(pickle.dumps(customer, pickle.HIGHEST_PROTOCOL)) == customer
