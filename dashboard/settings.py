@@ -188,6 +188,18 @@ DATABASES = {
         )
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several gunicorn workers and the index sync share the file. Write-ahead logging lets
+    # readers go on while one writes, and in it `synchronous=NORMAL` commits without waiting
+    # on the disk (a power cut, not a crash, may lose the last commits): a page's session,
+    # work-slot and audit writes took a disk flush each, 1-6 ms apiece. A write transaction
+    # takes its lock when it starts (IMMEDIATE) and waits up to 20 s for it, instead of
+    # failing with "database is locked" when two workers upgrade a read at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        transaction_mode="IMMEDIATE",
+        timeout=20,
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env_number("DATABASE_CONN_MAX_AGE", 60, minimum=0, cast=int)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # How long `manage.py migrate` (a container's first step) waits for the database to answer.

@@ -164,6 +164,26 @@ def test_without_a_database_url_the_sqlite_file_lives_in_the_data_dir(tmp_path):
     assert values["DATABASES"]["default"]["NAME"] == str(tmp_path / "db.sqlite3")
 
 
+def test_a_sqlite_file_is_shared_by_the_workers_in_write_ahead_logging(tmp_path):
+    # Opened as a worker would open it: readers go on while a request writes, and a commit
+    # does not wait on the disk.
+    code = (
+        "import django; django.setup()\n"
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    print(cursor.execute('PRAGMA journal_mode').fetchone()[0],"
+        " cursor.execute('PRAGMA synchronous').fetchone()[0])\n"
+    )
+    done = run(["-c", code], **PRODUCTION, DATA_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["wal", "1"]  # 1: NORMAL
+
+
+def test_a_postgresql_database_gets_no_sqlite_options():
+    values = settings_with(**PRODUCTION, DATABASE_URL="postgres://u:p@db.example.com/dashboard")
+    assert "init_command" not in values["DATABASES"]["default"].get("OPTIONS", {})
+
+
 def test_production_may_serve_the_sandbox_only_when_asked_to():
     values = settings_with(**{**PRODUCTION, "METRONOME_BEARER_TOKEN": ""}, METRONOME_SANDBOX="true")
     assert values["METRONOME_SANDBOX"] is True
