@@ -57,6 +57,7 @@ def child(session_key: str, requests: int) -> None:
     queries_while_rendering: list[str] = []
 
     def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        sql = " ".join(sql.split())  # one line in the report
         queries.append(sql[:120])
         frame = sys._getframe(1)
         while frame is not None:
