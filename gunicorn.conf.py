@@ -6,6 +6,7 @@ waiting on Metronome, so threads, not processes, carry the concurrency: a few wo
 many threads each.
 """
 
+import gc
 import multiprocessing
 import os
 from pathlib import Path
@@ -93,3 +94,10 @@ def when_ready(server: object) -> None:
             "DEBUG is true: Django's debug pages are served and HTTPS is not enforced. "
             "Unset DEBUG (or set it to false) for production."
         )
+
+
+def post_worker_init(worker: object) -> None:
+    """Move everything loaded so far (Django, the app, the client) out of the garbage
+    collector's reach: its full collections otherwise walk those hundreds of thousands of
+    long-lived objects again and again, pausing a request now and then (the page's p99)."""
+    gc.freeze()
