@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms import renderers
 
 from customers import pasted, salesforce
 from customers.index.query import IndexQuery
@@ -255,6 +256,11 @@ class DayField(forms.DateField):
 
 
 class CustomerFilterForm(forms.Form):
+    # Its widgets are drawn on every list page: Django's own Jinja2 templates for them draw
+    # the same HTML in about two thirds of the time (bench/README.md). This form only: the
+    # admin's widgets exist as Django templates alone.
+    default_renderer = renderers.Jinja2()
+
     q = forms.CharField(
         label="Search",
         required=False,
