@@ -110,7 +110,7 @@ def _results(found: listing.Found) -> Context:
     context: Context = {
         "state": state,
         "rows": found.rows,
-        "customers": found.rows,
+        "customers": found.customers,
         "report": found.report,
         "total": found.total,
         "matched_as": found.matched_as,
