@@ -256,6 +256,8 @@ def test_match_report_counts_pasted_matched_archived_and_not_found(support_clien
     body = response.content.decode()
     assert re.search(r'data-count="pasted">7<', body)
     assert re.search(r'data-count="matched">3<', body)
+    assert "3 matched active customers." in body
+    assert re.findall(r'data-matched-id="([^"]+)"', body) == active_ids
     assert re.search(r'data-count="other-state">2<', body)
     assert re.search(r'data-count="not-found">2<', body)
     assert re.findall(r'data-unmatched-id="([^"]+)"', body) == unknown
@@ -269,6 +271,10 @@ def test_match_report_counts_pasted_matched_archived_and_not_found(support_clien
     body = response.content.decode()
     assert re.search(r'data-count="matched">2<', body)
     assert re.findall(r'data-other-state-id="([^"]+)"', body) == active_ids
+
+    # One matched: said in the singular.
+    single = support_client.get("/customers/", {"salesforce_account_ids": active_ids[0]})
+    assert "1 matched active customer." in single.content.decode()
     assert re.findall(r'data-unmatched-id="([^"]+)"', body) == unknown
 
 
