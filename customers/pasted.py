@@ -112,17 +112,20 @@ def _extract(text: str, read: _Reader) -> PastedIds:
     conversions: dict[str, SalesforceId] = {}
     repeats = 0
     for cell in _cells(text):
-        words = [word for word in (_unwrap(w) for w in _WORDS.split(cell)) if word]
-        found = [(word, read(word)) for word in words]
-        if not any(result for _, result in found):
-            value = _SPACES.sub(" ", _unwrap(cell.strip()))
+        # Each word is read without any wrapping; what is ignored is shown as pasted, less
+        # whole pairs around it: unwrapped, "Acme (EU)" showed as "Acme (EU".
+        words = [(raw, word) for raw in _WORDS.split(cell) if (word := _unwrap(raw))]
+        found = [(raw, word, read(word)) for raw, word in words]
+        if not any(result for _, _, result in found):
+            value = _SPACES.sub(" ", cell.strip())
             if _HAS_ALNUM.search(value):
                 ignored[value] = ignored.get(value, 0) + 1
             continue
-        for word, result in found:
+        for raw, word, result in found:
             if result is None:
                 if _HAS_ALNUM.search(word):
-                    ignored[word] = ignored.get(word, 0) + 1
+                    shown = _unpaired(raw)
+                    ignored[shown] = ignored.get(shown, 0) + 1
                 continue
             typed, key, salesforce_id = result
             if key in keys:
@@ -159,6 +162,23 @@ def _unwrap(word: str) -> str:
     while word != previous:
         previous = word
         word = word.strip(_WRAPPING).rstrip(_TRAILING)
+    return word
+
+
+_PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">", '"': '"', "'": "'", "`": "`", "“": "”"}
+_PAIRS |= {"‘": "’", "„": "“", "«": "»", "‹": "›"}
+
+
+def _unpaired(word: str) -> str:
+    """A word as shown among the ignored values: without trailing sentence punctuation or a
+    pair of brackets or quotes around all of it ("(Acme)," shows as Acme), but with any
+    bracket that belongs to it ("<b>x</b>" stays whole)."""
+    word = word.rstrip(_TRAILING + ",;")
+    while len(word) > 2 and _PAIRS.get(word[0]) == word[-1]:
+        inner = word[1:-1]
+        if word[0] in inner or word[-1] in inner:
+            break
+        word = inner.rstrip(_TRAILING + ",;")
     return word
 
 

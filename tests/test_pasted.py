@@ -390,3 +390,17 @@ def test_the_form_gives_the_compacted_boxes_and_the_salesforce_ids_as_pasted():
         (GLOBEX, GLOBEX),
     ]
     assert form.ignored_total == 1
+
+
+@pytest.mark.parametrize(
+    ("pasted", "shown"),
+    [
+        ("Acme (EU)", ["Acme (EU)"]),  # a whole cell, as typed
+        (f"{ACME} <b>x</b>", ["<b>x</b>"]),  # its brackets belong to it
+        (f"{ACME} (Acme),", ["Acme"]),  # a pair around all of it, and a comma after
+        (f"{ACME} “Acme”.", ["Acme"]),
+        (f"{ACME} f(x)", ["f(x)"]),
+    ],
+)
+def test_ignored_values_are_shown_as_pasted_less_a_pair_around_them(pasted, shown):
+    assert ignored_values(extract_salesforce_ids(pasted)) == shown
