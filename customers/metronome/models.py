@@ -92,22 +92,23 @@ class Customer:
         """Parse one CustomerDetail; absent and null `archived_at` and billable status alike."""
         try:
             data, status, custom_fields, aliases, salesforce_id = customer_parts(data)
+            # Positional, in the fields' order: ten keyword arguments cost a dataclass's
+            # __init__ 1.7 µs more than positional ones, a third of reading a customer, for
+            # every customer paged (bench/README.md).
             return cls(
-                id=read_text(data["id"]),
-                name=read_text(data["name"]),
-                external_id=read_text(data["external_id"]),
-                ingest_aliases=read_texts(aliases),
-                custom_fields=read_text_mapping(custom_fields),
-                salesforce_account_id=None
-                if salesforce_id is None
-                else read_text(salesforce_id) or None,
-                created_at=read_datetime(data["created_at"]),
-                updated_at=read_datetime(data["updated_at"]),
-                archived_at=read_optional_datetime(data.get("archived_at")),
-                billable_status=(
+                read_text(data["id"]),
+                read_text(data["name"]),
+                read_text(data["external_id"]),
+                read_texts(aliases),
+                read_text_mapping(custom_fields),
+                None if salesforce_id is None else read_text(salesforce_id) or None,
+                read_datetime(data["created_at"]),
+                read_datetime(data["updated_at"]),
+                read_optional_datetime(data.get("archived_at")),
+                (
                     CurrentBillableStatus(
-                        value=BILLABLE_STATUS_BY_VALUE[status["value"]],
-                        effective_at=read_optional_datetime(status.get("effective_at")),
+                        BILLABLE_STATUS_BY_VALUE[status["value"]],
+                        read_optional_datetime(status.get("effective_at")),
                     )
                     if status
                     else None

@@ -67,8 +67,9 @@ def read_texts(values: Sequence[Any]) -> tuple[str, ...]:
 
 
 def read_text_mapping(mapping: Mapping[Any, Any]) -> dict[str, str]:
-    for item in mapping.items():
-        read_texts(item)
+    for key, value in mapping.items():
+        if not (isinstance(key, str) and isinstance(value, str)):
+            raise TypeError(f"expected strings, got {type(key).__name__}: {type(value).__name__}")
     return dict(mapping)
 
 
