@@ -131,7 +131,11 @@ def _region_context(region: Region, now: Any) -> Context:
     elif name == "usage":
         context.update(usage=data, usage_charts=customer_regions.usage_charts(data))
     else:
-        context.update(invoices=data.invoices, more_invoices=bool(data.next_page))
+        context.update(
+            invoices=data.invoices,
+            more_invoices=bool(data.next_page),
+            unreadable_invoices=data.unreadable,
+        )
     return context
 
 

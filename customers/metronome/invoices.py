@@ -60,6 +60,7 @@ class InvoicesClient(HTTPClient):
         # Empty pages are few (the loop's count) and cheap, but each may wait out retries:
         # the same time budget as every loop over pages.
         bound = PageBound(self._paging_limits, what="invoices")
+        unreadable = 0
         for _ in range(MAX_CONSECUTIVE_EMPTY_PAGES + 1):
             # The documented default order is ambiguous, so it is always sent.
             params = {"limit": str(limit), "sort": sort}
@@ -70,9 +71,14 @@ class InvoicesClient(HTTPClient):
             except BadRequest as error:
                 raise not_found_or(error, customer_id) from None
             bound.take(len(items))
-            invoices = tuple(Invoice.from_wire(item) for item in items)
-            if invoices or not next_page:
-                return InvoicePage(invoices=invoices, next_page=next_page)
+            invoices: list[Invoice] = []
+            for item in items:
+                try:
+                    invoices.append(Invoice.from_wire(item))
+                except MalformedResponse:
+                    unreadable += 1
+            if invoices or unreadable or not next_page:
+                return InvoicePage(tuple(invoices), next_page, unreadable)
             if next_page in seen:
                 break
             seen.add(next_page)

@@ -220,6 +220,9 @@ class Invoice:
 class InvoicePage:
     invoices: tuple[Invoice, ...]
     next_page: str | None
+    # Invoices Metronome sent that could not be read: left out and counted, as every other
+    # list of the customer view does, so one bad invoice does not hide the good ones.
+    unreadable: int = 0
 
 
 @dataclass(frozen=True, slots=True)

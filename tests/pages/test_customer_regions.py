@@ -375,6 +375,19 @@ def test_unreadable_items_are_left_out_and_counted(support_client, install_clien
     assert "5 of the contracts Metronome sent could not be read" in part
 
 
+def test_an_unreadable_invoice_is_left_out_and_counted_beside_the_good_ones(
+    support_client, install_client
+):
+    from customers.sandbox.invoices import generate_invoices
+
+    good = generate_invoices(CUSTOMER)[:2]
+    broken = [{**good[0], "id": "inv-bad", "total": "lots"}, "not an object"]
+    _hostile(install_client, invoices={"data": [good[0], *broken, good[1]], "next_page": None})
+    part = region(_page(support_client), "invoices")
+    assert re.findall(r'data-invoice-id="([^"]+)"', part) == [good[0]["id"], good[1]["id"]]
+    assert "2 of the invoices Metronome sent could not be read and are not shown." in part
+
+
 def test_a_page_larger_than_asked_for_is_refused(support_client, install_client):
     huge = {"data": [GOOD_CONTRACT] * 21, "cursor": None}
     _hostile(install_client, contracts=huge)
