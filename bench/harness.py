@@ -176,11 +176,14 @@ def prepare_database(env: dict[str, str], *, sync_index: bool = False) -> str:
 
 
 @contextlib.contextmanager
-def dashboard(sandbox_url: str, *, sync_index: bool = False) -> Iterator[Dashboard]:
-    """The dashboard under gunicorn (gunicorn.conf.py, DEBUG off) on a loopback port."""
+def dashboard(
+    sandbox_url: str, *, sync_index: bool = False, settings: dict[str, str] | None = None
+) -> Iterator[Dashboard]:
+    """The dashboard under gunicorn (gunicorn.conf.py, DEBUG off) on a loopback port;
+    `settings`: environment variables set for it on top of the production ones."""
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
         workdir = Path(tmp)
-        env = dashboard_env(sandbox_url, workdir)
+        env = {**dashboard_env(sandbox_url, workdir), **(settings or {})}
         session = prepare_database(env, sync_index=sync_index)
         port = free_port()
         env["GUNICORN_BIND"] = f"127.0.0.1:{port}"

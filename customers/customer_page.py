@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -74,18 +75,27 @@ def _fetch(client: metronome.MetronomeClient, customer_id: str, name: str, now: 
 def _cache_key(name: str, customer_id: str, now: datetime) -> str:
     # Usage covers the last 30 whole days: a new day is a new answer.
     day = f":{now.date().isoformat()}" if name == "usage" else ""
-    return f"customer-region:v1:{name}:{customer_id}{day}"
+    return f"customer-region:v2:{name}:{customer_id}{day}"
+
+
+# A refresh asks Metronome again only for an answer older than this: pressing Refresh (or a
+# script sending refresh=1) over and over costs six calls of the company's token at most
+# once in that time per customer, and the answer is that fresh anyway.
+REFRESH_AFTER_SECONDS = 5
 
 
 def _cached(key: str, fetch: Callable[[], Any], *, refresh: bool) -> Any:
+    """The answer cached under `key` (with when it was fetched), else `fetch()`'s."""
     seconds = settings.API_PAGE_CACHE_SECONDS
-    if seconds and not refresh:
+    if seconds:
         found = cache.get(key)
-        if found is not None:
-            return found
+        if isinstance(found, tuple) and len(found) == 2:
+            fetched_at, answer = found
+            if not refresh or time.time() - fetched_at < REFRESH_AFTER_SECONDS:
+                return answer
     answer = fetch()  # a failure raises: only answers are cached
     if seconds:
-        cache.set(key, answer, timeout=seconds)
+        cache.set(key, (time.time(), answer), timeout=seconds)
     return answer
 
 
@@ -114,7 +124,7 @@ def load_customer(
 ) -> metronome.Customer:
     """The customer (cached like the regions); raises MetronomeError."""
     return _cached(  # type: ignore[no-any-return]
-        f"customer:v1:{customer_id}",
+        f"customer:v2:{customer_id}",
         lambda: client.get_customer(customer_id),
         refresh=refresh,
     )

@@ -295,13 +295,25 @@ def test_the_page_asks_for_the_customer_and_every_region_at_once(support_client,
     assert "Could not load" not in body and escape(customer["name"]) in body
 
 
-def test_answers_are_cached_and_refresh_asks_again(support_client, sandbox, settings):
+def test_answers_are_cached_and_refresh_asks_again_once_they_are_seconds_old(
+    support_client, sandbox, settings, monkeypatch
+):
+    import time
+
+    from customers import customer_page
+
     settings.API_PAGE_CACHE_SECONDS = 30
     customer = rich_customer(sandbox)
     support_client.get(f"/customers/{customer['id']}/")
     calls = sandbox.request_count
     support_client.get(f"/customers/{customer['id']}/")
     assert sandbox.request_count == calls
+    # Refresh pressed again and again: answers fetched a moment ago are that fresh already.
+    for _ in range(3):
+        support_client.get(f"/customers/{customer['id']}/", {"refresh": "1"})
+    assert sandbox.request_count == calls
+    later = time.time() + customer_page.REFRESH_AFTER_SECONDS + 1
+    monkeypatch.setattr(customer_page.time, "time", lambda: later)
     support_client.get(f"/customers/{customer['id']}/", {"refresh": "1"})
     assert sandbox.request_count == calls + 6
 
