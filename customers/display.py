@@ -81,29 +81,32 @@ def customer_row(
     salesforce_id = customer.salesforce_account_id or ""
     status = customer.billable_status
     billable = status.value.value if status else "unset"
+    quoted_id = quote(customer.id, safe="")
+    # Positional, in the fields' order: 18 keyword arguments cost a dataclass's __init__
+    # about 2 µs more, 100 times a page.
     return CustomerRow(
-        key=customer.id,
-        id=_capped(customer.id),
-        name=_capped(customer.name),
+        customer.id,  # key
+        _capped(customer.id),  # id
+        _capped(customer.name),  # name
         # Relative to the customers page (/customers/): 11 bytes a row, 1 KB a page.
-        detail_url=f"{quote(customer.id, safe='')}/",
-        metronome_url=f"{app_url}/customers/{quote(customer.id, safe='')}",
-        first_alias=_capped(aliases[0]) if aliases else "",
-        more_aliases=tuple(_capped(alias) for alias in aliases[1 : MAX_SHOWN_ALIASES + 1]),
-        more_count=max(len(aliases) - 1, 0),
-        salesforce_id=_capped(salesforce_id),
-        salesforce_url=(
+        f"{quoted_id}/",  # detail_url
+        f"{app_url}/customers/{quoted_id}",  # metronome_url
+        _capped(aliases[0]) if aliases else "",  # first_alias
+        tuple(_capped(alias) for alias in aliases[1 : MAX_SHOWN_ALIASES + 1]),  # more_aliases
+        max(len(aliases) - 1, 0),  # more_count
+        _capped(salesforce_id),  # salesforce_id
+        (  # salesforce_url
             f"{salesforce_base_url}/lightning/r/Account/{quote(salesforce_id, safe='')}/view"
             if salesforce_id and salesforce_base_url
             else ""
         ),
-        billable=billable,
-        billable_label=BILLABLE_LABELS.get(billable, "Not set"),
-        billable_since=_date(status.effective_at) if status and status.effective_at else "",
-        created=_date(customer.created_at),
-        updated=_date(customer.updated_at),
-        archived=_date(customer.archived_at) if customer.archived_at else "",
-        note=note,
+        billable,  # billable
+        BILLABLE_LABELS.get(billable, "Not set"),  # billable_label
+        _date(status.effective_at) if status and status.effective_at else "",  # billable_since
+        _date(customer.created_at),  # created
+        _date(customer.updated_at),  # updated
+        _date(customer.archived_at) if customer.archived_at else "",  # archived
+        note,  # note
     )
 
 
