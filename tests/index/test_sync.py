@@ -3,6 +3,7 @@ failed sync leaves the previous index whole, and one sync runs at a time."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from io import StringIO
@@ -18,6 +19,7 @@ from django.utils import timezone
 from customers import metronome, wiring
 from customers.index import search as customer_index
 from customers.index import sync as index_sync
+from customers.index.rows import fingerprint
 from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
 from customers.sandbox import Faults, SandboxAPI, SandboxTransport
 from tests.factories import wire_customer
@@ -117,6 +119,20 @@ def test_unchanged_customers_are_not_rewritten(install_client):
 
     assert (run.inserted, run.updated, run.deleted) == (0, 0, 0)
     assert IndexedCustomer.objects.get(name="Acme").indexed_at == first_indexed_at
+
+
+def test_the_fingerprint_follows_the_json_not_which_objects_it_shares():
+    page = json.dumps({"data": [wire_customer("Acme"), wire_customer("Globex")]})
+    once, again = json.loads(page)["data"], json.loads(page)["data"]
+    alone = json.loads(json.dumps(once[1]))  # parsed on a page of its own
+
+    assert [fingerprint(c) for c in once] == [fingerprint(c) for c in again]
+    assert fingerprint(alone) == fingerprint(once[1])
+    assert fingerprint(once[0]) != fingerprint(once[1])
+    # Types, values and the order Metronome sent them in all count.
+    assert len({fingerprint({"id": "a", "n": value}) for value in (1, 1.0, True, "1")}) == 4
+    assert fingerprint({"a": 1, "b": 2}) != fingerprint({"b": 2, "a": 1})
+    assert fingerprint({"a": ["x", "y"]}) != fingerprint({"a": ["xy"]})
 
 
 @pytest.mark.django_db
