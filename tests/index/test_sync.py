@@ -136,6 +136,23 @@ def test_the_fingerprint_follows_the_json_not_which_objects_it_shares():
 
 
 @pytest.mark.django_db
+def test_a_customer_id_in_any_spelling_of_a_uuid_is_indexed_by_its_value(install_client):
+    canonical = "0f8e3b1c-2d4a-4b6c-8e9f-a1b2c3d4e5f6"
+    spellings = [canonical.upper(), "{" + canonical + "}", canonical.replace("-", "")]
+    run = sync_from(install_client, [{**wire_customer("Acme"), "id": canonical.upper()}])
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert str(IndexedCustomer.objects.get().id) == canonical
+    for broken in ("0f8e3b1c-2d4a-4b6c-8e9f-a1b2c3d4e5fg", canonical[:-1], "-" + canonical[1:]):
+        run = sync_from(install_client, [{**wire_customer("Initech"), "id": broken}])
+        assert run.outcome == SyncRun.Outcome.FAILED, broken
+    for spelt in spellings[1:]:
+        run = sync_from(install_client, [{**wire_customer("Acme"), "id": spelt}])
+        assert run.outcome == SyncRun.Outcome.SUCCEEDED, spelt
+        assert str(IndexedCustomer.objects.get().id) == canonical
+
+
+@pytest.mark.django_db
 def test_failure_half_way_keeps_the_previous_index_whole(install_client):
     sync_from(install_client, [wire_customer(f"Old {n}") for n in range(250)])
     before = names_in_index()
