@@ -152,7 +152,7 @@ def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
 
 
 def _both_listings(
-    client: MetronomeClient, read: Callable[[object], Listed]
+    client: MetronomeClient, read: Callable[[object], Listed], *, ahead: int = 4
 ) -> Iterator[RowPage[Listed]]:
     """The pages of the active and the archived listing, fetched side by side (one thread
     each, which also reads its customers), in the order they arrive."""
@@ -169,9 +169,7 @@ def _both_listings(
         )
         for archived in (False, True)
     ]
-    # A write's worth of pages ahead: while the main thread writes a batch (SQLite releases
-    # the GIL), the listings keep fetching rather than stop four pages in.
-    return prefetched(listings, ahead=PAGES_PER_WRITE, thread_name="index-sync-fetch")
+    return prefetched(listings, ahead=ahead, thread_name="index-sync-fetch")
 
 
 @dataclass
@@ -203,7 +201,11 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
         text_after=0 if first_sync and connection.vendor == "sqlite" else None,
     )
     pending: list[Listed] = []
-    for page_count, page in enumerate(_both_listings(client, read), 1):
+    # While a write fills the text index (SQLite releases the GIL), the listings may fetch a
+    # write's worth of pages ahead rather than stop four pages in. Four otherwise: every page
+    # waiting is memory, and a sync of 1,000,000 customers is close to its budget.
+    ahead = 4 if stage.text_after is None else PAGES_PER_WRITE
+    for page_count, page in enumerate(_both_listings(client, read, ahead=ahead), 1):
         pending.extend(page.rows)
         run.seen += len(page.rows)
         if page_count % PAGES_PER_WRITE == 0:

@@ -92,7 +92,7 @@ def test_a_customer_listed_twice_in_a_first_sync_has_one_entry_the_last_listing(
     monkeypatch.setattr(
         index_sync,
         "_both_listings",
-        lambda client, read: (
+        lambda client, read, **_: (
             page
             for archived in (False, True)
             for page in client.follow_cursors(

@@ -348,7 +348,7 @@ def test_customer_listed_twice_keeps_the_last_listing_even_when_that_one_is_unch
     monkeypatch.setattr(
         index_sync,
         "_both_listings",
-        lambda client, read: iter(
+        lambda client, read, **_: iter(
             [metronome.RowPage((read(listed),), None) for listed in listings]
         ),
     )
