@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -151,7 +152,7 @@ def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
 
 
 def _both_listings(
-    client: MetronomeClient, read: Callable[[object], Listed]
+    client: MetronomeClient, read: Callable[[object], Listed], *, ahead: int = 4
 ) -> Iterator[RowPage[Listed]]:
     """The pages of the active and the archived listing, fetched side by side (one thread
     each, which also reads its customers), in the order they arrive."""
@@ -168,41 +169,56 @@ def _both_listings(
         )
         for archived in (False, True)
     ]
-    return prefetched(listings, ahead=4, thread_name="index-sync-fetch")
+    return prefetched(listings, ahead=ahead, thread_name="index-sync-fetch")
+
+
+@dataclass
+class _Staging:
+    """What each write of a run needs."""
+
+    to_row: Callable[[dict[str, object], object, str], tuple[object, ...]]
+    insert_batch: str
+    insert_row: str
+    # The index was empty: every row is staged in full, none compared.
+    first_sync: bool
+    # SQLite, first sync: the text index is filled as rows are staged (staging.TEXT_NEXT), up
+    # to this staged rowid so far. None otherwise.
+    text_after: int | None
 
 
 def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None) -> bool:
     """Stage both listings; True when this is a first sync (the index was empty), whose
     staging table holds every customer in full and its seen table nothing."""
-    staging.create()
-    insert_batch, insert_row = staging.insert_statements()
-    read, to_row = row_builders(timezone.now())
     # A first sync stages every row in full: the staging table is also the list of
     # customers seen, and there is nothing to compare with.
     first_sync = not IndexedCustomer.objects.exists()
+    staging.create(first_sync=first_sync)
+    read, to_row = row_builders(timezone.now())
+    stage = _Staging(
+        to_row,
+        *staging.insert_statements(),
+        first_sync=first_sync,
+        text_after=0 if first_sync and connection.vendor == "sqlite" else None,
+    )
     pending: list[Listed] = []
-    for page_count, page in enumerate(_both_listings(client, read), 1):
+    # While a write fills the text index (SQLite releases the GIL), the listings may fetch a
+    # write's worth of pages ahead rather than stop four pages in. Four otherwise: every page
+    # waiting is memory, and a sync of 1,000,000 customers is close to its budget.
+    ahead = 4 if stage.text_after is None else PAGES_PER_WRITE
+    for page_count, page in enumerate(_both_listings(client, read, ahead=ahead), 1):
         pending.extend(page.rows)
         run.seen += len(page.rows)
         if page_count % PAGES_PER_WRITE == 0:
-            _write(pending, to_row, insert_batch, insert_row, run, first_sync=first_sync)
+            _write(stage, pending, run)
             pending = []
         if progress is not None:
             progress(page_count, run.seen)
-    _write(pending, to_row, insert_batch, insert_row, run, first_sync=first_sync)
+    _write(stage, pending, run)
     staging.finish()
     return first_sync
 
 
-def _write(
-    listed: list[Listed],
-    to_row: Callable[[dict[str, object], object, str], tuple[object, ...]],
-    insert_batch: str,
-    insert_row: str,
-    run: SyncRun,
-    *,
-    first_sync: bool,
-) -> None:
+def _write(stage: _Staging, listed: list[Listed], run: SyncRun) -> None:
     """Stage a batch: every customer's id and fingerprint, and the full row of those whose
     fingerprint the index does not have. Reading a customer in full, folding, JSON and the
     rest of a row are the bulk of a sync's CPU (bench/README.md), so an unchanged customer
@@ -210,15 +226,17 @@ def _write(
     if listed:
         with transaction.atomic(), connection.cursor() as cursor:
             changed: set[object] | None = None
-            if not first_sync:
+            if not stage.first_sync:
                 keys = [(db_id, fp) for db_id, fp, _ in listed]
-                changed = staging.changed_in_batch(cursor, insert_batch, keys)
+                changed = staging.changed_in_batch(cursor, stage.insert_batch, keys)
             rows = [
-                to_row(data, db_id, fingerprint)
+                stage.to_row(data, db_id, fingerprint)
                 for db_id, fingerprint, data in listed
                 if changed is None or db_id in changed
             ]
-            staging.insert(cursor, insert_row, rows)
+            staging.insert(cursor, stage.insert_row, rows)
+            if stage.text_after is not None:
+                stage.text_after = staging.fill_text_next(cursor, stage.text_after)
     now = timezone.now()
     if run.heartbeat_at is None or now - run.heartbeat_at > HEARTBEAT_EVERY:
         run.heartbeat_at = now

@@ -3,6 +3,7 @@ failed sync leaves the previous index whole, and one sync runs at a time."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from io import StringIO
@@ -18,6 +19,7 @@ from django.utils import timezone
 from customers import metronome, wiring
 from customers.index import search as customer_index
 from customers.index import sync as index_sync
+from customers.index.rows import fingerprint
 from customers.models import IndexedCustomer, IndexedNameWord, SyncRun
 from customers.sandbox import Faults, SandboxAPI, SandboxTransport
 from tests.factories import wire_customer
@@ -117,6 +119,37 @@ def test_unchanged_customers_are_not_rewritten(install_client):
 
     assert (run.inserted, run.updated, run.deleted) == (0, 0, 0)
     assert IndexedCustomer.objects.get(name="Acme").indexed_at == first_indexed_at
+
+
+def test_the_fingerprint_follows_the_json_not_which_objects_it_shares():
+    page = json.dumps({"data": [wire_customer("Acme"), wire_customer("Globex")]})
+    once, again = json.loads(page)["data"], json.loads(page)["data"]
+    alone = json.loads(json.dumps(once[1]))  # parsed on a page of its own
+
+    assert [fingerprint(c) for c in once] == [fingerprint(c) for c in again]
+    assert fingerprint(alone) == fingerprint(once[1])
+    assert fingerprint(once[0]) != fingerprint(once[1])
+    # Types, values and the order Metronome sent them in all count.
+    assert len({fingerprint({"id": "a", "n": value}) for value in (1, 1.0, True, "1")}) == 4
+    assert fingerprint({"a": 1, "b": 2}) != fingerprint({"b": 2, "a": 1})
+    assert fingerprint({"a": ["x", "y"]}) != fingerprint({"a": ["xy"]})
+
+
+@pytest.mark.django_db
+def test_a_customer_id_in_any_spelling_of_a_uuid_is_indexed_by_its_value(install_client):
+    canonical = "0f8e3b1c-2d4a-4b6c-8e9f-a1b2c3d4e5f6"
+    spellings = [canonical.upper(), "{" + canonical + "}", canonical.replace("-", "")]
+    run = sync_from(install_client, [{**wire_customer("Acme"), "id": canonical.upper()}])
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert str(IndexedCustomer.objects.get().id) == canonical
+    for broken in ("0f8e3b1c-2d4a-4b6c-8e9f-a1b2c3d4e5fg", canonical[:-1], "-" + canonical[1:]):
+        run = sync_from(install_client, [{**wire_customer("Initech"), "id": broken}])
+        assert run.outcome == SyncRun.Outcome.FAILED, broken
+    for spelt in spellings[1:]:
+        run = sync_from(install_client, [{**wire_customer("Acme"), "id": spelt}])
+        assert run.outcome == SyncRun.Outcome.SUCCEEDED, spelt
+        assert str(IndexedCustomer.objects.get().id) == canonical
 
 
 @pytest.mark.django_db
@@ -315,7 +348,7 @@ def test_customer_listed_twice_keeps_the_last_listing_even_when_that_one_is_unch
     monkeypatch.setattr(
         index_sync,
         "_both_listings",
-        lambda client, read: iter(
+        lambda client, read, **_: iter(
             [metronome.RowPage((read(listed),), None) for listed in listings]
         ),
     )
