@@ -29,12 +29,13 @@ def parse_uuid(text: str) -> uuid.UUID | None:
 
 # --- Ranking -------------------------------------------------------------------------------
 
-# An exact ID, then a name starting with the search, then any other match (an ID starting
-# with it, names containing its words, a custom value containing it); misspellings after.
-# A name comes before an ID that only starts with the search: a range of the name index
-# finds those names and stops at the page; IDs starting with the search cannot be found
-# without reading every row holding its words (bench/README.md, issue 24).
-EXACT_ID, NAME_PREFIX, CONTAINS, TYPO = range(4)
+# An exact ID, then a name starting with the search, then (for several words) a name
+# starting with one of them and containing the others, then any other match (an ID starting
+# with the search, names containing its words, a custom value containing it); misspellings
+# after. A name comes before an ID that only starts with the search: a range of the name
+# index finds those names and stops at the page; IDs starting with the search cannot be
+# found without reading every row holding its words (bench/README.md, issue 24).
+EXACT_ID, NAME_PREFIX, WORD_PREFIX, CONTAINS, TYPO = range(5)
 
 
 def exact_id(q: str, folded: str) -> Q:
@@ -84,10 +85,27 @@ def prefix(folded: str) -> Q:
 
 
 def contains(folded: str) -> Q:
+    return Q(custom_values_folded__contains=folded) | name_has_every_word(folded)
+
+
+def name_has_every_word(folded: str) -> Q:
     name_words = Q()
     for word in words(folded):
         name_words &= Q(name_folded__contains=word)
-    return Q(custom_values_folded__contains=folded) | name_words
+    return name_words
+
+
+def name_starts_with_a_word(folded: str) -> Q:
+    """Several words: a name starting with one of them and holding the others ("birch
+    silver" finds "Silver Birch Labs" before "Blue Birch Silverware"). Q(pk__in=[]), which
+    matches nothing, for one word: that is a name starting with the search."""
+    searched = words(folded)
+    if len(searched) < 2:
+        return Q(pk__in=[])
+    starts = Q()
+    for word in searched:
+        starts |= Q(name_folded__startswith=word)
+    return starts & name_has_every_word(folded)
 
 
 def matching(
@@ -109,6 +127,7 @@ def ranked_matches(
         rank=Case(
             When(exact_id(q, folded), then=Value(EXACT_ID)),
             When(name_folded__startswith=folded, then=Value(NAME_PREFIX)),
+            When(name_starts_with_a_word(folded), then=Value(WORD_PREFIX)),
             default=Value(CONTAINS),
             output_field=IntegerField(),
         )

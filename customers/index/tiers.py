@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from customers.index.keys import words
 from customers.index.matching import (
     alias_is,
     exact_indexed,
     matching,
+    name_has_every_word,
     names_containing_any,
     text_candidates,
 )
@@ -96,16 +98,28 @@ def match_tiers(
     customers: QuerySet[IndexedCustomer], q: str, folded: str
 ) -> list[QuerySet[IndexedCustomer]]:
     """The ranks of `matching.ranked_matches` as disjoint tiers: exact IDs, names starting
-    with the search, the other matches."""
+    with the search, for several words the names starting with each word (a range each,
+    in name order) and holding the others, the other matches."""
     exact_ids = list(
         customers.filter(exact_indexed(q, folded) | alias_is(folded)).values_list("id", flat=True)
     )
     starts = starting_with(folded)
-    return [
+    tiers = [
         IndexedCustomer.objects.filter(id__in=exact_ids),
         customers.filter(starts).exclude(id__in=exact_ids),
-        matching(customers, q, folded).exclude(id__in=exact_ids).exclude(starts),
     ]
+    rest = matching(customers, q, folded).exclude(id__in=exact_ids).exclude(starts)
+    searched = words(folded)
+    if len(searched) > 1:
+        # The name index holds every column these read: a range is counted in the index.
+        every_word = name_has_every_word(folded)
+        for word in distinct_prefixes(searched):
+            word_range = starting_with(word)
+            tiers.append(
+                customers.filter(word_range, every_word).exclude(id__in=exact_ids).exclude(starts)
+            )
+            rest = rest.exclude(word_range & every_word)
+    return [*tiers, rest]
 
 
 def typo_tiers(

@@ -39,6 +39,8 @@ CUSTOMERS = [
     # A custom value holding it.
     wire_customer("Onyx Freight", custom_fields={"notes": "moved from harbor labs"}),
     wire_customer("Zenith Harbour Ltd"),
+    wire_customer("Silver Birch Labs"),
+    wire_customer("Blue Birch Silverware"),
     wire_customer("Nova Retail"),
 ]
 
@@ -69,7 +71,19 @@ def ranked_in_one_query(q: str, archived: Archived = Archived.ACTIVE) -> list[st
 
 
 @pytest.mark.parametrize(
-    "q", ["harbor", "HARB", "harbor analytics", "analytics harbor", "blue", "lab", "ha", "nova"]
+    "q",
+    [
+        "harbor",
+        "HARB",
+        "harbor analytics",
+        "analytics harbor",
+        "birch silver",
+        "labs birch",
+        "blue",
+        "lab",
+        "ha",
+        "nova",
+    ],
 )
 @pytest.mark.parametrize("per_page", [1, 2, 3, 50])
 def test_the_tiers_find_what_ranking_every_match_finds_in_the_same_order(index, q, per_page):
@@ -104,6 +118,13 @@ def test_exact_ids_then_names_starting_with_the_search_then_the_rest(index):
     ]
 
 
+def test_several_words_rank_names_starting_with_one_of_them_before_the_rest(index):
+    assert every_page("birch silver", 50) == [
+        customer_id("Silver Birch Labs"),
+        customer_id("Blue Birch Silverware"),
+    ]
+
+
 def test_a_page_past_the_end_and_one_inside_the_last_tier(index):
     every = every_page("harbor", 50)
     past = search("harbor", page=20, per_page=3)
@@ -123,7 +144,8 @@ def test_text_totals_stop_at_the_cap_and_the_pages_go_on(index, monkeypatch):
     last = search("harbor", page=4, per_page=3)
     assert (last.total, last.total_exact) == (11, True)
     # Under the cap, the total is exact.
-    assert (search("blue", per_page=1).total, search("blue", per_page=1).total_exact) == (2, True)
+    blue = search("blue", per_page=1)  # Blue Harbor Cloud and Data, Blue Birch Silverware
+    assert (blue.total, blue.total_exact, blue.has_more) == (3, True, True)
 
 
 @pytest.mark.parametrize("typed", ["harbr", "hrabor", "anlaytics"])
