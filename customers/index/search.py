@@ -26,6 +26,7 @@ from django.db.models import Count, QuerySet, TextField, Value, Window
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Concat
 
+from customers.index import tiers
 from customers.index.keys import fold, salesforce_key, words
 from customers.index.matching import (
     parse_uuid,
@@ -33,7 +34,7 @@ from customers.index.matching import (
     typo_matches,
     typo_rank,
 )
-from customers.index.tiers import code_point_order, match_tiers, tiered_page, typo_tiers
+from customers.index.tiers import match_tiers, tiered_page, typo_tiers
 from customers.index.typos import corrections_of
 from customers.models import IndexedCustomer, SyncRun
 
@@ -159,9 +160,9 @@ def search(
     start = (page - 1) * per_page
     corrections: dict[str, tuple[str, ...]] = {}
     if folded:
-        # Ranked, in tiers where names sort by code point (tiers.py); otherwise, or in a
-        # column's order, every match ranked in one query.
-        in_tiers = sort is None and code_point_order()
+        # Ranked, in tiers on PostgreSQL where names sort by code point (tiers.py);
+        # otherwise, or in a column's order, every match ranked in one query.
+        in_tiers = sort is None and tiers.in_use()
         if in_tiers:
             found = _in_tiers(match_tiers(filtered, q, folded), start, per_page)
         else:
@@ -281,8 +282,8 @@ def _sorted_after_matching(
     return unindexed, (f"{descending}_name", *order[1:])
 
 
-def _in_tiers(tiers: Sequence[QuerySet[IndexedCustomer]], start: int, per_page: int) -> _Found:
-    page = tiered_page(tiers, start, per_page, TOTAL_CAP)
+def _in_tiers(ranks: Sequence[QuerySet[IndexedCustomer]], start: int, per_page: int) -> _Found:
+    page = tiered_page(ranks, start, per_page, TOTAL_CAP)
     return _Found(page.ids, page.total, page.exact, page.has_more)
 
 
