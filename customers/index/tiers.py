@@ -17,7 +17,8 @@ prefix stops the count inside the name index ("more than 10,000").
 
 Ranges of the name index are prefixes only where text sorts by code point: SQLite's BINARY
 collation, and PostgreSQL databases whose collation is C or C.UTF-8 (`code_point_order`).
-Elsewhere the search ranks every match as before.
+The search uses the tiers on such a PostgreSQL database (`in_use`); elsewhere it ranks
+every match in one query, with the same ranks.
 """
 
 from __future__ import annotations
