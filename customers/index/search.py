@@ -4,18 +4,17 @@ filters it lacks, sorting, true totals), answered from the dashboard's own datab
 The index finds; the API tells the truth: `search` returns customer IDs in order, and the
 page re-reads those customers live from Metronome.
 
-Ranking: an exact ID (Metronome, Salesforce, external ID or ingest alias), then a name (or
-alias, external ID) starting with the search, then names containing every word of it in any
-order (or a custom field value containing it), then, only when nothing matched so far, names
-whose words are close misspellings of the searched ones. Every comparison is between
-folded text (`fold`) in plain SQL, so SQLite and PostgreSQL give the same results; their
-text indexes (FTS5 trigram on SQLite, a pg_trgm GIN index on PostgreSQL) only make them fast.
+Ranking: an exact ID (Metronome, Salesforce, external ID or ingest alias), then a name
+starting with the search, then the other matches (an alias or external ID starting with it,
+names containing every word of it in any order, a custom field value containing it), each
+rank by name; only when nothing matched, names whose words are close misspellings of the
+searched ones, those starting with one first. What matches is `matching.py`; the ranks are
+read as tiers, each only as far as the page (`tiers.py`), where names sort by code point.
 """
 
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,24 +22,19 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import (
-    BooleanField,
-    Case,
-    Count,
-    IntegerField,
-    Q,
-    QuerySet,
-    TextField,
-    Value,
-    When,
-    Window,
-)
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, QuerySet, TextField, Value, Window
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Concat
 
+from customers.index import tiers
 from customers.index.keys import fold, salesforce_key, words
+from customers.index.matching import (
+    parse_uuid,
+    ranked_matches,
+    typo_matches,
+    typo_rank,
+)
+from customers.index.tiers import match_tiers, tiered_page, typo_tiers
 from customers.index.typos import corrections_of
 from customers.models import IndexedCustomer, SyncRun
 
@@ -48,15 +42,6 @@ MAX_PER_PAGE = 1000
 # Totals are counted up to this: past it the page says "more than 10,000" rather than count
 # a million rows for every page (issue 24).
 TOTAL_CAP = 10_000
-# Trigram indexes can only look up runs of three characters or more.
-_TRIGRAM_MIN_LENGTH = 3
-
-
-def _uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text.strip())
-    except ValueError:
-        return None
 
 
 # --- The query -----------------------------------------------------------------------------
@@ -175,15 +160,21 @@ def search(
     start = (page - 1) * per_page
     corrections: dict[str, tuple[str, ...]] = {}
     if folded:
-        matches = _ranked_matches(filtered, q, folded)
-        found = _text_page(matches, order, start, per_page)
-        if not found.ids and (start == 0 or not matches.exists()):
+        # Ranked, in tiers on PostgreSQL where names sort by code point (tiers.py);
+        # otherwise, or in a column's order, every match ranked in one query.
+        in_tiers = sort is None and tiers.in_use()
+        if in_tiers:
+            found = _in_tiers(match_tiers(filtered, q, folded), start, per_page)
+        else:
+            found = _text_page(ranked_matches(filtered, q, folded), order, start, per_page)
+        if not found.ids and (start == 0 or found.total == 0):
             corrections = corrections_of(words(folded))
-            if corrections:
-                matches = _narrowed(
-                    filtered.filter(_names_containing_any(corrections)),
-                    _text_candidates(list(corrections.values()), None),
-                ).annotate(rank=_typo_rank(corrections))
+            if corrections and in_tiers and len(corrections) == 1:
+                found = _in_tiers(typo_tiers(filtered, corrections), start, per_page)
+            elif corrections:
+                # Several words: their trigrams together narrow to few rows, which the
+                # ranges of each word's corrections would not.
+                matches = typo_matches(filtered, corrections).annotate(rank=typo_rank(corrections))
                 found = _text_page(matches, order, start, per_page)
     else:
         # Only the state filter: the total counts entries of the sort's own index.
@@ -215,7 +206,7 @@ def exact_name_matches(q: str, *, archived: Archived, limit: int = 20) -> list[s
 
 def indexed_ids(customer_ids: Sequence[str]) -> set[str]:
     """Which of `customer_ids` the index holds."""
-    parsed = [found for raw in customer_ids if (found := _uuid(raw))]
+    parsed = [found for raw in customer_ids if (found := parse_uuid(raw))]
     return {
         str(i) for i in IndexedCustomer.objects.filter(id__in=parsed).values_list("id", flat=True)
     }
@@ -263,7 +254,7 @@ def _text_page(
     for filters: with COUNT(*) OVER () PostgreSQL walked the whole sort index, taking the
     page's LIMIT for one it could stop early (4.4 s at 1,000,000 customers)."""
     if order[0] != "rank":
-        return _page(matches, order, start, per_page, count_in_order=False)
+        return _page(*_sorted_after_matching(matches, order), start, per_page, False)
     rows = list(
         matches.annotate(_total=Window(Count("id")))
         .order_by(*order)
@@ -275,6 +266,25 @@ def _text_page(
     if start == 0:
         return _Found([], 0, True, False)
     return _page(matches, order, start, per_page, count_in_order=False)
+
+
+def _sorted_after_matching(
+    matches: QuerySet[IndexedCustomer], order: tuple[str, ...]
+) -> tuple[QuerySet[IndexedCustomer], tuple[str, ...]]:
+    """A text search by name, sorted by the name as an expression, which no index provides:
+    PostgreSQL otherwise walked the name index from one end, reading each row to test it
+    for the search (0.8-5 s at 1,000,000 customers for a common word, bench/README.md).
+    Found through the text index and sorted, it reads only the matches."""
+    if order[0].lstrip("-") != "name_folded":
+        return matches, order
+    descending = "-" if order[0].startswith("-") else ""
+    unindexed = matches.annotate(_name=Concat("name_folded", Value("")))
+    return unindexed, (f"{descending}_name", *order[1:])
+
+
+def _in_tiers(ranks: Sequence[QuerySet[IndexedCustomer]], start: int, per_page: int) -> _Found:
+    page = tiered_page(ranks, start, per_page, TOTAL_CAP)
+    return _Found(page.ids, page.total, page.exact, page.has_more)
 
 
 def last_successful_sync() -> SyncRun | None:
@@ -349,7 +359,7 @@ def _filtered(filters: IndexFilters) -> QuerySet[IndexedCustomer]:
         customers = customers.annotate(_custom_value=custom_value).filter(_custom_value=value)
     if filters.customer_ids:
         customers = customers.filter(
-            id__in=[parsed for raw in filters.customer_ids if (parsed := _uuid(raw))]
+            id__in=[parsed for raw in filters.customer_ids if (parsed := parse_uuid(raw))]
         )
     if filters.salesforce_account_ids:
         customers = customers.filter(
@@ -364,130 +374,3 @@ def _filtered(filters: IndexFilters) -> QuerySet[IndexedCustomer]:
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-# --- Ranking -------------------------------------------------------------------------------
-
-_EXACT_ID, _PREFIX, _CONTAINS, _TYPO = range(4)
-
-
-def _ranked_matches(
-    customers: QuerySet[IndexedCustomer], q: str, folded: str
-) -> QuerySet[IndexedCustomer]:
-    exact_indexed = Q(external_id_folded=folded)
-    if parsed := _uuid(q):
-        exact_indexed |= Q(id=parsed)
-    if key := salesforce_key(q):
-        exact_indexed |= Q(salesforce_key=key)
-    exact = exact_indexed | Q(aliases_folded__contains=f"\n{folded}\n")
-    prefix = (
-        Q(name_folded__startswith=folded)
-        | Q(external_id_folded__startswith=folded)
-        | Q(aliases_folded__contains=f"\n{folded}")
-    )
-    contains = Q(custom_values_folded__contains=folded)
-    name_words = Q()
-    for word in words(folded):
-        name_words &= Q(name_folded__contains=word)
-    contains |= name_words
-    matches = customers.filter(exact | prefix | contains)
-    if (candidates := _text_candidates([(word,) for word in words(folded)], folded)) is not None:
-        matches = matches.filter(exact_indexed | candidates)
-    return matches.annotate(
-        rank=Case(
-            When(exact, then=Value(_EXACT_ID)),
-            When(prefix, then=Value(_PREFIX)),
-            default=Value(_CONTAINS),
-            output_field=IntegerField(),
-        )
-    )
-
-
-# Every text a search matches, in one expression: the PostgreSQL migration indexes it
-# (GIN, pg_trgm) exactly as written here.
-SEARCH_TEXT_SQL = (
-    "(name_folded || ' ' || aliases_folded || ' ' || external_id_folded || ' ' || "
-    "custom_values_folded)"
-)
-_SEARCH_TEXT_LIKE = f"{SEARCH_TEXT_SQL} LIKE %s"
-
-
-def _text_candidates(word_choices: Sequence[Sequence[str]], folded: str | None) -> Q | None:
-    """The rows a trigram index finds: for each entry of `word_choices`, one of its words,
-    or (when `folded` is given) the whole search in an alias, external ID or custom value.
-    A superset of the text matches (a name that starts with or contains the search contains
-    its words), so the exact comparisons only run on those. None when every word is too
-    short for trigrams: then they read every row. SQLite asks its FTS5 trigram table;
-    PostgreSQL its GIN index on SEARCH_TEXT_SQL."""
-    # Rows containing every word also contain the longer ones: those are enough to narrow.
-    long_choices = [
-        choices
-        for choices in word_choices
-        if all(len(word) >= _TRIGRAM_MIN_LENGTH for word in choices)
-    ]
-    if not long_choices:
-        return None
-    # Only the search reaches the database, as parameters; the SQL itself is constant.
-    if connection.vendor == "postgresql":
-        candidates = Q()
-        for choices in long_choices:
-            any_of = Q()
-            for word in choices:
-                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                any_of |= Q(
-                    RawSQL(_SEARCH_TEXT_LIKE, [f"%{escaped}%"], output_field=BooleanField())  # noqa: S611
-                )
-            candidates &= any_of
-        return candidates
-    if connection.vendor == "sqlite":
-        name_terms = " AND ".join(
-            "(" + " OR ".join(_fts_phrase(word) for word in choices) + ")"
-            for choices in long_choices
-        )
-        expression = f"name : ({name_terms})"
-        if folded is not None:
-            expression = f"({expression}) OR (other : {_fts_phrase(folded)})"
-        fts = RawSQL(
-            "SELECT id FROM customer_index_fts WHERE customer_index_fts MATCH %s", [expression]
-        )
-        return Q(id__in=fts)
-    return None
-
-
-def _fts_phrase(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-# --- Close misspellings --------------------------------------------------------------------
-
-
-def _typo_rank(corrections: dict[str, tuple[str, ...]]) -> Case:
-    """Names starting with a correction before names containing one. Also keeps the order
-    an expression no index provides: ordered by a constant rank and the name, PostgreSQL
-    walked the whole name index to count a common correction's matches (3.5 s at
-    1,000,000), taking the page's LIMIT for one it could stop early."""
-    starts = Q()
-    for alternatives in corrections.values():
-        for alternative in alternatives:
-            starts |= Q(name_folded__startswith=alternative)
-    return Case(
-        When(starts, then=Value(_TYPO)),
-        default=Value(_TYPO + 1),
-        output_field=IntegerField(),
-    )
-
-
-def _narrowed(
-    customers: QuerySet[IndexedCustomer], candidates: Q | None
-) -> QuerySet[IndexedCustomer]:
-    return customers if candidates is None else customers.filter(candidates)
-
-
-def _names_containing_any(corrections: dict[str, tuple[str, ...]]) -> Q:
-    condition = Q()
-    for alternatives in corrections.values():
-        any_of = Q()
-        for alternative in alternatives:
-            any_of |= Q(name_folded__contains=alternative)
-        condition &= any_of
-    return condition

@@ -9,7 +9,7 @@ from django.db import migrations, models
 POSTGRESQL_FORWARD = [
     # pg_trgm is a trusted extension: a database owner may create it.
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    # The expression must stay the same as customers.index.search.SEARCH_TEXT_SQL.
+    # The expression must stay the same as customers.index.matching.SEARCH_TEXT_SQL.
     "CREATE INDEX customer_index_search_trgm ON customers_indexedcustomer USING gin ("
     "(name_folded || ' ' || aliases_folded || ' ' || external_id_folded || ' ' || "
     "custom_values_folded) gin_trgm_ops)",

@@ -10,6 +10,7 @@ import pytest
 from customers import wiring
 from customers.index import search as search_module
 from customers.index import sync as index_sync
+from customers.index import tiers
 from customers.index.keys import fold, salesforce_id_18
 from customers.index.search import (
     Archived,
@@ -278,16 +279,20 @@ def test_totals_past_the_cap_say_more_than_and_keep_paging(index, monkeypatch):
     assert (billable.total, billable.total_exact) == (2, True)
 
 
-def test_a_text_search_counts_its_matches_exactly_past_the_cap(index, monkeypatch):
-    # Ranking reads every match anyway, so its total costs nothing more to be exact.
+def test_a_text_search_counts_its_matches_only_up_to_the_cap(index, monkeypatch):
+    # Ranked in tiers (PostgreSQL), a search reads only as far as its page: past the cap
+    # its total is "more than", as a filter's (tests/index/test_tiers.py).
+    monkeypatch.setattr(tiers, "in_use", lambda: True)
     monkeypatch.setattr(search_module, "TOTAL_CAP", 1)
     result = search("acme", per_page=1)
-    assert (result.total, result.total_exact, result.has_more, result.page_count) == (
-        2,
-        True,
+    assert (result.total_shown, result.total_exact, result.has_more, result.page_count) == (
+        "more than 1",
+        False,
         True,
         2,
     )
+    last = search("acme", page=2, per_page=1)
+    assert (last.total, last.total_exact, last.has_more) == (2, True, False)
 
 
 def test_a_page_past_the_end_says_how_far_the_matches_go(index):

@@ -1,0 +1,234 @@
+"""What a text search of the customer index matches and how it ranks, as conditions: the
+search (`search.py`) ranks every match with them in one query, the tiers (`tiers.py`) read
+the ranks one after the other. Every comparison is between folded text (`keys.fold`) in
+plain SQL, so SQLite and PostgreSQL give the same results; their text indexes (FTS5 trigram
+on SQLite, a pg_trgm GIN index on PostgreSQL) only make them fast."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from django.db import connection
+from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
+
+from customers.index.keys import salesforce_key, words
+from customers.models import IndexedCustomer
+
+# Trigram indexes can only look up runs of three characters or more.
+_TRIGRAM_MIN_LENGTH = 3
+
+
+def parse_uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        return None
+
+
+# --- Ranking -------------------------------------------------------------------------------
+
+# An exact ID, then a name starting with the search, then (for several words) a name
+# starting with one of them and containing the others, then any other match (an ID starting
+# with the search, names containing its words, a custom value containing it); misspellings
+# after. A name comes before an ID that only starts with the search: a range of the name
+# index finds those names and stops at the page; IDs starting with the search cannot be
+# found without reading every row holding its words (bench/README.md, issue 24).
+EXACT_ID, NAME_PREFIX, WORD_PREFIX, CONTAINS, TYPO = range(5)
+
+
+def exact_id(q: str, folded: str) -> Q:
+    """An exact ID: Metronome ID, Salesforce key, external ID or ingest alias, compared."""
+    return exact_indexed(q, folded) | Q(aliases_folded__contains=f"\n{folded}\n")
+
+
+def exact_indexed(q: str, folded: str) -> Q:
+    """An exact Metronome ID, Salesforce key or external ID: B-tree look-ups."""
+    exact = Q(external_id_folded=folded)
+    if parsed := parse_uuid(q):
+        exact |= Q(id=parsed)
+    if key := salesforce_key(q):
+        exact |= Q(salesforce_key=key)
+    return exact
+
+
+def alias_is(folded: str) -> Q:
+    """An ingest alias equal to the search, as `exact_id` compares it, through an index: on
+    PostgreSQL the GIN index of the alias arrays (migration 0012; the trigram index would
+    find every row holding the search's words, a common name word's thousands), on SQLite
+    the FTS5 table narrows."""
+    if connection.vendor == "postgresql":
+        return Q(
+            RawSQL(
+                "string_to_array(btrim(aliases_folded, E'\\n'), E'\\n') @> ARRAY[%s]::text[]",
+                [folded],
+                output_field=BooleanField(),
+            )
+        )
+    alias = Q(aliases_folded__contains=f"\n{folded}\n")
+    if connection.vendor == "sqlite" and len(folded) >= _TRIGRAM_MIN_LENGTH:
+        fts = RawSQL(
+            "SELECT id FROM customer_index_fts WHERE customer_index_fts MATCH %s",
+            [f"other : {fts_phrase(folded)}"],
+        )
+        alias &= Q(id__in=fts)
+    return alias
+
+
+def prefix(folded: str) -> Q:
+    return (
+        Q(name_folded__startswith=folded)
+        | Q(external_id_folded__startswith=folded)
+        | Q(aliases_folded__contains=f"\n{folded}")
+    )
+
+
+def contains(folded: str) -> Q:
+    return Q(custom_values_folded__contains=folded) | name_has_every_word(folded)
+
+
+def name_has_every_word(folded: str) -> Q:
+    name_words = Q()
+    for word in words(folded):
+        name_words &= Q(name_folded__contains=word)
+    return name_words
+
+
+def name_starts_with_a_word(folded: str) -> Q:
+    """Several words: a name starting with one of them and holding the others ("birch
+    silver" finds "Silver Birch Labs" before "Blue Birch Silverware"). Q(pk__in=[]), which
+    matches nothing, for one word: that is a name starting with the search."""
+    searched = words(folded)
+    if len(searched) < 2:
+        return Q(pk__in=[])
+    starts = Q()
+    for word in searched:
+        starts |= Q(name_folded__startswith=word)
+    return starts & name_has_every_word(folded)
+
+
+def matching(
+    customers: QuerySet[IndexedCustomer], q: str, folded: str
+) -> QuerySet[IndexedCustomer]:
+    """Every customer the search matches, in no order: an exact ID, or text containing or
+    starting with the search, narrowed through the text index."""
+    matches = customers.filter(exact_id(q, folded) | prefix(folded) | contains(folded))
+    if (candidates := text_candidates([(word,) for word in words(folded)], folded)) is not None:
+        matches = matches.filter(exact_indexed(q, folded) | candidates)
+    return matches
+
+
+def ranked_matches(
+    customers: QuerySet[IndexedCustomer], q: str, folded: str
+) -> QuerySet[IndexedCustomer]:
+    """`matching`, each with its rank: every match ranked in one query."""
+    return matching(customers, q, folded).annotate(
+        rank=Case(
+            When(exact_id(q, folded), then=Value(EXACT_ID)),
+            When(name_folded__startswith=folded, then=Value(NAME_PREFIX)),
+            When(name_starts_with_a_word(folded), then=Value(WORD_PREFIX)),
+            default=Value(CONTAINS),
+            output_field=IntegerField(),
+        )
+    )
+
+
+# Every text a search matches, in one expression: the PostgreSQL migration indexes it
+# (GIN, pg_trgm) exactly as written here.
+SEARCH_TEXT_SQL = (
+    "(name_folded || ' ' || aliases_folded || ' ' || external_id_folded || ' ' || "
+    "custom_values_folded)"
+)
+_SEARCH_TEXT_LIKE = f"{SEARCH_TEXT_SQL} LIKE %s"
+
+
+def text_candidates(word_choices: Sequence[Sequence[str]], folded: str | None) -> Q | None:
+    """The rows a trigram index finds: for each entry of `word_choices`, one of its words,
+    or (when `folded` is given) the whole search in an alias, external ID or custom value.
+    A superset of the text matches (a name that starts with or contains the search contains
+    its words), so the exact comparisons only run on those. None when every word is too
+    short for trigrams: then they read every row. SQLite asks its FTS5 trigram table;
+    PostgreSQL its GIN index on SEARCH_TEXT_SQL."""
+    # Rows containing every word also contain the longer ones: those are enough to narrow.
+    long_choices = [
+        choices
+        for choices in word_choices
+        if all(len(word) >= _TRIGRAM_MIN_LENGTH for word in choices)
+    ]
+    if not long_choices:
+        return None
+    # Only the search reaches the database, as parameters; the SQL itself is constant.
+    if connection.vendor == "postgresql":
+        candidates = Q()
+        for choices in long_choices:
+            any_of = Q()
+            for word in choices:
+                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                any_of |= Q(
+                    RawSQL(_SEARCH_TEXT_LIKE, [f"%{escaped}%"], output_field=BooleanField())  # noqa: S611
+                )
+            candidates &= any_of
+        return candidates
+    if connection.vendor == "sqlite":
+        name_terms = " AND ".join(
+            "(" + " OR ".join(fts_phrase(word) for word in choices) + ")"
+            for choices in long_choices
+        )
+        expression = f"name : ({name_terms})"
+        if folded is not None:
+            expression = f"({expression}) OR (other : {fts_phrase(folded)})"
+        fts = RawSQL(
+            "SELECT id FROM customer_index_fts WHERE customer_index_fts MATCH %s", [expression]
+        )
+        return Q(id__in=fts)
+    return None
+
+
+def fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+# --- Close misspellings --------------------------------------------------------------------
+
+
+def typo_rank(corrections: dict[str, tuple[str, ...]]) -> Case:
+    """Names starting with a correction before names containing one. Also keeps the order
+    an expression no index provides: ordered by a constant rank and the name, PostgreSQL
+    walked the whole name index to count a common correction's matches (3.5 s at
+    1,000,000), taking the page's LIMIT for one it could stop early."""
+    starts = Q()
+    for alternatives in corrections.values():
+        for alternative in alternatives:
+            starts |= Q(name_folded__startswith=alternative)
+    return Case(
+        When(starts, then=Value(TYPO)),
+        default=Value(TYPO + 1),
+        output_field=IntegerField(),
+    )
+
+
+def narrowed(
+    customers: QuerySet[IndexedCustomer], candidates: Q | None
+) -> QuerySet[IndexedCustomer]:
+    return customers if candidates is None else customers.filter(candidates)
+
+
+def typo_matches(
+    customers: QuerySet[IndexedCustomer], corrections: dict[str, tuple[str, ...]]
+) -> QuerySet[IndexedCustomer]:
+    """The names containing, for every searched word, one of its corrections."""
+    return narrowed(
+        customers.filter(names_containing_any(corrections)),
+        text_candidates(list(corrections.values()), None),
+    )
+
+
+def names_containing_any(corrections: dict[str, tuple[str, ...]]) -> Q:
+    condition = Q()
+    for alternatives in corrections.values():
+        any_of = Q()
+        for alternative in alternatives:
+            any_of |= Q(name_folded__contains=alternative)
+        condition &= any_of
+    return condition

@@ -1,0 +1,195 @@
+"""A ranked text search read in tiers, each in name order and only as far as the page.
+
+Ranking every match (the old way) sorts all of them: at 1,000,000 customers a name word
+shared by 11,000-23,000 of them cost 70-140 ms, a misspelt one up to 460 ms at p99, most of
+it reading those rows from the table (bench/README.md, issue 24). Here the ranks are tiers
+read one after the other, each with its own index where one fits:
+
+- exact IDs: a handful of equality look-ups (Metronome ID, Salesforce key, external ID,
+  ingest alias);
+- names starting with the search: a range of the name index, stopped at the page;
+- everything else that matches, through the text index and sorted, read only when the page
+  reaches past the tiers before it.
+
+A tier's rows are in name order and the tiers are disjoint, so the pages are those of one
+ORDER BY rank, name, id. The total is counted tier by tier up to the cap: a common name
+prefix stops the count inside the name index ("more than 10,000").
+
+Ranges of the name index are prefixes only where text sorts by code point: SQLite's BINARY
+collation, and PostgreSQL databases whose collation is C or C.UTF-8 (`code_point_order`).
+The search uses the tiers on such a PostgreSQL database (`in_use`); elsewhere it ranks
+every match in one query, with the same ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from customers.index.keys import words
+from customers.index.matching import (
+    alias_is,
+    exact_indexed,
+    matching,
+    name_has_every_word,
+    names_containing_any,
+    text_candidates,
+)
+from customers.models import IndexedCustomer
+
+# Collations whose order is the code points' (for UTF-8, the bytes'): a prefix is a range.
+_CODE_POINT_COLLATIONS = {"c", "posix", "c.utf-8", "c.utf8", "ucs_basic"}
+_code_point_order_of: dict[str, bool] = {}
+_NAME_ORDER = ("name_folded", "id")
+_LAST_CODE_POINT = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def code_point_order() -> bool:
+    """Whether the index's names sort by code point, so that the names starting with some
+    text are one range of the name index. Asked once per database."""
+    if connection.vendor == "sqlite":
+        return True  # BINARY, the default collation
+    if connection.vendor != "postgresql":
+        return False
+    name = str(connection.settings_dict["NAME"])
+    if name not in _code_point_order_of:
+        with connection.cursor() as cursor:
+            # The column has no collation of its own: the database's applies.
+            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+            (collation,) = cursor.fetchone()
+        _code_point_order_of[name] = str(collation).lower() in _CODE_POINT_COLLATIONS
+    return _code_point_order_of[name]
+
+
+def in_use() -> bool:
+    """Whether ranked searches are read in tiers: on PostgreSQL whose names sort by code
+    point. SQLite ranks every match in one query: its index holds about 100,000 customers,
+    a common word's 1,200 matches sort in a few milliseconds, and the tiers' extra queries
+    cost more than they save there (13 ms against 20 at p50, bench/README.md)."""
+    return connection.vendor == "postgresql" and code_point_order()
+
+
+def starting_with(prefix: str) -> Q:
+    """Names starting with `prefix` as a range of the name index (in code point order):
+    from the prefix itself up to, not including, the first text past every one of them."""
+    after = _successor(prefix)
+    starts = Q(name_folded__gte=prefix)
+    return starts if after is None else starts & Q(name_folded__lt=after)
+
+
+def _successor(text: str) -> str | None:
+    """The least text greater than every text starting with `text` (None: there is none)."""
+    while text:
+        code = ord(text[-1]) + 1
+        if code in _SURROGATES:  # not encodable: the next code point that is
+            code = _SURROGATES.stop
+        if code <= _LAST_CODE_POINT:
+            return text[:-1] + chr(code)
+        text = text[:-1]
+    return None
+
+
+def distinct_prefixes(prefixes: Iterable[str]) -> list[str]:
+    """The prefixes, sorted, without those that start with another of them (its range holds
+    theirs): their ranges are then disjoint and in name order."""
+    kept: list[str] = []
+    for prefix in sorted(set(prefixes)):
+        if not kept or not prefix.startswith(kept[-1]):
+            kept.append(prefix)
+    return kept
+
+
+def match_tiers(
+    customers: QuerySet[IndexedCustomer], q: str, folded: str
+) -> list[QuerySet[IndexedCustomer]]:
+    """The ranks of `matching.ranked_matches` as disjoint tiers: exact IDs, names starting
+    with the search, for several words the names starting with each word (a range each,
+    in name order) and holding the others, the other matches."""
+    exact_ids = list(
+        customers.filter(exact_indexed(q, folded) | alias_is(folded)).values_list("id", flat=True)
+    )
+    starts = starting_with(folded)
+    tiers = [
+        IndexedCustomer.objects.filter(id__in=exact_ids),
+        customers.filter(starts).exclude(id__in=exact_ids),
+    ]
+    rest = matching(customers, q, folded).exclude(id__in=exact_ids).exclude(starts)
+    searched = words(folded)
+    if len(searched) > 1:
+        # The name index holds every column these read: a range is counted in the index.
+        every_word = name_has_every_word(folded)
+        for word in distinct_prefixes(searched):
+            word_range = starting_with(word)
+            tiers.append(
+                customers.filter(word_range, every_word).exclude(id__in=exact_ids).exclude(starts)
+            )
+            rest = rest.exclude(word_range & every_word)
+    return [*tiers, rest]
+
+
+def typo_tiers(
+    customers: QuerySet[IndexedCustomer], corrections: dict[str, tuple[str, ...]]
+) -> list[QuerySet[IndexedCustomer]]:
+    """One misspelt word's matches as tiers: the names starting with each of its
+    corrections (a range each, in name order), then the names containing one."""
+    (alternatives,) = corrections.values()
+    prefixes = distinct_prefixes(alternatives)
+    rest = customers.filter(names_containing_any(corrections))
+    if (candidates := text_candidates([alternatives], None)) is not None:
+        rest = rest.filter(candidates)
+    for prefix in prefixes:
+        rest = rest.exclude(starting_with(prefix))
+    return [*(customers.filter(starting_with(prefix)) for prefix in prefixes), rest]
+
+
+@dataclass(frozen=True, slots=True)
+class TieredPage:
+    ids: list[object]
+    total: int
+    exact: bool  # False: more than `total` (the cap) match
+    has_more: bool
+
+
+def tiered_page(
+    tiers: Sequence[QuerySet[IndexedCustomer]], start: int, per_page: int, cap: int
+) -> TieredPage:
+    """Rows `start` to `start + per_page` of the tiers one after the other, each in name
+    order, and the total up to `cap` (past it, `exact` is False). The tiers must be disjoint.
+    One row more than the page tells whether another follows; a tier the page does not
+    reach is only counted, and only while the count is under the cap."""
+    wanted = per_page + 1
+    offset = start
+    ids: list[object] = []
+    sizes: list[int | None] = [None] * len(tiers)
+    for number, tier in enumerate(tiers):
+        if len(ids) == wanted:
+            break
+        asked = wanted - len(ids)
+        ordered = tier.order_by(*_NAME_ORDER).values_list("id", flat=True)
+        got = list(ordered[offset : offset + asked])
+        if len(got) < asked:  # the tier ends within the page
+            if got or offset == 0:
+                sizes[number] = offset + len(got)
+            else:  # the page starts past this tier: how far it went
+                sizes[number] = tier.order_by().values("id")[:offset].count()
+            offset = max(0, offset - (sizes[number] or 0))
+        else:
+            offset = 0
+        ids += got
+    has_more = len(ids) > per_page
+    ids = ids[:per_page]
+    if not has_more and (ids or start == 0):
+        return TieredPage(ids, start + len(ids), True, False)  # the last page: no count
+    total = 0
+    for number, tier in enumerate(tiers):
+        size = sizes[number]
+        if size is None:
+            size = tier.order_by().values("id")[: cap + 1 - total].count()
+        total += size
+        if total > cap:
+            return TieredPage(ids, cap, False, has_more)
+    return TieredPage(ids, total, True, has_more)

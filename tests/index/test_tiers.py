@@ -1,0 +1,200 @@
+"""customers/index/tiers.py: a ranked search read in tiers (exact IDs, names starting with the
+search, the rest) finds exactly what ranking every match in one query finds, in the same
+order, page after page; its totals stop at the cap. CI runs this module on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from customers import wiring
+from customers.index import search as search_module
+from customers.index import sync as index_sync
+from customers.index import tiers
+from customers.index.keys import fold, words
+from customers.index.matching import ranked_matches, typo_matches, typo_rank
+from customers.index.search import Archived, IndexFilters, search
+from customers.index.typos import corrections_of
+from customers.models import IndexedCustomer
+from customers.sandbox import SandboxAPI, SandboxTransport
+from tests.factories import customer_id, wire_customer
+
+ARCHIVED = "2024-06-01T00:00:00Z"
+# Names sharing words and prefixes, IDs starting with or equal to a searched word, an
+# archived customer: every tier has members, some of them in more than one tier's reach.
+CUSTOMERS = [
+    wire_customer("Harbor Analytics"),
+    wire_customer("Harbor Analytics", key="harbor analytics 2"),
+    wire_customer("Harbor Labs Inc."),
+    wire_customer("Harborside Foods"),
+    wire_customer("Blue Harbor Cloud"),
+    wire_customer("Blue Harbor Data"),
+    wire_customer("Red Harbor", archived_at=ARCHIVED),
+    wire_customer("Analytics Harbor"),
+    # An ID that is the search word: first, though its name does not hold it.
+    wire_customer("Kestrel Systems", external_id="harbor"),
+    # An alias equal to the search word, and one starting with it.
+    wire_customer("Cobalt Energy", ingest_aliases=["harbor", "cobalt-1"]),
+    wire_customer("Atlas Media", ingest_aliases=["harbor-atlas-7"]),
+    # A custom value holding it.
+    wire_customer("Onyx Freight", custom_fields={"notes": "moved from harbor labs"}),
+    wire_customer("Zenith Harbour Ltd"),
+    wire_customer("Silver Birch Labs"),
+    wire_customer("Blue Birch Silverware"),
+    wire_customer("Nova Retail"),
+]
+
+
+@pytest.fixture
+def index(db, install_client, monkeypatch) -> None:
+    # Tiers on SQLite too (in production only PostgreSQL uses them): the same SQL.
+    assert tiers.code_point_order()  # SQLite, and CI's PostgreSQL (C.UTF-8)
+    monkeypatch.setattr(tiers, "in_use", lambda: True)
+    install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
+    run = index_sync.sync(wiring.get_client())
+    assert run.outcome == "succeeded", run.error
+
+
+def every_page(q: str, per_page: int, filters: IndexFilters | None = None) -> list[str]:
+    """Every page of the search's results, one after the other, up to its last."""
+    found: list[str] = []
+    for page in range(1, 100):
+        result = search(q, filters=filters, page=page, per_page=per_page)
+        found += result.customer_ids
+        if not result.has_more:
+            assert result.total_exact and result.total == len(found)
+            return found
+    raise AssertionError("the pages never end")
+
+
+def ranked_in_one_query(q: str, archived: Archived = Archived.ACTIVE) -> list[str]:
+    filtered = search_module._filtered(IndexFilters(archived=archived))
+    ordered = ranked_matches(filtered, q, fold(q)).order_by("rank", "name_folded", "id")
+    return [str(i) for i in ordered.values_list("id", flat=True)]
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "harbor",
+        "HARB",
+        "harbor analytics",
+        "analytics harbor",
+        "birch silver",
+        "labs birch",
+        "blue",
+        "lab",
+        "ha",
+        "nova",
+    ],
+)
+@pytest.mark.parametrize("per_page", [1, 2, 3, 50])
+def test_the_tiers_find_what_ranking_every_match_finds_in_the_same_order(index, q, per_page):
+    assert every_page(q, per_page) == ranked_in_one_query(q)
+
+
+def test_the_tiers_follow_the_archived_toggle(index):
+    for archived in Archived:
+        filters = IndexFilters(archived=archived)
+        assert every_page("harbor", 2, filters=filters) == ranked_in_one_query("harbor", archived)
+
+
+def test_exact_ids_then_names_starting_with_the_search_then_the_rest(index):
+    found = every_page("harbor", 50)
+    by_id = dict(IndexedCustomer.objects.values_list("id", "name"))
+    assert [by_id[uuid] for uuid in map(search_module.parse_uuid, found)] == [
+        # Exact IDs: the external ID and the alias "harbor".
+        "Cobalt Energy",
+        "Kestrel Systems",
+        # Names starting with it, by name.
+        "Harbor Analytics",
+        "Harbor Analytics",
+        "Harbor Labs Inc.",
+        "Harborside Foods",
+        # The rest by name: an alias starting with it ranks with names containing it.
+        "Analytics Harbor",
+        "Atlas Media",
+        "Blue Harbor Cloud",
+        "Blue Harbor Data",
+        "Onyx Freight",
+    ]
+
+
+def test_several_words_rank_names_starting_with_one_of_them_before_the_rest(index):
+    assert every_page("birch silver", 50) == [
+        customer_id("Silver Birch Labs"),
+        customer_id("Blue Birch Silverware"),
+    ]
+
+
+def test_a_page_past_the_end_and_one_inside_the_last_tier(index):
+    every = every_page("harbor", 50)
+    past = search("harbor", page=20, per_page=3)
+    assert (past.customer_ids, past.total, past.total_exact, past.has_more) == ((), 11, True, False)
+    last = search("harbor", page=4, per_page=3)
+    assert list(last.customer_ids) == every[9:]
+    assert (last.total, last.total_exact, last.has_more) == (11, True, False)
+
+
+def test_text_totals_stop_at_the_cap_and_the_pages_go_on(index, monkeypatch):
+    monkeypatch.setattr(search_module, "TOTAL_CAP", 4)
+    first = search("harbor", per_page=3)
+    assert (first.total, first.total_exact, first.total_shown) == (4, False, "more than 4")
+    assert first.has_more and first.page_count == 2
+    # Every page still comes, and the last one knows the total without counting.
+    assert every_page("harbor", 3) == ranked_in_one_query("harbor")
+    last = search("harbor", page=4, per_page=3)
+    assert (last.total, last.total_exact) == (11, True)
+    # Under the cap, the total is exact.
+    blue = search("blue", per_page=1)  # Blue Harbor Cloud and Data, Blue Birch Silverware
+    assert (blue.total, blue.total_exact, blue.has_more) == (3, True, True)
+
+
+@pytest.mark.parametrize("typed", ["harbr", "hrabor", "anlaytics"])
+@pytest.mark.parametrize("per_page", [1, 2, 50])
+def test_a_misspelt_word_finds_what_ranking_every_match_finds(index, typed, per_page):
+    corrections = corrections_of(words(fold(typed)))
+    filtered = search_module._filtered(IndexFilters())
+    ranked = typo_matches(filtered, corrections).annotate(rank=typo_rank(corrections))
+    expected = [
+        str(i) for i in ranked.order_by("rank", "name_folded", "id").values_list("id", flat=True)
+    ]
+    assert expected
+    assert search(typed).corrected
+    assert every_page(typed, per_page) == expected
+
+
+def test_a_misspelt_word_ranks_names_starting_with_a_correction_first(index):
+    result = search("harbr", per_page=50)
+    names = dict(IndexedCustomer.objects.values_list("id", "name"))
+    found = [names[search_module.parse_uuid(i)] for i in result.customer_ids]
+    assert found[:4] == [
+        "Harbor Analytics",
+        "Harbor Analytics",
+        "Harbor Labs Inc.",
+        "Harborside Foods",
+    ]
+    assert set(found[4:]) == {"Analytics Harbor", "Blue Harbor Cloud", "Blue Harbor Data"}
+
+
+def test_an_alias_equal_to_the_search_ranks_first(index):
+    assert search("cobalt-1").customer_ids == (customer_id("Cobalt Energy"),)
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "kept"),
+    [
+        (["harbor", "harb", "harborside", "blue"], ["blue", "harb"]),
+        (["acme", "acne"], ["acme", "acne"]),
+    ],
+)
+def test_prefixes_inside_another_are_dropped(prefixes, kept):
+    assert tiers.distinct_prefixes(prefixes) == kept
+
+
+@pytest.mark.parametrize(
+    ("prefix", "after"),
+    [("abc", "abd"), ("ab\U0010ffff", "ac"), ("a\ud7ff", "a\ue000"), ("\U0010ffff", None)],
+)
+def test_the_range_of_a_prefix_ends_at_its_successor(prefix, after):
+    assert tiers._successor(prefix) == after
