@@ -211,9 +211,12 @@ def test_a_session_can_end_with_the_browser(client, settings, sam):
 
 
 @pytest.fixture
-def finance_client(client, sam, sandbox_api):
+def finance_client(client, sam, sandbox_api, settings):
     from django.contrib.auth.models import Group
 
+    # As without CACHE_URL, whatever another test left: sessions read from the database.
+    settings.CACHE_IS_SHARED = False
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
     sam.groups.add(Group.objects.get(name="Finance"))
     client.force_login(sam)
     client.get("/customers/")  # renews the session: the next page writes nothing
