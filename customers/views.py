@@ -197,13 +197,31 @@ def sync_index(request: HtmxHttpRequest) -> HttpResponse:
         messages.info(request, message)
         return HttpResponseRedirect(reverse("customers:list"), status=303)
     context = {**_index_status(), "sync_message": message}
-    return render(request, "customers/list.html#index-status", context)
+    return render(request, "customers/_index_status.html", context, using="jinja2")
+
+
+# Every name the customers page's Jinja2 templates read beyond the form and the settings
+# (templates/jinja2/customers/). Jinja2 takes a missing name for an error, as it should
+# (a misspelt name is a bug, not an empty cell): those a request does not set are None.
+PAGE_NAMES = (
+    # the index's status (the whole page only)
+    "sync_message", "last_sync", "index_age", "sync_running",
+    # what went wrong instead of results
+    "notice", "refusal", "too_long", "error", "stale_error",
+    # the results and their links (_results)
+    "state", "query", "index_query", "filtered", "shown_customers", "customers", "rows",
+    "total", "report", "matched_as", "exact_extras", "corrections", "paging", "sort_links",
+    "switch_state_url", "download_url", "report_download_url",
+    # saved views and chosen columns (saved_views.page_context)
+    "saved_views", "current_view", "view_notice", "view_problems", "view_modified",
+    "view_can_change", "view_state", "chooser_url", "columns_param", "chosen_headers",
+)  # fmt: skip
+_NO_PAGE_NAMES = dict.fromkeys(PAGE_NAMES)
 
 
 def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
     # A history-restore request replaces the whole page, so it gets the whole page.
-    fragment = request.htmx and not request.htmx.history_restore_request
-    template = "customers/list.html#results" if fragment else "customers/list.html"
+    fragment = bool(request.htmx and not request.htmx.history_restore_request)
     context["fragment"] = fragment
     context["max_query_string"] = urlstate.MAX_QUERY_STRING
     context["salesforce_ids_per_link"] = urlstate.SALESFORCE_IDS_PER_LINK
@@ -212,7 +230,11 @@ def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
         context.update(_index_status())
     page_params = context.get("page_params", QueryDict())
     saved_views.page_context(request, page_params, context, full_page=not fragment)
-    return render(request, template, context)
+    context = {**_NO_PAGE_NAMES, **context}
+    if fragment:
+        return render(request, "customers/_results.html", context, using="jinja2")
+    # The layout is base.html's (a Django template); its body is the Jinja2 template.
+    return render(request, "customers/list.html", context, using="django")
 
 
 @require_GET

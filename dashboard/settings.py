@@ -149,30 +149,34 @@ MIDDLEWARE = [
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"
 
+TEMPLATE_CONTEXT_PROCESSORS = [
+    "django.template.context_processors.request",
+    "django.contrib.auth.context_processors.auth",
+    "django.contrib.messages.context_processors.messages",
+    "customers.context_processors.dashboard_settings",
+]
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-                "customers.context_processors.dashboard_settings",
-            ],
+            "context_processors": TEMPLATE_CONTEXT_PROCESSORS,
         },
     },
     {
-        # The results table alone (templates/jinja2/customers/_table.html, through the
-        # `customer_table` tag): 100 rows of printed strings, which Jinja2 renders in about a
-        # seventh of the Django engine's time (bench/README.md). Only that tag asks it.
+        # The customers page's body and its regions (templates/jinja2/customers/): 100 rows
+        # and a form of printed strings, which Jinja2 renders in a fraction of the Django
+        # engine's time (bench/README.md). Asked for by name (`using="jinja2"`, the
+        # `list_page` tag); every other page is a Django template.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates" / "jinja2"],
         "APP_DIRS": False,
-        # A name the template does not get is an error, not an empty cell.
         "OPTIONS": {
-            "autoescape": True,
+            "environment": "dashboard.jinja_env.environment",
+            "context_processors": TEMPLATE_CONTEXT_PROCESSORS,
+            # A name the view does not give is an error, not an empty cell: the views
+            # give every name the page reads (customers/views.py, PAGE_NAMES).
             "undefined": jinja2.StrictUndefined,
             "keep_trailing_newline": True,  # the same bytes as the Django engine wrote
         },

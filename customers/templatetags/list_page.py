@@ -1,8 +1,10 @@
-"""Small helpers of the customers list page (templates/customers/list.html)."""
+"""The customers page: the `list_page` tag that draws its body (a Jinja2 template) inside
+base.html, and the filters its Jinja2 templates use (dashboard/jinja_env.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from django import template
 from django.forms import BoundField
@@ -16,7 +18,6 @@ from customers.urlstate import SortLink
 register = template.Library()
 
 
-@register.filter
 def paste_box(field: BoundField, placeholder: str) -> SafeString:
     """A paste box one line high until used: the stylesheet grows it while focused or while
     it holds text, which CSS can tell only by its placeholder (`:placeholder-shown`)."""
@@ -26,7 +27,6 @@ def paste_box(field: BoundField, placeholder: str) -> SafeString:
 SORT_LABELS = {"name": "Name", "created": "Created", "updated": "Updated"}
 
 
-@register.filter
 def sort_choices(links: Mapping[str, SortLink]) -> list[tuple[str, str, SortLink]]:
     """(column, label, link) for the cards' sort buttons, in the table's column order."""
     return [
@@ -35,24 +35,24 @@ def sort_choices(links: Mapping[str, SortLink]) -> list[tuple[str, str, SortLink
 
 
 @register.simple_tag(takes_context=True)
-def customer_table(context: Context) -> SafeString:
-    """The results table (templates/jinja2/customers/_table.html), rendered by the Jinja2
-    engine: about a seventh of the Django engine's time for 100 rows (bench/README.md). It
-    gets exactly these names; Jinja2 escapes every value it prints, so its HTML is safe."""
-    table = engines["jinja2"].get_template("customers/_table.html")
-    names = {
-        "rows": context.get("rows", ()),
-        "sort_links": context.get("sort_links"),
-        "matched_as": context.get("matched_as"),
-    }
-    return SafeString(table.render(names))
+def list_page(context: Context) -> SafeString:
+    """The customers page's body (templates/jinja2/customers/list.html), rendered by the
+    Jinja2 engine inside base.html: the Django engine took about 3 ms of a 7 ms page for it
+    (bench/README.md). Jinja2 escapes every value it prints, so its HTML is safe."""
+    body = engines["jinja2"].get_template("customers/list.html")
+    names = cast(dict[str, Any], context.flatten())  # the view's names: str keys only
+    return SafeString(body.render(names, context.get("request")))
+
+
+def plural(count: int) -> str:
+    """Django's `pluralize`: "s" unless the count is one."""
+    return "" if count == 1 else "s"
 
 
 # The match report's ID lists, by the hook each item carries (the page's contract).
 ID_ITEM_HOOKS = {"matched": "data-matched-id", "unmatched": "data-unmatched-id"}
 
 
-@register.simple_tag
 def id_items(ids: Sequence[str], hook: str) -> SafeString:
     """One `<li>` per pasted ID, escaped once: a 300-ID report's list costs the Django engine
     about 10 µs a value in a `{% for %}` loop, and `format_html` per item about half that."""
