@@ -77,6 +77,16 @@ def test_each_index_filter_narrows_the_page(finance_client, indexed, params, exp
     assert shown(response) == expected
 
 
+def test_an_index_search_offers_no_refresh_of_metronomes_page_cache(finance_client, indexed):
+    # Refresh re-asks Metronome for a cached page of the API's own listing; an index search
+    # has no such page (once, it drew a Refresh link with an empty href).
+    body = finance_client.get(LIST, {"q": "acme"}).content.decode()
+    assert "Rows 1–" in body and 'class="refresh"' not in body
+    assert 'class="refresh" href="/customers/?refresh=true"' in (
+        finance_client.get(LIST).content.decode()
+    )
+
+
 def test_invalid_filters_are_explained_not_a_500(finance_client, indexed):
     response = finance_client.get(
         LIST,
