@@ -166,6 +166,9 @@ document.addEventListener("htmx:beforeSwap", (event) => {
 const SLOW_REQUEST_MS = 1000;
 let slowTimer = null;
 let pagingRequest = false;
+// Retry (and "Show the results" of a search too long for a link) is replaced by its own
+// answer: focus goes to the new rows' count, or to the new Retry if it failed again.
+let retryRequest = false;
 
 function targetsResults(detail) {
   return detail.target && detail.target.id === "results";
@@ -207,6 +210,7 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   if (!targetsResults(event.detail)) return;
   focusedControl = describeFocus();
   pagingRequest = Boolean(event.detail.elt.closest(".paging"));
+  retryRequest = Boolean(event.detail.elt.closest("#results .problem, #results [data-stale]"));
   const loading = document.getElementById("loading");
   clearTimeout(slowTimer);
   if (!loading) return;
@@ -232,6 +236,11 @@ document.addEventListener("htmx:afterSettle", (event) => {
   if (filters && results.dataset.filtered === "true" && event.detail.requestConfig
       && event.detail.requestConfig.elt.id === "filters" && window.matchMedia("(max-width: 700px)").matches) {
     filters.open = false;
+  }
+  if (retryRequest) {
+    retryRequest = false;
+    const landing = document.getElementById("row-count") || results.querySelector(".problem a, [data-stale] a");
+    if (landing) landing.focus({ preventScroll: true });
   }
   if (!pagingRequest) return;
   pagingRequest = false;

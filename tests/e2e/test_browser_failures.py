@@ -37,9 +37,15 @@ def test_a_failing_api_shows_its_error_in_the_table_region_and_retry_recovers(
     expect(page.get_by_role("banner")).to_be_visible()
     expect(dashboard.results.get_by_role("alert")).to_contain_text("HTTP 503")
 
+    # Retry while it still fails: focus lands on the new Retry, not on the page's body.
+    dashboard.swap(dashboard.results.get_by_role("link", name="Retry").click)
+    expect(dashboard.results.get_by_role("link", name="Retry")).to_be_focused()
+
     failing_sandbox.reset()
     dashboard.swap(dashboard.results.get_by_role("link", name="Retry").click)
     expect(dashboard.results.get_by_role("alert")).to_have_count(0)
+    # Its answer replaced the link that had focus: focus moves to the new rows' count.
+    expect(page.locator("#row-count")).to_be_focused()
     assert dashboard.page_label() == "Page 2"
     assert dashboard.row_ids() == data.active[50:100]
 
