@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.http import QueryDict
@@ -256,6 +256,21 @@ def _lock(user: User) -> None:
     User.objects.select_for_update().filter(pk=user.pk).exists()
 
 
+# The key of a PostgreSQL advisory lock: the same number in every worker.
+TEAM_SHARES_LOCK = 7_340_221
+
+
+def _lock_team_shares() -> None:
+    """Shares one at a time, team-wide, until the transaction ends: two people sharing at
+    once could otherwise both count the team's views under the cap and both share (each
+    person's own lock does not cover the other). Taken after the person's lock, never
+    before one, so no two saves wait on each other. SQLite needs nothing: its write
+    transactions are IMMEDIATE (settings), so they already run one at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TEAM_SHARES_LOCK])
+
+
 def create(user: Person, *, name: object, shared: bool, state: State) -> SavedView:
     if not isinstance(user, User):
         raise Refused("Log in to save views.")
@@ -264,6 +279,8 @@ def create(user: Person, *, name: object, shared: bool, state: State) -> SavedVi
     try:
         with transaction.atomic():
             _lock(user)
+            if shared:
+                _lock_team_shares()
             _check_caps(user, new_view=True, becoming_shared=shared)
             if _name_taken(user, clean):
                 raise Refused(f"You already have a view named “{clean}”. Choose another name.")
@@ -325,6 +342,7 @@ def rename_and_share(user: Person, view: SavedView, *, name: object, shared: boo
                 if _name_taken(view.owner, clean, exclude=view.pk):
                     raise Refused(f"There is already a view named “{clean}”. Choose another name.")
             if shared and not view.shared:
+                _lock_team_shares()
                 _check_caps(actor, new_view=False, becoming_shared=True)
             was_shared = view.shared
             view.name, view.shared = clean, shared

@@ -1,10 +1,13 @@
 """Named saved views: who sees and changes which, the caps, hostile names, the audit, the
 short URL, the landing view, and a view whose filters no longer validate."""
 
+import contextlib
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from django.http import QueryDict
 from django.test import Client
 
@@ -171,6 +174,45 @@ def test_the_team_shares_at_most_the_cap(ann, bob, settings):
     private = save(bob, "private")
     with pytest.raises(rules.Refused, match="The team already shares"):
         rules.rename_and_share(bob, private, name="private", shared=True)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite runs write transactions one at a time (IMMEDIATE): no two saves overlap",
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_people_sharing_at_once_do_not_both_pass_the_team_cap(ann, bob, settings, monkeypatch):
+    settings.SAVED_VIEWS_SHARED = 1
+    # Each save waits, once it has counted, for the other to count too (or for two seconds):
+    # without a team-wide lock both count 0 shared views and both share.
+    both_counted = threading.Barrier(2, timeout=2)
+    check_caps = rules._check_caps
+
+    def check_then_wait(*args, **kwargs):
+        check_caps(*args, **kwargs)
+        # Broken when the other save is held before it counts, as it should be.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_counted.wait()
+
+    monkeypatch.setattr(rules, "_check_caps", check_then_wait)
+    outcomes: list[str] = []
+
+    def share(user: User) -> None:
+        try:
+            save(user, f"{user.username}'s", shared=True)
+            outcomes.append("shared")
+        except rules.Refused:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=share, args=(user,)) for user in (ann, bob)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["refused", "shared"]
+    assert SavedView.objects.filter(shared=True).count() == 1
 
 
 # --- Names ----------------------------------------------------------------------------------
