@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -195,11 +195,20 @@ class ChosenRow:
     html: SafeString  # the row's cells, the first a row header linking to the customer
 
 
+# Not a column to choose: a pasted-Salesforce-ID search adds it to any table, chosen or not,
+# after the chosen columns (what each row was found by is the search's, not the customer's).
+MATCHED_AS_HEADER = "Matched as"
+
+
 def rows(
-    customers: Iterable[Customer], choice: ColumnChoice, notes: Sequence[str] = ()
+    customers: Iterable[Customer],
+    choice: ColumnChoice,
+    notes: Sequence[str] = (),
+    matched_as: Mapping[str, str] | None = None,
 ) -> list[ChosenRow]:
     """The chosen columns of each customer, escaped here (see the module's docstring). The
-    first cell is the row's header and opens the customer, whichever column it is."""
+    first cell is the row's header and opens the customer, whichever column it is. With
+    `matched_as` (customer ID -> the pasted ID it matched), a last cell says it."""
     first, *rest = choice.columns
     built = []
     for number, customer in enumerate(customers):
@@ -207,6 +216,9 @@ def rows(
         badge = f' <span class="badge badge-stale">{escape(note)}</span>' if note else ""
         head = first.cell(customer) or escape(display._capped(customer.id))
         cells = "".join(f"<td>{column.cell(customer)}</td>" for column in rest)
+        if matched_as is not None:
+            pasted = _text(matched_as.get(customer.id, ""))
+            cells += f'<td data-matched-as="{pasted}"><code>{pasted}</code></td>'
         url = f"{quote(customer.id, safe='')}/"
         built.append(
             ChosenRow(
@@ -258,8 +270,9 @@ def card_labels_css(choice: ColumnChoice) -> str:
     by position; a chosen table's positions differ per choice, and a label per cell would
     add kilobytes to every page)."""
     cell = ".customers.chosen td:nth-child({})::before {{ content: {}; }}"
+    headers = [column.header for column in choice.columns[1:]] + [MATCHED_AS_HEADER]
+    # The last label is for the column a pasted-Salesforce-ID search adds (`rows`).
     rules = [
-        cell.format(number, css_string(column.header))
-        for number, column in enumerate(choice.columns[1:], start=2)
+        cell.format(number, css_string(header)) for number, header in enumerate(headers, start=2)
     ]
     return "@media (max-width: 700px) {\n" + "\n".join(rules) + "\n}\n"

@@ -72,12 +72,14 @@ def page_context(
         found = context.get("found")
         if found is not None and found.customers:
             notes = [row.note for row in found.rows]
-            context["rows"] = columns.rows(found.customers, choice, notes)
+            context["rows"] = columns.rows(found.customers, choice, notes, found.matched_as)
             sort_links = context.get("sort_links") or {}
             context["chosen_headers"] = [
                 (column.header, sort_links.get(SORTABLE.get(column.key, "")))
                 for column in choice.columns
             ]
+            if found.matched_as is not None:
+                context["chosen_headers"].append((columns.MATCHED_AS_HEADER, None))
     slug = params.get("view", "")
     if slug and _is_slug(slug):
         view = rules.find(request.user, slug)

@@ -126,4 +126,6 @@ def test_the_phone_labels_follow_the_chosen_order_and_cannot_break_out_of_css():
     label = re.search(r"td:nth-child\(3\)::before \{ content: (\"[^\"]*\"); \}", css)
     assert label is not None
     assert "<" not in css and "}" not in label[1] and "\\" + "00003c" in label[1]
-    assert css.count("{") == css.count("}") == 3
+    # The last label is for the Matched as column a pasted-ID search adds.
+    assert 'td:nth-child(4)::before { content: "Matched as"; }' in css
+    assert css.count("{") == css.count("}") == 4

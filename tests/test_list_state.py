@@ -269,6 +269,24 @@ def test_pasted_salesforce_ids_name_the_form_they_were_pasted_in(finance_client,
     assert '<td data-matched-as="001xx000003DHurAAG">' in response.content.decode()
 
 
+def test_chosen_columns_keep_the_matched_as_column_of_a_pasted_search(finance_client, indexed):
+    # It is the search's, not a column to choose: the chosen table adds it last, as the
+    # standard one does, and the phone cards have its label.
+    response = finance_client.get(
+        LIST, {"salesforce_account_ids": "001xx000003DHurAAG", "columns": "name,billable"}
+    )
+
+    html = response.content.decode()
+    assert shown(response) == ["Juniper HR Ltd."]
+    headers = re.findall(r'<th scope="col"[^>]*>(?:<a[^>]*>)?([^<]+)', html)
+    assert headers == ["Name", "Billable", "Matched as"]
+    assert '<td data-matched-as="001xx000003DHurAAG"><code>001xx000003DHurAAG</code></td>' in html
+    labels = finance_client.get(reverse("customers:card_labels"), {"columns": "name,billable"})
+    assert 'td:nth-child(3)::before { content: "Matched as"; }' in labels.content.decode()
+    unpasted = finance_client.get(LIST, {"q": "juniper", "columns": "name,billable"})
+    assert "Matched as" not in unpasted.content.decode()
+
+
 def test_pasted_ids_with_an_index_filter_keep_the_match_report(finance_client, indexed):
     ids = pasted("Acme Corp", "Acme Archived") + "\n" + "00000000-0000-4000-8000-000000000000"
 
