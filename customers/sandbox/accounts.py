@@ -105,9 +105,19 @@ def generate_account(
     else:
         end = year_end
     commit_amount = float(round(monthly * 12 * rng.uniform(0.9, 1.2), -2))
+    # The contract's value covers what it bills on a schedule too: the annual platform fee
+    # some customers pay (their SCHEDULED invoices), which alone can exceed a small commit.
+    annual_fee = max(
+        (
+            invoice["total"]
+            for invoice in invoices
+            if invoice["type"] == "SCHEDULED" and invoice.get("contract_id") == contract_id
+        ),
+        default=0.0,
+    )
     name = _CONTRACT_NAMES[rng.randrange(len(_CONTRACT_NAMES))]
     current = _contract(
-        contract_id, customer["id"], name, signed, end, terms, commit_amount, signed
+        contract_id, customer["id"], name, signed, end, terms, commit_amount + annual_fee, signed
     )
     contracts = [current]
 
@@ -222,7 +232,7 @@ def generate_account(
             end,
             _years_later(end, 1),
             terms,
-            float(round(commit_amount * 1.1, -2)),
+            float(round(commit_amount * 1.1, -2)) + annual_fee,
             now - timedelta(days=rng.randrange(1, 20)),
         )
         contracts.append(renewal)

@@ -203,6 +203,17 @@ def test_customers_with_and_without_contracts_and_the_contract_matches_the_invoi
     assert with_contract > 50 and without > 20
 
 
+def test_no_scheduled_invoice_bills_more_than_its_contracts_value(api: SandboxAPI) -> None:
+    scheduled = 0
+    for position, customer in enumerate(api.customers[:300]):
+        values = {c["id"]: c["total_contract_value"] for c in _contracts(api, customer["id"])}
+        for invoice in api._invoices_of(position):
+            if invoice["type"] == "SCHEDULED" and invoice.get("contract_id") in values:
+                scheduled += 1
+                assert invoice["total"] <= values[invoice["contract_id"]], customer["name"]
+    assert scheduled > 20
+
+
 def test_the_data_has_nearly_spent_commits_expiring_credits_and_alerts_in_alarm(
     api: SandboxAPI,
 ) -> None:
