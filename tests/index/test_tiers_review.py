@@ -124,13 +124,18 @@ queries = st.lists(st.sampled_from(PIECES), min_size=1, max_size=3).map(" ".join
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(q=queries, per_page=st.sampled_from([1, 2, 3, 7, 50]))
-def test_property_tiers_match_one_query_and_the_oracle(index, q, per_page):
-    expected = ranked_in_one_query(q)
-    assert expected == oracle(q)
+@given(
+    q=queries,
+    per_page=st.sampled_from([1, 2, 3, 7, 50]),
+    archived=st.sampled_from(list(Archived)),
+)
+def test_property_tiers_match_one_query_and_the_oracle(index, q, per_page, archived):
+    filters = IndexFilters(archived=archived)
+    expected = ranked_in_one_query(q, filters)
+    assert expected == oracle(q, archived)
     if not expected:
         return  # the typo fallback: another test
-    assert every_page(q, per_page) == expected
+    assert every_page(q, per_page, filters) == expected
 
 
 # --- Finding: the collation check trusts datcollate, which an ICU database ignores ----------
