@@ -57,11 +57,22 @@ def code_point_order() -> bool:
         return False
     name = str(connection.settings_dict["NAME"])
     if name not in _code_point_order_of:
+        # From PostgreSQL 15 a database's default collation may come from ICU (from 17,
+        # also the builtin provider, taken here as not code point): datcollate is then only
+        # the libc setting, which text comparisons ignore. `CREATE DATABASE ... LC_COLLATE
+        # 'C.UTF-8'` on a cluster whose template is ICU makes such a database: there a
+        # zero-width space inside a name puts it in another prefix's range.
         with connection.cursor() as cursor:
-            # The column has no collation of its own: the database's applies.
-            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
-            (collation,) = cursor.fetchone()
-        _code_point_order_of[name] = str(collation).lower() in _CODE_POINT_COLLATIONS
+            # The column has no collation of its own: the database's applies. Through JSON:
+            # datlocprovider is NULL there before PostgreSQL 15 (always libc).
+            cursor.execute(
+                "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM pg_database d "
+                "WHERE datname = current_database()"
+            )
+            collation, provider = cursor.fetchone()
+        _code_point_order_of[name] = (
+            provider in (None, "c") and str(collation).lower() in _CODE_POINT_COLLATIONS
+        )
     return _code_point_order_of[name]
 
 
