@@ -120,7 +120,7 @@ def _from_api(
     matched_as = None
     if page.report is not None:
         matched_as = _matched_as(page.customers, state.query, salesforce_ids)
-        rows = [replace(row, matched_as=matched_as.get(row.id, "")) for row in rows]
+        rows = [replace(row, matched_as=matched_as.get(row.key, "")) for row in rows]
     return Found(
         state=state,
         rows=rows,
