@@ -12,6 +12,9 @@ import httpx
 import pytest
 from django.http import QueryDict
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from customers import saved_view_rules as rules
 from customers.sandbox import SandboxAPI, SandboxTransport
@@ -23,6 +26,7 @@ from tests.factories import (
     make_user,
     markup_problems,
     text_of,
+    wire_customer,
 )
 
 pytestmark = [pytest.mark.django_db]
@@ -201,12 +205,6 @@ def test_the_index_button_for_htmx_and_not(db, install_client):
 
 # --- 1b. Any parameters, with the index built from hostile customers ---------------------------
 
-from hypothesis import HealthCheck, given  # noqa: E402
-from hypothesis import settings as hypothesis_settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from tests.factories import wire_customer  # noqa: E402
-
 HOSTILE_KEY = '"><img src=x onerror=alert("key")>'
 HOSTILE_CUSTOMERS = [
     *CUSTOMERS,
@@ -337,7 +335,9 @@ def report_sandbox(db, install_client) -> SandboxAPI:
     from customers.salesforce import to_18
 
     customers = [
-        wire_customer("Eighteen", customer_config={"salesforce_account_id": to_18("001A00000000001")}),
+        wire_customer(
+            "Eighteen", customer_config={"salesforce_account_id": to_18("001A00000000001")}
+        ),
         wire_customer("Shared one", customer_config={"salesforce_account_id": "001A00000000002"}),
         wire_customer(
             "Shared two",
@@ -359,7 +359,7 @@ def test_the_whole_match_report_with_views_and_columns(fiona, report_sandbox):
     pasted = "\n".join(
         ["001A00000000001", "001A00000000002", "001A00000000003", "001A00000000009"]
         + [f'junk-{n}"><b>' for n in range(15)]
-        + ["junk-0\"><b>"] * 3
+        + ['junk-0"><b>'] * 3
     )
     slug = make_view(fiona, columns="name,salesforce")
     client = strict(client_for(fiona))
@@ -472,3 +472,18 @@ def test_matched_as_is_read_by_the_whole_id_not_the_shown_one(fiona, install_cli
         body = text_of(client.get(f"{LIST_URL}?salesforce_account_ids={SALESFORCE}{extra}"))
         assert f'data-customer-id="{long_id}"' in body, extra
         assert f'<td data-matched-as="{SALESFORCE}">' in body, extra
+
+
+def test_an_index_search_with_pasted_ids_counts_as_a_long_search(fiona, indexed, settings):
+    # The pasted IDs' match report is as many Metronome calls with an index filter beside
+    # them (All, a billable box, any word) as without: the per-person cap must hold too.
+    from customers import concurrency
+
+    settings.EXPENSIVE_WORK_PER_USER = 1
+    concurrency.acquire(fiona.pk)  # another tab's paste still running
+    client = strict(client_for(fiona))
+    pasted = "\n".join(["001xx000003DHur", *(f"001A{n:014d}" for n in range(200))])
+    for extra in ({}, {"only_archived": "all"}, {"billable": "billable"}):
+        query = urlencode({"salesforce_account_ids": pasted, **extra})
+        response = client.get(f"{LIST_URL}?{query}", **HTMX)
+        assert "Could not load customers" in text_of(response), extra
