@@ -608,3 +608,39 @@ def test_the_row_count_counts_the_exact_matches_shown_first(fiona, indexed, inst
         assert count == "Rows 1–1 of 1"
         if headers == HTMX:
             assert "Showing rows 1 to 1." in body
+
+
+def test_a_hostile_view_name_is_escaped_in_the_message_the_bar_and_the_list(fiona, indexed):
+    client = strict(client_for(fiona))
+    response = client.post(
+        "/customers/v/new/", {"name": XSS, "shared": "on", "state": "q=acme&columns=name,id"}
+    )
+    assert response.status_code == 303
+    response = client.get(response["Location"])
+    assert response.status_code == 302  # the view's short URL opens the customers page
+    url = response["Location"]
+    for headers in WAYS:
+        body = assert_escaped(client.get(url, **headers))
+        assert XSS not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    # Another person sees it among the team's views, escaped too.
+    sam = make_user("sam2", "Support")
+    assert_escaped(strict(client_for(sam)).get(url))
+
+
+def test_the_pages_forms_carry_a_working_csrf_token(fiona, sandbox):
+    # CSRF checked as in production: the too-long search's form posts with its own token.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(fiona)
+    many = "\n".join(f"001A{n:014d}" for n in range(400))
+    for headers in WAYS:
+        query = urlencode({"salesforce_account_ids": many})
+        body = text_of(client.get(f"{LIST_URL}?{query}", **headers))
+        form = re.search(r'<form method="post" action="/customers/"[^>]*>(.*?)</form>', body, re.S)
+        assert form, headers
+        fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form[1])
+        assert any(name == "csrfmiddlewaretoken" and value for name, value in fields)
+        data = [(name, value.replace("&#10;", "\n")) for name, value in fields]
+        response = client.post(
+            LIST_URL, urlencode(data), content_type="application/x-www-form-urlencoded"
+        )
+        assert response.status_code == 303, response.status_code
