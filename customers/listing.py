@@ -92,13 +92,13 @@ def find(
     """The page `state` names. Raises one of FAILURES when Metronome cannot answer (a name
     search then still answers from the index, marked stale) or the person already runs as
     many long searches as allowed."""
-    if state.index_query is not None:
-        return _from_index(client, state, salesforce_ids)
-    # Pasted IDs are many calls of the company's one token: a person runs few such at once.
+    answer = _from_index if state.index_query is not None else _from_api
+    # Pasted IDs are many calls of the company's one token: a person runs few such at once,
+    # also beside an index filter (whose match report makes the same calls).
     if not state.query.has_id_filters:
-        return _from_api(client, state, salesforce_ids)
+        return answer(client, state, salesforce_ids)
     with concurrency.expensive_work(user_id):
-        return _from_api(client, state, salesforce_ids)
+        return answer(client, state, salesforce_ids)
 
 
 def _from_api(
@@ -120,7 +120,7 @@ def _from_api(
     matched_as = None
     if page.report is not None:
         matched_as = _matched_as(page.customers, state.query, salesforce_ids)
-        rows = [replace(row, matched_as=matched_as.get(row.id, "")) for row in rows]
+        rows = [replace(row, matched_as=matched_as.get(row.key, "")) for row in rows]
     return Found(
         state=state,
         rows=rows,
