@@ -162,7 +162,7 @@ def search(
     if folded:
         # Ranked, in tiers on PostgreSQL where names sort by code point (tiers.py);
         # otherwise, or in a column's order, every match ranked in one query.
-        in_tiers = sort is None and tiers.in_use()
+        in_tiers = sort is None and tiers.in_use() and tiers.worth_tiers(folded)
         if in_tiers:
             found = _in_tiers(match_tiers(filtered, q, folded), start, per_page)
         else:

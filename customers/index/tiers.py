@@ -104,6 +104,17 @@ def _successor(text: str) -> str | None:
     return None
 
 
+# Past this many distinct words a search is ranked in one query: each word is a tier (a
+# query of its own), and a search of dozens of short words reads the whole table in its last
+# tier anyway, as the one query does.
+MAX_WORD_TIERS = 8
+
+
+def worth_tiers(folded: str) -> bool:
+    """Whether a search's words are few enough to read in tiers (`MAX_WORD_TIERS`)."""
+    return len(distinct_prefixes(words(folded))) <= MAX_WORD_TIERS
+
+
 def distinct_prefixes(prefixes: Iterable[str]) -> list[str]:
     """The prefixes, sorted, without those that start with another of them (its range holds
     theirs): their ranges are then disjoint and in name order."""

@@ -198,3 +198,19 @@ def test_prefixes_inside_another_are_dropped(prefixes, kept):
 )
 def test_the_range_of_a_prefix_ends_at_its_successor(prefix, after):
     assert tiers._successor(prefix) == after
+
+
+def test_a_search_of_many_words_is_ranked_in_one_query_not_a_tier_a_word(index, monkeypatch):
+    # Nine distinct words would be nine tiers, each a query (a 200-character search of
+    # two-letter words, sixty); one ranked query finds the same.
+    many = "harbor analytics blue red labs inc foods cloud data"
+    assert len(tiers.distinct_prefixes(words(fold(many)))) > tiers.MAX_WORD_TIERS
+    expected = every_page(many, 3)
+
+    def no_tiers(*args, **kwargs):
+        raise AssertionError("read in tiers")
+
+    monkeypatch.setattr(search_module, "match_tiers", no_tiers)
+    assert every_page(many, 3) == expected
+    with pytest.raises(AssertionError, match="read in tiers"):
+        every_page("harbor analytics", 3)  # two words: still tiers
