@@ -10,6 +10,7 @@ import json
 import marshal
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from django.db import connection
@@ -117,7 +118,7 @@ def row_builders(
         return db_id, fingerprint(item), item
 
     def to_row(data: dict[str, object], db_id: object, fingerprint: str) -> tuple[object, ...]:
-        customer = Customer.from_wire(data)
+        customer = _storable(Customer.from_wire(data))
         aliases = customer.ingest_aliases
         custom_fields = customer.custom_fields
         salesforce_id = customer.salesforce_account_id or ""
@@ -145,3 +146,38 @@ def row_builders(
         )
 
     return read, to_row
+
+
+def _storable(customer: Customer) -> Customer:
+    """The customer with every NUL character (U+0000) of its text as U+FFFD: PostgreSQL's text
+    and jsonb cannot hold one, and a sync must not fail on one name Metronome sent (its
+    answers are untrusted input). The page shows Metronome's own values, re-read live; a NUL
+    cannot be searched for (the form refuses it), so the index loses nothing."""
+    texts = (
+        customer.name,
+        customer.external_id,
+        customer.salesforce_account_id or "",
+        *customer.ingest_aliases,
+        *customer.custom_fields,
+        *customer.custom_fields.values(),
+    )
+    if not any("\x00" in text for text in texts):
+        return customer
+    return replace(
+        customer,
+        name=_without_nul(customer.name),
+        external_id=_without_nul(customer.external_id),
+        salesforce_account_id=(
+            _without_nul(customer.salesforce_account_id)
+            if customer.salesforce_account_id
+            else customer.salesforce_account_id
+        ),
+        ingest_aliases=tuple(map(_without_nul, customer.ingest_aliases)),
+        custom_fields={
+            _without_nul(key): _without_nul(value) for key, value in customer.custom_fields.items()
+        },
+    )
+
+
+def _without_nul(text: str) -> str:
+    return text.replace("\x00", "\ufffd")

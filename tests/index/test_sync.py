@@ -85,6 +85,32 @@ def test_sync_stores_every_field_and_its_search_forms(install_client):
 
 
 @pytest.mark.django_db
+def test_a_nul_character_from_metronome_is_stored_as_a_replacement_not_a_failed_sync(
+    install_client,
+):
+    # PostgreSQL's text and jsonb cannot hold U+0000: one such name failed the whole sync.
+    run = sync_from(
+        install_client,
+        [
+            wire_customer(
+                "Nul\x00Corp",
+                ingest_aliases=["nul\x00alias"],
+                external_id="ext\x00id",
+                custom_fields={"no\x00te": "va\x00lue"},
+            ),
+            wire_customer("Plain Co"),
+        ],
+    )
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
+    stored = IndexedCustomer.objects.get(name="Nul\ufffdCorp")
+    assert stored.ingest_aliases == ["nul\ufffdalias"]
+    assert stored.external_id == "ext\ufffdid"
+    assert stored.custom_fields == {"no\ufffdte": "va\ufffdlue"}
+    assert customer_index.search("nul").customer_ids == (str(stored.id),)
+
+
+@pytest.mark.django_db
 def test_resync_updates_archives_removes_and_adds(install_client):
     sync_from(
         install_client, [wire_customer("Acme"), wire_customer("Globex"), wire_customer("Initech")]
