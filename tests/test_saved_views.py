@@ -180,7 +180,7 @@ def test_the_team_shares_at_most_the_cap(ann, bob, settings):
     connection.vendor != "postgresql",
     reason="SQLite runs write transactions one at a time (IMMEDIATE): no two saves overlap",
 )
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_people_sharing_at_once_do_not_both_pass_the_team_cap(ann, bob, settings, monkeypatch):
     settings.SAVED_VIEWS_SHARED = 1
     # Each save waits, once it has counted, for the other to count too (or for two seconds):
