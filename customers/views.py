@@ -12,13 +12,21 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -26,6 +34,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
+from markupsafe import Markup
 
 from customers import (
     columns,
@@ -59,14 +68,14 @@ Context = dict[str, Any]
 @errors.requires("customers.view_customers")
 @vary_on_headers("HX-Request")
 @never_cache  # customer data must not outlive the session in a shared browser's cache
-def customer_list(request: HtmxHttpRequest) -> HttpResponse:
+def customer_list(request: HtmxHttpRequest) -> HttpResponseBase:
     """The customers page and, for htmx, just its results region."""
     if request.method == "POST":
         return _store_search(request)
     return _show(request, request.GET)
 
 
-def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponse:
+def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponseBase:
     params, unknown_search = listing.expand_saved_search(given)
     form = CustomerFilterForm({} if unknown_search else params, index_ready=_index_ready())
     context: Context = {"form": form, "retry_url": urlstate.list_url_as_given(given)}
@@ -85,22 +94,101 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponse:
     submitted = any(not value for value in given.values())
     if submitted and not request.htmx:
         return HttpResponseRedirect(state.url(), status=303)
+    find = functools.partial(
+        listing.find,
+        wiring.get_client(),
+        state,
+        user_id=request.user.pk,
+        salesforce_ids=form.salesforce_ids,
+    )
+    if not _is_fragment(request):
+        return _streamed_page(request, context, find)
+    answer = _answer(find)
+    response = _render(request, {**context, **answer})
+    if submitted:
+        response["HX-Push-Url"] = answer.get("state", state).url()
+    return response
+
+
+def _answer(find: functools.partial[listing.Found]) -> Context:
+    """The results region's context for the page `find` answers, or its error."""
     try:
-        found = listing.find(
-            wiring.get_client(),
-            state,
-            user_id=request.user.pk,
-            salesforce_ids=form.salesforce_ids,
-        )
+        found = find()
     except listing.FAILURES as error:
         logger.warning("Customer list failed: %s", error)
-        response = _render(request, {**context, "error": str(error)})
-    else:
-        response = _render(request, {**context, **_results(found)})
-        state = found.state
-    if submitted:
-        response["HX-Push-Url"] = state.url()
+        return {"error": str(error)}
+    return _results(found)
+
+
+# Where the results region goes in a streamed page: a string no template or value writes.
+_RESULTS_SLOT = "<!--\x00results\x00-->"
+
+
+class StreamedPage(StreamingHttpResponse):
+    """The customers page sent in two parts: everything but the results at once, the
+    results when Metronome has answered (`_streamed_page`). `content` reads it whole, for
+    whoever wants the finished page in one piece (Django's test client's users)."""
+
+    _whole: bytes | None = None
+
+    @property
+    def content(self) -> bytes:  # type: ignore[override]
+        if self._whole is None:
+            self._whole = b"".join(cast(Iterator[bytes], self.streaming_content))
+            self.streaming_content = [self._whole]
+        return self._whole
+
+
+def _streamed_page(
+    request: HtmxHttpRequest, context: Context, find: functools.partial[listing.Found]
+) -> StreamedPage:
+    """The whole page, its results region last to arrive: the layout, the filters and a
+    loading line show while Metronome answers, which a blank page hid (4 s of nothing at 4 s
+    latency). The rows are still in the page's HTML for scripts, as ever. The first part is
+    drawn before the view returns, so the messages it shows are marked read and its CSRF
+    token set by the middleware on the way out."""
+    slot = Markup(_RESULTS_SLOT)  # noqa: S704 (a constant of this module, no outside text)
+    html = _render(request, {**context, "results_slot": slot}).content
+    head, tail = html.decode().split(_RESULTS_SLOT)
+    # Runs when the server sends the second part: the request's log context and its tally
+    # of API calls (dashboard/request_log.py) are those of now.
+    calls_context = contextvars.copy_context()
+
+    def results() -> str:
+        try:
+            answer = _answer(find)
+            results_context = {**context, **answer, "fragment": False}
+            saved_views.page_context(
+                request, context.get("page_params", QueryDict()), results_context, full_page=False
+            )
+            return render_to_string(
+                "customers/_results.html",
+                {**_NO_PAGE_NAMES, **results_context},
+                request,
+                using="jinja2",
+            )
+        except Exception:
+            # The page's start is sent: a 500 page cannot follow. Say so where the rows go.
+            logger.exception("Customer list failed while the page was being sent")
+            return _UNEXPECTED_FAILURE
+
+    def parts() -> Iterator[bytes]:
+        yield head.encode()
+        yield calls_context.run(results).encode()
+        yield tail.encode()
+
+    response = StreamedPage(parts(), content_type="text/html; charset=utf-8")
+    # A proxy that buffers (nginx does by default) would hold the first part back.
+    response["X-Accel-Buffering"] = "no"
     return response
+
+
+_UNEXPECTED_FAILURE = (
+    '<section id="results" class="results" aria-label="Results">'
+    '<div class="problem" role="alert"><p><strong>Could not load customers.</strong> '
+    "Something went wrong on the dashboard's side; it has been logged. Reload the page to "
+    "try again.</p></div></section>"
+)
 
 
 def _results(found: listing.Found) -> Context:
@@ -155,7 +243,7 @@ def _results(found: listing.Found) -> Context:
     return context
 
 
-def _store_search(request: HtmxHttpRequest) -> HttpResponse:
+def _store_search(request: HtmxHttpRequest) -> HttpResponseBase:
     """A search too long for a URL (hundreds of pasted IDs) arrives by POST: its filters are
     stored and it is shown under a short URL naming their key. Only a POST, which Django
     checks for CSRF, ever stores one."""
@@ -230,13 +318,19 @@ PAGE_NAMES = (
     # saved views and chosen columns (saved_views.page_context)
     "saved_views", "current_view", "view_notice", "view_problems", "view_modified",
     "view_can_change", "view_state", "chooser_url", "columns_param", "chosen_headers",
+    # a streamed page's place for its results region (_streamed_page)
+    "results_slot",
 )  # fmt: skip
 _NO_PAGE_NAMES = dict.fromkeys(PAGE_NAMES)
 
 
-def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
+def _is_fragment(request: HtmxHttpRequest) -> bool:
     # A history-restore request replaces the whole page, so it gets the whole page.
-    fragment = bool(request.htmx and not request.htmx.history_restore_request)
+    return bool(request.htmx and not request.htmx.history_restore_request)
+
+
+def _render(request: HtmxHttpRequest, context: Context) -> HttpResponse:
+    fragment = _is_fragment(request)
     context["fragment"] = fragment
     context["max_query_string"] = urlstate.MAX_QUERY_STRING
     context["salesforce_ids_per_link"] = urlstate.SALESFORCE_IDS_PER_LINK

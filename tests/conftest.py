@@ -33,6 +33,28 @@ def empty_search_cache() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def pages_read_to_the_end(monkeypatch) -> None:
+    """Django's test client reads a streamed customers page to its end, as a browser does:
+    its results are made while the second part is sent (views._streamed_page), so a test
+    that only looks at what Metronome was asked would otherwise see nothing asked.
+    tests/pages/test_streamed_page.py reads the parts one by one (a client whose
+    `reads_pages_whole` is False)."""
+    from django.test import Client
+
+    from customers.views import StreamedPage
+
+    request = Client.request
+
+    def read_whole(self: Client, **params: Any) -> Any:
+        response = request(self, **params)
+        if isinstance(response, StreamedPage) and getattr(self, "reads_pages_whole", True):
+            response.content  # noqa: B018 (read for its effect: the stream to its end)
+        return response
+
+    monkeypatch.setattr(Client, "request", read_whole)
+
+
 @pytest.fixture
 def fresh_metronome_client() -> Iterator[None]:
     """Drop the process's shared client before and after the test, so a test that changes

@@ -154,7 +154,7 @@ def attempt_login(client: Client, username: str, password: str, address: str):
     return client.post(LOGIN_URL, {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
-def boom(query):
+def boom(*args, **kwargs):
     raise RuntimeError("internal detail: /srv/dashboard/secret.py line 42")
 
 

@@ -87,6 +87,27 @@ def test_a_slow_request_dims_the_results_disables_the_pager_and_says_what_it_wai
         sandbox.reset()
 
 
+def test_a_slow_whole_page_shows_its_filters_and_a_loading_line_at_once(dashboard, sandbox):
+    # The page is sent in two parts (views._streamed_page): before, a reload at 5 s per
+    # answer was a blank page for 5 s.
+    dashboard.log_in("support")
+    page = dashboard.page
+    sandbox.inject_faults(latency_s=5)
+    try:
+        page.goto("/customers/?limit=10", wait_until="commit")
+        expect(page.locator("#filters")).to_be_visible()
+        loading = page.locator(".initial-loading")
+        expect(loading).to_be_visible()
+        expect(loading).to_have_text("Loading customers…")
+        assert page.locator("#results").count() == 0
+        dashboard.screenshot("whole-page-loading")
+        rows = dashboard.results.locator("tr[data-customer-id]")
+        expect(rows).to_have_count(10, timeout=15_000)
+        expect(loading).to_be_hidden()
+    finally:
+        sandbox.reset()
+
+
 def test_a_failed_toggle_request_puts_the_toggle_back(dashboard, problems):
     dashboard.log_in("support")
     page = dashboard.page

@@ -278,6 +278,22 @@ def test_the_sync_button_starts_a_sync_and_answers(client, db, install_client, m
     assert shown(client.get(LIST, {"q": "juniper hr ltd"})) == ["Juniper HR Ltd."]
 
 
+def test_the_sync_buttons_message_shows_on_the_next_page_once(
+    client, db, install_client, monkeypatch
+):
+    # The page is streamed (views._streamed_page): its messages are in the part drawn before
+    # the view returns, so the middleware sees them read and does not keep them.
+    install_metronome(install_client, CUSTOMERS)
+    monkeypatch.setattr(index_refresh, "Thread", InlineThread)
+    client.force_login(User.objects.create_superuser("ada"))
+
+    redirect = client.post(reverse("customers:sync_index"))
+
+    assert redirect.status_code == 303
+    assert "Index update started." in client.get(LIST).content.decode()
+    assert "Index update started." not in client.get(LIST).content.decode()
+
+
 def test_the_sync_button_only_takes_a_post(admin_client, indexed):
     assert admin_client.get(reverse("customers:sync_index")).status_code == 405
 

@@ -50,7 +50,8 @@ def test_a_crash_is_a_friendly_500_without_the_exception_or_debug_page(
     support_user, monkeypatch, settings
 ):
     assert settings.DEBUG is False
-    monkeypatch.setattr(listing, "find", boom)
+    # Before the page starts streaming (views._streamed_page): the 500 page.
+    monkeypatch.setattr(listing, "expand_saved_search", boom)
     client = client_for(support_user)
     client.raise_request_exception = False
     response = client.get(LIST_URL)
@@ -58,6 +59,20 @@ def test_a_crash_is_a_friendly_500_without_the_exception_or_debug_page(
     assert response.status_code == 500
     assert [t.name for t in response.templates] == ["500.html"]
     assert "Something went wrong" in body
+    assert_reveals_nothing(body)
+
+
+def test_a_crash_after_the_page_started_is_said_where_the_rows_go_without_the_exception(
+    support_user, monkeypatch, sandbox_api
+):
+    monkeypatch.setattr(listing, "find", boom)
+    client = client_for(support_user)
+    client.raise_request_exception = False
+    response = client.get(LIST_URL)
+    body = response.content.decode()
+    assert response.status_code == 200  # the page's first part had left
+    assert "Something went wrong on the dashboard's side" in body
+    assert body.rstrip().endswith("</html>")
     assert_reveals_nothing(body)
 
 

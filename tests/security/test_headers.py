@@ -180,7 +180,8 @@ def test_the_dashboard_pages_have_no_markup_a_strict_csp_would_block(
         responses["locked out"] = attempt_login(Client(), "sam", "wrong", "198.51.100.99")
     install_client(httpx.MockTransport(lambda r: httpx.Response(503)), max_retries=0)
     responses["metronome down"] = support.get(LIST_URL)
-    monkeypatch.setattr(listing, "find", boom)
+    # Before the page starts streaming (views._streamed_page), a crash is the 500 page.
+    monkeypatch.setattr(listing, "expand_saved_search", boom)
     erroring = client_for(support_user)
     erroring.raise_request_exception = False
     responses["500"] = erroring.get(LIST_URL)

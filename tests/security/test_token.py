@@ -241,6 +241,8 @@ def test_the_bearer_token_never_appears_on_other_pages_or_errors(
     monkeypatch.setattr(listing, "find", boom)
     crashing = client_for(finance_user)
     crashing.raise_request_exception = False
+    search("crash while the page streams", crashing.get(LIST_URL))
+    monkeypatch.setattr(listing, "expand_saved_search", boom)
     crash = search("500", crashing.get(LIST_URL))
     assert crash.status_code == 500
     assert search.leaks(every_log_record, capfd) == []

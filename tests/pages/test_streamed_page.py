@@ -1,0 +1,83 @@
+"""A whole customers page is sent in two parts (views._streamed_page): the layout, the filters
+and a loading line at once, the results region when Metronome has answered. The rows stay in
+the page's HTML for scripts; only when each part leaves changes."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import httpx
+import pytest
+
+from customers import listing
+from customers.views import StreamedPage
+
+ROW = re.compile(r'<tr data-customer-id="([^"]+)"')
+
+
+@pytest.fixture
+def streaming_client(support_client):
+    support_client.reads_pages_whole = False  # tests/conftest.py reads pages whole otherwise
+    return support_client
+
+
+def test_the_filters_and_a_loading_line_leave_before_metronome_is_asked(
+    streaming_client, sandbox_api
+):
+    response = streaming_client.get("/customers/?limit=10")
+    assert isinstance(response, StreamedPage) and response["X-Accel-Buffering"] == "no"
+    parts = iter(response.streaming_content)
+
+    first = next(parts).decode()
+    assert sandbox_api.request_count == 0, "the first part waits for nothing"
+    assert 'id="filters"' in first and '<p class="initial-loading" role="status">' in first
+    assert 'id="results"' not in first and not ROW.search(first)
+
+    rest = b"".join(parts).decode()
+    assert sandbox_api.request_count == 1
+    assert rest.startswith('<section id="results"')
+    assert len(ROW.findall(rest)) == 10 and 'rel="next"' in rest
+    assert rest.rstrip().endswith("</html>")
+
+
+def test_the_whole_page_is_the_same_page_read_in_one_piece(support_client, sandbox_api):
+    page = support_client.get("/customers/?limit=10").content.decode()
+    fragment = support_client.get("/customers/?limit=10", HTTP_HX_REQUEST="true")
+    assert ROW.findall(page) == ROW.findall(fragment.content.decode())
+    # The loading line is followed by the region, which hides it (dashboard.css).
+    assert re.search(r'Loading customers…</p><section id="results"', page)
+    assert page.count('id="results"') == 1 and "\x00" not in page
+
+
+def test_metronome_failing_shows_its_error_where_the_rows_go(support_client, install_client):
+    install_client(
+        httpx.MockTransport(lambda request: httpx.Response(503, json={"message": "down"})),
+        max_retries=0,
+    )
+    response = support_client.get("/customers/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert re.search(r'<section id="results".*Could not load customers', page, re.S)
+    assert "Retry" in page
+
+
+def test_a_bug_after_the_first_part_is_said_in_the_page_and_logged(
+    support_client, sandbox_api, monkeypatch, caplog
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(listing, "find", broken)
+    with caplog.at_level(logging.ERROR, logger="customers.views"):
+        page = support_client.get("/customers/").content.decode()
+    assert "Something went wrong on the dashboard" in page and page.rstrip().endswith("</html>")
+    assert "secret detail" not in page
+    assert any("secret detail" in (record.exc_text or "") for record in caplog.records)
+
+
+def test_the_request_log_counts_the_calls_the_second_part_made(support_client, sandbox_api, caplog):
+    with caplog.at_level(logging.INFO, logger="dashboard.request"):
+        support_client.get("/customers/?limit=10")
+    lines = [r for r in caplog.records if r.name == "dashboard.request"]
+    assert len(lines) == 1 and lines[0].api_calls == 1
