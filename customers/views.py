@@ -102,6 +102,9 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponseBase:
         salesforce_ids=form.salesforce_ids,
     )
     if not _is_fragment(request):
+        # What the page's first part says before the answer: the filters fold away when a
+        # search is active, the sort is kept (both the state's, as the answer's will be).
+        context.update(filtered=state.is_filtered, index_query=state.index_query)
         return _streamed_page(request, context, find)
     answer = _answer(find)
     response = _render(request, {**context, **answer})

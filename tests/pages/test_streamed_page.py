@@ -81,3 +81,12 @@ def test_the_request_log_counts_the_calls_the_second_part_made(support_client, s
         support_client.get("/customers/?limit=10")
     lines = [r for r in caplog.records if r.name == "dashboard.request"]
     assert len(lines) == 1 and lines[0].api_calls == 1
+
+
+def test_the_first_part_knows_the_search_before_its_answer(support_client, sandbox_api):
+    # The filters fold away under an active search and the sort is kept, as they did when
+    # the page was drawn after the answer.
+    searched = support_client.get("/customers/?ingest_alias=nobody").content.decode()
+    plain = support_client.get("/customers/").content.decode()
+    assert '<details class="filters-fold">' in searched
+    assert '<details class="filters-fold" open>' in plain
