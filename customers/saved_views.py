@@ -61,25 +61,12 @@ def page_context(
     """Add to the customers page's context what saved views and chosen columns show: the
     rows in the chosen columns, the open view and whether the search differs from it, the
     search as the save forms post it, and (full page only) the list of views."""
-    choice = columns.parse(params.get("columns"))
     state = _state_from(params)
     context["view_state"] = state.urlencode()
     context["chooser_url"] = reverse("customers:columns") + (
         f"?{state.urlencode()}" if state else ""
     )
-    if choice.chosen:
-        context["columns_param"] = choice.param
-        found = context.get("found")
-        if found is not None and found.customers:
-            notes = [row.note for row in found.rows]
-            context["rows"] = columns.rows(found.customers, choice, notes, found.matched_as)
-            sort_links = context.get("sort_links") or {}
-            context["chosen_headers"] = [
-                (column.header, sort_links.get(SORTABLE.get(column.key, "")))
-                for column in choice.columns
-            ]
-            if found.matched_as is not None:
-                context["chosen_headers"].append((columns.MATCHED_AS_HEADER, None))
+    chosen_table(params, context)
     slug = params.get("view", "")
     if slug and _is_slug(slug):
         view = rules.find(request.user, slug)
@@ -95,6 +82,26 @@ def page_context(
             )
     if full_page:
         context["saved_views"] = rules.view_list(request.user)
+
+
+def chosen_table(params: QueryDict, context: dict[str, Any]) -> None:
+    """With chosen columns, the parameter to keep and, when the context has found customers
+    (`found`), their rows and headers in those columns instead of the standard table's."""
+    choice = columns.parse(params.get("columns"))
+    if not choice.chosen:
+        return
+    context["columns_param"] = choice.param
+    found = context.get("found")
+    if found is not None and found.customers:
+        notes = [row.note for row in found.rows]
+        context["rows"] = columns.rows(found.customers, choice, notes, found.matched_as)
+        sort_links = context.get("sort_links") or {}
+        context["chosen_headers"] = [
+            (column.header, sort_links.get(SORTABLE.get(column.key, "")))
+            for column in choice.columns
+        ]
+        if found.matched_as is not None:
+            context["chosen_headers"].append((columns.MATCHED_AS_HEADER, None))
 
 
 def _open_url(view: SavedView) -> str:

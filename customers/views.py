@@ -151,7 +151,10 @@ def _streamed_page(
     drawn before the view returns, so the messages it shows are marked read and its CSRF
     token set by the middleware on the way out."""
     slot = Markup(_RESULTS_SLOT)  # noqa: S704 (a constant of this module, no outside text)
-    html = _render(request, {**context, "results_slot": slot}).content
+    # `_render` adds the saved view's names to it (saved_views.page_context): the results
+    # region reuses them rather than reading the view again.
+    page_context = {**context, "results_slot": slot}
+    html = _render(request, page_context).content
     head, tail = html.decode().split(_RESULTS_SLOT)
     # Runs when the server sends the second part: the request's log context and its tally
     # of API calls (dashboard/request_log.py) are those of now.
@@ -160,10 +163,8 @@ def _streamed_page(
     def results() -> str:
         try:
             answer = _answer(find)
-            results_context = {**context, **answer, "fragment": False}
-            saved_views.page_context(
-                request, context.get("page_params", QueryDict()), results_context, full_page=False
-            )
+            results_context = {**page_context, **answer, "results_slot": None}
+            saved_views.chosen_table(context.get("page_params", QueryDict()), results_context)
             return render_to_string(
                 "customers/_results.html",
                 {**_NO_PAGE_NAMES, **results_context},
