@@ -305,6 +305,20 @@ def fuzz_client(fiona, hostile_indexed, postgres_rules) -> Client:
     return strict(client_for(fiona))
 
 
+def send(client, params: list, with_view: int | None, how: str):
+    """The customers page asked with `params` (and the saved view `with_view`), as `how`
+    says: a GET, an htmx GET, a history restore, a POST or an htmx POST."""
+    if with_view is not None:
+        params = [*params, ("view", SLUGS[with_view])]
+    query = urlencode(params)
+    headers = {"htmx": HTMX, "restore": RESTORE, "post-htmx": HTMX}.get(how, {})
+    if how.startswith("post"):
+        return client.post(
+            LIST_URL, query, content_type="application/x-www-form-urlencoded", **headers
+        )
+    return client.get(f"{LIST_URL}?{query}", **headers)
+
+
 @hypothesis_settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -314,16 +328,7 @@ def fuzz_client(fiona, hostile_indexed, postgres_rules) -> Client:
     how=st.sampled_from(["get", "htmx", "restore", "post", "post-htmx"]),
 )
 def test_any_parameters_with_an_index_never_5xx_nor_reflect(fuzz_client, params, with_view, how):
-    if with_view is not None:
-        params = [*params, ("view", SLUGS[with_view])]
-    query = urlencode(params)
-    headers = {"htmx": HTMX, "restore": RESTORE, "post-htmx": HTMX}.get(how, {})
-    if how.startswith("post"):
-        response = fuzz_client.post(
-            LIST_URL, query, content_type="application/x-www-form-urlencoded", **headers
-        )
-    else:
-        response = fuzz_client.get(f"{LIST_URL}?{query}", **headers)
+    response = send(fuzz_client, params, with_view, how)
     assert_escaped(response)
     if response.status_code in (302, 303):
         assert_escaped(fuzz_client.get(response["Location"]))
@@ -544,17 +549,7 @@ def test_valid_looking_combinations_with_faults_never_5xx(
     cache.clear()
     hostile_indexed.faults = Faults(failing_endpoints=failing, fail_status=status)
     try:
-        if with_view is not None:
-            params = [*params, ("view", SLUGS[with_view])]
-        query = urlencode(params)
-        headers = {"htmx": HTMX, "restore": RESTORE, "post-htmx": HTMX}.get(how, {})
-        if how.startswith("post"):
-            response = fuzz_client.post(
-                LIST_URL, query, content_type="application/x-www-form-urlencoded", **headers
-            )
-        else:
-            response = fuzz_client.get(f"{LIST_URL}?{query}", **headers)
-        assert_escaped(response)
+        assert_escaped(send(fuzz_client, params, with_view, how))
     finally:
         hostile_indexed.faults = Faults()
 
