@@ -289,6 +289,9 @@ class CustomerFilterForm(forms.Form):
         max_value=MAX_PAGE_NUMBER,
         widget=forms.HiddenInput,
     )
+    # The dashboard's signature of `page` beside a cursor (urlstate.page_links): a link
+    # whose position nobody vouches for shows its rows unnumbered, so a wrong one is ignored.
+    page_sig = forms.CharField(required=False, widget=forms.HiddenInput)
     # Ask Metronome again rather than answer from the cache; never kept in links.
     refresh = YesNoField(widget=forms.HiddenInput)
     order = forms.ChoiceField(
@@ -457,5 +460,6 @@ class CustomerFilterForm(forms.Form):
             cursor=data["next_page"] or None,
             trail=tuple(data["prev"]),
             page=data["page"],
+            page_sig=data["page_sig"],
             refresh=data["refresh"],
         )

@@ -3,7 +3,8 @@
 A page's URL holds the search (the filters, or `search=<key>` naming stored filters too
 long for a URL), the page size, and where in the results it is: `next_page` (the cursor of
 this page), `prev` (the cursors of the pages before it, so Previous works after a reload or
-from a link in a ticket: Metronome's cursors only go forwards) and `page` (its number).
+from a link in a ticket: Metronome's cursors only go forwards), `page` (its number) and
+`page_sig` (the dashboard's signature of that number, see `page_links`).
 Empty parameters are left out, and every yes/no parameter says `true` or `false` (older
 links' `1`, `on`, `yes` and `0`, `off`, `no` still read; forms.py reads them). Links are
 built once, from the validated state (`ListState`, made by the form); nothing here reads or
@@ -13,12 +14,15 @@ writes the database: a stored search is expanded before the form sees it
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from django.conf import settings
 from django.http import QueryDict
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from customers.index.query import IndexQuery
 from customers.index.search import Archived, Billable, IndexResult, Sort
@@ -192,6 +196,7 @@ class ListState:
     cursor: str | None = None
     trail: tuple[str, ...] = ()
     page: int | None = None
+    page_sig: str = ""  # what vouches for `page` beside a cursor (see `page_links`)
     refresh: bool = False
     # Saved views (customers/saved_views.py): the chosen columns (`columns.ColumnChoice.param`)
     # and the open view's slug. Every link keeps them; no search depends on them.
@@ -242,6 +247,7 @@ class ListState:
         return {
             "next_page": self.cursor or "",
             "page": str(self.page) if self.cursor and self.page else "",
+            "page_sig": self.page_sig if self.cursor else "",
             "prev": list(self.trail),
         }
 
@@ -262,7 +268,7 @@ class ListState:
         return f"{reverse(view)}?{query}" if query else reverse(view)
 
     def first_page(self) -> ListState:
-        return replace(self, cursor=None, trail=(), page=None)
+        return replace(self, cursor=None, trail=(), page=None, page_sig="")
 
     def page_links(self, *, next_cursor: str | None, rows: int) -> PageLinks:
         return page_links(
@@ -273,6 +279,7 @@ class ListState:
             limit=self.limit,
             next_cursor=next_cursor,
             rows=rows,
+            signature=self.page_sig,
             offset_cursor=self.query.has_id_filters,
         )
 
@@ -288,16 +295,55 @@ class ListState:
 
 @dataclass(frozen=True, slots=True)
 class PageLinks:
-    """Where a page of results is, and its links, as plain values for the template."""
+    """Where a page of results is, and its links, as plain values for the template.
+    `page_number` is None when the link's position cannot be vouched for (see
+    `page_links`): the rows are shown, unnumbered."""
 
-    page_number: int
-    first_row: int
-    last_row: int
+    page_number: int | None
+    first_row: int | None
+    last_row: int | None
     first_url: str
     previous_url: str | None  # None when the trail back was cut: First still works
     next_url: str | None
     this_url: str  # this page's own link (without `refresh`)
     refresh_url: str  # this page, asking Metronome again instead of the cache
+
+
+# The salt of a page link's position signature (`page_sig`), and how much of it a link
+# carries: 16 URL-safe characters, 96 bits, where a guess has no chance.
+_POSITION_SALT = "customers.urlstate.page-position"
+_POSITION_SIGNATURE_LENGTH = 16
+
+
+def position_signature(
+    cursor: str,
+    trail: Sequence[str],
+    limit: int,
+    number: int,
+    *,
+    secret: str | bytes | None = None,
+) -> str:
+    """What vouches that `cursor`, at `limit` rows a page and after the cursors `trail`, is
+    page `number`. Metronome's cursors are opaque, so a page's number is the dashboard's own
+    word, signed into the links it builds (`page_sig`): neither a `page=` nor a `prev`
+    cursor typed into a link can relabel its rows, or the page its Previous leads to."""
+    message = "\n".join((str(limit), str(number), cursor, *trail))
+    digest = salted_hmac(_POSITION_SALT, message, secret=secret, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).decode()[:_POSITION_SIGNATURE_LENGTH]
+
+
+def _signed_position(
+    cursor: str, trail: Sequence[str], limit: int, page: int | None, signature: str
+) -> int | None:
+    """The page number a link's signature vouches for, or None. Keys being rotated out
+    (SECRET_KEY_FALLBACKS) still vouch for the links they signed."""
+    if page is None or len(signature) != _POSITION_SIGNATURE_LENGTH:
+        return None
+    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        expected = position_signature(cursor, trail, limit, page, secret=secret)
+        if constant_time_compare(signature, expected):
+            return page
+    return None
 
 
 def page_links(
@@ -309,18 +355,25 @@ def page_links(
     limit: int,
     next_cursor: str | None,
     rows: int,
+    signature: str = "",
     offset_cursor: bool = False,
 ) -> PageLinks:
     """The links of one page. `search` is `search_params(...)`; `cursor` is this page's,
     `trail` the cursors of the pages before it (oldest first, maybe cut short), `page` the
-    page number the URL gave. The number shown is the cursor's own when it is an offset
-    (`offset_cursor`: a pasted-ID search), else the trail's length; the URL's `page` counts
-    only where the trail was cut to fit the URL, so a `page=` added by hand can never
-    relabel the rows shown."""
-    number = _page_number(search, cursor, trail, page, limit, offset_cursor)
+    page number the URL gave and `signature` its `page_sig`. The number shown is the
+    cursor's own when it is an offset (`offset_cursor`: a pasted-ID search), else the URL's
+    when its signature vouches for it. A link whose position nobody vouches for (a `page=`
+    or `prev` edited by hand, or a link from before positions were signed) shows its rows
+    unnumbered, and so do the pages its Next and Previous lead to: First starts over."""
+    number = _page_number(cursor, trail, page, limit, signature, offset_cursor)
 
-    def link_params(cursor: str | None, trail: Sequence[str], number: int) -> Params:
-        paging = {"next_page": cursor or "", "page": str(number) if number > 1 else ""}
+    def link_params(cursor: str | None, trail: Sequence[str], number: int | None) -> Params:
+        paging: dict[str, str | list[str]] = {"next_page": cursor or ""}
+        signed = bool(cursor) and number is not None and number > 1 and not offset_cursor
+        if cursor and number is not None and number > 1:
+            paging["page"] = str(number)
+        if signed:
+            paging["page_sig"] = "-" * _POSITION_SIGNATURE_LENGTH  # its room, signed below
         # Keep the newest cursors that fit: Previous then stops where the kept ones end.
         room = MAX_QUERY_STRING - len(query_string({**search, **paging}))
         kept: list[str] = []
@@ -329,53 +382,56 @@ def page_links(
             if room < 0:
                 break
             kept.insert(0, earlier)
+        if signed:
+            assert cursor is not None and number is not None
+            paging["page_sig"] = position_signature(cursor, kept, limit, number)
         return {**search, **paging, "prev": kept}
 
-    def link(cursor: str | None, trail: Sequence[str], number: int) -> str:
+    def link(cursor: str | None, trail: Sequence[str], number: int | None) -> str:
         return list_url(link_params(cursor, trail, number))
 
-    if number == 1:
+    def step(number: int | None, by: int) -> int | None:
+        return None if number is None else number + by
+
+    if not cursor or number == 1:
         previous_url = None
     elif number == 2:
         previous_url = link(None, (), 1)
     elif trail:
-        previous_url = link(trail[-1], trail[:-1], number - 1)
+        previous_url = link(trail[-1], trail[:-1], step(number, -1))
     else:
         previous_url = None
     next_trail = [*trail, cursor] if cursor else []
-    this_url = link(cursor, trail, number)
-    first_row = (number - 1) * limit + 1
+    first_row = None if number is None else (number - 1) * limit + 1
     if offset_cursor and cursor and cursor.isascii() and cursor.isdigit():
         first_row = int(cursor) + 1
     return PageLinks(
         page_number=number,
         first_row=first_row,
-        last_row=first_row + rows - 1,
+        last_row=None if first_row is None else first_row + rows - 1,
         first_url=link(None, (), 1),
         previous_url=previous_url,
-        next_url=link(next_cursor, next_trail, number + 1) if next_cursor else None,
-        this_url=this_url,
+        next_url=link(next_cursor, next_trail, step(number, 1)) if next_cursor else None,
+        this_url=link(cursor, trail, number),
         refresh_url=list_url({**link_params(cursor, trail, number), "refresh": "true"}),
     )
 
 
 def _page_number(
-    search: Params,
     cursor: str | None,
     trail: Sequence[str],
     page: int | None,
     limit: int,
+    signature: str,
     offset_cursor: bool,
-) -> int:
+) -> int | None:
     if not cursor:
         return 1
-    if offset_cursor and cursor.isascii() and cursor.isdigit():
-        return int(cursor) // limit + 1
-    from_trail = len(trail) + 2
-    url = query_string({**search, "next_page": cursor, "page": str(page or ""), "prev": trail})
-    # Links drop a trail's oldest cursors only when one more would not fit.
-    was_cut = len(url) + len(query_string({"prev": cursor})) + 1 > MAX_QUERY_STRING
-    return max(page or 0, from_trail) if was_cut else from_trail
+    if offset_cursor:
+        if cursor.isascii() and cursor.isdigit():
+            return int(cursor) // limit + 1
+        return None
+    return _signed_position(cursor, trail, limit, page, signature)
 
 
 @dataclass(frozen=True, slots=True)

@@ -372,7 +372,7 @@ def match_report_export(request: HtmxHttpRequest) -> HttpResponseBase:
 
 
 # A download is every page, whatever page the person was looking at.
-EXPORT_IGNORED_PARAMS = ("next_page", "prev", "page", "limit")
+EXPORT_IGNORED_PARAMS = ("next_page", "prev", "page", "page_sig", "limit")
 
 
 def _download(

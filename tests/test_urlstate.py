@@ -4,7 +4,7 @@ from it, through the real page on the sandbox."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
@@ -188,11 +188,25 @@ def test_filter_params_carry_the_paste_boxes_as_pasted_when_given():
     ) == {"salesforce_account_ids": "001xx000003DHur,Account ID"}
 
 
+def signed(cursor: str, limit: int, page: int, trail: Sequence[str] = ()) -> str:
+    """The `page_sig` the dashboard's own links carry for `cursor` as page `page`."""
+    return urlstate.position_signature(cursor, trail, limit, page)
+
+
 def test_every_page_has_a_refresh_link_that_its_own_link_does_not_keep():
     links = urlstate.page_links(
-        {"ingest_alias": "x"}, cursor="c2", trail=[], page=2, limit=10, next_cursor=None, rows=3
+        {"ingest_alias": "x"},
+        cursor="c2",
+        trail=[],
+        page=2,
+        signature=signed("c2", 10, 2),
+        limit=10,
+        next_cursor=None,
+        rows=3,
     )
-    assert links.this_url == "/customers/?ingest_alias=x&next_page=c2&page=2"
+    assert links.this_url == (
+        f"/customers/?ingest_alias=x&next_page=c2&page=2&page_sig={signed('c2', 10, 2)}"
+    )
     assert links.refresh_url == links.this_url + "&refresh=true"
     assert (
         "refresh"
@@ -208,45 +222,114 @@ def test_page_one_has_no_previous_and_page_two_goes_back_to_page_one():
         search, cursor=None, trail=[], page=None, limit=10, next_cursor="c2", rows=10
     )
     assert (first.page_number, first.previous_url) == (1, None)
-    assert first.next_url == "/customers/?ingest_alias=x&next_page=c2&page=2"
+    assert first.next_url == (
+        f"/customers/?ingest_alias=x&next_page=c2&page=2&page_sig={signed('c2', 10, 2)}"
+    )
     second = urlstate.page_links(
-        search, cursor="c2", trail=[], page=2, limit=10, next_cursor="c3", rows=10
+        search,
+        cursor="c2",
+        trail=[],
+        page=2,
+        signature=signed("c2", 10, 2),
+        limit=10,
+        next_cursor="c3",
+        rows=10,
     )
     assert second.previous_url == second.first_url == "/customers/?ingest_alias=x"
-    assert second.next_url == "/customers/?ingest_alias=x&next_page=c3&page=3&prev=c2"
+    assert second.next_url == (
+        f"/customers/?ingest_alias=x&next_page=c3&page=3&page_sig={signed('c3', 10, 3, ['c2'])}"
+        "&prev=c2"
+    )
     assert (second.first_row, second.last_row) == (11, 20)
 
 
 def test_a_trail_too_long_for_a_url_keeps_its_newest_cursors_and_previous_gives_way_to_first():
     trail = [f"{'p' * 100}{n}" for n in range(80)]
     links = urlstate.page_links(
-        {"limit": "10"}, cursor="current", trail=trail, page=82, limit=10, next_cursor="n", rows=10
+        {"limit": "10"},
+        cursor="current",
+        trail=trail,
+        page=82,
+        signature=signed("current", 10, 82, trail),
+        limit=10,
+        next_cursor="n",
+        rows=10,
     )
     assert links.next_url is not None
     assert len(urlsplit(links.next_url).query) <= urlstate.MAX_QUERY_STRING
     kept = params(links.next_url)["prev"]
     assert kept[-1] == "current" and kept == [*trail, "current"][-len(kept) :]
     assert params(links.next_url)["page"] == ["83"]
+    assert params(links.next_url)["page_sig"] == [signed("n", 10, 83, kept)]
     assert links.page_number == 82 and links.first_row == 811
 
     # A page whose URL kept no earlier cursor (its own fills the link): no Previous, First
-    # still works, and the URL's page number is the only one there is.
+    # still works, and the URL's signed page number is the only one there is.
     huge = "c" * (urlstate.MAX_QUERY_STRING - 100)
     cut = urlstate.page_links(
-        {"limit": "10"}, cursor=huge, trail=[], page=90, limit=10, next_cursor=None, rows=3
+        {"limit": "10"},
+        cursor=huge,
+        trail=[],
+        page=90,
+        signature=signed(huge, 10, 90),
+        limit=10,
+        next_cursor=None,
+        rows=3,
     )
     assert cut.previous_url is None and cut.first_url == "/customers/?limit=10"
     assert (cut.page_number, cut.first_row, cut.last_row) == (90, 891, 893)
 
 
-def test_a_page_number_beside_a_cursor_does_not_relabel_the_rows():
-    # Page 2 of a search, with `page=50` typed into its URL: still rows 11-20.
+@pytest.mark.parametrize(
+    "page, trail, signature",
+    [
+        (50, [], ""),  # `page=50` typed into page 2's link
+        (50, [], signed("c2", 10, 2)),  # ... beside page 2's signature
+        (2, ["x", "y", "z"], ""),  # made-up `prev` cursors, no signature
+        (2, [], signed("c2", 25, 2)),  # the signature of another page size
+        (2, [], signed("c9", 10, 2)),  # ... of another cursor
+        (2, [], signed("c2", 10, 2)[:-1] + "A"),  # ... altered
+        (3, ["c1", "x"], signed("c2", 10, 3, ["c1", "c1b"])),  # another trail (Previous)
+        (None, [], ""),  # a link older than signed positions
+    ],
+)
+def test_a_page_whose_number_nobody_vouches_for_shows_its_rows_unnumbered(page, trail, signature):
     links = urlstate.page_links(
-        {"ingest_alias": "x"}, cursor="c2", trail=[], page=50, limit=10, next_cursor="c3", rows=10
+        {"ingest_alias": "x"},
+        cursor="c2",
+        trail=trail,
+        page=page,
+        signature=signature,
+        limit=10,
+        next_cursor="c3",
+        rows=10,
     )
-    assert (links.page_number, links.first_row, links.last_row) == (2, 11, 20)
-    assert links.next_url == "/customers/?ingest_alias=x&next_page=c3&page=3&prev=c2"
-    # A pasted-ID search's cursor is an offset: the rows are where it says.
+    assert (links.page_number, links.first_row, links.last_row) == (None, None, None)
+    # Its links claim no number either, so the pages they lead to are unnumbered too.
+    assert links.next_url is not None
+    assert "page" not in params(links.next_url) and "page_sig" not in params(links.next_url)
+    assert "page" not in params(links.this_url)
+    assert links.first_url == "/customers/?ingest_alias=x"
+    if trail:
+        assert links.previous_url is not None
+        assert params(links.previous_url)["next_page"] == [trail[-1]]
+        assert "page" not in params(links.previous_url)
+    else:
+        assert links.previous_url is None
+
+
+def test_a_signature_from_a_rotated_out_secret_key_still_vouches(settings):
+    old = urlstate.position_signature("c2", [], 10, 2, secret="old-secret-key" * 4)
+    settings.SECRET_KEY_FALLBACKS = ["old-secret-key" * 4]
+    links = urlstate.page_links(
+        {}, cursor="c2", trail=[], page=2, signature=old, limit=10, next_cursor=None, rows=3
+    )
+    assert (links.page_number, links.first_row) == (2, 11)
+    # The links it builds are signed with the current key.
+    assert params(links.this_url)["page_sig"] == [signed("c2", 10, 2)]
+
+
+def test_a_pasted_id_searchs_rows_are_where_its_offset_cursor_says():
     pasted = urlstate.page_links(
         {"customer_ids": "a"},
         cursor="20",
@@ -258,6 +341,7 @@ def test_a_page_number_beside_a_cursor_does_not_relabel_the_rows():
         offset_cursor=True,
     )
     assert (pasted.page_number, pasted.first_row, pasted.last_row) == (3, 21, 24)
+    assert "page_sig" not in params(pasted.this_url)
 
 
 def test_the_export_link_names_the_search_without_page_size_or_position():

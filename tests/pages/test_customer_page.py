@@ -3,7 +3,7 @@ paging, htmx fragments, errors and stored searches. Hostile input:
 tests/security/test_hostile_input.py."""
 
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -27,6 +27,10 @@ def link(response, rel: str) -> str:
     match = re.search(rf'<a rel="{rel}" href="([^"]+)"', response.content.decode())
     assert match, f"no rel={rel} link"
     return match.group(1).replace("&amp;", "&")
+
+
+def query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
 
 
 def first_link(response) -> str:
@@ -301,6 +305,33 @@ def test_next_previous_and_first_show_the_right_rows_even_from_a_fresh_load(
     back_to_1 = support_client.get(link(back_to_2, "prev"))
     assert rows(back_to_1) == everyone[:10]
     assert rows(support_client.get(first_link(page3))) == everyone[:10]
+
+
+def test_a_page_link_edited_by_hand_shows_its_rows_unnumbered(support_client, sandbox):
+    """Metronome's cursors are opaque: a page's number is the dashboard's word, signed into
+    its links. Made-up `prev` cursors or a typed `page=` cannot relabel the rows."""
+    everyone = [c["id"] for c in active(customers_wire())]
+    page2 = support_client.get(link(support_client.get("/customers/?limit=10"), "next"))
+    page3_link = link(page2, "next")
+    assert "Rows 21–30" in support_client.get(page3_link).content.decode()
+
+    for edit in (
+        lambda q: {**q, "prev": ["made-up", *q["prev"]]},  # one page more before it
+        lambda q: {**q, "page": ["9"]},
+        lambda q: {k: v for k, v in q.items() if k != "page_sig"},  # an unsigned link
+    ):
+        url = "/customers/?" + urlencode(edit(query(page3_link)), True)
+        edited = support_client.get(url)
+        body = edited.content.decode()
+        assert edited.status_code == 200
+        assert rows(edited) == everyone[20:30]  # the cursor's rows, as asked
+        assert "Rows " not in body and "10 rows" in body and "page number unknown" in body
+        fragment = support_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        assert "Showing 10 rows." in fragment  # what a screen reader hears
+        # Its Next leads on, unnumbered too; First starts over, numbered.
+        after = support_client.get(link(edited, "next"))
+        assert rows(after) == everyone[30:40] and "page number unknown" in after.content.decode()
+        assert "Rows 1–10" in support_client.get(first_link(edited)).content.decode()
 
 
 def test_batched_search_pages_through_every_match_exactly_once(support_client, sandbox):
