@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 
 # What `find` raises: the view shows it in the results region with a Retry link.
 FAILURES = (metronome.MetronomeError, concurrency.Busy)
-EXPIRED_LINK = "That page link has expired. Showing the first page instead."
+EXPIRED_LINK = (
+    "That page link has expired or belongs to another search. Showing the first page instead."
+)
 ARCHIVED_NOTE = "archived"
 ACTIVE_NOTE = "active"
 NOT_INDEXED_NOTE = "new since the index was updated"

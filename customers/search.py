@@ -111,6 +111,10 @@ def search(
     pasted = read_salesforce_ids(query, salesforce_ids)
     found = _cached_id_search(client, query, pasted, refresh=refresh)
     matches = _in_paste_order(found.matches, query, pasted) if pasted_order else found.matches
+    if offset and offset >= len(matches):
+        # Past the last match: a link of another search (or of this one before its matches
+        # changed). An empty page here would read as "nothing matched".
+        raise InvalidCursor("That page link does not belong to this search. Start from page one.")
     end = offset + limit
     return SearchPage(
         customers=matches[offset:end],

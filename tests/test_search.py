@@ -209,15 +209,18 @@ def test_a_cursor_that_is_not_an_offset_is_rejected(sleeps, big_sandbox, long_id
         search.search(client, CustomerQuery(customer_ids=ids), limit=40, cursor=cursor)
 
 
-def test_an_offset_past_the_end_is_an_empty_last_page(sleeps, big_sandbox, long_id_list):
-    ids, _ = long_id_list
-    found = search.search(
-        sandbox_client(big_sandbox, sleeps),
-        CustomerQuery(customer_ids=ids),
-        limit=40,
-        cursor="5000",
-    )
-    assert (found.customers, found.next_cursor) == ((), None)
+def test_an_offset_past_the_last_match_is_a_link_of_another_search(
+    sleeps, big_sandbox, long_id_list
+):
+    # An empty page there would read as "nothing matched" beside a report of matches.
+    ids, active = long_id_list
+    client = sandbox_client(big_sandbox, sleeps)
+    query = CustomerQuery(customer_ids=ids)
+    last = search.search(client, query, limit=40, cursor=str(len(active) - 1))
+    assert len(last.customers) == 1 and last.next_cursor is None
+
+    with pytest.raises(InvalidCursor, match="page one"):
+        search.search(client, query, limit=40, cursor=str(len(active)))
 
 
 def test_an_endless_run_of_fresh_cursors_is_an_error_not_a_loop(sleeps):

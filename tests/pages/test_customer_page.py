@@ -361,6 +361,19 @@ def test_a_garbage_cursor_gives_a_fresh_first_page(support_client, sandbox):
     assert rows(response) == [c["id"] for c in active(customers_wire())[:50]]
 
 
+def test_a_pasted_search_link_past_its_last_match_says_so_and_shows_page_one(
+    support_client, sandbox
+):
+    wanted = [c["id"] for c in active(customers_wire())[:3]]
+    response = support_client.get(
+        "/customers/", {"customer_ids": ",".join(wanted), "next_page": "40", "limit": "10"}
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "belongs to another search" in body
+    assert rows(response) == wanted and "Rows 1–3" in body
+
+
 # --- htmx -------------------------------------------------------------------------------------
 
 
