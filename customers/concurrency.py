@@ -11,6 +11,7 @@ also expires on its own, so a process that dies mid-export cannot leave a person
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from customers import after_response
 from customers.models import WorkSlot
 
 BUSY_MESSAGE = (
@@ -66,8 +68,10 @@ def release(user_id: object) -> None:
 
 @contextmanager
 def expensive_work(user_id: object) -> Iterator[None]:
+    """Holds one of the person's slots for the block. A streamed page gives it back once it
+    is sent (customers/after_response.py), not between Metronome's answer and the rows."""
     acquire(user_id)
     try:
         yield
     finally:
-        release(user_id)
+        after_response.defer(functools.partial(release, user_id))

@@ -23,6 +23,7 @@ colleague opening the same link make no call. `refresh=True` skips both caches.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Generator, Sequence
@@ -32,7 +33,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 
-from customers import lookups, salesforce
+from customers import after_response, lookups, salesforce
 from customers.index.known_ids import known_ids
 from customers.lookups import (  # the match report's types, read from here by the page
     MAX_LOOKUP_THREADS,
@@ -284,7 +285,10 @@ def _cached_id_search(
             return found
     plan, results = _look_up(client, query, salesforce_ids, with_report=True)
     found = _IdSearch(matches=plan.matches(results), report=plan.report(results))
-    cache.set(key, found, timeout=settings.SEARCH_CACHE_SECONDS)
+    # For the next pages, which never come before this one is sent: stored after that.
+    after_response.defer(
+        functools.partial(cache.set, key, found, timeout=settings.SEARCH_CACHE_SECONDS)
+    )
     return found
 
 

@@ -37,6 +37,7 @@ from django_htmx.middleware import HtmxDetails
 from markupsafe import Markup
 
 from customers import (
+    after_response,
     columns,
     concurrency,
     errors,
@@ -134,6 +135,17 @@ class StreamedPage(StreamingHttpResponse):
 
     _whole: bytes | None = None
 
+    def __init__(self, *args: Any, after_sent: list[after_response.Work], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_sent = after_sent
+
+    def close(self) -> None:
+        # The WSGI server calls this once the last byte is sent (and Django's test client
+        # once the stream is read): the work the results deferred runs now, before Django's
+        # own close() ends the request (its database connection with it).
+        after_response.run(self.after_sent)
+        super().close()
+
     @property
     def content(self) -> bytes:  # type: ignore[override]
         if self._whole is None:
@@ -159,10 +171,14 @@ def _streamed_page(
     # Runs when the server sends the second part: the request's log context and its tally
     # of API calls (dashboard/request_log.py) are those of now.
     calls_context = contextvars.copy_context()
+    # What the results defer (a long search's slot, its cache for the next pages) runs once
+    # the page is sent (customers/after_response.py).
+    after_sent: list[after_response.Work] = []
 
     def results() -> str:
         try:
-            answer = _answer(find)
+            with after_response.collecting(after_sent):
+                answer = _answer(find)
             results_context = {**page_context, **answer, "results_slot": None}
             saved_views.chosen_table(context.get("page_params", QueryDict()), results_context)
             return render_to_string(
@@ -181,7 +197,7 @@ def _streamed_page(
         yield calls_context.run(results).encode()
         yield tail.encode()
 
-    response = StreamedPage(parts(), content_type="text/html; charset=utf-8")
+    response = StreamedPage(parts(), content_type="text/html; charset=utf-8", after_sent=after_sent)
     # A proxy that buffers (nginx does by default) would hold the first part back.
     response["X-Accel-Buffering"] = "no"
     return response

@@ -90,3 +90,41 @@ def test_the_first_part_knows_the_search_before_its_answer(support_client, sandb
     plain = support_client.get("/customers/").content.decode()
     assert '<details class="filters-fold">' in searched
     assert '<details class="filters-fold" open>' in plain
+
+
+def test_a_long_searchs_slot_and_cache_wait_until_the_page_is_sent(streaming_client, sandbox_api):
+    """Giving the slot back and caching the search for its next pages change nothing on the
+    page: they are done once it is sent, not between Metronome's answer and the rows."""
+    from customers.models import WorkSlot
+
+    wanted = [c["id"] for c in sandbox_api.customers[:3]]
+    shown = [c["id"] for c in sandbox_api.customers[:3] if not c.get("archived_at")]
+    url = "/customers/?customer_ids=" + ",".join(wanted)
+    response = streaming_client.get(url)
+    parts = iter(response.streaming_content)
+    next(parts)
+    assert ROW.findall(next(parts).decode()) == shown
+    assert WorkSlot.objects.count() == 1, "held while the page is sent"
+    calls = sandbox_api.request_count
+    b"".join(streaming_client.get(url).streaming_content)  # the same search in another tab
+    assert sandbox_api.request_count > calls, "not cached yet: asked again"
+
+    b"".join(parts)  # the test client closes the response at the stream's end
+    assert WorkSlot.objects.count() == 0
+    calls = sandbox_api.request_count
+    again = streaming_client.get(url)
+    assert ROW.findall(b"".join(again.streaming_content).decode()) == shown
+    assert sandbox_api.request_count == calls, "the search, cached once the page was sent"
+
+
+def test_a_page_never_read_to_its_end_still_gives_its_slot_back(streaming_client, sandbox_api):
+    from customers.models import WorkSlot
+
+    wanted = [c["id"] for c in sandbox_api.customers[:3]]
+    response = streaming_client.get("/customers/", {"customer_ids": ",".join(wanted)})
+    parts = iter(response.streaming_content)
+    next(parts)
+    next(parts)  # the results: the search ran and holds its slot
+    assert WorkSlot.objects.count() == 1
+    response.close()  # the browser went away: the server closes the response
+    assert WorkSlot.objects.count() == 0

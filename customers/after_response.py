@@ -1,0 +1,53 @@
+"""Work a page may do once its last byte is sent: giving back a long-search slot, caching a
+search for its next pages. None of it changes what the page shows, and all of it used to
+stand between Metronome's answer and the end of the page (2-3 ms of a pasted-ID page,
+bench/README.md).
+
+`defer(work)` runs `work` at once, unless the code runs inside `collecting(into)`: then it
+waits in `into`, for `run(into)`. The streamed page (customers/views.py) collects while it
+draws its results and runs what it collected in its `close()`, which the WSGI server calls
+once the response is sent (PEP 3333): a response that is never sent still runs it. Work
+that fails is logged, never raised: the person already has their page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+logger = logging.getLogger(__name__)
+
+Work = Callable[[], object]
+
+_collector: ContextVar[list[Work] | None] = ContextVar("after_response", default=None)
+
+
+def defer(work: Work) -> None:
+    """Run `work` after the response is sent, or now when nothing collects it."""
+    pending = _collector.get()
+    if pending is None:
+        work()
+    else:
+        pending.append(work)
+
+
+@contextmanager
+def collecting(into: list[Work]) -> Iterator[None]:
+    """Within the block, `defer` adds to `into` rather than running the work."""
+    token = _collector.set(into)
+    try:
+        yield
+    finally:
+        _collector.reset(token)
+
+
+def run(pending: list[Work]) -> None:
+    """Run (and forget) what was collected, in order; each failure logged, the rest run."""
+    while pending:
+        work = pending.pop(0)
+        try:
+            work()
+        except Exception:
+            logger.exception("Work after a response failed")
