@@ -4,10 +4,11 @@ stand between Metronome's answer and the end of the page (2-3 ms of a pasted-ID 
 bench/README.md).
 
 `defer(work)` runs `work` at once, unless the code runs inside `collecting(into)`: then it
-waits in `into`, for `run(into)`. The streamed page (customers/views.py) collects while it
-draws its results and runs what it collected in its `close()`, which the WSGI server calls
-once the response is sent (PEP 3333): a response that is never sent still runs it. Work
-that fails is logged, never raised: the person already has their page.
+waits in `into`. The customers page (customers/views.py) collects while it finds its rows
+and hands what it collected to `when_sent(response, ...)`: the response's `close()`, which
+the WSGI server calls once the last byte is sent (PEP 3333), runs it, and so does a
+response that was never sent (a browser gone). Work that fails is logged, never raised:
+the person already has their page.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
+
+from django.http import HttpResponseBase
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,14 @@ def collecting(into: list[Work]) -> Iterator[None]:
         yield
     finally:
         _collector.reset(token)
+
+
+def when_sent(response: HttpResponseBase, pending: list[Work]) -> None:
+    """Run `pending` when the server closes `response`, after sending it."""
+    # Django's own hook for that, if not a documented one (since Django 3.0): close() runs
+    # these (FileResponse closes its file so) before it signals the request's end, which
+    # closes the database connection. tests/test_after_response.py holds Django to it.
+    response._resource_closers.append(partial(run, pending))  # type: ignore[attr-defined]
 
 
 def run(pending: list[Work]) -> None:

@@ -107,8 +107,11 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponseBase:
         # search is active, the sort is kept (both the state's, as the answer's will be).
         context.update(filtered=state.is_filtered, index_query=state.index_query)
         return _streamed_page(request, context, find)
-    answer = _answer(find)
+    after_sent: list[after_response.Work] = []  # as the streamed page's (below)
+    with after_response.collecting(after_sent):
+        answer = _answer(find)
     response = _render(request, {**context, **answer})
+    after_response.when_sent(response, after_sent)
     if submitted:
         response["HX-Push-Url"] = answer.get("state", state).url()
     return response
@@ -134,17 +137,6 @@ class StreamedPage(StreamingHttpResponse):
     whoever wants the finished page in one piece (Django's test client's users)."""
 
     _whole: bytes | None = None
-
-    def __init__(self, *args: Any, after_sent: list[after_response.Work], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.after_sent = after_sent
-
-    def close(self) -> None:
-        # The WSGI server calls this once the last byte is sent (and Django's test client
-        # once the stream is read): the work the results deferred runs now, before Django's
-        # own close() ends the request (its database connection with it).
-        after_response.run(self.after_sent)
-        super().close()
 
     @property
     def content(self) -> bytes:  # type: ignore[override]
@@ -197,7 +189,8 @@ def _streamed_page(
         yield calls_context.run(results).encode()
         yield tail.encode()
 
-    response = StreamedPage(parts(), content_type="text/html; charset=utf-8", after_sent=after_sent)
+    response = StreamedPage(parts(), content_type="text/html; charset=utf-8")
+    after_response.when_sent(response, after_sent)
     # A proxy that buffers (nginx does by default) would hold the first part back.
     response["X-Accel-Buffering"] = "no"
     return response
