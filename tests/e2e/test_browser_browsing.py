@@ -109,6 +109,25 @@ def test_next_previous_reload_and_first_each_show_the_right_rows(dashboard, data
     assert "next_page" not in dashboard.query()
 
 
+def test_a_page_link_edited_by_hand_shows_its_rows_unnumbered(dashboard, data):
+    # A made-up `prev` cursor in page 3's link would have made its rows 151-200.
+    dashboard.log_in("support")
+    dashboard.next()
+    dashboard.next()
+    edited = dashboard.page.url.replace("prev=", "prev=made-up&prev=", 1)
+    dashboard.page.goto(edited)
+    count = dashboard.results.locator(".count")
+    expect(count).to_contain_text(f"{PAGE_SIZE} rows")
+    expect(count).to_contain_text("page number unknown")
+    expect(count).not_to_contain_text("Rows ")
+    assert dashboard.row_ids() == data.active[2 * PAGE_SIZE : 3 * PAGE_SIZE]
+    dashboard.screenshot("edited-page-link")
+    dashboard.page.set_viewport_size({"width": 390, "height": 844})
+    dashboard.screenshot("edited-page-link-phone")
+    dashboard.first()
+    expect(count).to_contain_text(f"Rows 1{EN_DASH}{PAGE_SIZE}")
+
+
 def test_changing_the_page_size_changes_the_row_count(dashboard, data):
     dashboard.log_in("support")
     rows_per_page = dashboard.page.get_by_label("Rows per page")
