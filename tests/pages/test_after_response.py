@@ -36,6 +36,7 @@ def test_collected_work_waits_and_runs_in_order_each_failure_logged(caplog):
 
 def test_a_response_runs_its_work_when_closed_before_the_request_ends(db):
     from django.core.signals import request_finished
+    from django.db import close_old_connections
     from django.http import HttpResponse
 
     order: list[str] = []
@@ -45,12 +46,14 @@ def test_a_response_runs_its_work_when_closed_before_the_request_ends(db):
     def finished(**kwargs: object) -> None:
         order.append("request finished")
 
+    request_finished.disconnect(close_old_connections)  # the test's connection stays open
     request_finished.connect(finished)
     try:
         assert order == []
         response.close()
     finally:
         request_finished.disconnect(finished)
+        request_finished.connect(close_old_connections)
     assert order == ["work", "request finished"]
 
 
