@@ -68,8 +68,8 @@ def release(user_id: object) -> None:
 
 @contextmanager
 def expensive_work(user_id: object) -> Iterator[None]:
-    """Holds one of the person's slots for the block. A streamed page gives it back once it
-    is sent (customers/after_response.py), not between Metronome's answer and the rows."""
+    """Holds one of the person's slots for the block. The customers page gives it back once
+    it is sent (customers/after_response.py), not between Metronome's answer and the rows."""
     acquire(user_id)
     try:
         yield
