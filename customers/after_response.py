@@ -51,7 +51,7 @@ def when_sent(response: HttpResponseBase, pending: list[Work]) -> None:
     """Run `pending` when the server closes `response`, after sending it."""
     # Django's own hook for that, if not a documented one (since Django 3.0): close() runs
     # these (FileResponse closes its file so) before it signals the request's end, which
-    # closes the database connection. tests/test_after_response.py holds Django to it.
+    # closes the database connection. tests/pages/test_after_response.py holds Django to it.
     response._resource_closers.append(partial(run, pending))  # type: ignore[attr-defined]
 
 

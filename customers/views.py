@@ -108,9 +108,13 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponseBase:
         context.update(filtered=state.is_filtered, index_query=state.index_query)
         return _streamed_page(request, context, find)
     after_sent: list[after_response.Work] = []  # as the streamed page's (below)
-    with after_response.collecting(after_sent):
-        answer = _answer(find)
-    response = _render(request, {**context, **answer})
+    try:
+        with after_response.collecting(after_sent):
+            answer = _answer(find)
+        response = _render(request, {**context, **answer})
+    except BaseException:
+        after_response.run(after_sent)  # no response will close: a slot is given back now
+        raise
     after_response.when_sent(response, after_sent)
     if submitted:
         response["HX-Push-Url"] = answer.get("state", state).url()

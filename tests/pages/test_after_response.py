@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from customers import after_response
 
 
@@ -69,3 +71,20 @@ def test_an_htmx_search_still_gives_its_slot_back_and_caches_its_search(
     fragment = support_client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert 'data-customer-id="' in fragment
     assert sandbox_api.request_count == calls, "answered from the search's cache"
+
+
+def test_an_htmx_search_that_fails_gives_its_slot_back_at_once(
+    support_client, sandbox_api, monkeypatch
+):
+    # No response will be closed: the deferred release must not be lost with it.
+    from customers import display
+    from customers.models import WorkSlot
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug while the rows are built")
+
+    monkeypatch.setattr(display, "customer_rows", broken)
+    url = "/customers/?customer_ids=" + ",".join(c["id"] for c in sandbox_api.customers[:3])
+    with pytest.raises(RuntimeError, match="a bug"):
+        support_client.get(url, HTTP_HX_REQUEST="true")
+    assert WorkSlot.objects.count() == 0
