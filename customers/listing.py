@@ -115,6 +115,8 @@ def _from_api(
         # A damaged or expired cursor: the search still makes sense from page one.
         notice, state = EXPIRED_LINK, state.first_page()
         page = _search(client, state, salesforce_ids)
+    if page.restarted:  # a pasted-ID search's offset past its last match
+        notice, state = EXPIRED_LINK, state.first_page()
     customers = page.customers
     # A saved view's chosen columns draw their own rows from `customers` (customers/columns.py):
     # the standard table's would be built for nothing (about 1 ms for 100).

@@ -79,6 +79,9 @@ class SearchPage:
     next_cursor: str | None
     report: MatchReport | None
     total: int | None = None
+    # The cursor pointed past the last match (a link of another search, or of this one
+    # before its matches changed): this is the search's first page instead.
+    restarted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +115,17 @@ def search(
     pasted = read_salesforce_ids(query, salesforce_ids)
     found = _cached_id_search(client, query, pasted, refresh=refresh)
     matches = _in_paste_order(found.matches, query, pasted) if pasted_order else found.matches
-    if offset and offset >= len(matches):
-        # Past the last match: a link of another search (or of this one before its matches
-        # changed). An empty page here would read as "nothing matched".
-        raise InvalidCursor("That page link does not belong to this search. Start from page one.")
+    # Past the last match, an empty page would read as "nothing matched": the first page
+    # instead, from the lookups just made (asking again would repeat every call).
+    restarted = bool(offset) and offset >= len(matches)
+    offset = 0 if restarted else offset
     end = offset + limit
     return SearchPage(
         customers=matches[offset:end],
         next_cursor=str(end) if end < len(matches) else None,
         report=found.report,
         total=len(matches),
+        restarted=restarted,
     )
 
 

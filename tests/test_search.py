@@ -209,18 +209,22 @@ def test_a_cursor_that_is_not_an_offset_is_rejected(sleeps, big_sandbox, long_id
         search.search(client, CustomerQuery(customer_ids=ids), limit=40, cursor=cursor)
 
 
-def test_an_offset_past_the_last_match_is_a_link_of_another_search(
+def test_an_offset_past_the_last_match_gives_the_first_page_marked_restarted(
     sleeps, big_sandbox, long_id_list
 ):
-    # An empty page there would read as "nothing matched" beside a report of matches.
+    # An empty page there would read as "nothing matched" beside a report of matches; the
+    # first page comes from the same lookups (listing.find says the link had expired).
     ids, active = long_id_list
     client = sandbox_client(big_sandbox, sleeps)
     query = CustomerQuery(customer_ids=ids)
     last = search.search(client, query, limit=40, cursor=str(len(active) - 1))
     assert len(last.customers) == 1 and last.next_cursor is None
 
-    with pytest.raises(InvalidCursor, match="page one"):
-        search.search(client, query, limit=40, cursor=str(len(active)))
+    first = search.search(client, query, limit=40)
+    past = search.search(client, query, limit=40, cursor=str(len(active)))
+    assert past.restarted and not first.restarted
+    assert [c.id for c in past.customers] == [c.id for c in first.customers]
+    assert past.next_cursor == first.next_cursor == "40"
 
 
 def test_an_endless_run_of_fresh_cursors_is_an_error_not_a_loop(sleeps):

@@ -365,13 +365,18 @@ def test_a_pasted_search_link_past_its_last_match_says_so_and_shows_page_one(
     support_client, sandbox
 ):
     wanted = [c["id"] for c in active(customers_wire())[:3]]
-    response = support_client.get(
-        "/customers/", {"customer_ids": ",".join(wanted), "next_page": "40", "limit": "10"}
-    )
+    search = {"customer_ids": ",".join(wanted), "limit": "10", "refresh": "true"}
+    calls = sandbox.request_count
+    support_client.get("/customers/", search)
+    page_one_calls = sandbox.request_count - calls
+
+    calls = sandbox.request_count
+    response = support_client.get("/customers/", {**search, "next_page": "40"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "belongs to another search" in body
     assert rows(response) == wanted and "Rows 1–3" in body
+    assert sandbox.request_count - calls == page_one_calls, "the lookups made once"
 
 
 # --- htmx -------------------------------------------------------------------------------------
