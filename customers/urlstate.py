@@ -15,6 +15,7 @@ writes the database: a stored search is expanded before the form sees it
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -279,6 +280,7 @@ class ListState:
             limit=self.limit,
             next_cursor=next_cursor,
             rows=rows,
+            query_key=self.query.fingerprint(),
             signature=self.page_sig,
             offset_cursor=self.query.has_id_filters,
         )
@@ -316,6 +318,7 @@ _POSITION_SIGNATURE_LENGTH = 16
 
 
 def position_signature(
+    search: str,
     cursor: str,
     trail: Sequence[str],
     limit: int,
@@ -323,24 +326,25 @@ def position_signature(
     *,
     secret: str | bytes | None = None,
 ) -> str:
-    """What vouches that `cursor`, at `limit` rows a page and after the cursors `trail`, is
-    page `number`. Metronome's cursors are opaque, so a page's number is the dashboard's own
-    word, signed into the links it builds (`page_sig`): neither a `page=` nor a `prev`
-    cursor typed into a link can relabel its rows, or the page its Previous leads to."""
-    message = "\n".join((str(limit), str(number), cursor, *trail))
+    """What vouches that `cursor`, in the search `search` (its query's fingerprint) at
+    `limit` rows a page and after the cursors `trail`, is page `number`. Metronome's cursors
+    are opaque, so a page's number is the dashboard's own word, signed into the links it
+    builds (`page_sig`): neither a `page=` nor a `prev` cursor typed into a link, nor other
+    filters beside its cursor, can relabel its rows, or the page its Previous leads to."""
+    message = json.dumps([search, limit, number, cursor, list(trail)])
     digest = salted_hmac(_POSITION_SALT, message, secret=secret, algorithm="sha256").digest()
     return base64.urlsafe_b64encode(digest).decode()[:_POSITION_SIGNATURE_LENGTH]
 
 
 def _signed_position(
-    cursor: str, trail: Sequence[str], limit: int, page: int | None, signature: str
+    search: str, cursor: str, trail: Sequence[str], limit: int, page: int | None, signature: str
 ) -> int | None:
     """The page number a link's signature vouches for, or None. Keys being rotated out
     (SECRET_KEY_FALLBACKS) still vouch for the links they signed."""
     if page is None or len(signature) != _POSITION_SIGNATURE_LENGTH:
         return None
     for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
-        expected = position_signature(cursor, trail, limit, page, secret=secret)
+        expected = position_signature(search, cursor, trail, limit, page, secret=secret)
         if constant_time_compare(signature, expected):
             return page
     return None
@@ -355,27 +359,32 @@ def page_links(
     limit: int,
     next_cursor: str | None,
     rows: int,
+    query_key: str = "",
     signature: str = "",
     offset_cursor: bool = False,
 ) -> PageLinks:
     """The links of one page. `search` is `search_params(...)`; `cursor` is this page's,
     `trail` the cursors of the pages before it (oldest first, maybe cut short), `page` the
-    page number the URL gave and `signature` its `page_sig`. The number shown is the
+    page number the URL gave and `signature` its `page_sig`; `query_key` names the search
+    (its query's fingerprint) for the signature. The number shown is the
     cursor's own when it is an offset (`offset_cursor`: a pasted-ID search), else the URL's
     when its signature vouches for it. A link whose position nobody vouches for (a `page=`
     or `prev` edited by hand, or a link from before positions were signed) shows its rows
     unnumbered, and so do the pages its Next and Previous lead to: First starts over."""
-    number = _page_number(cursor, trail, page, limit, signature, offset_cursor)
+    number = _page_number(query_key, cursor, trail, page, limit, signature, offset_cursor)
 
-    def link_params(cursor: str | None, trail: Sequence[str], number: int | None) -> Params:
+    def link_params(
+        cursor: str | None, trail: Sequence[str], number: int | None, refresh: bool = False
+    ) -> Params:
         paging: dict[str, str | list[str]] = {"next_page": cursor or ""}
+        last: Params = {"refresh": "true"} if refresh else {}  # counted in the room too
         signed = bool(cursor) and number is not None and number > 1 and not offset_cursor
         if cursor and number is not None and number > 1:
             paging["page"] = str(number)
         if signed:
             paging["page_sig"] = "-" * _POSITION_SIGNATURE_LENGTH  # its room, signed below
         # Keep the newest cursors that fit: Previous then stops where the kept ones end.
-        room = MAX_QUERY_STRING - len(query_string({**search, **paging}))
+        room = MAX_QUERY_STRING - len(query_string({**search, **paging, **last}))
         kept: list[str] = []
         for earlier in reversed(trail):
             room -= len(query_string({"prev": earlier})) + 1
@@ -384,8 +393,8 @@ def page_links(
             kept.insert(0, earlier)
         if signed:
             assert cursor is not None and number is not None
-            paging["page_sig"] = position_signature(cursor, kept, limit, number)
-        return {**search, **paging, "prev": kept}
+            paging["page_sig"] = position_signature(query_key, cursor, kept, limit, number)
+        return {**search, **paging, "prev": kept, **last}
 
     def link(cursor: str | None, trail: Sequence[str], number: int | None) -> str:
         return list_url(link_params(cursor, trail, number))
@@ -413,11 +422,12 @@ def page_links(
         previous_url=previous_url,
         next_url=link(next_cursor, next_trail, step(number, 1)) if next_cursor else None,
         this_url=link(cursor, trail, number),
-        refresh_url=list_url({**link_params(cursor, trail, number), "refresh": "true"}),
+        refresh_url=list_url(link_params(cursor, trail, number, refresh=True)),
     )
 
 
 def _page_number(
+    query_key: str,
     cursor: str | None,
     trail: Sequence[str],
     page: int | None,
@@ -431,7 +441,7 @@ def _page_number(
         if cursor.isascii() and cursor.isdigit():
             return int(cursor) // limit + 1
         return None
-    return _signed_position(cursor, trail, limit, page, signature)
+    return _signed_position(query_key, cursor, trail, limit, page, signature)
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,7 +190,7 @@ def test_filter_params_carry_the_paste_boxes_as_pasted_when_given():
 
 def signed(cursor: str, limit: int, page: int, trail: Sequence[str] = ()) -> str:
     """The `page_sig` the dashboard's own links carry for `cursor` as page `page`."""
-    return urlstate.position_signature(cursor, trail, limit, page)
+    return urlstate.position_signature("", cursor, trail, limit, page)
 
 
 def test_every_page_has_a_refresh_link_that_its_own_link_does_not_keep():
@@ -256,7 +256,8 @@ def test_a_trail_too_long_for_a_url_keeps_its_newest_cursors_and_previous_gives_
         rows=10,
     )
     assert links.next_url is not None
-    assert len(urlsplit(links.next_url).query) <= urlstate.MAX_QUERY_STRING
+    for url in (links.next_url, links.this_url, links.refresh_url, links.previous_url):
+        assert url is not None and len(urlsplit(url).query) <= urlstate.MAX_QUERY_STRING
     kept = params(links.next_url)["prev"]
     assert kept[-1] == "current" and kept == [*trail, "current"][-len(kept) :]
     assert params(links.next_url)["page"] == ["83"]
@@ -290,6 +291,7 @@ def test_a_trail_too_long_for_a_url_keeps_its_newest_cursors_and_previous_gives_
         (2, [], signed("c9", 10, 2)),  # ... of another cursor
         (2, [], signed("c2", 10, 2)[:-1] + "A"),  # ... altered
         (3, ["c1", "x"], signed("c2", 10, 3, ["c1", "c1b"])),  # another trail (Previous)
+        (2, [], urlstate.position_signature("f00d", "c2", [], 10, 2)),  # another search's
         (None, [], ""),  # a link older than signed positions
     ],
 )
@@ -319,7 +321,7 @@ def test_a_page_whose_number_nobody_vouches_for_shows_its_rows_unnumbered(page, 
 
 
 def test_a_signature_from_a_rotated_out_secret_key_still_vouches(settings):
-    old = urlstate.position_signature("c2", [], 10, 2, secret="old-secret-key" * 4)
+    old = urlstate.position_signature("", "c2", [], 10, 2, secret="old-secret-key" * 4)
     settings.SECRET_KEY_FALLBACKS = ["old-secret-key" * 4]
     links = urlstate.page_links(
         {}, cursor="c2", trail=[], page=2, signature=old, limit=10, next_cursor=None, rows=3
