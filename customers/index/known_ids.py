@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import BooleanField, ExpressionWrapper, Field, Q
 from django.utils import timezone
 
 from customers.index.search import last_successful_sync
@@ -71,7 +71,7 @@ def _salesforce_holders(keys: Sequence[str]) -> list[tuple[str, str, str, bool]]
         return []
     meta = IndexedCustomer._meta
     quote = connection.ops.quote_name
-    column = {name: quote(name) for name in _HOLDER_FIELDS}  # no field renames its column
+    column = {name: quote(_column(name)) for name in _HOLDER_FIELDS}
     # Only the model's own quoted names are written into it; the keys are parameters.
     sql = (
         f"SELECT {column['salesforce_key']}, {column['id']}, "  # noqa: S608
@@ -90,6 +90,12 @@ def _salesforce_holders(keys: Sequence[str]) -> list[tuple[str, str, str, bool]]
 
 
 _HOLDER_FIELDS = ("salesforce_key", "id", "salesforce_account_id", "archived_at")
+
+
+def _column(field_name: str) -> str:
+    field = IndexedCustomer._meta.get_field(field_name)
+    assert isinstance(field, Field) and field.column
+    return field.column
 
 
 def _uuid(text: str) -> uuid.UUID | None:
