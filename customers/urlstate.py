@@ -438,7 +438,8 @@ def _page_number(
     if not cursor:
         return 1
     if offset_cursor:
-        if cursor.isascii() and cursor.isdigit():
+        # An offset off the page boundaries (typed by hand) numbers its rows, not a page.
+        if cursor.isascii() and cursor.isdigit() and int(cursor) % limit == 0:
             return int(cursor) // limit + 1
         return None
     return _signed_position(query_key, cursor, trail, limit, page, signature)

@@ -344,6 +344,20 @@ def test_a_pasted_id_searchs_rows_are_where_its_offset_cursor_says():
     )
     assert (pasted.page_number, pasted.first_row, pasted.last_row) == (3, 21, 24)
     assert "page_sig" not in params(pasted.this_url)
+    # An offset typed off the page boundaries: its rows are numbered, no page is claimed,
+    # and First is offered.
+    typed = urlstate.page_links(
+        {"customer_ids": "a"},
+        cursor="7",
+        trail=[],
+        page=None,
+        limit=10,
+        next_cursor="17",
+        rows=10,
+        offset_cursor=True,
+    )
+    assert (typed.page_number, typed.first_row, typed.last_row) == (None, 8, 17)
+    assert typed.next_url is not None and "page" not in params(typed.next_url)
 
 
 def test_the_export_link_names_the_search_without_page_size_or_position():
