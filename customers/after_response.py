@@ -13,6 +13,7 @@ the person already has their page.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,11 +49,13 @@ def collecting(into: list[Work]) -> Iterator[None]:
 
 
 def when_sent(response: HttpResponseBase, pending: list[Work]) -> None:
-    """Run `pending` when the server closes `response`, after sending it."""
+    """Run `pending` when the server closes `response`, after sending it, in the request's
+    context as it is now (its log lines carry the request's ID, which is gone by then)."""
+    context = contextvars.copy_context()
     # Django's own hook for that, if not a documented one (since Django 3.0): close() runs
     # these (FileResponse closes its file so) before it signals the request's end, which
     # closes the database connection. tests/pages/test_after_response.py holds Django to it.
-    response._resource_closers.append(partial(run, pending))  # type: ignore[attr-defined]
+    response._resource_closers.append(partial(context.run, run, pending))  # type: ignore[attr-defined]
 
 
 def run(pending: list[Work]) -> None:

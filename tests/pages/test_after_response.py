@@ -88,3 +88,24 @@ def test_an_htmx_search_that_fails_gives_its_slot_back_at_once(
     with pytest.raises(RuntimeError, match="a bug"):
         support_client.get(url, HTTP_HX_REQUEST="true")
     assert WorkSlot.objects.count() == 0
+
+
+def test_work_that_fails_after_the_page_is_logged_with_the_requests_id(
+    support_client, sandbox_api, monkeypatch, caplog
+):
+    from customers import concurrency
+    from customers.models import WorkSlot
+
+    def broken(user_id: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(concurrency, "release", broken)
+    url = "/customers/?customer_ids=" + ",".join(c["id"] for c in sandbox_api.customers[:3])
+    with caplog.at_level(logging.INFO):
+        page = support_client.get(url).content.decode()
+    assert 'data-customer-id="' in page  # the person has their page
+    failed = [r for r in caplog.records if r.name == "customers.after_response"]
+    line = [r for r in caplog.records if r.name == "dashboard.request"]
+    assert len(failed) == 1 and "the database went away" in (failed[0].exc_text or "")
+    assert len(line) == 1 and failed[0].request_id == line[0].request_id != "-"
+    assert WorkSlot.objects.count() == 1  # it expires on its own (EXPENSIVE_WORK_SLOT_SECONDS)
