@@ -1,5 +1,5 @@
-"""The CSV file the export writes: its columns, one row per customer (from a `Customer` or
-straight from Metronome's JSON), formula cells neutralised, and the file as chunks.
+"""The CSV file the export writes: its columns, one row per customer, formula cells
+neutralised, and the file as chunks.
 
 UTF-8 with a byte-order mark (Excel), RFC 4180 quoting, CRLF line ends, formula cells
 neutralised (OWASP "CSV Injection"), timestamps as ISO 8601 UTC with microseconds:
@@ -14,23 +14,8 @@ import re
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
-from typing import cast
 
-from customers.metronome import (
-    BILLABLE_STATUS_BY_VALUE,
-    UNREADABLE_CUSTOMER,
-    Customer,
-    CustomerPage,
-    MalformedResponse,
-    RowPage,
-)
-from customers.metronome.wire import (
-    customer_parts,
-    read_datetime,
-    read_text,
-    read_text_mapping,
-    read_texts,
-)
+from customers.metronome import Customer, CustomerPage
 
 BOM = "\ufeff"
 COLUMNS = (
@@ -81,7 +66,10 @@ def timestamp(value: datetime | None) -> str:
         return ""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    # isoformat() without `timespec` (a quarter faster: three of these per row), which
+    # leaves the fraction out when it is zero; then "+00:00" becomes "Z".
+    text = value.isoformat()
+    return f"{text[:-6]}Z" if value.microsecond else f"{text[:-6]}.000000Z"
 
 
 def json_object(fields: Mapping[str, str]) -> str:
@@ -114,72 +102,23 @@ def customer_row(customer: Customer, extra_columns: Sequence[str] = ()) -> list[
     ]
 
 
-# Metronome's usual spelling of a UTC time, `2024-03-01T12:00:00.123Z`: its cell is the same
-# text with the fraction padded to microseconds, no datetime round trip needed.
-_UTC_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]{1,6}))?Z"
-)
-
-
-def wire_timestamp(value: object) -> str:
-    """`timestamp(read_datetime(value))`: the same check, and the same cell, cheaper."""
-    parsed = read_datetime(value)  # a string with a time zone, or TypeError/ValueError
-    match = _UTC_TIMESTAMP.fullmatch(cast(str, value))
-    if match is None:
-        return timestamp(parsed)
-    return f"{match.string[:19]}.{(match[1] or '').ljust(6, '0')}Z"
-
-
-def wire_row(data: object, extra_columns: Sequence[str] = ()) -> list[str]:
-    """`customer_row(Customer.from_wire(data), extra_columns)` without the `Customer`: the
-    same checks of every field, through the same helpers, and the same cells (a property
-    test holds the two together). The export's rows go from Metronome's JSON straight to
-    cells this way, about half the CPU of building each `Customer` first."""
-    try:
-        data, status, fields, aliases, salesforce_id = customer_parts(data)
-        fields = read_text_mapping(fields)
-        return [
-            neutralise(read_text(data["id"])),
-            neutralise(read_text(data["name"])),
-            neutralise(read_text(data["external_id"])),
-            neutralise(ALIAS_SEPARATOR.join(read_texts(aliases))),
-            "" if salesforce_id is None else neutralise(read_text(salesforce_id)),
-            BILLABLE_STATUS_BY_VALUE[status["value"]].value if status else "",
-            _optional_wire_timestamp(status.get("effective_at")) if status else "",
-            wire_timestamp(data["created_at"]),
-            wire_timestamp(data["updated_at"]),
-            _optional_wire_timestamp(data.get("archived_at")),
-            json_object(fields),
-            *[neutralise(fields.get(key, "")) for key in extra_columns],
-        ]
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise MalformedResponse(UNREADABLE_CUSTOMER) from exc
-
-
-def _optional_wire_timestamp(value: object) -> str:
-    return "" if value is None else wire_timestamp(value)
-
-
 def csv_chunks(
-    pages: Iterable[CustomerPage | RowPage[list[str]]],
+    pages: Iterable[CustomerPage],
     extra_columns: Sequence[str] = (),
     positions: Sequence[int] = (),
 ) -> Generator[tuple[bytes, int], None, None]:
-    """The file as one chunk per page, each with the number of customers it holds: pages of
-    `Customer`s, or of rows already in cells (`wire_row`). The first chunk carries the BOM
-    and the header with the first page's rows, even if there are none. A later page that
-    Metronome sent empty yields nothing. `positions` (customers.columns.csv_positions)
-    keeps only those cells of each full row, in that order: a person's chosen columns."""
+    """The file as one chunk per page, each with the number of customers it holds. The
+    first chunk carries the BOM and the header with the first page's rows, even if there
+    are none. A later page that Metronome sent empty yields nothing. `positions`
+    (customers.columns.csv_positions) keeps only those cells of each full row, in that
+    order: a person's chosen columns."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     buffer.write(BOM)
     writer.writerow(_picked(header(extra_columns), positions))
     first = True
     for page in pages:
-        if isinstance(page, RowPage):
-            rows: Sequence[list[str]] = page.rows
-        else:
-            rows = [customer_row(customer, extra_columns) for customer in page.customers]
+        rows = [customer_row(customer, extra_columns) for customer in page.customers]
         if positions:
             rows = [_picked(row, positions) for row in rows]
         if not rows and not first:

@@ -12,7 +12,6 @@ report reuses it.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import logging
@@ -29,7 +28,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from customers import search
-from customers.csv_file import BOM, csv_chunks, neutralise, wire_row
+from customers.csv_file import BOM, csv_chunks, neutralise
 from customers.index import live as index_live
 from customers.index import search as index_search
 from customers.index.query import IndexQuery
@@ -38,7 +37,6 @@ from customers.metronome import (
     CustomerQuery,
     MetronomeClient,
     MetronomeError,
-    RowPage,
 )
 from customers.models import ExportAudit
 from customers.pasted import Ignored
@@ -321,17 +319,14 @@ def _pages(
     query: CustomerQuery,
     extra_columns: Sequence[str],
     salesforce_ids: Sequence[SalesforceId] | None,
-) -> Generator[CustomerPage | RowPage[list[str]], None, None]:
-    """Metronome's own paging reads each customer straight into cells; a search looked up
-    in batches (`customers.search`) gives `Customer`s."""
+) -> Generator[CustomerPage, None, None]:
+    """The customers to write: Metronome's own paging, or a search looked up in batches
+    (`customers.search`)."""
     if search.is_paged_by_metronome(query):
         # Past what the account can plausibly hold the export stops, visibly (an API that
         # answers new cursors for ever would otherwise stream without end).
-        return client.iter_read_pages(
-            query,
-            functools.partial(wire_row, extra_columns=extra_columns),
-            page_size=PAGE_SIZE,
-            max_rows=index_search.plausible_customer_count(),
+        return client.iter_pages(
+            query, page_size=PAGE_SIZE, max_rows=index_search.plausible_customer_count()
         )
     return search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
 

@@ -411,7 +411,7 @@ def fetch_all(client: MetronomeClient, query: CustomerQuery) -> list[Customer]:
     lookup names at most 100 IDs, a lookup that goes on for pages and pages is a broken
     answer, not a long list."""
     customers: list[Customer] = []
-    for page in client.follow_cursors(query, MAX_PAGE_SIZE, Customer.from_wire):
+    for page in client.follow_customers(query, MAX_PAGE_SIZE):
         customers.extend(page.rows)
         if len(customers) > MAX_CUSTOMERS_PER_LOOKUP:
             raise MalformedResponse(

@@ -189,7 +189,7 @@ def iter_pages(
     """Every page of a query Metronome cannot page itself, to the end: the CSV export's
     source for a long ID list, or one with Salesforce IDs (each goes out in every form it may
     be stored in), looked up and cut here. A query Metronome pages (`is_paged_by_metronome`)
-    is the client's `iter_pages` or `iter_read_pages`."""
+    is the client's `iter_pages`."""
     if is_paged_by_metronome(query):
         raise ValueError("Metronome pages this query itself: use the client's iter_pages")
     if not 1 <= page_size <= MAX_PAGE_SIZE:

@@ -6,17 +6,23 @@ Reference: https://docs.metronome.com/api-reference/customers/list-customers"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import partial
 from urllib.parse import quote
 
+from customers.metronome import decode
 from customers.metronome.bounds import PageBound
 from customers.metronome.errors import BadRequest, MalformedResponse, not_found_or
-from customers.metronome.http import MAX_CONSECUTIVE_EMPTY_PAGES, HTTPClient, logger
+from customers.metronome.http import (
+    MAX_CONSECUTIVE_EMPTY_PAGES,
+    HTTPClient,
+    check_page_size,
+    checked_page,
+    logger,
+)
 from customers.metronome.models import (
     MAX_IDS_PER_REQUEST,
     MAX_PAGE_SIZE,
-    UNREADABLE_CUSTOMER,
     Customer,
     CustomerPage,
     CustomerQuery,
@@ -24,7 +30,7 @@ from customers.metronome.models import (
     RowPage,
 )
 from customers.metronome.prefetch import prefetched
-from customers.metronome.wire import wire_id
+from customers.metronome.wire import parse_json, wire_id
 
 
 class CustomersClient(HTTPClient):
@@ -44,11 +50,18 @@ class CustomersClient(HTTPClient):
         page_size: int = MAX_PAGE_SIZE,
         max_rows: int | None = None,
     ) -> Generator[CustomerPage, None, None]:
-        """Every page of the query, to the end, as `Customer`s. The next page is fetched
-        while the caller works on the current one, so a consumer that writes rows waits on
-        the API once. `max_rows`: see `follow_cursors`."""
-        pages = self.iter_read_pages(
-            query, Customer.from_wire, page_size=page_size, max_rows=max_rows
+        """Every page of the query, to the end, as `Customer`s. One thread fetches and reads
+        the next page while the caller works on the current one, so a consumer that writes
+        rows waits on the API once. `max_rows`: see `follow_customers`."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
+        _refuse_batches(query)
+        # The fetching thread also reads each page (in C, `decode.customer_page`: about a
+        # tenth of a millisecond), into a one-page queue: at most two pages ahead.
+        pages = prefetched(
+            [partial(self.follow_customers, query, page_size, max_rows=max_rows)],
+            ahead=1,
+            thread_name="metronome-prefetch",
         )
         try:
             for page in pages:
@@ -56,34 +69,18 @@ class CustomersClient(HTTPClient):
         finally:
             pages.close()  # stops the prefetch
 
-    def iter_read_pages(
-        self,
-        query: CustomerQuery,
-        read: Callable[[object], Row],
-        *,
-        page_size: int = MAX_PAGE_SIZE,
-        max_rows: int | None = None,
-    ) -> Generator[RowPage[Row], None, None]:
-        """`iter_pages` with each customer's JSON read by `read`, which must check it as
-        `Customer.from_wire` does and raise MalformedResponse where that would."""
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
-        _refuse_batches(query)
-        # One thread fetches page after page into a one-page queue (so at most two pages
-        # ahead), sending each request as soon as it has the cursor; the customers are read
-        # here, in the consumer's thread, while the next page is on its way. Read in the
-        # fetching thread, the next request left only once a page's rows were read, so
-        # Metronome and this process took turns (bench/README.md, export through gunicorn).
-        pages = prefetched(
-            [partial(self.follow_cursors, query, page_size, _with_id, max_rows=max_rows)],
-            ahead=1,
-            thread_name="metronome-prefetch",
-        )
-        try:
-            for page in pages:
-                yield RowPage(tuple([read(item) for item in page.rows]), page.next_page)
-        finally:
-            pages.close()  # stops the prefetch
+    def follow_customers(
+        self, query: CustomerQuery, page_size: int, *, max_rows: int | None = None
+    ) -> Iterator[RowPage[Customer]]:
+        """The pages of one API listing as `Customer`s, fetched in the caller's thread, each
+        customer kept once, never in circles (see `follow_cursors`)."""
+
+        def fetch(cursor: str | None) -> tuple[Sequence[Customer], list[str], str | None]:
+            page = self._fetch_customers(query, page_size, cursor)
+            customers, next_page = page.customers, page.next_page
+            return customers, [customer.id for customer in customers], next_page
+
+        return self._follow(fetch, max_rows)
 
     def follow_cursors(
         self,
@@ -94,12 +91,27 @@ class CustomersClient(HTTPClient):
         max_rows: int | None = None,
     ) -> Iterator[RowPage[Row]]:
         """The pages of one API listing, fetched in the caller's thread, each customer read
-        by `read` and kept once, refusing to go round in circles: a cursor sent twice, or
-        pages of nothing but customers already sent, mean the listing would never end (or
-        end with rows twice), so it fails visibly. Nor does it go on for ever with new
-        cursors and new customers: past `max_rows` (what the caller knows is plausible),
-        PAGING_MAX_ROWS or PAGING_MAX_SECONDS it raises PagingLimitReached (bounds.py).
-        `iter_read_pages` is the same with the next page fetched ahead."""
+        from its JSON as sent by `read` (the index sync fingerprints it) and kept once,
+        refusing to go round in circles: a cursor sent twice, or pages of nothing but
+        customers already sent, mean the listing would never end (or end with rows twice),
+        so it fails visibly. Nor does it go on for ever with new cursors and new customers:
+        past `max_rows` (what the caller knows is plausible), PAGING_MAX_ROWS or
+        PAGING_MAX_SECONDS it raises PagingLimitReached (bounds.py)."""
+
+        def fetch(cursor: str | None) -> tuple[Sequence[Row], list[str], str | None]:
+            items, next_page = self._fetch_wire_page(query, page_size, cursor)
+            rows = [read(item) for item in items]  # each checked before its id is read
+            return rows, [wire_id(item) for item in items], next_page
+
+        return self._follow(fetch, max_rows)
+
+    def _follow(
+        self,
+        fetch: Callable[[str | None], tuple[Sequence[Row], list[str], str | None]],
+        max_rows: int | None,
+    ) -> Iterator[RowPage[Row]]:
+        """`fetch(cursor) -> (rows, their customers' IDs, next cursor)` from the first page
+        to the last, within the bounds `follow_cursors` describes."""
         bound = PageBound(self._paging_limits, max_rows=max_rows)
         cursor: str | None = None
         seen_cursors: set[str] = set()
@@ -107,25 +119,24 @@ class CustomersClient(HTTPClient):
         seen_customers: set[int] = set()
         empty_run = 0
         while True:
-            items, next_page = self._fetch_wire_page(query, page_size, cursor)
-            bound.take(len(items))
-            rows = [read(item) for item in items]  # each checked before any is kept
-            ids = [hash(wire_id(item)) for item in items]
+            rows, ids, next_page = fetch(cursor)
+            bound.take(len(rows))
             kept: list[Row] = []
             for id_, row in zip(ids, rows, strict=True):
-                if id_ not in seen_customers:  # also twice within this page: kept once
-                    seen_customers.add(id_)
+                key = hash(id_)
+                if key not in seen_customers:  # also twice within this page: kept once
+                    seen_customers.add(key)
                     kept.append(row)
             fresh = tuple(kept)
-            if items and not fresh:
+            if rows and not fresh:
                 raise MalformedResponse(
                     "Metronome sent a page of customers it had already sent; the list could "
                     "not be completed."
                 )
-            if len(fresh) < len(items):
+            if len(fresh) < len(rows):
                 logger.warning(
                     "Metronome repeated %d customers of earlier pages; each is kept once",
-                    len(items) - len(fresh),
+                    len(rows) - len(fresh),
                 )
             empty_run = 0 if fresh else empty_run + 1
             if empty_run > MAX_CONSECUTIVE_EMPTY_PAGES:
@@ -137,7 +148,7 @@ class CustomersClient(HTTPClient):
                 return
             # An empty page may hand back the cursor it was asked with (keep asking: the
             # empty run above bounds that); after rows, a cursor seen before is a cycle.
-            if items and next_page in seen_cursors:
+            if rows and next_page in seen_cursors:
                 raise MalformedResponse(
                     "Metronome sent a page cursor it had sent before; following it would "
                     "never end, so the list could not be completed."
@@ -156,31 +167,50 @@ class CustomersClient(HTTPClient):
         return Customer.from_wire(body.get("data"))
 
     def _fetch_page(self, query: CustomerQuery, limit: int, cursor: str | None) -> CustomerPage:
-        items, next_page = self._fetch_wire_page(query, limit, cursor)
-        customers = tuple(Customer.from_wire(item) for item in items)
+        page = self._fetch_customers(query, limit, cursor)
+        customers = page.customers
         if len({customer.id for customer in customers}) < len(customers):
             # The same customer twice on one page: shown once.
             logger.warning("Metronome repeated customers within one page; each is kept once")
             customers = tuple({c.id: c for c in reversed(customers)}.values())[::-1]
-        return CustomerPage(customers, next_page)
+            return CustomerPage(customers, page.next_page)
+        return page
+
+    def _fetch_customers(
+        self, query: CustomerQuery, limit: int, cursor: str | None
+    ) -> CustomerPage:
+        """One page's customers and its cursor: read in C when the page is well-formed
+        (`decode.customer_page`), else checked item by item by `Customer.from_wire`, whose
+        messages say what was wrong."""
+        body = self._request(
+            "GET", "/v1/customers", _page_params(query, limit, cursor), decode=_typed_or_json
+        )
+        if isinstance(body, CustomerPage):
+            check_page_size(len(body.customers), limit=limit, noun="customer")
+            return body
+        items, next_page = checked_page(body, limit=limit, noun="customer")
+        return CustomerPage(tuple([Customer.from_wire(item) for item in items]), next_page)
 
     def _fetch_wire_page(
         self, query: CustomerQuery, limit: int, cursor: str | None
     ) -> tuple[list[object], str | None]:
         """One page's customers as Metronome sent them (each still to be read) and its
         cursor, the page itself checked: a list, a string cursor, no more than `limit`."""
-        params = {**query.wire_params(), "limit": str(limit)}
-        if cursor:
-            params["next_page"] = cursor
-        return self._get_page("/v1/customers", params, limit=limit, noun="customer")
+        return self._get_page(
+            "/v1/customers", _page_params(query, limit, cursor), limit=limit, noun="customer"
+        )
 
 
-def _with_id(item: object) -> object:
-    """What paging itself reads of a customer (its `id`, to keep each once); the caller's
-    reader checks the rest, as `Customer.from_wire` would."""
-    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-        raise MalformedResponse(UNREADABLE_CUSTOMER)
-    return item
+def _page_params(query: CustomerQuery, limit: int, cursor: str | None) -> dict[str, str]:
+    params = {**query.wire_params(), "limit": str(limit)}
+    if cursor:
+        params["next_page"] = cursor
+    return params
+
+
+def _typed_or_json(content: bytes) -> CustomerPage | object:
+    """A list answer read in C, or its JSON to be checked the slow way."""
+    return decode.customer_page(content) or parse_json(content)
 
 
 def _refuse_batches(query: CustomerQuery) -> None:

@@ -125,9 +125,12 @@ class HTTPClient:
         path: str,
         params: Mapping[str, str],
         body: Mapping[str, object] | None = None,
+        *,
+        decode: Callable[[bytes], object] = parse_json,
     ) -> object:
         """One call with the official SDKs' retry rules, bounded by count and by total waiting;
-        each attempt bounded in time and size, its JSON checked before anyone reads it."""
+        each attempt bounded in time and size, its JSON checked (`decode`: `parse_json`, or
+        a reader that checks as it parses) before anyone reads it."""
         give_up_at = time.monotonic() + self._retry_budget
         for attempt in itertools.count(1):
             started = time.monotonic()
@@ -159,7 +162,7 @@ class HTTPClient:
             else:
                 self._log(method, path, response.status_code, started, attempt)
                 if response.is_success:
-                    return parse_json(content)
+                    return decode(content)
                 retry_after = _retry_after_seconds(response.headers)
                 error = self._error_for(path, response, content, retry_after)
                 should_retry = _should_retry(response)
@@ -180,24 +183,7 @@ class HTTPClient:
     ) -> tuple[list[object], str | None]:
         """One page of a listing as Metronome sent it: its items (each still to be read) and
         its cursor, the page itself checked: a list of no more than `limit`, a string cursor."""
-        body = self._get(path, params)
-        article = "an" if noun[0] in "aeiou" else "a"
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise MalformedResponse(
-                f"Metronome sent {article} {noun} list the dashboard could not read. "
-                "If this keeps happening, tell the dashboard's developers."
-            )
-        next_page = body.get("next_page")
-        if next_page is not None and not isinstance(next_page, str):
-            raise MalformedResponse("Metronome sent a page cursor the dashboard could not read.")
-        if len(body["data"]) > limit:
-            # A server that ignores `limit` could send the whole account for a 50-row page.
-            raise MalformedResponse(
-                f"Metronome sent {len(body['data']):,} {noun}s for a page of {limit}; the "
-                "dashboard shows no page it did not ask for. If this keeps happening, tell "
-                "the dashboard's developers."
-            )
-        return body["data"], next_page or None
+        return checked_page(self._get(path, params), limit=limit, noun=noun)
 
     def _send(
         self,
@@ -349,6 +335,31 @@ def _api_message(content: bytes) -> str:
     if not isinstance(message, str):
         return ""
     return LONE_SURROGATE.sub("\ufffd", message)
+
+
+def checked_page(body: object, *, limit: int, noun: str) -> tuple[list[object], str | None]:
+    """A listing page's items (each still to be read) and cursor: a list of no more than
+    `limit`, a string cursor or none."""
+    article = "an" if noun[0] in "aeiou" else "a"
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise MalformedResponse(
+            f"Metronome sent {article} {noun} list the dashboard could not read. "
+            "If this keeps happening, tell the dashboard's developers."
+        )
+    next_page = body.get("next_page")
+    if next_page is not None and not isinstance(next_page, str):
+        raise MalformedResponse("Metronome sent a page cursor the dashboard could not read.")
+    check_page_size(len(body["data"]), limit=limit, noun=noun)
+    return body["data"], next_page or None
+
+
+def check_page_size(count: int, *, limit: int, noun: str) -> None:
+    if count > limit:
+        # A server that ignores `limit` could send the whole account for a 50-row page.
+        raise MalformedResponse(
+            f"Metronome sent {count:,} {noun}s for a page of {limit}; the dashboard shows no "
+            "page it did not ask for. If this keeps happening, tell the dashboard's developers."
+        )
 
 
 def _should_retry(response: httpx.Response) -> bool:

@@ -33,31 +33,14 @@ def read_optional_text(value: object) -> str | None:
     return None if value is None else read_text(value)
 
 
-def customer_parts(
-    data: object,
-) -> tuple[dict[str, Any], Any, dict[Any, Any], list[Any], Any]:
-    """The shape every reader of a CustomerDetail checks first (`Customer.from_wire`, the
-    export's `wire_row`): the object, its billable status, custom fields, aliases and
-    Salesforce ID, each still to be checked. Raises TypeError or KeyError."""
-    if not isinstance(data, dict):
-        raise TypeError("a customer must be an object")
-    config = data["customer_config"]
-    custom_fields = data["custom_fields"]
-    aliases = data["ingest_aliases"]
-    salesforce_id = config["salesforce_account_id"]
-    if not (isinstance(custom_fields, dict) and isinstance(aliases, list)):
-        raise TypeError("custom_fields must be an object and ingest_aliases a list")
-    return data, data.get("current_billable_status"), custom_fields, aliases, salesforce_id
-
-
 def read_text(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
 
 
-# These run for every customer of a 100,000-row CSV export: one loop per collection, not
-# one call per string, roughly halves `from_wire`'s time (see bench/README.md).
+# These run for every customer a sync writes: one loop per collection, not one call per
+# string, roughly halves `from_wire`'s time (see bench/README.md).
 # `Any` rather than `cast()`, a function call per use at run time: the loops are the check.
 def read_texts(values: Sequence[Any]) -> tuple[str, ...]:
     for value in values:

@@ -1,0 +1,206 @@
+"""customers/metronome/decode.py: a page of customers read in C is the page the checked
+readers (`parse_json`, then `Customer.from_wire`) read from the same bytes, or is declined
+and left to them; and what Metronome (the sandbox) sends is read in C."""
+
+import json
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from customers.metronome import Customer, CustomerPage, MalformedResponse, decode
+from customers.metronome.wire import parse_json
+from customers.sandbox import SandboxAPI
+from tests.factories import SANDBOX_AUTH, numbered_wire_customer
+
+# Customers as Metronome might send them: well-formed ones with timestamps in every spelling
+# Python reads (the usual `...Z` with 0-7 fraction digits, offsets), and half of them broken
+# in one field: a wrong type, a missing key, a timestamp without a time zone or impossible.
+_timestamps = (
+    st.datetimes(timezones=st.just(UTC)).map(lambda at: at.isoformat().replace("+00:00", "Z"))
+    | st.builds(
+        lambda at, digits: (
+            at.strftime("%Y-%m-%dT%H:%M:%S") + ("." + digits if digits else "") + "Z"
+        ),
+        st.datetimes(min_value=datetime(1000, 1, 1)),
+        st.text("0123456789", max_size=7),
+    )
+    | st.datetimes(timezones=st.timezones()).map(datetime.isoformat)
+)
+
+
+_statuses = st.none() | st.fixed_dictionaries(
+    {"value": st.sampled_from(["billable", "unbillable"])},
+    optional={"effective_at": st.none() | _timestamps},
+)
+
+
+_well_formed = st.fixed_dictionaries(
+    {
+        "id": st.text(),
+        "name": st.text(),
+        "external_id": st.text(),
+        "ingest_aliases": st.lists(st.text(), max_size=3),
+        "custom_fields": st.dictionaries(st.text(max_size=8), st.text(), max_size=3),
+        "customer_config": st.fixed_dictionaries({"salesforce_account_id": st.none() | st.text()}),
+        "created_at": _timestamps,
+        "updated_at": _timestamps,
+    },
+    optional={"archived_at": st.none() | _timestamps, "current_billable_status": _statuses},
+)
+
+
+_odd = (
+    st.none()
+    | st.integers()
+    | st.booleans()
+    | st.lists(st.integers() | st.text(), min_size=1, max_size=2)
+    | st.dictionaries(st.text(max_size=8), st.integers() | st.text(), max_size=2)
+    | st.text(max_size=5)
+    | st.datetimes().map(datetime.isoformat)  # no time zone
+    | st.sampled_from(["2024-01-01T24:00:00Z", "2024-02-30T00:00:00Z", "2024-01-01 00:00:00Z"])
+    | st.fixed_dictionaries({"value": st.sampled_from(["BILLABLE", "", "paused"])})
+    | st.just("missing")
+)
+
+
+def _broken(customer: dict, field: str, value: object) -> object:
+    if field == "whole":
+        return value
+    broken = dict(customer)
+    if value == "missing":
+        broken.pop(field, None)
+    else:
+        broken[field] = value
+    return broken
+
+
+_wire_customers = _well_formed | st.builds(
+    _broken,
+    _well_formed,
+    st.sampled_from(
+        [
+            "id",
+            "name",
+            "external_id",
+            "ingest_aliases",
+            "custom_fields",
+            "customer_config",
+            "created_at",
+            "updated_at",
+            "archived_at",
+            "current_billable_status",
+            "whole",
+        ]
+    ),
+    _odd,
+)
+
+
+def _page(customers: list[object], cursor: object = None, *, ascii_only: bool = True) -> bytes:
+    return json.dumps({"data": customers, "next_page": cursor}, ensure_ascii=ascii_only).encode()
+
+
+def _checked(content: bytes) -> CustomerPage:
+    body = parse_json(content)
+    assert isinstance(body, dict)
+    return CustomerPage(tuple(Customer.from_wire(item) for item in body["data"]), body["next_page"])
+
+
+def _same(fast: object, checked: object) -> bool:
+    """Equal, except that a timestamp may differ by the rounding of a fraction past
+    microseconds (msgspec rounds it, `datetime.fromisoformat` cuts it)."""
+    if isinstance(fast, datetime) and isinstance(checked, datetime):
+        return abs(fast - checked) <= timedelta(microseconds=1) and (
+            fast.utcoffset() == checked.utcoffset()
+        )
+    if type(fast) is not type(checked):
+        return False
+    if isinstance(fast, tuple):
+        return len(fast) == len(checked) and all(map(_same, fast, checked))
+    if hasattr(fast, "__dataclass_fields__"):
+        return all(_same(getattr(fast, f.name), getattr(checked, f.name)) for f in fields(fast))
+    return fast == checked
+
+
+@given(
+    st.lists(_wire_customers, max_size=3),
+    st.none() | st.text(max_size=5),
+    st.booleans(),
+)
+def test_a_page_read_in_c_is_the_page_the_checked_readers_read_or_is_declined(
+    customers, cursor, ascii_only
+):
+    content = _page(customers, cursor, ascii_only=ascii_only)
+    fast = decode.customer_page(content)
+    try:
+        checked = _checked(content)
+    except MalformedResponse:
+        assert fast is None  # what the checked readers refuse is never read in C
+        return
+    if fast is not None:
+        assert _same(fast, CustomerPage(checked.customers, checked.next_page or None))
+
+
+def test_what_metronome_usually_sends_is_read_in_c():
+    # The sandbox follows metronome-api.md: names in every script, aliases, custom fields,
+    # archived and unbillable customers, Salesforce IDs and none.
+    api = SandboxAPI(300)
+    for archived in ("false", "true"):
+        _, _, body = api.handle(
+            "GET", "/v1/customers", f"limit=100&only_archived={archived}", SANDBOX_AUTH
+        )
+        page = decode.customer_page(body)
+        assert page is not None
+        assert page == _checked(body)
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"name": "Zo\udce9"}, "a lone surrogate, which parse_json replaces"),
+        ({"name": "\U0001f600 Ltd."}, "an astral character, escaped as a surrogate pair"),
+        ({"created_at": "0001-01-01T00:30:00+01:00"}, "a time before the calendar in UTC"),
+        ({"updated_at": "9999-12-31T23:30:00-01:00"}, "a time after the calendar in UTC"),
+        ({"custom_fields": {"n": 1}}, "a custom field that is not text"),
+        ({"created_at": "2024-03-01T12:00:00"}, "a timestamp without a time zone"),
+        ({"current_billable_status": {"value": "paused"}}, "an unknown billable status"),
+        ({"current_billable_status": {}}, "an empty status, which from_wire reads as none"),
+        ({"customer_config": {}}, "no salesforce_account_id key"),
+    ],
+)
+def test_pages_the_checked_readers_must_read_are_declined(changes, why):
+    content = _page([numbered_wire_customer(1, **changes)])
+
+    assert decode.customer_page(content) is None, why
+
+
+def test_a_page_nested_past_any_reader_is_declined_not_a_crash():
+    content = b'{"data": [], "next_page": null, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    assert decode.customer_page(content) is None
+    with pytest.raises(MalformedResponse, match="nested too deeply"):
+        parse_json(content)
+
+
+def test_a_lowercase_t_or_z_is_read_as_the_same_instant():
+    # RFC 3339 allows them; datetime.fromisoformat (3.11) refuses them. The only
+    # difference in what the two accept: a wider reading of valid timestamps.
+    content = _page([numbered_wire_customer(1, created_at="2024-03-01t12:00:00.5z")])
+
+    page = decode.customer_page(content)
+
+    assert page is not None
+    assert page.customers[0].created_at == datetime(2024, 3, 1, 12, 0, 0, 500000, tzinfo=UTC)
+
+
+def test_an_empty_salesforce_id_is_none_as_from_wire_reads_it():
+    content = _page([numbered_wire_customer(1, customer_config={"salesforce_account_id": ""})])
+
+    page = decode.customer_page(content)
+
+    assert page is not None
+    assert page.customers[0].salesforce_account_id is None
+    assert page == _checked(content)
