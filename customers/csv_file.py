@@ -15,6 +15,8 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string  # json.dumps's, non-ASCII kept
 
+from msgspec import to_builtins
+
 from customers.metronome import Customer, CustomerPage
 
 BOM = "\ufeff"
@@ -66,10 +68,10 @@ def timestamp(value: datetime | None) -> str:
         return ""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    # isoformat() without `timespec` (a quarter faster: three of these per row), which
-    # leaves the fraction out when it is zero; then "+00:00" becomes "Z".
-    text = value.isoformat()
-    return f"{text[:-6]}Z" if value.microsecond else f"{text[:-6]}.000000Z"
+    # msgspec writes RFC 3339 in C, a tenth of isoformat()'s time (three of these a row):
+    # `...:SS.ffffffZ` in UTC, or `...:SSZ` when the fraction is zero.
+    text: str = to_builtins(value)
+    return text if value.microsecond else f"{text[:-1]}.000000Z"
 
 
 def json_object(fields: Mapping[str, str]) -> str:

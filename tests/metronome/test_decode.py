@@ -161,7 +161,6 @@ def test_what_metronome_usually_sends_is_read_in_c():
     ("changes", "why"),
     [
         ({"name": "Zo\udce9"}, "a lone surrogate, which parse_json replaces"),
-        ({"name": "\U0001f600 Ltd."}, "an astral character, escaped as a surrogate pair"),
         ({"created_at": "0001-01-01T00:30:00+01:00"}, "a time before the calendar in UTC"),
         ({"updated_at": "9999-12-31T23:30:00-01:00"}, "a time after the calendar in UTC"),
         ({"custom_fields": {"n": 1}}, "a custom field that is not text"),
@@ -175,6 +174,27 @@ def test_pages_the_checked_readers_must_read_are_declined(changes, why):
     content = _page([numbered_wire_customer(1, **changes)])
 
     assert decode.customer_page(content) is None, why
+
+
+@pytest.mark.parametrize(
+    "name",
+    [b"Zo\xed\xa0\x80", b"Zo\\udc00\\ud800", b"Zo\\ud800\\u0041", b"Zo\xff", b"Zo\xc0\xaf"],
+)
+def test_lone_surrogates_and_broken_utf8_in_the_bytes_are_declined(name):
+    content = _page([numbered_wire_customer(1, name="NAME")]).replace(b"NAME", name)
+
+    assert decode.customer_page(content) is None
+
+
+def test_an_astral_character_escaped_as_a_surrogate_pair_is_read_in_c():
+    content = _page([numbered_wire_customer(1, name="\U0001f600 Ltd.")], ascii_only=True)
+    assert b"\\ud83d\\ude00" in content
+
+    page = decode.customer_page(content)
+
+    assert page is not None
+    assert page.customers[0].name == "\U0001f600 Ltd."
+    assert page == _checked(content)
 
 
 def test_a_page_nested_past_any_reader_is_declined_not_a_crash():
