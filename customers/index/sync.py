@@ -152,7 +152,7 @@ def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
 
 
 def _both_listings(
-    client: MetronomeClient, read: Callable[[object], Listed], *, ahead: int = 4
+    client: MetronomeClient, read: Callable[[str, bytes], Listed], *, ahead: int = 4
 ) -> Iterator[RowPage[Listed]]:
     """The pages of the active and the archived listing, fetched side by side (one thread
     each, which also reads its customers), in the order they arrive."""
@@ -161,7 +161,7 @@ def _both_listings(
     ceiling = plausible_customer_count()
     listings = [
         partial(
-            client.follow_cursors,
+            client.follow_listed,
             CustomerQuery(only_archived=archived),
             PAGE_SIZE,
             read,
@@ -176,7 +176,7 @@ def _both_listings(
 class _Staging:
     """What each write of a run needs."""
 
-    to_row: Callable[[dict[str, object], object, str], tuple[object, ...]]
+    to_row: Callable[[bytes, object, str], tuple[object, ...]]
     insert_batch: str
     insert_row: str
     # The index was empty: every row is staged in full, none compared.
@@ -230,8 +230,8 @@ def _write(stage: _Staging, listed: list[Listed], run: SyncRun) -> None:
                 keys = [(db_id, fp) for db_id, fp, _ in listed]
                 changed = staging.changed_in_batch(cursor, stage.insert_batch, keys)
             rows = [
-                stage.to_row(data, db_id, fingerprint)
-                for db_id, fingerprint, data in listed
+                stage.to_row(span, db_id, fingerprint)
+                for db_id, fingerprint, span in listed
                 if changed is None or db_id in changed
             ]
             staging.insert(cursor, stage.insert_row, rows)

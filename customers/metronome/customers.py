@@ -30,7 +30,7 @@ from customers.metronome.models import (
     RowPage,
 )
 from customers.metronome.prefetch import prefetched
-from customers.metronome.wire import parse_json, wire_id
+from customers.metronome.wire import parse_json
 
 
 class CustomersClient(HTTPClient):
@@ -73,7 +73,7 @@ class CustomersClient(HTTPClient):
         self, query: CustomerQuery, page_size: int, *, max_rows: int | None = None
     ) -> Iterator[RowPage[Customer]]:
         """The pages of one API listing as `Customer`s, fetched in the caller's thread, each
-        customer kept once, never in circles (see `follow_cursors`)."""
+        customer kept once, never in circles (see `follow_listed`)."""
 
         def fetch(cursor: str | None) -> tuple[Sequence[Customer], list[str], str | None]:
             page = self._fetch_customers(query, page_size, cursor)
@@ -82,26 +82,27 @@ class CustomersClient(HTTPClient):
 
         return self._follow(fetch, max_rows)
 
-    def follow_cursors(
+    def follow_listed(
         self,
         query: CustomerQuery,
         page_size: int,
-        read: Callable[[object], Row],
+        read: Callable[[str, bytes], Row],
         *,
         max_rows: int | None = None,
     ) -> Iterator[RowPage[Row]]:
-        """The pages of one API listing, fetched in the caller's thread, each customer read
-        from its JSON as sent by `read` (the index sync fingerprints it) and kept once,
-        refusing to go round in circles: a cursor sent twice, or pages of nothing but
-        customers already sent, mean the listing would never end (or end with rows twice),
-        so it fails visibly. Nor does it go on for ever with new cursors and new customers:
-        past `max_rows` (what the caller knows is plausible), PAGING_MAX_ROWS or
-        PAGING_MAX_SECONDS it raises PagingLimitReached (bounds.py)."""
+        """The pages of one API listing, fetched in the caller's thread, each customer given
+        to `read` as its id and the bytes of its JSON as Metronome sent them (the index sync
+        fingerprints those, and reads a customer in full with `decode.customer` only when it
+        changed), and kept once, refusing to go round in circles: a cursor sent twice, or
+        pages of nothing but customers already sent, mean the listing would never end (or
+        end with rows twice), so it fails visibly. Nor does it go on for ever with new
+        cursors and new customers: past `max_rows` (what the caller knows is plausible),
+        PAGING_MAX_ROWS or PAGING_MAX_SECONDS it raises PagingLimitReached (bounds.py)."""
 
         def fetch(cursor: str | None) -> tuple[Sequence[Row], list[str], str | None]:
-            items, next_page = self._fetch_wire_page(query, page_size, cursor)
-            rows = [read(item) for item in items]  # each checked before its id is read
-            return rows, [wire_id(item) for item in items], next_page
+            page = self._fetch_listed(query, page_size, cursor)
+            rows = [read(id_, span) for id_, span in zip(page.ids, page.spans, strict=True)]
+            return rows, page.ids, page.next_page
 
         return self._follow(fetch, max_rows)
 
@@ -111,7 +112,7 @@ class CustomersClient(HTTPClient):
         max_rows: int | None,
     ) -> Iterator[RowPage[Row]]:
         """`fetch(cursor) -> (rows, their customers' IDs, next cursor)` from the first page
-        to the last, within the bounds `follow_cursors` describes."""
+        to the last, within the bounds `follow_listed` describes."""
         bound = PageBound(self._paging_limits, max_rows=max_rows)
         cursor: str | None = None
         seen_cursors: set[str] = set()
@@ -191,14 +192,19 @@ class CustomersClient(HTTPClient):
         items, next_page = checked_page(body, limit=limit, noun="customer")
         return CustomerPage(tuple([Customer.from_wire(item) for item in items]), next_page)
 
-    def _fetch_wire_page(
+    def _fetch_listed(
         self, query: CustomerQuery, limit: int, cursor: str | None
-    ) -> tuple[list[object], str | None]:
-        """One page's customers as Metronome sent them (each still to be read) and its
-        cursor, the page itself checked: a list, a string cursor, no more than `limit`."""
-        return self._get_page(
-            "/v1/customers", _page_params(query, limit, cursor), limit=limit, noun="customer"
+    ) -> decode.ListedPage:
+        """One page's customer IDs and JSON spans (`decode.listed_page`), else the page
+        checked the slow way, each item an object with a string id."""
+        body = self._request(
+            "GET", "/v1/customers", _page_params(query, limit, cursor), decode=_listed_or_json
         )
+        if isinstance(body, decode.ListedPage):
+            check_page_size(len(body.ids), limit=limit, noun="customer")
+            return body
+        items, next_page = checked_page(body, limit=limit, noun="customer")
+        return decode.listed_items(items, next_page)
 
 
 def _page_params(query: CustomerQuery, limit: int, cursor: str | None) -> dict[str, str]:
@@ -211,6 +217,10 @@ def _page_params(query: CustomerQuery, limit: int, cursor: str | None) -> dict[s
 def _typed_or_json(content: bytes) -> CustomerPage | object:
     """A list answer read in C, or its JSON to be checked the slow way."""
     return decode.customer_page(content) or parse_json(content)
+
+
+def _listed_or_json(content: bytes) -> decode.ListedPage | object:
+    return decode.listed_page(content) or parse_json(content)
 
 
 def _refuse_batches(query: CustomerQuery) -> None:

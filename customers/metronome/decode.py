@@ -1,5 +1,6 @@
 """A page of `GET /v1/customers` read in one pass in C (msgspec), for the listings that read
-every customer: paging, the export, the pasted-ID lookups.
+every customer: paging, the export, the pasted-ID lookups; and for the index sync, each
+customer's id and the bytes of its JSON exactly as sent, read in full only when it changed.
 
 Parsing the JSON into dicts and then checking each field in Python (`parse_json`, then
 `Customer.from_wire`) cost 6-7 µs a customer, three times what parsing alone costs; msgspec
@@ -19,17 +20,21 @@ wrong one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
+from customers.metronome.errors import MalformedResponse
 from customers.metronome.models import (
+    UNREADABLE_CUSTOMER,
     BillableStatus,
     CurrentBillableStatus,
     Customer,
     CustomerPage,
 )
+from customers.metronome.wire import parse_json
 
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -63,7 +68,19 @@ class _CustomerPage(msgspec.Struct, gc=False):
     next_page: str | None = None
 
 
+class _Listed(msgspec.Struct, gc=False):
+    id: str
+
+
+class _ListedPage(msgspec.Struct, gc=False):
+    data: list[msgspec.Raw]
+    next_page: str | None = None
+
+
 _PAGE = msgspec.json.Decoder(_CustomerPage)
+_CUSTOMER = msgspec.json.Decoder(_Customer)
+_LISTED_PAGE = msgspec.json.Decoder(_ListedPage)
+_LISTED = msgspec.json.Decoder(_Listed)
 
 
 # Years where a time zone can leave a time with no UTC, which `read_datetime` refuses.
@@ -79,28 +96,7 @@ def customer_page(content: bytes) -> CustomerPage | None:
         return None
     if any(map(_at_a_calendar_end, page.data)):
         return None
-    customers = tuple(
-        [
-            # Positional, in the fields' order, as `from_wire` builds it (cheaper).
-            Customer(
-                c.id,
-                c.name,
-                c.external_id,
-                c.ingest_aliases,
-                c.custom_fields,
-                c.customer_config.salesforce_account_id or None,
-                c.created_at,
-                c.updated_at,
-                c.archived_at,
-                (
-                    None
-                    if (s := c.current_billable_status) is None
-                    else CurrentBillableStatus(s.value, s.effective_at)
-                ),
-            )
-            for c in page.data
-        ]
-    )
+    customers = tuple([_built(c) for c in page.data])
     return CustomerPage(customers, page.next_page or None)
 
 
@@ -116,3 +112,68 @@ def _at_a_calendar_end(c: _Customer) -> bool:
             and status.effective_at.year in _CALENDAR_ENDS
         )
     )
+
+
+def _built(c: _Customer) -> Customer:
+    # Positional, in the fields' order, as `from_wire` builds it (cheaper).
+    status = c.current_billable_status
+    return Customer(
+        c.id,
+        c.name,
+        c.external_id,
+        c.ingest_aliases,
+        c.custom_fields,
+        c.customer_config.salesforce_account_id or None,
+        c.created_at,
+        c.updated_at,
+        c.archived_at,
+        None if status is None else CurrentBillableStatus(status.value, status.effective_at),
+    )
+
+
+def customer(content: bytes) -> Customer:
+    """One customer's JSON (a span `listed_page` cut) read in full: in C when it is
+    well-formed, else by `Customer.from_wire`, with every check and its message."""
+    try:
+        decoded = _CUSTOMER.decode(content)
+    except (msgspec.DecodeError, RecursionError):
+        return Customer.from_wire(parse_json(content))
+    if _at_a_calendar_end(decoded):
+        return Customer.from_wire(parse_json(content))
+    return _built(decoded)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedPage:
+    """A page of customers as the index sync first reads it: each one's id, and the bytes
+    of its JSON exactly as Metronome sent them (equal bytes, the same customer)."""
+
+    ids: list[str]
+    spans: list[bytes]
+    next_page: str | None
+
+
+def listed_page(content: bytes) -> ListedPage | None:
+    """Each customer's id and JSON span, or None: read the page the checked way
+    (`parse_json`, then `listed_items`)."""
+    try:
+        page = _LISTED_PAGE.decode(content)
+        ids = [_LISTED.decode(span).id for span in page.data]
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return ListedPage(ids, [bytes(span) for span in page.data], page.next_page or None)
+
+
+def listed_items(items: list[object], next_page: str | None) -> ListedPage:
+    """`listed_page` for a page's items parsed the checked way: each must be an object with
+    a string id, else MalformedResponse; its span is its JSON written again (by msgspec),
+    the same bytes for the same values every time."""
+    ids: list[str] = []
+    spans: list[bytes] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise MalformedResponse(UNREADABLE_CUSTOMER)
+        # Anything json.loads gives can be written again (NaN as null, any integer).
+        spans.append(msgspec.json.encode(item))
+        ids.append(item["id"])
+    return ListedPage(ids, spans, next_page)

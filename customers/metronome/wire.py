@@ -76,13 +76,6 @@ def read_optional_datetime(value: object) -> datetime | None:
     return None if value is None else read_datetime(value)
 
 
-def wire_id(item: Any) -> str:
-    # Only for an item a reader accepted: every reader checks the customer is an object
-    # with a string `id`, as `Customer.from_wire` does.
-    id_: str = item["id"]
-    return id_
-
-
 def parse_json(content: bytes) -> object:
     """The JSON of an answer, or MalformedResponse: never RecursionError from absurd nesting,
     never a lone surrogate that would break the page's or the file's encoding."""

@@ -95,7 +95,7 @@ def test_a_customer_listed_twice_in_a_first_sync_has_one_entry_the_last_listing(
         lambda client, read, **_: (
             page
             for archived in (False, True)
-            for page in client.follow_cursors(
+            for page in client.follow_listed(
                 metronome.CustomerQuery(only_archived=archived), 100, read
             )
         ),

@@ -13,7 +13,6 @@ from django.utils import timezone
 from customers.index import sync as index_sync
 from customers.metronome import CustomerQuery, MetronomeClient, PagingLimitReached, PagingLimits
 from customers.metronome.bounds import PageBound
-from customers.metronome.models import Customer
 from customers.models import ExportAudit, IndexedCustomer, SyncRun
 from tests.fake_metronome import BASE_URL, TOKEN, wire_customer
 
@@ -60,7 +59,7 @@ def test_a_listing_stops_past_the_callers_plausible_ceiling():
     client = endless_client(api)
     read = 0
     with pytest.raises(PagingLimitReached, match="more than 1,000, far more than this account"):
-        for page in client.follow_cursors(CustomerQuery(), 100, Customer.from_wire, max_rows=1000):
+        for page in client.follow_customers(CustomerQuery(), 100, max_rows=1000):
             read += len(page.rows)
     assert read == 1000
     assert api.requests == 11

@@ -224,3 +224,60 @@ def test_an_empty_salesforce_id_is_none_as_from_wire_reads_it():
     assert page is not None
     assert page.customers[0].salesforce_account_id is None
     assert page == _checked(content)
+
+
+# --- The index sync's reading: ids and spans, then a changed customer in full ------------
+
+
+@given(_wire_customers, st.booleans())
+def test_a_customer_read_from_its_span_is_the_customer_from_wire_reads(data, ascii_only):
+    span = json.dumps(data, ensure_ascii=ascii_only).encode()
+    try:
+        checked = Customer.from_wire(parse_json(span))
+    except MalformedResponse as error:
+        with pytest.raises(MalformedResponse) as raised:
+            decode.customer(span)
+        assert str(raised.value) == str(error)
+    else:
+        assert _same(decode.customer(span), checked)
+
+
+def test_a_listed_page_is_each_customers_id_and_its_bytes_as_sent():
+    api = SandboxAPI(300)
+    _, _, body = api.handle("GET", "/v1/customers", "limit=100&only_archived=false", SANDBOX_AUTH)
+
+    page = decode.listed_page(body)
+
+    assert page is not None
+    sent = json.loads(body)
+    assert page.ids == [customer["id"] for customer in sent["data"]]
+    assert [json.loads(span) for span in page.spans] == sent["data"]
+    assert all(span in body for span in page.spans)  # cut out, not written again
+    assert page.next_page == sent["next_page"]
+
+
+@pytest.mark.parametrize("item", [{"name": "no id"}, {"id": 7}, "a string", None, ["id"]], ids=repr)
+def test_a_listed_item_without_a_string_id_is_declined_then_refused(item):
+    content = _page([numbered_wire_customer(1), item])
+
+    assert decode.listed_page(content) is None
+    body = parse_json(content)
+    with pytest.raises(MalformedResponse, match="could not read"):
+        decode.listed_items(body["data"], None)
+
+
+def test_a_lone_surrogate_in_a_listed_customer_is_replaced_when_it_is_read():
+    content = _page([numbered_wire_customer(1, name="NAME")]).replace(b"NAME", b"Zo\\ud800")
+
+    page = decode.listed_page(content) or decode.listed_items(parse_json(content)["data"], None)
+
+    assert decode.customer(page.spans[0]).name == "Zo\ufffd"
+
+
+def test_items_read_the_checked_way_get_the_same_span_every_time():
+    items = parse_json(_page([numbered_wire_customer(1, name="Zo\udce9")]))["data"]
+
+    once, again = decode.listed_items(items, "c"), decode.listed_items(list(items), "c")
+
+    assert once.spans == again.spans
+    assert decode.customer(once.spans[0]).name == "Zo\ufffd"
