@@ -530,7 +530,7 @@ def run(quick: bool) -> str:
             "How to read these: the sandbox, the dashboard and this process share the "
             "machine's cores, so the export is as fast as raw paging only when the dashboard "
             "reads and writes one page while Metronome prepares the next "
-            "(`MetronomeClient.iter_read_pages`: one thread fetches, the consumer reads). "
+            "(`MetronomeClient.iter_pages`: one thread fetches and decodes, the consumer writes). "
             "The Python heap of an export stays flat (one page of customers and one of CSV "
             "at a time, see `tracemalloc`); what peak RSS gains with size is the C "
             "allocator's fragmentation in the API-client path.",

@@ -101,6 +101,8 @@ def _repair_case(typed: str) -> str | None:
     describe these characters: a suffix character outside the alphabet (case-insensitively,
     since a spreadsheet may have lower-cased the suffix too), or a bit set for a digit."""
     suffix_typed = typed[15:].upper()
+    if suffix(typed[:15]) == typed[15:]:
+        return typed  # the common case: an ID as Salesforce writes it
     repaired = []
     for start, character in zip(_CHUNKS, suffix_typed, strict=True):
         bits = _SUFFIX_VALUE.get(character)

@@ -6,12 +6,12 @@ Django's fields (bench/README.md)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import msgspec
 from django.db import connection
 
 from customers.index.keys import fold, salesforce_id_18, salesforce_key
@@ -23,6 +23,7 @@ COLUMNS = list(IndexedCustomer._meta.concrete_fields)
 
 
 _HEX_DIGITS = "0123456789abcdef"
+_ENCODER = msgspec.json.Encoder()
 
 
 def _canonical_uuid_hex(value: str) -> str | None:
@@ -90,7 +91,10 @@ def row_builders(
             # Text, as COPY takes it and `id::text` gives it back.
             return value if _canonical_uuid_hex(value) else str(uuid.UUID(value))
 
-    to_json = json.JSONEncoder(ensure_ascii=False).encode
+    def to_json(value: object) -> str:
+        # As json.dumps(ensure_ascii=False) but compact, a fifth of its time; the column is
+        # read back as JSON, never compared as text.
+        return _ENCODER.encode(value).decode()
 
     indexed = timestamp(indexed_at)
     expected = [
@@ -113,7 +117,9 @@ def row_builders(
         return db_id, fingerprint(span), span
 
     def to_row(span: bytes, db_id: object, fingerprint: str) -> tuple[object, ...]:
-        customer = _storable(decode.customer(span))
+        customer = decode.customer(span)
+        if b"\\u0000" in span:  # JSON holds a NUL only as this escape: rarely worth a look
+            customer = _storable(customer)
         aliases = customer.ingest_aliases
         custom_fields = customer.custom_fields
         salesforce_id = customer.salesforce_account_id or ""

@@ -3,8 +3,8 @@
 Metronome's answers are untrusted input: an API that always answers with a new cursor and
 new customers would keep an export streaming and a sync reading for ever (issue 22 saw 30 MB
 in 89 s, and 400,000 customers in 150 s, and going). Every loop that follows cursors counts
-what it read against a `PageBound` (`MetronomeClient.follow_cursors` does, so every listing,
-export, sync, pasted-ID lookup and invoice list gets one): a ceiling on rows, the smaller of
+what it read against a `PageBound` (`MetronomeClient._follow` does, so every listing, export,
+sync, pasted-ID lookup and invoice list gets one): a ceiling on rows, the smaller of
 PAGING_MAX_ROWS and what the caller knows is plausible (the index's last count with
 headroom: `customers.index.search.plausible_customer_count`), and a wall-clock budget,
 PAGING_MAX_SECONDS. Past either
