@@ -214,7 +214,7 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
         if progress is not None:
             progress(page_count, run.seen)
     _write(stage, pending, run)
-    staging.finish()
+    staging.finish(first_sync=first_sync)
     return first_sync
 
 
