@@ -59,6 +59,8 @@ def read_text_mapping(mapping: Mapping[Any, Any]) -> dict[str, str]:
 def read_datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise TypeError(f"expected a timestamp string, got {type(value).__name__}")
+    if value[-1:] == "z":  # RFC 3339 allows a lowercase Z; Python 3.11 does not
+        value = value[:-1] + "Z"
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("timestamp without a time zone")

@@ -4,6 +4,7 @@ failed sync leaves the previous index whole, and one sync runs at a time."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 from datetime import timedelta
 from io import StringIO
@@ -266,6 +267,35 @@ def test_malformed_customer_from_metronome_fails_the_sync_and_keeps_the_index(in
     assert run.outcome == SyncRun.Outcome.FAILED
     assert "could not read" in run.error
     assert names_in_index() == {"Acme"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"customer_config": {"salesforce_account_id": math.nan}},
+        {"current_billable_status": math.inf},
+        {"archived_at": -math.inf},
+    ],
+    ids=["NaN Salesforce ID", "Infinity status", "-Infinity archived"],
+)
+def test_a_customer_the_checked_readers_refuse_fails_the_sync_even_if_it_was_valid_before(
+    install_client, broken
+):
+    # A page holding NaN is read the checked way; written back with NaN as null, the
+    # customer would have passed, with the fingerprint of its valid self.
+    valid = wire_customer("Acme", current_billable_status=None)
+    assert sync_from(install_client, [valid]).outcome == SyncRun.Outcome.SUCCEEDED
+
+    run = sync_from(install_client, [{**valid, **broken}])
+
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert "could not read" in run.error
+    assert names_in_index() == {"Acme"}
+    with pytest.raises(metronome.MalformedResponse):
+        # As the export reads it (the sandbox lists a customer with any archived_at as archived).
+        query = metronome.CustomerQuery(only_archived="archived_at" in broken)
+        list(wiring.get_client().iter_pages(query))
 
 
 @pytest.mark.django_db
