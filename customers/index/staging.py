@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 import msgspec
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 from customers.index.keys import words
@@ -90,32 +90,44 @@ def fill_text_next(cursor: CursorWrapper, after: int) -> int:
 
 
 def finish(*, first_sync: bool) -> None:
-    """Keep the last-listed row of a customer listed twice (archived between the two
-    listings), then index the staged rows by id for the swap. Rows are appended without an
-    index while staging: on SQLite an upsert into a unique index cost three times as much
+    """Index the staged rows by id for the swap, keeping the last-listed row of a customer
+    listed twice (archived between the two listings). Rows are appended without an index
+    while staging: on SQLite an upsert into a unique index cost three times as much
     (bench/README.md), and COPY cannot upsert at all."""
     with connection.cursor() as cursor:
         for table in (STAGING, SEEN):
-            if connection.vendor == "postgresql":
-                cursor.execute(
-                    f"DELETE FROM {table} a USING {table} b "  # noqa: S608
-                    "WHERE a.id = b.id AND a.ctid < b.ctid"
-                )
-            else:
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE rowid NOT IN "  # noqa: S608
-                    f"(SELECT max(rowid) FROM {table} GROUP BY id)"
-                )
-                if table == STAGING and cursor.rowcount > 0 and _exists(cursor, TEXT_NEXT):
-                    cursor.execute(
-                        f"DELETE FROM {TEXT_NEXT} WHERE rowid NOT IN (SELECT rowid FROM {STAGING})"  # noqa: S608
-                    )
-            cursor.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
+            create_index = f"CREATE UNIQUE INDEX {table}_id ON {table} (id)"
+            try:
+                # A customer listed twice is rare: the unique index finds out, and only
+                # then are the earlier rows removed (looking every time cost 1 s of a
+                # resync at 1,000,000 on PostgreSQL).
+                with transaction.atomic():
+                    cursor.execute(create_index)
+            except IntegrityError:
+                _keep_the_last_listed(cursor, table)
+                cursor.execute(create_index)
             if connection.vendor == "postgresql" and not first_sync:
                 # Temporary tables get no automatic statistics; the swap's joins need them.
                 # A first sync's swap joins them only to an empty index: no plan to choose,
                 # and sampling 100,000 full rows took 0.4 s.
                 cursor.execute(f"ANALYZE {table}")
+
+
+def _keep_the_last_listed(cursor: CursorWrapper, table: str) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"DELETE FROM {table} a USING {table} b "  # noqa: S608
+            "WHERE a.id = b.id AND a.ctid < b.ctid"
+        )
+        return
+    cursor.execute(
+        f"DELETE FROM {table} WHERE rowid NOT IN "  # noqa: S608
+        f"(SELECT max(rowid) FROM {table} GROUP BY id)"
+    )
+    if table == STAGING and _exists(cursor, TEXT_NEXT):
+        cursor.execute(
+            f"DELETE FROM {TEXT_NEXT} WHERE rowid NOT IN (SELECT rowid FROM {STAGING})"  # noqa: S608
+        )
 
 
 def insert_statements() -> tuple[str, str]:
@@ -169,12 +181,18 @@ def changed_in_batch(
     index = IndexedCustomer._meta.db_table
     if connection.vendor == "postgresql":
         # The pairs as arrays: a temporary table has no statistics, and the planner hashed
-        # the whole index against it for every batch (0.6 s each at 1,000,000).
+        # the whole index against it for every batch (0.6 s each at 1,000,000). Each array
+        # sent as one comma-joined text (ids are UUIDs, fingerprints hex): as Python lists,
+        # 2,000 elements each, a batch took 19 ms against 13 (at 1,000,000).
         cursor.execute(
-            "SELECT b.id::text FROM unnest(%s::uuid[], %s::text[]) AS b (id, fingerprint) "  # noqa: S608
+            "SELECT b.id::text FROM unnest(string_to_array(%s, ',')::uuid[], "  # noqa: S608
+            "string_to_array(%s, ',')) AS b (id, fingerprint) "
             f"LEFT JOIN {index} i ON i.id = b.id "
             "WHERE i.id IS NULL OR i.fingerprint <> b.fingerprint",
-            [[db_id for db_id, _ in keys], [fingerprint for _, fingerprint in keys]],
+            [
+                ",".join([str(db_id) for db_id, _ in keys]),
+                ",".join([fingerprint for _, fingerprint in keys]),
+            ],
         )
         changed = {row[0] for row in cursor.fetchall()}
         insert(cursor, insert_batch, keys)  # COPY straight into the seen table

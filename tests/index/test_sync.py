@@ -412,6 +412,7 @@ def test_customer_listed_twice_keeps_the_last_listing_even_when_that_one_is_unch
 
     run = index_sync.sync(wiring.get_client())
 
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
     assert (run.seen, run.inserted, run.updated, run.deleted) == (2, 0, 0, 0)
     assert IndexedCustomer.objects.get().archived_at is not None
 
