@@ -152,7 +152,7 @@ def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
 
 
 def _both_listings(
-    client: MetronomeClient, read: Callable[[str, bytes], Listed], *, ahead: int = 4
+    client: MetronomeClient, read: Callable[[str, bytes], Listed], *, ahead: int
 ) -> Iterator[RowPage[Listed]]:
     """The pages of the active and the archived listing, fetched side by side (one thread
     each, which also reads its customers), in the order they arrive."""
@@ -201,11 +201,13 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
         text_after=0 if first_sync and connection.vendor == "sqlite" else None,
     )
     pending: list[Listed] = []
-    # While a write fills the text index (SQLite releases the GIL), the listings may fetch a
-    # write's worth of pages ahead rather than stop four pages in. Four otherwise: every page
-    # waiting is memory, and a sync of 1,000,000 customers is close to its budget.
-    ahead = 4 if stage.text_after is None else PAGES_PER_WRITE
-    for page_count, page in enumerate(_both_listings(client, read, ahead=ahead), 1):
+    # While a write waits on the database (PostgreSQL comparing a batch, SQLite filling the
+    # text index), the listings fetch the next write's pages rather than stop four pages in:
+    # an unchanged resync of 1,000,000 customers on PostgreSQL, 17.5 -> 15.3 s. A page
+    # waiting is its customers' ids, fingerprints and JSON: the sync's peak RSS measured the
+    # same (160 MB at 1,000,000 either way).
+    listings = _both_listings(client, read, ahead=PAGES_PER_WRITE)
+    for page_count, page in enumerate(listings, 1):
         pending.extend(page.rows)
         run.seen += len(page.rows)
         if page_count % PAGES_PER_WRITE == 0:
