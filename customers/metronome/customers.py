@@ -30,6 +30,7 @@ from customers.metronome.models import (
     RowPage,
 )
 from customers.metronome.prefetch import prefetched
+from customers.metronome.seen import SeenKeys
 from customers.metronome.wire import parse_json
 
 
@@ -116,17 +117,15 @@ class CustomersClient(HTTPClient):
         bound = PageBound(self._paging_limits, max_rows=max_rows)
         cursor: str | None = None
         seen_cursors: set[str] = set()
-        # hash() of each ID rather than the ID: 100,000 small ints, not 100,000 strings.
-        seen_customers: set[int] = set()
+        # hash() of each ID rather than the ID, 8 bytes each (seen.py).
+        seen_customers = SeenKeys()
         empty_run = 0
         while True:
             rows, ids, next_page = fetch(cursor)
             bound.take(len(rows))
             kept: list[Row] = []
             for id_, row in zip(ids, rows, strict=True):
-                key = hash(id_)
-                if key not in seen_customers:  # also twice within this page: kept once
-                    seen_customers.add(key)
+                if seen_customers.add(hash(id_)):  # also twice within this page: kept once
                     kept.append(row)
             fresh = tuple(kept)
             if rows and not fresh:
