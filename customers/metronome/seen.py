@@ -4,7 +4,7 @@
 it sent by `hash()` of its ID. In a Python set that is an int object and a slot, about 86
 bytes a customer: 67 MB for the 780,000 active customers of an account of 1,000,000, most of
 a sync's memory there (issue 24's budget is 100 MB of growth). Here the hashes sit in one
-flat array of 64-bit slots, at most half full: 16 MB for the same customers, for about 0.3
+flat array of 64-bit slots, at most half full: 16 MB for the same customers, for about 0.5
 µs more a customer (bench/README.md, the sixth pass).
 """
 
