@@ -164,8 +164,17 @@ def scratch_postgres(database_url: str) -> Iterator[str]:
     try:
         yield f"{base}/{scratch}"
     finally:
+        # An autovacuum worker (its role the superuser's) may still be analysing what the
+        # last sync wrote: FORCE may not end it, so wait for it a little and try again.
         with psycopg.connect(maintenance, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            for attempt in range(30):
+                try:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+                    break
+                except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                    if attempt == 29:
+                        raise
+                    time.sleep(2)
 
 
 # --- Search latency (runs in a child with Django set up) ---------------------------------------
