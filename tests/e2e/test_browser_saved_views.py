@@ -116,6 +116,7 @@ def test_the_saved_view_pages_have_no_accessibility_violations(dashboard, reques
         "&columns=name%2Ccreated%2Ccf.plan%2Ccf.industry"
     )
     page.locator("#save-view").click()
+    expect(page.get_by_role("heading", name="Save this search as a view")).to_be_visible()
     assert violations(page) == []  # the save page
     page.get_by_label("Name", exact=True).fill("Billable plans")
     page.get_by_role("button", name="Save view").click()
