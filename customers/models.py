@@ -153,9 +153,22 @@ class IndexedCustomer(models.Model):
     # A digest of every value above: a sync rewrites a row only when it changed.
     fingerprint = models.CharField(max_length=32)
     indexed_at = models.DateTimeField()
+    # SQLite only: this row's rowid in the FTS5 text index (`customers.index.staging`), which
+    # a text search joins on. Reading an id stored in the text index cost a lookup per match,
+    # a third of a name search at 100,000 (bench/README.md, issue 24). A column rather than
+    # the table's own rowid, which VACUUM may renumber. NULL on PostgreSQL, whose trigram
+    # index is on this table itself.
+    text_key = models.BigIntegerField(null=True, editable=False)
 
     class Meta:
         verbose_name = "indexed customer"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["text_key"],
+                condition=models.Q(text_key__isnull=False),
+                name="customer_index_text_key",
+            ),
+        ]
         indexes = [
             models.Index(fields=["name_folded", "id"], name="customer_index_name"),
             models.Index(fields=["created_at"], name="customer_index_created"),

@@ -68,11 +68,7 @@ def alias_is(folded: str) -> Q:
         )
     alias = Q(aliases_folded__contains=f"\n{folded}\n")
     if connection.vendor == "sqlite" and len(folded) >= _TRIGRAM_MIN_LENGTH:
-        fts = RawSQL(
-            "SELECT id FROM customer_index_fts WHERE customer_index_fts MATCH %s",
-            [f"other : {fts_phrase(folded)}"],
-        )
-        alias &= Q(id__in=fts)
+        alias &= in_text_index(f"other : {fts_phrase(folded)}")
     return alias
 
 
@@ -178,11 +174,18 @@ def text_candidates(word_choices: Sequence[Sequence[str]], folded: str | None) -
         expression = f"name : ({name_terms})"
         if folded is not None:
             expression = f"({expression}) OR (other : {fts_phrase(folded)})"
-        fts = RawSQL(
-            "SELECT id FROM customer_index_fts WHERE customer_index_fts MATCH %s", [expression]
-        )
-        return Q(id__in=fts)
+        return in_text_index(expression)
     return None
+
+
+def in_text_index(expression: str) -> Q:
+    """SQLite: the rows whose FTS5 entry matches `expression`, found by its rowid, the row's
+    `text_key` (migration 0013)."""
+    return Q(
+        text_key__in=RawSQL(
+            "SELECT rowid FROM customer_index_fts WHERE customer_index_fts MATCH %s", [expression]
+        )
+    )
 
 
 def fts_phrase(text: str) -> str:

@@ -18,8 +18,9 @@ from customers.index.keys import fold, salesforce_id_18, salesforce_key
 from customers.metronome import UNREADABLE_CUSTOMER, Customer, MalformedResponse, decode
 from customers.models import IndexedCustomer
 
-# The index's columns, in the order every staging row has them.
-COLUMNS = list(IndexedCustomer._meta.concrete_fields)
+# The index's columns, in the order every staging row has them; `text_key` is the swap's to
+# give (staging.swap_into_index).
+COLUMNS = [field for field in IndexedCustomer._meta.concrete_fields if field.name != "text_key"]
 
 
 _HEX_DIGITS = "0123456789abcdef"

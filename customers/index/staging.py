@@ -38,9 +38,10 @@ STAGING = "customer_index_staging"
 # be part of the swap's transaction; searches never read it before that commits.
 TEXT = "customer_index_fts"
 TEXT_NEXT = "customer_index_fts_next"
-# What the text index holds of an index (or staged) row; search.py queries its two columns.
+# What the text index holds of an index (or staged) row, under the row's `text_key` as its
+# rowid; search.py queries its two columns (migration 0013 holds a copy).
 _TEXT_VALUES = (
-    "id, name_folded, aliases_folded || external_id_folded || char(10) || custom_values_folded"
+    "name_folded, aliases_folded || external_id_folded || char(10) || custom_values_folded"
 )
 
 
@@ -76,11 +77,11 @@ def _set_automerge(cursor: CursorWrapper, table: str, segments: int) -> None:
 
 def fill_text_next(cursor: CursorWrapper, after: int) -> int:
     """First sync on SQLite: the text-index entries of the rows staged after rowid `after`, each
-    under its staged row's rowid (so `finish` can drop the entries of rows it drops); returns
-    the last staged rowid. The staging table is only appended to until `finish`, so its
-    rowids only grow."""
+    under its staged row's rowid, which the swap makes the row's `text_key` (and by which
+    `finish` drops the entries of rows it drops); returns the last staged rowid. The staging
+    table is only appended to until `finish`, so its rowids only grow."""
     cursor.execute(
-        f"INSERT INTO {TEXT_NEXT} (rowid, id, name, other) "  # noqa: S608
+        f"INSERT INTO {TEXT_NEXT} (rowid, name, other) "  # noqa: S608
         f"SELECT rowid, {_TEXT_VALUES} FROM {STAGING} WHERE rowid > %s",
         [after],
     )
@@ -264,11 +265,17 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
         cursor.execute(f"SELECT count(*) FROM {_CHANGED}")  # noqa: S608
         if cursor.fetchone()[0] == 0:
             return
-        if connection.vendor == "sqlite" and not first_sync:
-            cursor.execute(
-                f"DELETE FROM {TEXT} WHERE id IN "  # noqa: S608
-                f"(SELECT id FROM {_CHANGED} WHERE NOT added)"
-            )
+        text_keys = ""  # the INSERT's `text_key`, on SQLite
+        if connection.vendor == "sqlite":
+            if first_sync:  # the staged rowid, under which fill_text_next indexed the row
+                text_keys = ", s.rowid"
+            else:  # new ones after every key in use; a changed row keeps its own
+                cursor.execute(
+                    f"DELETE FROM {TEXT} WHERE rowid IN (SELECT text_key FROM {index} "  # noqa: S608
+                    f"WHERE id IN (SELECT id FROM {_CHANGED} WHERE NOT added))"
+                )
+                cursor.execute(f"SELECT coalesce(max(text_key), 0) FROM {index}")  # noqa: S608
+                text_keys = f", {int(cursor.fetchone()[0])} + row_number() OVER ()"
         cursor.execute(
             f"DELETE FROM {index} WHERE NOT EXISTS "  # noqa: S608
             f"(SELECT 1 FROM {seen} k WHERE k.id = {index}.id)"
@@ -277,7 +284,8 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
         with _secondary_indexes_built_after(cursor, enabled=first_sync):
             # `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
             cursor.execute(
-                f"INSERT INTO {index} ({column_list}) SELECT {column_list} FROM {staged} AS s "  # noqa: S608
+                f"INSERT INTO {index} ({column_list}{', text_key' if text_keys else ''}) "  # noqa: S608
+                f"SELECT {column_list}{text_keys} FROM {staged} AS s "
                 f"WHERE true ON CONFLICT (id) DO UPDATE SET {updates} "
                 f"WHERE {index}.fingerprint <> excluded.fingerprint"
             )
@@ -293,7 +301,7 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
                 cursor.execute(f"ALTER TABLE {TEXT_NEXT} RENAME TO {TEXT}")
             else:
                 cursor.execute(
-                    f"INSERT INTO {TEXT} (id, name, other) SELECT {_TEXT_VALUES} "  # noqa: S608
+                    f"INSERT INTO {TEXT} (rowid, name, other) SELECT text_key, {_TEXT_VALUES} "  # noqa: S608
                     f"FROM {index} WHERE id IN (SELECT id FROM {_CHANGED})"
                 )
             logger.info("Customer index: text index updated in %.1fs", time.monotonic() - started)

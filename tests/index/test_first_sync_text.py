@@ -25,9 +25,27 @@ pytestmark = [
 
 
 def text_index() -> list[tuple[Any, ...]]:
+    """Each text-index entry with the id of the row it is keyed to (None: no row)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, name, other FROM customer_index_fts ORDER BY id")
+        cursor.execute(
+            "SELECT i.id, f.name, f.other FROM customer_index_fts f "
+            "LEFT JOIN customers_indexedcustomer i ON i.text_key = f.rowid ORDER BY i.id"
+        )
         return cursor.fetchall()
+
+
+def assert_text_index_follows_rows() -> None:
+    """Every row has one entry under its `text_key`, holding its current text, and there is
+    no other entry."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT text_key, {staging._TEXT_VALUES} FROM customers_indexedcustomer "  # noqa: S608
+            "ORDER BY text_key"
+        )
+        expected = cursor.fetchall()
+        cursor.execute("SELECT rowid, name, other FROM customer_index_fts ORDER BY rowid")
+        assert cursor.fetchall() == expected
+    assert None not in {key for key, *_ in expected}
 
 
 def tables() -> set[str]:
@@ -70,6 +88,7 @@ def test_a_first_sync_writes_the_text_index_a_row_by_row_sync_writes(install_cli
         cursor.execute("SELECT v FROM customer_index_fts_config WHERE k = 'automerge'")
         assert cursor.fetchall() in ([], [(4,)])
     assert staged_as_it_went == text_index()
+    assert_text_index_follows_rows()
     assert staging.TEXT_NEXT not in tables()
     assert customer_index.search("societe 17").total >= 1
     assert customer_index.search("billing43@sg.example").total == 1
@@ -128,12 +147,41 @@ def test_a_first_sync_that_fails_leaves_no_text_index_behind(install_client, mon
 def test_a_next_text_index_left_by_a_process_that_died_is_dropped(install_client):
     staging.create(first_sync=True)  # as a first sync killed before its swap leaves it
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO customer_index_fts_next (id, name, other) VALUES ('x', 'y', 'z')"
-        )
+        cursor.execute("INSERT INTO customer_index_fts_next (name, other) VALUES ('y', 'z')")
 
     run = sync_from(install_client, customers()[:3])
 
     assert run.outcome == SyncRun.Outcome.SUCCEEDED
     assert len(text_index()) == 3 and "y" not in {name for _, name, _ in text_index()}
     assert staging.TEXT_NEXT not in tables()
+
+
+def test_a_resync_keeps_each_rows_text_under_its_key(install_client, monkeypatch):
+    """Renamed, archived, removed and new customers: the entries of the changed and removed
+    rows go, the changed and new rows get theirs under their keys, the others keep theirs."""
+    monkeypatch.setattr(index_sync, "PAGES_PER_WRITE", 1)
+    listed = customers()
+    sync_from(install_client, listed)
+    keys_before = dict(IndexedCustomer.objects.values_list("id", "text_key"))
+
+    renamed = {**listed[10], "name": "Quokka Renamed Ltd"}
+    archived = {**listed[11], "archived_at": "2026-01-01T00:00:00Z"}
+    new = [wire_customer(f"Newcomer {n} Wombat") for n in range(3)]
+    # listed[12] and listed[13] are gone; the rest unchanged.
+    relisted = [renamed, archived, *listed[14:], *listed[:10], *new]
+    run = sync_from(install_client, relisted)
+
+    assert (run.inserted, run.updated, run.deleted) == (3, 2, 2)
+    assert_text_index_follows_rows()
+    keys_after = dict(IndexedCustomer.objects.values_list("id", "text_key"))
+    kept = set(keys_before) & set(keys_after)
+    assert all(keys_after[i] == keys_before[i] for i in kept)  # a changed row keeps its key
+    assert len(set(keys_after.values())) == len(keys_after)
+    assert customer_index.search("quokka").customer_ids == (renamed["id"],)
+    assert customer_index.search("wombat").total == 3
+    gone = {listed[12]["id"], listed[13]["id"]}
+    assert not gone & set(customer_index.search("societe").customer_ids)
+    # And again with nothing changed: nothing written, every entry where it was.
+    run = sync_from(install_client, relisted)
+    assert (run.inserted, run.updated, run.deleted) == (0, 0, 0)
+    assert_text_index_follows_rows()
