@@ -121,15 +121,18 @@ def run_process(command: list[str], env: dict[str, str]) -> tuple[str, int]:
     return stdout, int(peak[1]) if peak else 0
 
 
+# The sync's own peak is VmHWM, its address space's high-water mark. Not getrusage's
+# ru_maxrss: Linux carries the parent's peak into a child started by vfork and exec, so every
+# sync read as this driver's peak (130 MB in every row, whatever the sync did).
 SYNC_WITH_PEAK = (
-    "import resource, re, django; django.setup();"
+    "import re, django; django.setup();"
     "from django.core.management import call_command;"
     "from django.core.management import load_command_class;"
     "load_command_class('customers', 'sync_customers');"
-    "status = open('/proc/self/status').read();"
-    "print('before_rss_kib=%s' % re.search(r'VmRSS:\\s+(\\d+)', status)[1]);"
+    "kib = lambda field: re.search(field + r':\\s+(\\d+)', open('/proc/self/status').read())[1];"
+    "print('before_rss_kib=%s' % kib('VmRSS'));"
     "call_command('sync_customers');"
-    "print('peak_rss_kib=%d' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    "print('peak_rss_kib=%s' % kib('VmHWM'))"
 )
 
 
