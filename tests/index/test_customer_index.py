@@ -317,6 +317,19 @@ def test_typos_anywhere_in_a_word_are_corrected(index, typed, meant):
     assert result.customer_ids
 
 
+def test_a_word_inside_a_name_word_stands_as_typed_beside_a_corrected_one(index):
+    # "unipe" is inside "juniper", "hr" starts a word: neither is corrected, "partnrs" is.
+    result = search("unipe hr partnrs")
+    assert result.corrections == {
+        "unipe": ("unipe",),
+        "hr": ("hr",),
+        "partnrs": ("partners",),
+    }
+    assert names("unipe hr partnrs") == ["HR Juniper Partners"]
+    # A short word that starts no name word leaves nothing to correct the others with.
+    assert search("zq partnrs").corrections == {}
+
+
 def test_two_slips_in_a_short_word_are_too_many(index):
     assert not search("aecm").corrected  # "acme" with two swaps: four letters allow one
 
