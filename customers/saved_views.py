@@ -73,7 +73,7 @@ def page_context(
         if view is None:
             context["view_notice"] = "That saved view does not exist, or it is not shared with you."
         else:
-            current = rules.canonical_state(params)
+            current = rules.canonical_state(params, valid_form=context.get("valid_form"))
             context.update(
                 current_view=view,
                 view_problems=current.problems,

@@ -84,6 +84,9 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponseBase:
         context["notice"] = "That saved search does not exist. Showing all customers instead."
     if not form.is_valid():
         return _render(request, context)
+    if not unknown_search:
+        # The search as given, validated: what an open saved view is compared with.
+        context["valid_form"] = form
     saved_key = None if unknown_search else given.get("search") or None
     state = form.state(saved_key=saved_key, toggle_in_url="only_archived" in given)
     state = saved_views.keep_view_links(state, given)  # the chosen columns, the open view

@@ -137,6 +137,31 @@ def test_changing_a_filter_of_an_open_view_shows_modified_with_save_and_reset(fi
     assert view.params == {"custom_field": "region=apac"}
 
 
+def test_a_view_opened_through_a_stored_search_is_not_modified(fiona):
+    ids = "\n".join(f"001Dn00000Ab{n:05d}A" for n in range(400))
+    state = rules.canonical_state(QueryDict(f"salesforce_account_ids={ids}&columns=name,id"))
+    view = rules.create(fiona, name="Long", shared=False, state=state)
+
+    opened = client_for(fiona).get(f"/customers/v/{view.slug}/", follow=True)
+
+    assert "search=" in opened.redirect_chain[-1][0]
+    html = opened.content.decode()
+    assert "View <strong>Long</strong>" in html and 'id="view-modified"' not in html
+
+
+def test_a_view_beside_a_stored_search_that_expired_says_so(fiona):
+    view = rules.create(
+        fiona, name="EMEA", shared=False, state=rules.canonical_state(QueryDict("columns=name"))
+    )
+
+    html = client_for(fiona).get(LIST, {"search": "gone0000", "view": view.slug}).content.decode()
+
+    # The page shows every customer instead; the view is not compared with that.
+    assert "That saved search does not exist" in html
+    assert "This view’s filters no longer validate" in html
+    assert 'id="view-modified"' not in html
+
+
 def test_the_page_offers_a_real_form_that_saves_the_search_without_javascript(fiona):
     client = client_for(fiona)
     html = client.get(LIST, {"billable": "unbillable", "columns": "name,created"}).content.decode()
