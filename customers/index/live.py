@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
 from customers.index.query import IndexQuery
-from customers.index.search import MAX_PER_PAGE, Archived, IndexResult
+from customers.index.search import Archived, IndexResult
+from customers.index.search import iter_ids as iter_index_ids
 from customers.index.search import search as index_search
 from customers.metronome import (
     MAX_IDS_PER_REQUEST,
@@ -96,21 +98,23 @@ def iter_pages(
     client: MetronomeClient, query: IndexQuery, *, page_size: int = MAX_IDS_PER_REQUEST
 ) -> Generator[CustomerPage, None, None]:
     """Every match of the index search, re-read live in batches of `page_size`: the CSV
-    export's source. A customer deleted since the last sync is left out; one archived or
-    restored since is written as Metronome has it now."""
-    number = 1
-    while True:
-        result = index_search(
-            query.q, filters=query.filters, sort=query.sort, page=number, per_page=MAX_PER_PAGE
-        )
-        ids = result.customer_ids
-        for start in range(0, len(ids), page_size):
-            batch = ids[start : start + page_size]
-            rows = live(client, batch, query.filters.archived)
-            yield CustomerPage(tuple(row.customer for row in rows if row.note != GONE), None)
-        if not result.has_more:  # past the capped total, the page count is not known
-            return
-        number += 1
+    export's source. The matches come from one query (`search.iter_ids`: one state of the
+    index, however long the export). A customer deleted since the last sync is left out;
+    one archived or restored since is written as Metronome has it now."""
+    batch: list[str] = []
+    with closing(iter_index_ids(query.q, filters=query.filters, sort=query.sort)) as ids:
+        for customer_id in ids:
+            batch.append(customer_id)
+            if len(batch) == page_size:
+                yield _live_page(client, batch, query.filters.archived)
+                batch = []
+    if batch:
+        yield _live_page(client, batch, query.filters.archived)
+
+
+def _live_page(client: MetronomeClient, batch: Sequence[str], archived: Archived) -> CustomerPage:
+    rows = live(client, batch, archived)
+    return CustomerPage(tuple(row.customer for row in rows if row.note != GONE), None)
 
 
 def _read(

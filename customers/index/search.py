@@ -15,10 +15,12 @@ read as tiers, each only as far as the page (`tiers.py`), where names sort by co
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -190,6 +192,51 @@ def search(
         total_exact=found.exact,
         has_more=found.has_more,
     )
+
+
+def iter_ids(
+    q: str = "",
+    *,
+    filters: IndexFilters | None = None,
+    sort: Sort | None = None,
+    chunk_size: int = 2000,
+) -> Generator[str, None, None]:
+    """Every match of `search`, in its order, streamed from one query: the CSV export's
+    source. One query reads one state of the index, so a sync's swap during a long export
+    neither repeats nor skips a row (pages read one by one would shift under it), and no
+    match is read twice (page N with OFFSET reads every row before it again)."""
+    filters = filters or IndexFilters()
+    filtered = _filtered(filters)
+    folded = fold(q)
+    order: tuple[str, ...] = _SORT_COLUMNS[sort or Sort.NAME]
+    if not folded:
+        yield from _streamed(filtered, order, chunk_size)
+        return
+    if sort is None:
+        order = ("rank", *order)
+    else:
+        filtered, order = _sorted_after_matching(filtered, order)
+    matched = False
+    for customer_id in _streamed(ranked_matches(filtered, q, folded), order, chunk_size):
+        matched = True
+        yield customer_id
+    if not matched and (corrections := corrections_of(words(folded))):
+        typos = typo_matches(filtered, corrections).annotate(rank=typo_rank(corrections))
+        yield from _streamed(typos, order, chunk_size)
+
+
+def _streamed(
+    matches: QuerySet[IndexedCustomer], order: tuple[str, ...], chunk_size: int
+) -> Generator[str, None, None]:
+    # A server-side cursor on PostgreSQL, one statement fetched in chunks on SQLite: flat
+    # memory, and the snapshot of the statement's start.
+    # Closed as soon as this is (not when collected): a statement left open on SQLite
+    # would hold its old snapshot under the export's own audit write.
+    ordered = matches.order_by(*order).values_list("id", flat=True)
+    statement = cast(Generator[object, None, None], ordered.iterator(chunk_size=chunk_size))
+    with closing(statement) as rows:
+        for customer_id in rows:
+            yield str(customer_id)
 
 
 def exact_name_matches(q: str, *, archived: Archived, limit: int = 20) -> list[str]:

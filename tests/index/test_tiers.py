@@ -5,7 +5,10 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection, connections
 
 from customers import wiring
 from customers.index import search as search_module
@@ -13,7 +16,7 @@ from customers.index import sync as index_sync
 from customers.index import tiers
 from customers.index.keys import fold, words
 from customers.index.matching import ranked_matches, typo_matches, typo_rank
-from customers.index.search import Archived, IndexFilters, search
+from customers.index.search import Archived, IndexFilters, Sort, search
 from customers.index.typos import corrections_of
 from customers.models import IndexedCustomer
 from customers.sandbox import SandboxAPI, SandboxTransport
@@ -214,3 +217,75 @@ def test_a_search_of_many_words_is_ranked_in_one_query_not_a_tier_a_word(index, 
     assert every_page(many, 3) == expected
     with pytest.raises(AssertionError, match="read in tiers"):
         every_page("harbor analytics", 3)  # two words: still tiers
+
+
+# --- The export's stream of every match ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("q", "sort", "filters"),
+    [
+        ("harbor", None, None),
+        ("harbor analytics", None, None),
+        ("birch silver", None, None),
+        ("harbor", Sort.NAME_DESC, None),
+        ("harbor", Sort.CREATED, None),
+        ("harbr", None, None),  # corrected
+        ("anlaytics harbr", None, None),  # two words corrected
+        ("harbr", Sort.NAME, None),
+        ("", None, None),
+        ("", Sort.UPDATED_DESC, IndexFilters(archived=Archived.ALL)),
+        ("harbor", None, IndexFilters(archived=Archived.ALL)),
+    ],
+)
+@pytest.mark.parametrize("in_tiers", [True, False])
+def test_the_exports_stream_of_matches_is_every_page_in_order(
+    index, monkeypatch, q, sort, filters, in_tiers
+):
+    monkeypatch.setattr(tiers, "in_use", lambda: in_tiers)
+    pages: list[str] = []
+    for page in range(1, 100):
+        result = search(q, filters=filters, sort=sort, page=page, per_page=2)
+        pages += result.customer_ids
+        if not result.has_more:
+            break
+
+    streamed = list(search_module.iter_ids(q, filters=filters, sort=sort, chunk_size=3))
+
+    assert streamed == pages
+    assert streamed  # every case finds something
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the tests' SQLite database is in memory with a shared cache: a reader there "
+    "locks out the writer that this test runs beside it, where a file in WAL mode does not",
+)
+@pytest.mark.django_db(transaction=True)
+def test_the_exports_stream_reads_one_state_of_the_index_while_a_sync_changes_it(
+    install_client, monkeypatch
+):
+    monkeypatch.setattr(tiers, "in_use", lambda: True)
+    install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
+    assert index_sync.sync(wiring.get_client()).outcome == "succeeded"
+    before = every_page("harbor", 50)
+
+    stream = search_module.iter_ids("harbor", chunk_size=2)
+    first = [next(stream), next(stream)]
+    # A sync commits from another connection: the first match goes, a new one comes first.
+    changed = [c for c in CUSTOMERS if c["name"] != "Blue Harbor Cloud"]
+    changed.append(wire_customer("Aaa Harbor First"))
+    install_client(SandboxTransport(SandboxAPI(changed)))
+
+    def sync_elsewhere() -> None:
+        try:
+            assert index_sync.sync(wiring.get_client()).outcome == "succeeded"
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=sync_elsewhere)
+    thread.start()
+    thread.join()
+    assert every_page("harbor", 50) != before  # the pages see the sync
+
+    assert first + list(stream) == before  # the stream does not
