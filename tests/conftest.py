@@ -14,6 +14,22 @@ from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxServer, SandboxT
 SANDBOX_SERVER_CUSTOMERS = 1500
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every transactional test restores the database it found. A plain one ends with a flush
+    whose post_migrate re-creates the content types, and the next serialized test then fails
+    restoring them again: only on PostgreSQL, where the tests that run after it differ."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if (
+            marker
+            and marker.kwargs.get("transaction")
+            and not marker.kwargs.get("serialized_rollback")
+        ):
+            raise pytest.UsageError(
+                f"{item.nodeid}: a transactional test needs serialized_rollback=True"
+            )
+
+
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[SandboxServer]:
     """A standalone sandbox on 127.0.0.1 with 1,500 customers and no faults, shared by the

@@ -261,7 +261,9 @@ def test_the_exports_stream_of_matches_is_every_page_in_order(
     reason="the tests' SQLite database is in memory with a shared cache: a reader there "
     "locks out the writer that this test runs beside it, where a file in WAL mode does not",
 )
-@pytest.mark.django_db(transaction=True)
+# Serialized rollback, as every transactional test here: a plain one empties the tables and
+# its flush re-creates the content types that the next serialized test then restores again.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_exports_stream_reads_one_state_of_the_index_while_a_sync_changes_it(
     install_client, monkeypatch
 ):
