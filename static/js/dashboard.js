@@ -256,3 +256,25 @@ for (const name of ["htmx:sendError", "htmx:responseError", "htmx:sendAbort", "h
     setTimeout(syncToggleWithResults);
   });
 }
+
+// --- Retry on the customer view ------------------------------------------------------------
+// A failed region's Retry (or the customer's own) is replaced by the answer, which would
+// leave focus on the body: it lands on the region's heading when the region is back, or
+// on the new Retry when it failed again. Found again by the region's id (a new element).
+let retriedRegion = null;
+
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const problem = event.detail.elt.closest && event.detail.elt.closest(".region > .problem, .customer > .problem");
+  if (problem) retriedRegion = problem.parentElement.id;
+});
+
+document.addEventListener("htmx:afterSettle", (event) => {
+  const region = retriedRegion && document.getElementById(retriedRegion);
+  if (!region || !region.contains(event.target)) return;
+  retriedRegion = null;
+  const landing = region.querySelector(":scope > .problem a")
+    || region.querySelector(":scope > h1, :scope > h2, :scope > .customer-head h1");
+  if (!landing) return;
+  if (!landing.matches("a")) landing.setAttribute("tabindex", "-1");
+  landing.focus({ preventScroll: true });
+});

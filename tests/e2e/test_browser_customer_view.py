@@ -142,11 +142,40 @@ def test_one_failing_region_says_so_and_its_retry_brings_it_back(
         expect(page.locator("#invoices").get_by_role("link", name="PDF")).to_have_count(0)
         dashboard.screenshot("customer-view-region-failing")
         assert axe(page) == []
+        # Failing again: the new Retry has focus, not the page's body.
+        dashboard.swap(broken.get_by_role("link", name="Retry loading commits and credits").click)
+        expect(broken.get_by_role("link", name="Retry loading commits and credits")).to_be_focused()
     finally:
         sandbox.reset()
     dashboard.swap(broken.get_by_role("link", name="Retry loading commits and credits").click)
     expect(page.locator("section#balances").get_by_role("alert")).to_have_count(0)
     expect(page.locator("#balances meter").first).to_be_visible()
+    # Back: focus on the region's heading, where a keyboard or screen-reader user goes on.
+    expect(page.locator("#balances h2")).to_be_focused()
+
+
+def test_the_customers_own_retry_lands_focus_on_the_customer(dashboard, local, sandbox):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    customer = rich(local)
+    sandbox.inject_faults(failing_endpoints=["customer"])
+    try:
+        page.goto(f"/customers/{customer['id']}/")
+        problem = page.locator("#customer > .problem")
+        expect(problem).to_contain_text("Could not load this customer.")
+        # The other regions answered and stay.
+        expect(page.locator("#contracts .card").first).to_be_visible()
+        dashboard.swap(problem.get_by_role("link", name="Retry").click)
+        # Failing again: the new Retry has focus, not the page's body.
+        retry = page.locator("#customer > .problem").get_by_role("link", name="Retry")
+        expect(retry).to_be_focused()
+    finally:
+        sandbox.reset()
+    dashboard.swap(retry.click)
+    expect(page.locator("#customer > .problem")).to_have_count(0)
+    expect(page.locator("h1#customer-name")).to_have_text(customer["name"])
+    expect(page.locator("h1#customer-name")).to_be_focused()
 
 
 def test_the_panel_shows_every_region(dashboard, local):
