@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import msgspec
@@ -165,7 +164,7 @@ def _storable(customer: Customer) -> Customer:
     )
     if not any("\x00" in text for text in texts):
         return customer
-    return replace(
+    return msgspec.structs.replace(
         customer,
         name=_without_nul(customer.name),
         external_id=_without_nul(customer.external_id),

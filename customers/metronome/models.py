@@ -1,4 +1,4 @@
-"""The typed values the client returns (frozen dataclasses), each read from the wire by
+"""The typed values the client returns (frozen dataclasses and Structs), each read from the wire by
 its `from_wire`, and the query of `GET /v1/customers`.
 
 Reference: https://docs.metronome.com/api-reference/customers/list-customers"""
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
+
+import msgspec
 
 from customers.metronome.errors import MalformedResponse
 from customers.metronome.wire import (
@@ -44,17 +46,18 @@ class BillableStatus(StrEnum):
 BILLABLE_STATUS_BY_VALUE: Mapping[object, BillableStatus] = {s.value: s for s in BillableStatus}
 
 
-@dataclass(frozen=True, slots=True)
-class CurrentBillableStatus:
+# The two values every listing builds one of for each customer are msgspec Structs, not
+# frozen dataclasses: a frozen dataclass's __init__ sets each field through
+# `object.__setattr__`, 0.7 µs for a customer's ten, where a Struct is built in C in 0.05 µs
+# (bench/README.md, ninth pass). Frozen, compared and pickled (as the constructor's
+# arguments) alike. `gc=False`: they hold strings, dates, a tuple and a dict of strings, so
+# they can never be part of a reference cycle.
+class CurrentBillableStatus(msgspec.Struct, frozen=True, gc=False):
     value: BillableStatus
     effective_at: datetime | None
 
-    def __reduce__(self) -> tuple[type[CurrentBillableStatus], tuple[object, ...]]:
-        return (CurrentBillableStatus, (self.value, self.effective_at))
 
-
-@dataclass(frozen=True, slots=True)
-class Customer:
+class Customer(msgspec.Struct, frozen=True, gc=False):
     id: str
     name: str
     external_id: str
@@ -65,26 +68,6 @@ class Customer:
     updated_at: datetime
     archived_at: datetime | None = None
     billable_status: CurrentBillableStatus | None = None
-
-    def __reduce__(self) -> tuple[type[Customer], tuple[object, ...]]:
-        # Pickled (into the search and page caches) as the constructor's arguments: a
-        # slotted dataclass's own state goes through `dataclasses.fields()` for every
-        # customer, and took twice as long for a 300-customer search (bench/README.md).
-        return (
-            Customer,
-            (
-                self.id,
-                self.name,
-                self.external_id,
-                self.ingest_aliases,
-                self.custom_fields,
-                self.salesforce_account_id,
-                self.created_at,
-                self.updated_at,
-                self.archived_at,
-                self.billable_status,
-            ),
-        )
 
     @classmethod
     def from_wire(cls, data: object) -> Customer:
@@ -100,9 +83,7 @@ class Customer:
             status = data.get("current_billable_status")
             if not (isinstance(custom_fields, dict) and isinstance(aliases, list)):
                 raise TypeError("custom_fields must be an object and ingest_aliases a list")
-            # Positional, in the fields' order: ten keyword arguments cost a dataclass's
-            # __init__ 1.7 µs more than positional ones, a third of reading a customer, for
-            # every customer paged (bench/README.md).
+            # Positional, in the fields' order (as `decode._built` builds it).
             return cls(
                 read_text(data["id"]),
                 read_text(data["name"]),
