@@ -117,17 +117,19 @@ class CustomersClient(HTTPClient):
         bound = PageBound(self._paging_limits, max_rows=max_rows)
         cursor: str | None = None
         seen_cursors: set[str] = set()
-        # hash() of each ID rather than the ID, 8 bytes each (seen.py).
+        # hash() of each ID rather than the ID (seen.py).
         seen_customers = SeenKeys()
         empty_run = 0
         while True:
             rows, ids, next_page = fetch(cursor)
             bound.take(len(rows))
-            kept: list[Row] = []
-            for id_, row in zip(ids, rows, strict=True):
-                if seen_customers.add(hash(id_)):  # also twice within this page: kept once
-                    kept.append(row)
-            fresh = tuple(kept)
+            # Twice within this page too: kept once.
+            new = seen_customers.add_all([hash(id_) for id_ in ids])
+            fresh = (
+                tuple(rows)
+                if all(new)
+                else tuple(row for row, is_new in zip(rows, new, strict=True) if is_new)
+            )
             if rows and not fresh:
                 raise MalformedResponse(
                     "Metronome sent a page of customers it had already sent; the list could "

@@ -38,3 +38,32 @@ def test_agrees_with_a_set_through_growing_and_colliding_keys() -> None:
         expected.add(key)
     assert len(seen) == len(expected)
     assert all(seen.add(key) is False for key in expected)
+
+
+def test_a_page_at_once_agrees_with_one_key_at_a_time_past_the_set() -> None:
+    """Pages of keys, some repeating earlier pages or themselves, through the move from the
+    set to the flat array (a small limit, so it happens within the test): each page's
+    answers are those of adding its keys one by one to a Python set."""
+    randomness = random.Random(9)
+    keys = [hash(str(uuid.UUID(int=randomness.getrandbits(128)))) for _ in range(6_000)]
+    pages = [keys[at : at + 100] for at in range(0, len(keys), 100)]
+    pages += [randomness.sample(keys, 100) for _ in range(5)]  # a listing repeating itself
+    pages.insert(10, [0, 0, *keys[:3]])  # zero, and a key twice within one page
+    seen, expected = SeenKeys(set_limit=1_000), set()
+    for page in pages:
+        answers = []
+        for key in page:
+            answers.append(key not in expected)
+            expected.add(key)
+        assert seen.add_all(page) == answers
+    assert len(seen) == len(expected)
+    assert seen.add_all(sorted(expected)) == [False] * len(expected)
+    assert seen.add_all([]) == []
+
+
+def test_one_key_at_a_time_moves_to_the_flat_array_too() -> None:
+    seen = SeenKeys(set_limit=10)
+    for key in range(-5, 20):
+        assert seen.add(key) is True
+    assert all(seen.add(key) is False for key in range(-5, 20))
+    assert len(seen) == 25
