@@ -4,10 +4,10 @@
 it sent by `hash()` of its ID. In a Python set that is an int object and a slot, about 86
 bytes a customer: 67 MB for the 780,000 active customers of an account of 1,000,000, most of
 a sync's memory there (issue 24's budget is 100 MB of growth). So past `SET_LIMIT` keys
-(about 11 MB in a set) the hashes move to one flat array of 64-bit slots, at most half
-full: 16 MB for those 780,000. The set is kept below that because it checks a whole page in
-C, where the flat array costs about 0.5 µs a customer in Python (bench/README.md, the sixth
-and ninth passes); most accounts never outgrow it.
+(about 3 MB in a set) the hashes move to one flat array of 64-bit slots, at most half full:
+16 MB for those 780,000. The set is used first because it checks a whole page in C, where
+the flat array costs about 0.5 µs a customer in Python (bench/README.md, the sixth and
+ninth passes); it is kept that small so that an export's memory stays flat with its size.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 
-SET_LIMIT = 1 << 17  # 131,072 keys
+SET_LIMIT = 1 << 15  # 32,768 keys
 _EMPTY = 0  # a free slot of the flat array; the key 0 itself is remembered apart
 
 
