@@ -93,7 +93,7 @@ class Command(BaseCommand):
         finished = run.finished_at or run.started_at
         seconds = (finished - run.started_at).total_seconds()
         self.stdout.write(
-            f"Customer index synced in {seconds:.1f}s: {run.seen:,} customers listed, "
+            f"Customer index synced in {seconds:.2f}s: {run.seen:,} customers listed, "
             f"{run.inserted:,} added, {run.updated:,} changed, {run.deleted:,} removed."
         )
         return True
