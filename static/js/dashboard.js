@@ -263,10 +263,25 @@ for (const name of ["htmx:sendError", "htmx:responseError", "htmx:sendAbort", "h
 // on the new Retry when it failed again. Found again by the region's id (a new element).
 let retriedRegion = null;
 
+function retryProblem(elt) {
+  return elt && elt.closest ? elt.closest(".region > .problem, .customer > .problem") : null;
+}
+
 document.addEventListener("htmx:beforeRequest", (event) => {
-  const problem = event.detail.elt.closest && event.detail.elt.closest(".region > .problem, .customer > .problem");
+  const problem = retryProblem(event.detail.elt);
   if (problem) retriedRegion = problem.parentElement.id;
 });
+
+// A Retry that brought nothing back (the network, our server, the panel closed) leaves
+// focus where it is, and must not take it later, when something else in the region settles.
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (!event.detail.successful && retryProblem(event.detail.elt)) retriedRegion = null;
+});
+for (const name of ["htmx:sendError", "htmx:responseError", "htmx:sendAbort", "htmx:timeout"]) {
+  document.addEventListener(name, (event) => {
+    if (retryProblem(event.detail.elt)) retriedRegion = null;
+  });
+}
 
 document.addEventListener("htmx:afterSettle", (event) => {
   const region = retriedRegion && document.getElementById(retriedRegion);

@@ -154,7 +154,7 @@ def test_one_failing_region_says_so_and_its_retry_brings_it_back(
     expect(page.locator("#balances h2")).to_be_focused()
 
 
-def test_the_customers_own_retry_lands_focus_on_the_customer(dashboard, local, sandbox):
+def test_the_customers_own_retry_lands_focus_on_the_customer(dashboard, local, sandbox, problems):
     page = dashboard.page
     page.set_viewport_size(LAPTOP)
     dashboard.log_in("support")
@@ -170,6 +170,26 @@ def test_the_customers_own_retry_lands_focus_on_the_customer(dashboard, local, s
         # Failing again: the new Retry has focus, not the page's body.
         retry = page.locator("#customer > .problem").get_by_role("link", name="Retry")
         expect(retry).to_be_focused()
+
+        # A Retry whose connection drops brings nothing back; opening an invoice's line
+        # items later (inside the same #customer) keeps focus where the person clicked.
+        retry_path = retry.get_attribute("hx-get")
+        page.route(lambda url: url.endswith(retry_path), lambda route: route.abort())
+        with page.expect_event("requestfailed"):
+            retry.click()
+        page.wait_for_function("() => !document.querySelector('.htmx-request')")
+        page.unroute_all()
+        first_invoice = page.locator("#invoices tbody tr[data-invoice-id]").first
+        lines_link = first_invoice.get_by_role("link", name="Line items")
+        dashboard.swap(lines_link.click)
+        expect(page.locator("#invoices table.line-items").first).to_be_visible()
+        expect(lines_link).to_be_focused()
+        # The dropped connection is logged by chromium and htmx: expected here.
+        expected = ("net::ERR_FAILED", "htmx:sendError", "htmx:afterRequest")
+        assert all(any(text in error for text in expected) for error in problems.console_errors), (
+            problems.console_errors
+        )
+        problems.console_errors.clear()
     finally:
         sandbox.reset()
     dashboard.swap(retry.click)
