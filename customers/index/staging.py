@@ -132,9 +132,10 @@ def _keep_the_last_listed(cursor: CursorWrapper, table: str) -> None:
 
 
 def insert_statements() -> tuple[str, str]:
-    """How a batch goes into the seen table and into the staging table: COPY on
-    PostgreSQL, several times faster than executemany's INSERTs; on SQLite the seen pairs
-    as one JSON parameter and the full rows by executemany."""
+    """How a batch goes into the seen table and into the staging table: the full rows by
+    COPY on PostgreSQL (several times faster than executemany's INSERTs), by executemany on
+    SQLite; the seen pairs on SQLite as one JSON parameter. (On PostgreSQL the seen pairs go
+    in with their comparison, `changed_in_batch`, and the first statement is not used.)"""
     columns = [str(field.column) for field in COLUMNS]
     return _insert_sql(SEEN, ["id", "fingerprint"]), _insert_sql(STAGING, columns)
 
