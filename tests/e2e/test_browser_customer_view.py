@@ -152,6 +152,7 @@ def test_one_failing_region_says_so_and_its_retry_brings_it_back(
     expect(page.locator("#balances meter").first).to_be_visible()
     # Back: focus on the region's heading, where a keyboard or screen-reader user goes on.
     expect(page.locator("#balances h2")).to_be_focused()
+    dashboard.screenshot("customer-view-region-retried")
 
 
 def test_the_customers_own_retry_lands_focus_on_the_customer(dashboard, local, sandbox, problems):
