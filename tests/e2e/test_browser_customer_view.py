@@ -119,6 +119,17 @@ def test_every_region_of_the_customer_view_at_laptop_and_phone_size(dashboard, l
     assert axe(page) == []
 
 
+def open_with_failing(dashboard, local, sandbox, endpoint: str) -> dict:
+    """Support's view of a rich customer, at laptop size, with `endpoint` failing (the
+    caller resets the sandbox)."""
+    dashboard.page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    customer = rich(local)
+    sandbox.inject_faults(failing_endpoints=[endpoint])
+    dashboard.page.goto(f"/customers/{customer['id']}/")
+    return customer
+
+
 def test_one_failing_region_says_so_and_its_retry_brings_it_back(
     dashboard,
     local,
@@ -126,12 +137,8 @@ def test_one_failing_region_says_so_and_its_retry_brings_it_back(
     axe,
 ):
     page = dashboard.page
-    page.set_viewport_size(LAPTOP)
-    dashboard.log_in("support")
-    customer = rich(local)
-    sandbox.inject_faults(failing_endpoints=["balances"])
     try:
-        page.goto(f"/customers/{customer['id']}/")
+        open_with_failing(dashboard, local, sandbox, "balances")
         broken = page.locator("section#balances")
         expect(broken.get_by_role("alert")).to_contain_text("Could not load commits and credits.")
         for region in REGIONS:
@@ -157,12 +164,8 @@ def test_one_failing_region_says_so_and_its_retry_brings_it_back(
 
 def test_the_customers_own_retry_lands_focus_on_the_customer(dashboard, local, sandbox, problems):
     page = dashboard.page
-    page.set_viewport_size(LAPTOP)
-    dashboard.log_in("support")
-    customer = rich(local)
-    sandbox.inject_faults(failing_endpoints=["customer"])
     try:
-        page.goto(f"/customers/{customer['id']}/")
+        customer = open_with_failing(dashboard, local, sandbox, "customer")
         problem = page.locator("#customer > .problem")
         expect(problem).to_contain_text("Could not load this customer.")
         # The other regions answered and stay.
