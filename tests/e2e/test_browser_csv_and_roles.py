@@ -60,6 +60,25 @@ def test_download_csv_of_a_long_pasted_search_has_every_match(dashboard, data):
     assert set(ids) == paste.rows
 
 
+def test_a_download_that_cannot_start_says_why(dashboard, sandbox, problems):
+    dashboard.log_in("finance")
+    expect(dashboard.results.locator("tbody tr").first).to_be_visible()
+    try:
+        sandbox.inject_faults(failing_endpoints=["customers"])
+        dashboard.page.locator("#download-csv").click()
+        # The export's page saying why: not a click that does nothing.
+        alert = dashboard.page.get_by_role("alert")
+        expect(alert).to_contain_text("The CSV file could not be made.")
+        expect(alert).to_contain_text("No file was downloaded.")
+    finally:
+        sandbox.reset()
+    # The export's own answer (and chromium's line about it) is the one error expected here.
+    assert problems.server_errors, "the failed export answered no error"
+    for errors in (problems.server_errors, problems.console_errors):
+        assert all("/customers/export.csv" in error for error in errors), errors
+        errors.clear()
+
+
 def test_support_sees_no_download_button(dashboard):
     dashboard.log_in("support")
     expect(dashboard.results.locator("tbody tr").first).to_be_visible()

@@ -202,6 +202,30 @@ def test_the_customers_own_retry_lands_focus_on_the_customer(dashboard, local, s
     expect(page.locator("h1#customer-name")).to_be_focused()
 
 
+def test_a_pdf_metronome_cannot_give_says_so_instead_of_downloading(
+    dashboard, local, sandbox, problems
+):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("finance")
+    customer = rich(local)
+    page.goto(f"/customers/{customer['id']}/")
+    pdf = page.locator("#invoices tbody tr[data-invoice-id]").first.get_by_role("link", name="PDF")
+    try:
+        sandbox.inject_faults(failing_endpoints=["invoice_pdf"])
+        pdf.click()
+        # The invoice's page, saying why, with a way back: not a click that does nothing.
+        expect(page.get_by_role("alert")).to_be_visible()
+        expect(page.get_by_role("link", name="Back to the customer")).to_be_visible()
+    finally:
+        sandbox.reset()
+    # The PDF's own answer, 502 (and chromium's line about it), is the one error expected.
+    assert problems.server_errors, "the failed PDF answered no error"
+    for errors in (problems.server_errors, problems.console_errors):
+        assert all("/pdf" in error for error in errors), errors
+        errors.clear()
+
+
 def test_the_panel_shows_every_region(dashboard, local):
     page = dashboard.page
     page.set_viewport_size(LAPTOP)
