@@ -83,12 +83,17 @@ def last_day(end: datetime | None) -> datetime | None:
 
 @register.simple_tag
 def usage_bars(chart: Chart) -> SafeString:
+    """One focusable bar per day. Only the first is in the Tab order: a chart is one stop
+    and the arrow keys move between its days (static/js/dashboard.js), rather than 30 Tabs
+    a chart to get past it."""
     bars = []
-    for bar in chart.bars:
+    for position, bar in enumerate(chart.bars):
         label = escape(f"{short_day(bar.day)}: {number(bar.value)}")
         x, width = f"{bar.x:.2f}", f"{bar.width:.2f}"
+        tabindex = "0" if position == 0 else "-1"
         bars.append(
-            f'<g class="bar" tabindex="0" role="img" aria-label="{label}"><title>{label}</title>'
+            f'<g class="bar" tabindex="{tabindex}" role="img" aria-label="{label}">'
+            f"<title>{label}</title>"
             f'<rect class="bar-hit" x="{x}" y="0" width="{width}" height="{chart.height}"></rect>'
             f'<rect class="bar-fill" x="{x}" y="{bar.y:.2f}" width="{width}" '
             f'height="{bar.height:.2f}"></rect></g>'

@@ -68,6 +68,24 @@ function titleIfCut(event) {
 document.addEventListener("mouseover", titleIfCut);
 document.addEventListener("focusin", titleIfCut);
 
+// A usage chart is one Tab stop (customers/templatetags/region_format.py): the arrow keys,
+// Home and End move between its days, and the day last reached is where Tab comes back to.
+document.addEventListener("keydown", (event) => {
+  const bar = event.target.closest && event.target.closest(".chart .bar");
+  if (!bar) return;
+  const bars = Array.from(bar.parentNode.querySelectorAll(".bar"));
+  const at = bars.indexOf(bar);
+  const to = {
+    ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1,
+    Home: 0, End: bars.length - 1,
+  }[event.key];
+  if (to === undefined || !bars[to]) return;
+  event.preventDefault();
+  bar.tabIndex = -1;
+  bars[to].tabIndex = 0;
+  bars[to].focus();
+});
+
 // The customer view as a side panel over the list (templates/customers/detail.html#panel).
 // It opens by an htmx request that pushes its URL, so Back closes it; Close and Escape do
 // the same when the list is underneath. Without the list (the full page) Close is a link.

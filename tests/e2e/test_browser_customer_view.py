@@ -80,16 +80,25 @@ def test_every_region_of_the_customer_view_at_laptop_and_phone_size(dashboard, l
     balances = page.locator("#balances li.balance")
     expect(page.locator("#balances meter")).to_have_count(balances.count())
 
-    # A day's usage on focus, the same as in its table.
-    bar = page.locator("#usage g.bar").first
-    bar.focus()
-    expect(bar).to_be_focused()
-    label = bar.get_attribute("aria-label")
+    # A day's usage on focus, the same as in its table. A chart is one Tab stop: the arrow
+    # keys move between its days, and Tab leaves it for its table.
     chart = page.locator("#usage figure").first
+    bars = chart.locator("g.bar")
+    bars.first.focus()
+    expect(bars.first).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(bars.nth(1)).to_be_focused()
+    label = bars.nth(1).get_attribute("aria-label")
+    page.keyboard.press("Tab")
+    expect(chart.locator("summary")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(bars.nth(1)).to_be_focused()  # back where the person left the chart
+    page.keyboard.press("End")
+    expect(bars.last).to_be_focused()
     chart.locator("summary").click()
-    first_row = chart.locator("tbody tr").first
+    second_row = chart.locator("tbody tr").nth(1)
     assert (
-        label == f"{first_row.locator('th').inner_text()}: {first_row.locator('td').inner_text()}"
+        label == f"{second_row.locator('th').inner_text()}: {second_row.locator('td').inner_text()}"
     )
     expect(chart.locator("tbody tr")).to_have_count(30)
 
