@@ -186,6 +186,8 @@ def _from_index(
             report = search.search(
                 client, state.query, limit=1, salesforce_ids=salesforce_ids
             ).report
+            if report is not None and state.index_query.filters.archived is Archived.ALL:
+                report = report.in_all_states()
     shown = (*extras, *found.customers)
     return Found(
         state=state,

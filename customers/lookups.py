@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from customers import salesforce
 from customers.index.known_ids import KnownIds
@@ -80,6 +80,25 @@ class MatchReport:
     other_state_is_archived: bool = True
     matched_as: tuple[OtherForm, ...] = ()
     shared: tuple[SharedId, ...] = ()
+    # The page shows active and archived customers alike (the index's All): every ID found
+    # is in `matched`, `archived_matched` of them at its end; none is in `other_state`.
+    all_states: bool = False
+    archived_matched: int = 0
+
+    def in_all_states(self) -> MatchReport:
+        """This report for a page that shows both states: the other state's IDs matched too,
+        after the shown state's."""
+        if self.all_states:
+            return self
+        archived = len(self.other_state) if self.other_state_is_archived else len(self.matched)
+        ordered = (
+            (*self.matched, *self.other_state)
+            if self.other_state_is_archived
+            else (*self.other_state, *self.matched)
+        )
+        return replace(
+            self, matched=ordered, other_state=(), all_states=True, archived_matched=archived
+        )
 
 
 # --- The lookups -------------------------------------------------------------------------

@@ -299,6 +299,23 @@ def test_pasted_ids_with_an_index_filter_keep_the_match_report(finance_client, i
     assert f'data-other-state-id="{customer_id("Acme Archived")}"' in html
 
 
+def test_in_all_the_match_report_counts_archived_customers_as_matched(finance_client, indexed):
+    ids = pasted("Acme Corp", "Acme Archived") + "\n" + "00000000-0000-4000-8000-000000000000"
+
+    response = finance_client.get(LIST, {"customer_ids": ids, "only_archived": "all"})
+
+    assert sorted(shown(response)) == ["Acme Archived", "Acme Corp"]
+    html = response.content.decode()
+    # Both rows shown are matched; nothing is "in the other state", with a switch to it.
+    assert '<strong data-count="matched">2</strong>' in html
+    assert "2 matched customers, 1 of them archived." in html
+    assert 'data-count="other-state"' not in html
+    assert "switch to Archived" not in html
+    assert f'data-matched-id="{customer_id("Acme Archived")}"' in html
+    assert 'data-unmatched-id="00000000-0000-4000-8000-000000000000"' in html
+    assert 'data-only-archived="all"' in html
+
+
 def test_the_match_report_is_its_own_csv_audited_and_neutralised(finance_client, indexed):
     ids = pasted("Acme Corp", "Acme Archived")
     text = f"{ids}\n00000000-0000-4000-8000-000000000000\n=SUM"
