@@ -174,6 +174,20 @@ def test_custom_field_key_equals_value(index):
     assert names(filters=IndexFilters(custom_field=("region", "EMEA"))) == []
 
 
+@pytest.mark.parametrize("key", ["Fälligkeit (Tage)", 'plan "tier".name', "région", "a\\b"])
+def test_custom_field_keys_with_accents_quotes_and_dots_filter_too(db, install_client, key):
+    customers = [
+        wire_customer("Keyed", custom_fields={key: "30", "other": "30"}),
+        wire_customer("Other value", custom_fields={key: "31"}),
+        wire_customer("Other key", custom_fields={"other": "30"}),
+    ]
+    install_client(SandboxTransport(SandboxAPI(customers)))
+    assert index_sync.sync(wiring.get_client()).outcome == "succeeded"
+
+    assert names(filters=IndexFilters(custom_field=(key, "30"))) == ["Keyed"]
+    assert names(filters=IndexFilters(custom_field=(key, "3"))) == []
+
+
 def test_id_lists_and_ingest_alias_filters(index):
     filters = IndexFilters(
         customer_ids=(customer_id("Acme Corp"), customer_id("Northwind Acme"), "not-a-uuid")
