@@ -45,8 +45,12 @@ _TRAILING = ".:!?"
 _HAS_ALNUM = re.compile(r"[^\W_]")
 _SPACES = re.compile(r"\s+")
 
+# A UUID with its dashes or without (as some database exports write it; the search box
+# takes both too).
 _UUID = re.compile(
-    r"(?:urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+    r"(?:urn:uuid:)?"
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})",
+    re.IGNORECASE,
 )
 # Something shaped like a link even without its scheme, as some browsers copy it.
 _SCHEMELESS_LINK = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+\.[a-z]{2,}/", re.IGNORECASE)
@@ -88,8 +92,9 @@ class PastedIds:
 
 
 def extract_customer_ids(text: str) -> PastedIds:
-    """Metronome customer IDs: UUIDs in any case, braced or `urn:uuid:` prefixed, and links
-    to a customer in Metronome's app (`https://app.metronome.com/customers/<id>...`)."""
+    """Metronome customer IDs: UUIDs in any case, with or without dashes, braced or
+    `urn:uuid:` prefixed, and links to a customer in Metronome's app
+    (`https://app.metronome.com/customers/<id>...`)."""
     return _extract(text, _customer_id)
 
 

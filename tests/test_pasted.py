@@ -131,6 +131,15 @@ def test_braced_upper_case_and_urn_uuids_are_read_as_customer_ids():
     assert pasted.repeats == 1
 
 
+def test_uuids_without_dashes_are_read_as_customer_ids():
+    # As some database exports write them; the search box takes them too.
+    no_dashes = CUSTOMER.replace("-", "").upper()
+    pasted = extract_customer_ids(f"{no_dashes}\n{OTHER_CUSTOMER.replace('-', '')}\n{'a' * 31}")
+    assert pasted.ids == (CUSTOMER, OTHER_CUSTOMER)
+    assert pasted.as_pasted[0] == no_dashes
+    assert [item.value for item in pasted.ignored] == ["a" * 31]
+
+
 def test_each_box_ignores_the_other_box_s_ids():
     salesforce_box = extract_salesforce_ids(
         f"{CUSTOMER}\nhttps://app.metronome.com/customers/{CUSTOMER}"
