@@ -236,22 +236,10 @@ def _results(found: listing.Found) -> Context:
     if found.notice:
         context["notice"] = found.notice
     if found.index_result is not None:
-        paging = state.index_page_links(found.index_result)
-        if found.exact_extras:
-            # The exact matches the view would not show come first (on page one only) and
-            # are not among the index's matches: the count and its announcement add them.
-            result = found.index_result
-            paging = replace(
-                paging,
-                first_row=1,
-                last_row=paging.last_row + found.exact_extras,
-                total_shown=(
-                    f"{result.total + found.exact_extras:,}"
-                    if result.total_exact
-                    else paging.total_shown
-                ),
-            )
-        context["paging"] = paging
+        # The exact matches the view would not show, first on page one, are not counted:
+        # they are not among the view's rows on its other pages, nor in its CSV, and the
+        # notice above the table says which they are.
+        context["paging"] = state.index_page_links(found.index_result)
         context["sort_links"] = state.sort_links()
         if found.index_result.corrected:
             context["corrections"] = found.index_result.corrections

@@ -180,6 +180,33 @@ def test_an_exact_name_of_an_archived_customer_is_shown_labelled_on_the_active_v
     assert "exact match of the search that the active customers view would not show" in html
 
 
+def test_an_archived_exact_match_is_not_counted_among_the_active_views_rows(
+    finance_client, db, install_client
+):
+    customers = [
+        wire_customer("Tidewater", archived_at="2025-01-01T00:00:00Z"),
+        *(wire_customer(f"Tidewater {kind}") for kind in ("Labs", "Inc", "Co")),
+    ]
+    install_metronome(install_client, customers)
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+
+    first = finance_client.get(LIST, {"q": "tidewater", "limit": "2"})
+    first_html = first.content.decode()
+    next_url = re.search(r'<a rel="next"[^>]* href="([^"]+)"', first_html) or re.search(
+        r'<a href="([^"]+)"[^>]* rel="next"', first_html
+    )
+    assert next_url is not None
+    second = finance_client.get(next_url[1].replace("&amp;", "&"))
+
+    assert shown(first)[0] == "Tidewater"
+    assert len(shown(first)) == 3
+    # The same total on both pages, rows numbered once: the exact match is beside them.
+    assert "Rows 1–2 of 3" in first_html
+    assert "not counted in its rows or its CSV" in first_html
+    assert "Rows 3–3 of 3" in second.content.decode()
+    assert len(shown(second)) == 1
+
+
 def test_an_exact_metronome_id_of_an_archived_customer_is_shown_on_the_active_view(
     finance_client, indexed
 ):
