@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -18,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from customers import columns, errors, urlstate
 from customers import saved_view_rules as rules
+from customers.forms import ArchivedField, CustomerFilterForm, YesNoField
 from customers.index import search as index_search
 from customers.models import SavedView
 
@@ -218,9 +221,61 @@ def edit(request: HttpRequest, slug: str) -> HttpResponse:
         is_owner=view.owner_id == request.user.pk,
         is_landing=landing is not None and landing.pk == view.pk,
         columns_shown=columns.parse(",".join(view.columns)).columns,
-        filters_shown=sorted(view.params.items()),
+        filters_shown=filters_in_words(view.params),
     )
     return render(request, "customers/views/edit.html", context)
+
+
+# A sort as the column headers show it: the column, then its direction in words.
+_SORTS_IN_WORDS = {
+    "name": "Name, A to Z",
+    "-name": "Name, Z to A",
+    "created": "Created, oldest first",
+    "-created": "Created, newest first",
+    "updated": "Updated, oldest first",
+    "-updated": "Updated, newest first",
+}
+_ID_LISTS = ("salesforce_account_ids", "customer_ids")
+
+
+def filters_in_words(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A view's stored parameters as the customers page's form words them, in its order:
+    each field's label, and its value as the form offers it (a choice by its label, a list
+    of IDs with its count). A parameter the form no longer knows keeps its own name."""
+    form = CustomerFilterForm()
+    order = {name: position for position, name in enumerate(form.fields)}
+    described: list[tuple[str, str]] = []
+    for name in sorted(params, key=lambda name: (order.get(name, len(order)), name)):
+        value = params[name]
+        values = [str(item) for item in value] if isinstance(value, list) else [str(value)]
+        field = form.fields.get(name)
+        if field is None:
+            described.append((name, ", ".join(values)))
+            continue
+        label = str(field.label or name)
+        try:
+            text = _value_in_words(name, field, values)
+        except ValidationError:  # stored before the form changed: as stored
+            text = ", ".join(values)
+        described.append((label, text))
+    return described
+
+
+def _value_in_words(name: str, field: forms.Field, values: list[str]) -> str:
+    if name == "sort":
+        return ", ".join(_SORTS_IN_WORDS.get(item, item) for item in values)
+    if name in _ID_LISTS:
+        ids = [part for item in values for part in item.replace(",", " ").split()]
+        return f"{len(ids)} ID{'' if len(ids) == 1 else 's'}: {', '.join(ids)}"
+    if isinstance(field, YesNoField):
+        return "yes" if field.to_python(values[0]) else "no"
+    if isinstance(field, forms.ChoiceField):
+        if isinstance(field, ArchivedField):
+            values = [field.to_python(item) for item in values]
+        # The form's own fields: flat (value, label) lists.
+        labels = {str(key): str(choice) for key, choice in field.choices}  # type: ignore[union-attr,misc]
+        return ", ".join(labels.get(item, item) for item in values)
+    return ", ".join(values)
 
 
 @require_POST

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.http import QueryDict
 from django.test import Client
+from django.urls import reverse
 
 from customers import saved_view_rules as rules
 
@@ -238,3 +239,30 @@ def test_the_phone_labels_stylesheet_is_css_for_the_choice(fiona):
     css = response.content.decode()
     assert 'td:nth-child(2)::before { content: "Created"; }' in css
     assert 'td:nth-child(3)::before { content: "region"; }' in css
+
+
+def test_the_manage_page_words_a_views_filters_as_the_form_does(fiona):
+    query = QueryDict(mutable=True)
+    query.setlist("billable", ["unbillable", "not_set"])
+    query.update(
+        {
+            "sort": "-updated",
+            "only_archived": "all",
+            "no_salesforce_id": "true",
+            "customer_ids": "3f1b5c2e-8d7a-4e21-9c3b-2a1d0e9f8b7c",
+        }
+    )
+    view = rules.create(fiona, name="Unbilled", shared=False, state=rules.canonical_state(query))
+
+    html = client_for(fiona).get(reverse("customers:edit_view", args=[view.slug])).content.decode()
+
+    shown = re.search(r'<dl class="view-filters">.*?</dl>', html, re.S)
+    assert shown is not None
+    pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", shown[0])
+    assert pairs == [
+        ("Customer IDs", "1 ID: 3f1b5c2e-8d7a-4e21-9c3b-2a1d0e9f8b7c"),
+        ("Show", "All"),
+        ("Billable status", "Unbillable, Not set"),
+        ("Has no Salesforce ID", "yes"),
+        ("Sort", "Updated, newest first"),
+    ]
