@@ -315,7 +315,7 @@ def _free_slug() -> str:
 
 def save_changes(user: Person, view: SavedView, state: State) -> None:
     """ "Save changes to this view": its filters and columns become `state`."""
-    actor = _must_change(user, view)
+    actor = must_change(user, view)
     _check_state(state)
     what = []
     if state.params != view.params:
@@ -330,7 +330,7 @@ def save_changes(user: Person, view: SavedView, state: State) -> None:
 
 
 def rename_and_share(user: Person, view: SavedView, *, name: object, shared: bool) -> None:
-    actor = _must_change(user, view)
+    actor = must_change(user, view)
     clean = clean_name(name)
     if shared and not view.shared and view.owner_id != actor.pk:
         raise Refused("Only the view's owner may share it.")
@@ -360,7 +360,7 @@ def rename_and_share(user: Person, view: SavedView, *, name: object, shared: boo
 
 
 def delete(user: Person, view: SavedView) -> None:
-    actor = _must_change(user, view)
+    actor = must_change(user, view)
     with transaction.atomic():
         if view.shared:
             _audit(actor, view, SavedViewAudit.Action.DELETED, "deleted")
@@ -389,7 +389,7 @@ def landing_view(user: Person) -> SavedView | None:
     return view if view.shared or view.owner_id == user.pk else None
 
 
-def _must_change(user: Person, view: SavedView) -> User:
+def must_change(user: Person, view: SavedView) -> User:
     if not can_change(user, view) or not isinstance(user, User):
         raise Refused(
             "Only the view's owner may change or delete it"

@@ -278,14 +278,19 @@ def _value_in_words(name: str, field: forms.Field, values: list[str]) -> str:
     return ", ".join(values)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @errors.requires(VIEW_CUSTOMERS)
 def delete(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET asks to confirm (a deleted view cannot be had back, and a shared one is gone for
+    the whole team); POST deletes."""
     view = rules.find(request.user, slug)
     if view is None:
         return _not_found(request)
     name = view.name
     try:
+        if request.method == "GET":
+            rules.must_change(request.user, view)
+            return render(request, "customers/views/delete.html", {"view": view})
         rules.delete(request.user, view)
     except rules.Refused as refusal:
         messages.error(request, str(refusal))

@@ -400,6 +400,27 @@ def test_deleting_over_http_is_for_the_owner(ann, bob):
     assert not SavedView.objects.filter(pk=view.pk).exists()
 
 
+def test_delete_asks_first_and_only_its_post_deletes(ann, bob):
+    view = save(ann, shared=True)
+    url = f"/customers/v/{view.slug}/delete/"
+    edit = client_for(ann).get(f"/customers/v/{view.slug}/edit/").content.decode()
+    # The manage page's Delete leads to the question, not straight to the deed.
+    assert f'href="{url}"' in edit
+    assert f'<form method="post" action="{url}"' not in edit
+
+    asked = client_for(ann).get(url)
+
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "removes it for the whole team" in page
+    assert f'<form method="post" action="{url}"' in page
+    assert SavedView.objects.filter(pk=view.pk).exists()
+    # Someone who may not delete it is not asked.
+    refused = client_for(bob).get(url)
+    assert refused.status_code == 303
+    assert refused["Location"] == f"/customers/v/{view.slug}/edit/"
+
+
 def test_a_support_users_view_never_grants_an_export(bob, ann, sandbox_api):
     view = save(bob, shared=True, query="billable=unbillable&columns=name,id")
     location = client_for(bob).get(f"/customers/v/{view.slug}/")["Location"]
