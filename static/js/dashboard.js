@@ -61,9 +61,12 @@ document.addEventListener("htmx:configRequest", (event) => {
 // pointed at or focused, so the page carries no second copy of each value.
 function titleIfCut(event) {
   if (!event.target.closest) return;
-  // The ID's link clips its <code>; an alias's <code> clips itself.
-  const cell = event.target.closest(".customers td > a") || event.target.closest(".customers td > code");
-  if (cell && !cell.title && cell.scrollWidth > cell.clientWidth) cell.title = cell.textContent;
+  const value = event.target.closest(".customers td > a") || event.target.closest(".customers td > code");
+  if (!value || value.title) return;
+  // The ID's link clips its <code>; an inline <code> (an alias, a "Matched as" ID) is
+  // clipped by its cell, and measures nothing itself.
+  const box = value.clientWidth ? value : value.closest("td");
+  if (box.scrollWidth > box.clientWidth) value.title = value.textContent;
 }
 document.addEventListener("mouseover", titleIfCut);
 document.addEventListener("focusin", titleIfCut);

@@ -123,6 +123,12 @@ def test_a_report_column_of_15_character_ids_finds_every_account_and_ignores_the
     ]
     expect(dashboard.results.locator(".count")).to_contain_text("Rows 1–8 of 8")
     dashboard.screenshot("07-report-column")
+    # A "Matched as" ID cut short at this width shows whole when pointed at.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    cell = dashboard.results.locator("td[data-matched-as]").first
+    assert cell.evaluate("td => td.scrollWidth > td.clientWidth"), "no longer cut at 1280"
+    cell.locator("code").hover()
+    expect(cell.locator("code")).to_have_attribute("title", cell.get_attribute("data-matched-as"))
 
 
 def test_a_paste_too_long_for_a_url_is_posted_and_reloads_from_its_short_url(dashboard, data):
