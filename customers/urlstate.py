@@ -468,6 +468,12 @@ class IndexPageLinks:
     previous_url: str | None
     next_url: str | None
     numbers: tuple[PageNumber | None, ...]  # None marks a gap ("…")
+    last_url: str | None = None  # None past the count cap, where the last page is not known
+
+    @property
+    def past_the_end(self) -> bool:
+        """A page number beyond the search's matches (an old link, or one typed by hand)."""
+        return self.total > 0 and self.page_number > 1 and self.first_row == 0
 
 
 def index_page_links(search: Params, result: IndexResult) -> IndexPageLinks:
@@ -503,6 +509,7 @@ def index_page_links(search: Params, result: IndexResult) -> IndexPageLinks:
         previous_url=link(current - 1) if 1 < current <= count else None,
         next_url=link(current + 1) if current < count else None,
         numbers=tuple(numbers) if count > 1 else (),
+        last_url=link(count) if result.total_exact else None,
     )
 
 

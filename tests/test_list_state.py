@@ -207,6 +207,21 @@ def test_an_archived_exact_match_is_not_counted_among_the_active_views_rows(
     assert len(shown(second)) == 1
 
 
+def test_a_page_past_the_end_says_so_and_leads_to_the_last(finance_client, indexed):
+    response = finance_client.get(LIST, {"q": "acme", "limit": "1", "page": "999"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert shown(response) == []
+    assert "Page 999 is past the last page of this search." in html
+    assert "No active customers match" not in html
+    last = re.search(r'<a href="([^"]+)"[^>]*>go to the last page</a>', html)
+    assert last is not None
+    last_page = finance_client.get(last[1].replace("&amp;", "&"))
+    assert len(shown(last_page)) == 1
+    assert "past the last page" not in last_page.content.decode()
+
+
 def test_an_exact_metronome_id_of_an_archived_customer_is_shown_on_the_active_view(
     finance_client, indexed
 ):
