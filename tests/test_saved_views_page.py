@@ -266,3 +266,24 @@ def test_the_manage_page_words_a_views_filters_as_the_form_does(fiona):
         ("Has no Salesforce ID", "yes"),
         ("Sort", "Updated, newest first"),
     ]
+
+
+def test_past_six_views_the_rest_fold_away_open_when_the_view_shown_is_among_them(fiona):
+    every = QueryDict()
+    views = [
+        rules.create(fiona, name=f"View {n}", shared=False, state=rules.canonical_state(every))
+        for n in range(9)
+    ]
+
+    html = client_for(fiona).get(LIST).content.decode()
+
+    nav = re.search(r'<nav class="saved-views".*?</nav>', html, re.S)
+    assert nav is not None
+    assert len(re.findall(r'<a href="/customers/v/', nav[0])) == 9
+    folded = re.search(r'<details class="more-views">.*?</details>', nav[0], re.S)
+    assert folded is not None
+    assert "3 more views" in folded[0]
+    # The view shown is never hidden: opened, its fold is open.
+    last = sorted(views, key=lambda view: view.name.casefold())[-1]
+    opened = client_for(fiona).get(f"/customers/v/{last.slug}/", follow=True).content.decode()
+    assert '<details class="more-views" open>' in opened
