@@ -13,7 +13,7 @@ import logging
 import re
 import uuid
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -73,10 +73,17 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
     if panel:
         # htmx swaps only 2xx answers; the panel says "not found" itself.
         response = render(request, "customers/detail.html#panel", context)
+        # The address names the list it was opened from, so a reload or a shared link keeps
+        # "← Customers" leading back to that search, not to the whole list.
+        address = request.get_full_path()
+        if context["back_url"] != reverse("customers:list"):
+            address = context["detail_url"]
         if _is_customer_view(request.htmx.current_url):
             # One customer after another from the list: keep one history entry for the
             # panel, so Back (and Close) always returns to the list.
-            response["HX-Replace-Url"] = request.get_full_path()
+            response["HX-Replace-Url"] = address
+        else:
+            response["HX-Push-Url"] = address
         return response
     return render(request, "customers/detail.html", context, status=status)
 
@@ -226,12 +233,16 @@ def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> Context:
     # Where the person came from: an explicit `back`, else the list htmx was showing, else
     # the page that linked here (same-origin referrers are sent, see SECURE_REFERRER_POLICY):
     # the table's links carry no `back` of their own, which keeps 100 rows of HTML small.
-    came_from = (
+    came_from = _same_site_path(
         request.GET.get("back")
         or request.headers.get("HX-Current-URL")
-        or request.headers.get("Referer")
+        or request.headers.get("Referer"),
+        request,
     )
-    back_url = _list_url_from(_same_site_path(came_from, request))
+    if _is_customer_view(came_from):
+        # From another customer opened from the list: the list that one came from.
+        came_from = parse_qs(urlsplit(came_from or "").query).get("back", [None])[0]
+    back_url = _list_url_from(came_from)
     back_query = f"?{urlencode({'back': back_url})}"
     detail_url = reverse("customers:detail", args=[customer_id]) + back_query
     region_urls = {

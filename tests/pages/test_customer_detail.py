@@ -149,12 +149,29 @@ def test_opening_a_second_customer_from_the_panel_replaces_its_history_entry(
         HTTP_HX_CURRENT_URL="http://testserver/customers/?limit=25",
     )
     assert "HX-Replace-Url" not in from_list
+    # The address names the list it was opened from: a reload keeps the way back.
+    first_address = from_list["HX-Push-Url"]
+    assert first_address == f"/customers/{first['id']}/?back=%2Fcustomers%2F%3Flimit%3D25"
     from_panel = support_client.get(
-        f"/customers/{second['id']}/?back=/customers/",
+        f"/customers/{second['id']}/",
         HTTP_HX_REQUEST="true",
-        HTTP_HX_CURRENT_URL=f"http://testserver/customers/{first['id']}/?back=/customers/",
+        HTTP_HX_CURRENT_URL=f"http://testserver{first_address}",
     )
-    assert from_panel["HX-Replace-Url"] == f"/customers/{second['id']}/?back=/customers/"
+    assert "HX-Push-Url" not in from_panel
+    second_address = from_panel["HX-Replace-Url"]
+    assert second_address == f"/customers/{second['id']}/?back=%2Fcustomers%2F%3Flimit%3D25"
+    reloaded = support_client.get(second_address).content.decode()
+    assert 'href="/customers/?limit=25"' in reloaded
+
+
+def test_a_customer_opened_from_the_plain_list_keeps_its_plain_address(support_client, sandbox):
+    customer = sandbox.customers[0]
+    response = support_client.get(
+        f"/customers/{customer['id']}/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="http://testserver/customers/",
+    )
+    assert response["HX-Push-Url"] == f"/customers/{customer['id']}/"
 
 
 @pytest.mark.parametrize(
