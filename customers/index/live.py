@@ -124,10 +124,18 @@ def _read(
     for start in range(0, len(customer_ids), MAX_IDS_PER_REQUEST):
         batch = tuple(customer_ids[start : start + MAX_IDS_PER_REQUEST])
         query = CustomerQuery(customer_ids=batch, only_archived=only_archived)
-        # At most 100 IDs and a limit of 100: one page holds them all.
-        listed = client.list_customers(query, limit=MAX_IDS_PER_REQUEST)
         wanted = set(batch)
-        found.update((c.id, c) for c in listed.customers if c.id in wanted)
+        # At most 100 IDs and a limit of 100: one page should hold them all, but an answer
+        # may be cut short with a cursor to the rest (even an empty page with one), and a
+        # customer not read would be taken for deleted: left off a page's values and
+        # silently out of a CSV export. So the cursor is followed; past one page's worth of
+        # rows the answer is broken, not long (PagingLimitReached, an error the page and
+        # the export show).
+        pages = client.follow_customers(query, MAX_IDS_PER_REQUEST, max_rows=MAX_IDS_PER_REQUEST)
+        for page in pages:  # each page's call is over before it comes: nothing to close
+            found.update((c.id, c) for c in page.rows if c.id in wanted)
+            if wanted.issubset(found):
+                break
     return found
 
 
