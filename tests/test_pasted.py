@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from customers import pasted
 from customers.forms import MAX_PASTED_IDS, CustomerFilterForm
 from customers.pasted import Ignored, PastedIds, extract_customer_ids, extract_salesforce_ids
 from customers.salesforce import Reading, to_18
@@ -413,3 +414,23 @@ def test_the_form_gives_the_compacted_boxes_and_the_salesforce_ids_as_pasted():
 )
 def test_ignored_values_are_shown_as_pasted_less_a_pair_around_them(pasted, shown):
     assert ignored_values(extract_salesforce_ids(pasted)) == shown
+
+
+def _unwrap_in_turns(word: str) -> str:
+    """How words were unwrapped before: wrapping stripped both ends, then trailing
+    punctuation, in turns until nothing changed (a copy of the word each turn)."""
+    previous = None
+    while word != previous:
+        previous = word
+        word = word.strip(pasted._WRAPPING).rstrip(pasted._TRAILING)
+    return word
+
+
+@given(st.text(alphabet=pasted._WRAPPING + pasted._TRAILING + "a1-,;", max_size=30))
+def test_unwrapping_in_one_pass_is_unwrapping_in_turns(word):
+    assert pasted._unwrap(word) == _unwrap_in_turns(word)
+
+
+def test_a_word_of_brackets_and_dots_is_unwrapped_whole():
+    assert pasted._unwrap("x" + ").(" * 3 + ").") == "x"
+    assert extract_customer_ids(f"({CUSTOMER}).)." + ")." * 1000).ids == (CUSTOMER,)
