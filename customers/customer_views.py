@@ -13,7 +13,7 @@ import logging
 import re
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit, urlunsplit
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -205,26 +205,33 @@ def _list_url_from(back: str | None) -> str:
     lead anywhere else."""
     list_path = reverse("customers:list")
     if back:
-        parts = urlsplit(back)
-        if not parts.scheme and not parts.netloc and parts.path == list_path:
+        parts = _split(back)
+        if parts and not parts.scheme and not parts.netloc and parts.path == list_path:
             return urlunsplit(("", "", parts.path, parts.query, ""))
     return list_path
+
+
+def _split(url: str) -> SplitResult | None:
+    """`url`'s parts, or None for what is not a URL at all ("http://[" raises)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
 
 
 def _same_site_path(url: str | None, request: HttpRequest) -> str | None:
     """`url` as a path and query when it points at this site (htmx and browsers send whole
     URLs), else None."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.netloc and parts.netloc != request.get_host():
+    parts = _split(url) if url else None
+    if parts is None or (parts.netloc and parts.netloc != request.get_host()):
         return None
     return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 def _is_customer_view(url: str | None) -> bool:
     try:
-        return resolve(urlsplit(url or "").path).view_name == "customers:detail"
+        parts = _split(url or "")
+        return parts is not None and resolve(parts.path).view_name == "customers:detail"
     except Resolver404:
         return False
 
@@ -241,7 +248,8 @@ def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> Context:
     )
     if _is_customer_view(came_from):
         # From another customer opened from the list: the list that one came from.
-        came_from = parse_qs(urlsplit(came_from or "").query).get("back", [None])[0]
+        parts = _split(came_from or "")
+        came_from = parse_qs(parts.query).get("back", [None])[0] if parts else None
     back_url = _list_url_from(came_from)
     back_query = f"?{urlencode({'back': back_url})}"
     detail_url = reverse("customers:detail", args=[customer_id]) + back_query

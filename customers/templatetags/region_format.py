@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django import template
 from django.utils.html import escape
@@ -23,9 +24,13 @@ _PERCENT_THRESHOLDS = ("percentage",)
 @register.filter
 def number(value: float | None) -> str:
     """`12,345.67`, `1,200`: two decimals at most, none when whole; `–` for no value."""
-    if value is None:
+    if value is None or not math.isfinite(value):
         return "–"
-    rounded = Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    # Any finite float (up to 1.8e308) to the cent: the default 28 digits raised on a
+    # quantity of 1e26 from the API, and the invoice's page answered 500.
+    with localcontext() as context:
+        context.prec = 400
+        rounded = Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     text = f"{abs(rounded):,.2f}".rstrip("0").rstrip(".")
     return f"{MINUS if rounded < 0 else ''}{text}"
 

@@ -3,6 +3,7 @@ its invoices region, the Close link's target, failures region by region, and who
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
@@ -12,9 +13,9 @@ from django.contrib.auth.models import User
 from django.utils.html import escape
 
 from customers.metronome import CreditType, Invoice
-from customers.sandbox import Faults, SandboxAPI
+from customers.sandbox import Faults, SandboxAPI, SandboxTransport
 from customers.sandbox.invoices import generate_invoices
-from customers.templatetags import invoice_format
+from customers.templatetags import invoice_format, region_format
 
 pytestmark = pytest.mark.django_db
 
@@ -192,6 +193,32 @@ def test_close_only_ever_leads_back_to_the_customers_list(support_client, sandbo
     ).content.decode()
     assert 'href="/customers/" data-close-panel' in body
     assert "evil.example" not in body and "javascript:" not in body
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"data": {"back": "http://["}},
+        {"data": {"back": "/customers/?back=http://["}},
+        {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://["},
+        {"HTTP_REFERER": "http://["},
+        {
+            "HTTP_HX_REQUEST": "true",
+            "HTTP_HX_CURRENT_URL": "http://testserver/customers/x?back=http://[",
+        },
+    ],
+)
+@pytest.mark.parametrize("path", ["", "invoices/", "contracts/"])
+def test_a_where_from_that_is_no_url_leads_back_to_the_list_not_to_an_error(
+    support_client, sandbox, headers, path
+):
+    customer = sandbox.customers[0]
+    response = support_client.get(f"/customers/{customer['id']}/{path}", **headers)
+    # A region asked for outside htmx sends the browser to the whole customer page.
+    assert response.status_code == (302 if path and "HTTP_HX_REQUEST" not in headers else 200)
+    if not path:  # the customer (page or panel): its way back is the list
+        way_back = r'href="/customers/(\?[^"]*)?"( data-close-panel|>← Customers)'
+        assert re.search(way_back, response.content.decode())
 
 
 def test_the_list_links_each_name_to_its_customer_view_opened_as_the_panel(support_client, sandbox):
@@ -420,3 +447,35 @@ def test_an_invoice_list_longer_than_asked_for_is_refused(support_client, instal
     body = support_client.get(f"/customers/{customer['id']}/").content.decode()
     assert "Could not load invoices." in body
     assert "3,000 invoices for a page of 12" in body
+
+
+@pytest.mark.parametrize("quantity", [1e26, 1.7e308, -1e30])
+def test_an_invoice_with_a_huge_line_item_quantity_shows_it(
+    support_client, install_client, quantity
+):
+    # Metronome's answers are untrusted: a quantity past Decimal's 28 digits made the
+    # invoice page answer 500.
+    api = SandboxAPI(SANDBOX_SIZE)
+    customer = with_invoices(api)
+    sandbox = SandboxTransport(api)
+
+    def inflated(request: httpx.Request) -> httpx.Response:
+        response = sandbox.handle_request(request)
+        if "/invoices/" not in request.url.path:
+            return response
+        body = json.loads(response.read())
+        for item in body["data"]["line_items"]:
+            item["quantity"] = quantity
+        return httpx.Response(response.status_code, json=body, request=request)
+
+    install_client(httpx.MockTransport(inflated), max_retries=0)
+    invoice_id = generate_invoices(customer)[0]["id"]
+
+    page = support_client.get(f"/customers/{customer['id']}/invoices/{invoice_id}/")
+    row = support_client.get(
+        f"/customers/{customer['id']}/invoices/{invoice_id}/", HTTP_HX_REQUEST="true"
+    )
+
+    assert page.status_code == row.status_code == 200
+    shown = region_format.number(quantity)
+    assert len(shown) > 30 and shown in page.content.decode()
