@@ -489,6 +489,21 @@ def test_usage_rows_of_another_customer_or_day_are_not_counted(support_client, i
     assert "3 usage rows Metronome sent could not be read" in part
 
 
+def test_usage_of_which_no_row_could_be_read_says_so_not_no_usage(support_client, install_client):
+    row = {
+        "billable_metric_id": "m",
+        "billable_metric_name": "Calls",
+        "start_timestamp": "2026-12-01T00:00:00Z",
+        "end_timestamp": "2026-12-02T00:00:00Z",
+        "customer_id": CUSTOMER_ID,
+    }
+    unreadable = [{**row, "value": "12"}, {**row, "value": {"n": 1}}, {**row, "value": [1]}]
+    _hostile(install_client, usage={"data": unreadable, "next_page": None})
+    part = region(_page(support_client), "usage")
+    assert "3 usage rows Metronome sent could not be read" in part
+    assert "No usage in the last 30 days" not in part
+
+
 def test_a_region_that_is_not_json_is_a_message(support_client, install_client):
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == f"/v1/customers/{CUSTOMER_ID}":
