@@ -238,8 +238,16 @@ def _results(found: listing.Found) -> Context:
     if found.index_result is not None:
         # The exact matches the view would not show, first on page one, are not counted:
         # they are not among the view's rows on its other pages, nor in its CSV, and the
-        # notice above the table says which they are.
-        context["paging"] = state.index_page_links(found.index_result)
+        # notice above the table says which they are. Unless they are all there is: then
+        # they are the rows counted (never "rows 0 to 0" above a row).
+        paging = state.index_page_links(found.index_result)
+        context["extras_counted"] = bool(found.exact_extras) and not found.index_result.customer_ids
+        if context["extras_counted"]:
+            extras = found.exact_extras
+            paging = replace(
+                paging, total=extras, total_shown=f"{extras:,}", first_row=1, last_row=extras
+            )
+        context["paging"] = paging
         context["sort_links"] = state.sort_links()
         if found.index_result.corrected:
             context["corrections"] = found.index_result.corrections
@@ -321,7 +329,8 @@ PAGE_NAMES = (
     "notice", "refusal", "too_long", "error", "stale_error",
     # the results and their links (_results)
     "state", "query", "index_query", "filtered", "shown_customers", "customers", "rows",
-    "total", "report", "matched_as", "exact_extras", "corrections", "paging", "sort_links",
+    "total", "report", "matched_as", "exact_extras", "extras_counted", "corrections", "paging",
+    "sort_links",
     "switch_state_url", "download_url", "report_download_url",
     # saved views and chosen columns (saved_views.page_context)
     "saved_views", "current_view", "view_notice", "view_problems", "view_modified",
