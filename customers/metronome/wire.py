@@ -23,10 +23,18 @@ LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def read_number(value: object) -> float:
-    # bool is an int subclass, and NaN or infinity is no amount.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # bool is an int subclass, and NaN or infinity is no amount; nor is an integer past
+    # what a float holds (JSON allows 10**400), on which isfinite() and float() raise
+    # OverflowError.
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a finite number, got {type(value).__name__}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise TypeError("expected a finite number, got one too large") from None
+    if not math.isfinite(number):
+        raise TypeError(f"expected a finite number, got {number}")
+    return number
 
 
 def read_optional_text(value: object) -> str | None:

@@ -204,7 +204,8 @@ def test_close_only_ever_leads_back_to_the_customers_list(support_client, sandbo
         {"HTTP_REFERER": "http://["},
         {
             "HTTP_HX_REQUEST": "true",
-            "HTTP_HX_CURRENT_URL": "http://testserver/customers/x?back=http://[",
+            # Another customer's address, its own way back no URL.
+            "HTTP_HX_CURRENT_URL": f"http://testserver/customers/{UNKNOWN_ID}/?back=http://[",
         },
     ],
 )
@@ -447,6 +448,35 @@ def test_an_invoice_list_longer_than_asked_for_is_refused(support_client, instal
     body = support_client.get(f"/customers/{customer['id']}/").content.decode()
     assert "Could not load invoices." in body
     assert "3,000 invoices for a page of 12" in body
+
+
+def test_numbers_past_what_a_float_holds_are_unreadable_not_an_error(
+    support_client, install_client
+):
+    # JSON allows any integer: 10**400 made float() raise OverflowError, a 500 on the
+    # customer (an invoice's total) and on the invoice (a line item's quantity).
+    api = SandboxAPI(SANDBOX_SIZE)
+    customer = with_invoices(api)
+    sandbox = SandboxTransport(api)
+
+    def huge(request: httpx.Request) -> httpx.Response:
+        response = sandbox.handle_request(request)
+        if not request.url.path.endswith("/invoices") and "/invoices/" not in request.url.path:
+            return response
+        body = json.loads(response.read())
+        invoices = body["data"] if isinstance(body["data"], list) else [body["data"]]
+        for invoice in invoices:
+            invoice["total"] = 10**400
+            for item in invoice.get("line_items", []):
+                item["quantity"] = 10**400
+        return httpx.Response(response.status_code, json=body, request=request)
+
+    install_client(httpx.MockTransport(huge), max_retries=0)
+    invoice_id = generate_invoices(customer)[0]["id"]
+
+    assert support_client.get(f"/customers/{customer['id']}/").status_code == 200
+    page = support_client.get(f"/customers/{customer['id']}/invoices/{invoice_id}/")
+    assert page.status_code == 200
 
 
 @pytest.mark.parametrize("quantity", [1e26, 1.7e308, -1e30])
