@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from customers import columns, errors, urlstate
 from customers import saved_view_rules as rules
-from customers.forms import ArchivedField, CustomerFilterForm, YesNoField
+from customers.forms import ArchivedField, CustomerFilterForm, PastedIdsField, YesNoField
 from customers.index import search as index_search
 from customers.models import SavedView
 
@@ -235,7 +235,6 @@ _SORTS_IN_WORDS = {
     "updated": "Updated, oldest first",
     "-updated": "Updated, newest first",
 }
-_ID_LISTS = ("salesforce_account_ids", "customer_ids")
 
 
 def filters_in_words(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -264,9 +263,14 @@ def filters_in_words(params: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _value_in_words(name: str, field: forms.Field, values: list[str]) -> str:
     if name == "sort":
         return ", ".join(_SORTS_IN_WORDS.get(item, item) for item in values)
-    if name in _ID_LISTS:
-        ids = [part for item in values for part in item.replace(",", " ").split()]
-        return f"{len(ids)} ID{'' if len(ids) == 1 else 's'}: {', '.join(ids)}"
+    if isinstance(field, PastedIdsField):
+        # The box as stored holds what was pasted beside the IDs too: read as the box does.
+        found = field.read("\n".join(values))
+        count, ignored = len(found.ids), sum(item.count for item in found.ignored)
+        text = f"{count} ID{'' if count == 1 else 's'}: {', '.join(found.as_pasted)}"
+        return text + (
+            f" ({ignored} other value{'' if ignored == 1 else 's'} ignored)" if ignored else ""
+        )
     if isinstance(field, YesNoField):
         return "yes" if field.to_python(values[0]) else "no"
     if isinstance(field, forms.ChoiceField):

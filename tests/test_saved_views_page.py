@@ -249,7 +249,7 @@ def test_the_manage_page_words_a_views_filters_as_the_form_does(fiona):
             "sort": "-updated",
             "only_archived": "all",
             "no_salesforce_id": "true",
-            "customer_ids": "3f1b5c2e-8d7a-4e21-9c3b-2a1d0e9f8b7c",
+            "customer_ids": 'Customer ID\n3f1b5c2e-8d7a-4e21-9c3b-2a1d0e9f8b7c\n"Acme, Inc"',
         }
     )
     view = rules.create(fiona, name="Unbilled", shared=False, state=rules.canonical_state(query))
@@ -260,7 +260,7 @@ def test_the_manage_page_words_a_views_filters_as_the_form_does(fiona):
     assert shown is not None
     pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", shown[0])
     assert pairs == [
-        ("Customer IDs", "1 ID: 3f1b5c2e-8d7a-4e21-9c3b-2a1d0e9f8b7c"),
+        ("Customer IDs", "1 ID: 3f1b5c2e-8d7a-4e21-9c3b-2a1d0e9f8b7c (2 other values ignored)"),
         ("Show", "All"),
         ("Billable status", "Unbillable, Not set"),
         ("Has no Salesforce ID", "yes"),
