@@ -76,7 +76,7 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
         # The address names the list it was opened from, so a reload or a shared link keeps
         # "← Customers" leading back to that search, not to the whole list.
         address = request.get_full_path()
-        if context["back_url"] != reverse("customers:list"):
+        if context["back_query"] != f"?{urlencode({'back': reverse('customers:list')})}":
             address = context["detail_url"]
         if _is_customer_view(request.htmx.current_url):
             # One customer after another from the list: keep one history entry for the
@@ -236,6 +236,11 @@ def _is_customer_view(url: str | None) -> bool:
         return False
 
 
+# The most a customer's links carry of the list they came from: with the rest of a region's
+# URL, well within gunicorn's request line (limit_request_line, 8,190).
+MAX_BACK_QUERY = 4000
+
+
 def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> Context:
     # Where the person came from: an explicit `back`, else the list htmx was showing, else
     # the page that linked here (same-origin referrers are sent, see SECURE_REFERRER_POLICY):
@@ -252,6 +257,12 @@ def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> Context:
         came_from = parse_qs(parts.query).get("back", [None])[0] if parts else None
     back_url = _list_url_from(came_from)
     back_query = f"?{urlencode({'back': back_url})}"
+    if len(back_query) > MAX_BACK_QUERY:
+        # A long search's URL, encoded again inside this one's: the customer's own links
+        # (its address, regions, Retry) would pass what a request line may hold, and a
+        # reload answer 400. They lead back to the whole list; the way back shown on the
+        # page still leads to the search.
+        back_query = f"?{urlencode({'back': reverse('customers:list')})}"
     detail_url = reverse("customers:detail", args=[customer_id]) + back_query
     region_urls = {
         name: reverse(f"customers:{name}", args=[customer_id]) + back_query for name in REGIONS

@@ -165,6 +165,22 @@ def test_opening_a_second_customer_from_the_panel_replaces_its_history_entry(
     assert 'href="/customers/?limit=25"' in reloaded
 
 
+def test_a_search_too_long_to_carry_leaves_the_customers_links_short(support_client, sandbox):
+    customer = sandbox.customers[0]
+    long_list = "/customers/?customer_ids=" + "%E3%81%82" * 600  # 5,425 characters
+    response = support_client.get(
+        f"/customers/{customer['id']}/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{long_list}",
+    )
+    body = response.content.decode()
+    # Its address and region links lead back to the whole list, well within a request line;
+    # Close still goes back to the search itself.
+    assert response["HX-Push-Url"] == f"/customers/{customer['id']}/"
+    assert max(len(link) for link in re.findall(r'hx-get="([^"]+)"', body)) < 200
+    assert f'href="{escape(long_list)}" data-close-panel' in body
+
+
 def test_a_customer_opened_from_the_plain_list_keeps_its_plain_address(support_client, sandbox):
     customer = sandbox.customers[0]
     response = support_client.get(
