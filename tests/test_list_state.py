@@ -220,6 +220,22 @@ def test_a_page_past_the_end_says_so_and_leads_to_the_last(finance_client, index
     last_page = finance_client.get(last[1].replace("&amp;", "&"))
     assert len(shown(last_page)) == 1
     assert "past the last page" not in last_page.content.decode()
+    # No page links around a page that does not exist.
+    assert 'rel="prev"' not in html and 'aria-label="Pages"' not in html
+
+
+def test_a_page_past_the_end_of_a_capped_total_says_so_with_no_links_past_it(
+    finance_client, indexed, monkeypatch
+):
+    monkeypatch.setattr("customers.index.search.TOTAL_CAP", 1)
+    # Sorted, not searched: a sort counts at most TOTAL_CAP + 1 matches.
+    response = finance_client.get(LIST, {"sort": "name", "limit": "1", "page": "50"})
+
+    html = response.content.decode()
+    assert "Page 50 is past the last page of this search." in html
+    assert "More than 1 active customers match:" in html
+    assert "go to the first page" in html and "go to the last page" not in html
+    assert 'rel="prev"' not in html and 'aria-label="Page 49"' not in html
 
 
 def test_an_exact_metronome_id_of_an_archived_customer_is_shown_on_the_active_view(
