@@ -287,3 +287,9 @@ def test_past_six_views_the_rest_fold_away_open_when_the_view_shown_is_among_the
     last = sorted(views, key=lambda view: view.name.casefold())[-1]
     opened = client_for(fiona).get(f"/customers/v/{last.slug}/", follow=True).content.decode()
     assert '<details class="more-views" open>' in opened
+    # Seven fit without a fold of one.
+    for view in views[-2:]:
+        rules.delete(fiona, view)
+    seven = client_for(fiona).get(LIST).content.decode()
+    assert len(re.findall(r'<a href="/customers/v/', seven)) == 7
+    assert "more-views" not in seven

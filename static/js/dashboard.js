@@ -72,7 +72,14 @@ document.addEventListener("mouseover", titleIfCut);
 document.addEventListener("focusin", titleIfCut);
 
 // A usage chart is one Tab stop (customers/templatetags/region_format.py): the arrow keys,
-// Home and End move between its days, and the day last reached is where Tab comes back to.
+// Home and End move between its days, and the day last reached (by key or click) is where
+// Tab comes back to.
+document.addEventListener("focusin", (event) => {
+  const bar = event.target.closest && event.target.closest(".chart .bar");
+  if (!bar) return;
+  for (const other of bar.parentNode.querySelectorAll(".bar")) other.tabIndex = -1;
+  bar.tabIndex = 0;
+});
 document.addEventListener("keydown", (event) => {
   const bar = event.target.closest && event.target.closest(".chart .bar");
   if (!bar) return;
@@ -84,8 +91,6 @@ document.addEventListener("keydown", (event) => {
   }[event.key];
   if (to === undefined || !bars[to]) return;
   event.preventDefault();
-  bar.tabIndex = -1;
-  bars[to].tabIndex = 0;
   bars[to].focus();
 });
 

@@ -95,6 +95,11 @@ def test_every_region_of_the_customer_view_at_laptop_and_phone_size(dashboard, l
     expect(bars.nth(1)).to_be_focused()  # back where the person left the chart
     page.keyboard.press("End")
     expect(bars.last).to_be_focused()
+    # A day clicked is where Tab comes back to, as one reached by the keys.
+    bars.nth(5).click()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(bars.nth(5)).to_be_focused()
     chart.locator("summary").click()
     second_row = chart.locator("tbody tr").nth(1)
     assert (
