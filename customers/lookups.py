@@ -80,24 +80,24 @@ class MatchReport:
     other_state_is_archived: bool = True
     matched_as: tuple[OtherForm, ...] = ()
     shared: tuple[SharedId, ...] = ()
+    # Every ID found in either state, in pasted order, and how many of them only archived
+    # customers hold: the report of a page that shows both (`in_all_states`).
+    found: tuple[str, ...] = ()
+    found_only_archived: int = 0
     # The page shows active and archived customers alike (the index's All): every ID found
-    # is in `matched`, `archived_matched` of them at its end; none is in `other_state`.
+    # is in `matched`, `archived_matched` of them held by archived customers alone; none is
+    # in `other_state`.
     all_states: bool = False
     archived_matched: int = 0
 
     def in_all_states(self) -> MatchReport:
-        """This report for a page that shows both states: the other state's IDs matched too,
-        after the shown state's."""
-        if self.all_states:
-            return self
-        archived = len(self.other_state) if self.other_state_is_archived else len(self.matched)
-        ordered = (
-            (*self.matched, *self.other_state)
-            if self.other_state_is_archived
-            else (*self.other_state, *self.matched)
-        )
+        """This report for a page that shows both states: every ID found is matched."""
         return replace(
-            self, matched=ordered, other_state=(), all_states=True, archived_matched=archived
+            self,
+            matched=self.found,
+            other_state=(),
+            all_states=True,
+            archived_matched=self.found_only_archived,
         )
 
 
@@ -317,6 +317,8 @@ class Plan:
         matched: list[str] = []
         other_state: list[str] = []
         not_found: list[str] = []
+        found: list[str] = []
+        only_archived = 0
         matched_as: list[OtherForm] = []
         shared: list[SharedId] = []
         for pasted, shown, hidden in zip(self.lists, shown_found, hidden_found, strict=True):
@@ -331,6 +333,12 @@ class Plan:
                     other_state.append(as_pasted)
                 else:
                     not_found.append(as_pasted)
+                archived, active = (
+                    (in_shown, in_hidden) if query.only_archived else (in_hidden, in_shown)
+                )
+                if archived or active:
+                    found.append(as_pasted)
+                    only_archived += bool(archived) and not active
                 if pasted.is_customer_ids:
                     continue
                 stored_forms = dict.fromkeys(
@@ -351,6 +359,8 @@ class Plan:
             other_state_is_archived=not query.only_archived,
             matched_as=tuple(matched_as),
             shared=tuple(shared),
+            found=tuple(found),
+            found_only_archived=only_archived,
         )
 
 

@@ -282,7 +282,7 @@ def _cached_id_search(
 ) -> _IdSearch:
     # The pasted forms change the lookups (a case-changed copy) and the report (as pasted).
     pasted_forms = _digest("\n".join(salesforce_id.typed for salesforce_id in salesforce_ids))
-    key = f"customer-search:v2:{query.fingerprint()}:{pasted_forms}"
+    key = f"customer-search:v3:{query.fingerprint()}:{pasted_forms}"
     if not refresh:
         found = cache.get(key)
         if isinstance(found, _IdSearch):
