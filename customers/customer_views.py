@@ -75,9 +75,7 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
         response = render(request, "customers/detail.html#panel", context)
         # The address names the list it was opened from, so a reload or a shared link keeps
         # "← Customers" leading back to that search, not to the whole list.
-        address = request.get_full_path()
-        if context["back_query"] != f"?{urlencode({'back': reverse('customers:list')})}":
-            address = context["detail_url"]
+        address = context["detail_url"] if context["carries_search"] else request.get_full_path()
         if _is_customer_view(request.htmx.current_url):
             # One customer after another from the list: keep one history entry for the
             # panel, so Back (and Close) always returns to the list.
@@ -256,13 +254,14 @@ def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> Context:
         parts = _split(came_from or "")
         came_from = parse_qs(parts.query).get("back", [None])[0] if parts else None
     back_url = _list_url_from(came_from)
+    plain_back_query = f"?{urlencode({'back': reverse('customers:list')})}"
     back_query = f"?{urlencode({'back': back_url})}"
     if len(back_query) > MAX_BACK_QUERY:
         # A long search's URL, encoded again inside this one's: the customer's own links
         # (its address, regions, Retry) would pass what a request line may hold, and a
         # reload answer 400. They lead back to the whole list; the way back shown on the
         # page still leads to the search.
-        back_query = f"?{urlencode({'back': reverse('customers:list')})}"
+        back_query = plain_back_query
     detail_url = reverse("customers:detail", args=[customer_id]) + back_query
     region_urls = {
         name: reverse(f"customers:{name}", args=[customer_id]) + back_query for name in REGIONS
@@ -271,6 +270,8 @@ def _customer_context(request: HttpRequest, customer_id: uuid.UUID) -> Context:
         "customer_id": str(customer_id),
         "back_url": back_url,
         "back_query": back_query,
+        # Whether the customer's links name a search to go back to (not the whole list).
+        "carries_search": back_query != plain_back_query,
         "detail_url": detail_url,
         "refresh_url": f"{detail_url}&refresh=1",
         "region_urls": region_urls,
