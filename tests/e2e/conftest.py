@@ -234,6 +234,15 @@ class PageProblems:
     def __bool__(self) -> bool:
         return any(self._lists())
 
+    def provoked_at(self, path: str) -> None:
+        """A server error the test provoked at `path` on purpose (and chromium's console
+        line about it): there must be one, and all there is comes from `path`; then they
+        are cleared, so anything else still fails the test."""
+        assert self.server_errors, f"{path} answered no error"
+        for errors in (self.server_errors, self.console_errors):
+            assert all(path in error for error in errors), errors
+            errors.clear()
+
 
 @pytest.fixture
 def problems() -> PageProblems:
