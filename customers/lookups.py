@@ -85,20 +85,12 @@ class MatchReport:
     found: tuple[str, ...] = ()
     found_only_archived: int = 0
     # The page shows active and archived customers alike (the index's All): every ID found
-    # is in `matched`, `archived_matched` of them held by archived customers alone; none is
-    # in `other_state`.
+    # is in `matched`, none in `other_state`.
     all_states: bool = False
-    archived_matched: int = 0
 
     def in_all_states(self) -> MatchReport:
         """This report for a page that shows both states: every ID found is matched."""
-        return replace(
-            self,
-            matched=self.found,
-            other_state=(),
-            all_states=True,
-            archived_matched=self.found_only_archived,
-        )
+        return replace(self, matched=self.found, other_state=(), all_states=True)
 
 
 # --- The lookups -------------------------------------------------------------------------
