@@ -19,6 +19,9 @@ from customers.salesforce import SalesforceId
 from customers.urlstate import DEFAULT_PAGE_SIZE, INDEX_PARAMS, ORDER_PASTED, PAGE_SIZES, ListState
 
 MAX_PASTED_IDS = 1000
+# Reading a paste costs about 1 ms for every 1,000 characters of the worst text, and a
+# 1,000-row report of seven columns is about 87,000: more than this is refused unread.
+MAX_PASTE_CHARACTERS = 100_000
 MAX_CURSOR_LENGTH = 2000
 # More earlier cursors than this is no link the dashboard made (its links stay under
 # urlstate.MAX_QUERY_STRING).
@@ -53,7 +56,8 @@ class PastedIdsField(forms.CharField):
     """A paste box: pulls the IDs out of whatever was pasted (see customers/pasted.py) and
     cleans to the normalised IDs. What is not an ID is ignored and reported through the
     form's `ignored_values`, never an error; an error only when a box with text holds no ID
-    at all, or more than MAX_PASTED_IDS."""
+    at all, more than MAX_PASTED_IDS, or more text than MAX_PASTE_CHARACTERS, which is not
+    read at all (and redisplayed as pasted, so nothing is lost)."""
 
     widget = forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"})
 
@@ -71,12 +75,20 @@ class PastedIdsField(forms.CharField):
         redisplaying the box each read the same paste (3 x 300 IDs per page). A form's fields
         are its own copies, so what is remembered lives as long as one request's form."""
         text = text.strip()
+        if len(text) > MAX_PASTE_CHARACTERS:
+            return PastedIds()
         if self._last_read is None or self._last_read[0] != text:
             self._last_read = (text, self.extract(text))
         return self._last_read[1]
 
     def clean(self, value: Any) -> tuple[str, ...]:
         text = super().clean(value)  # a stripped string; a NUL is refused here
+        if len(text) > MAX_PASTE_CHARACTERS:
+            raise ValidationError(
+                f"This box holds {len(text):,} characters; paste at most "
+                f"{MAX_PASTE_CHARACTERS:,} at a time. A column of {MAX_PASTED_IDS:,} IDs is "
+                f"about {MAX_PASTED_IDS * 19:,}: paste the ID column rather than the whole report."
+            )
         found = self.read(text)
         if text and not found.ids:
             found_in = [item.value for item in found.ignored]

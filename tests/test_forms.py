@@ -10,6 +10,7 @@ from django.http import QueryDict
 
 from customers.forms import (
     MAX_CURSOR_TRAIL,
+    MAX_PASTE_CHARACTERS,
     MAX_PASTED_IDS,
     CustomerFilterForm,
 )
@@ -61,6 +62,33 @@ def test_more_pasted_ids_than_allowed_is_an_error_saying_how_many():
     bad = form(f"customer_ids={ids}")
     assert not bad.is_valid()
     assert "1,001 Metronome customer IDs were pasted; search at most 1,000" in str(bad.errors)
+
+
+def paste_of(length: int) -> str:
+    """An 18-character Salesforce ID, then report cells that are not IDs, to `length`."""
+    text = "001Dn00000AbCdEIAZ"
+    return text + ("\tAcme Corp" * length)[: length - len(text)]
+
+
+def test_a_paste_longer_than_allowed_is_refused_unread_and_kept_as_pasted():
+    too_long = paste_of(MAX_PASTE_CHARACTERS + 1)
+    bad = CustomerFilterForm(QueryDict(mutable=True) | {"salesforce_account_ids": too_long})
+    assert not bad.is_valid()
+    assert f"This box holds {MAX_PASTE_CHARACTERS + 1:,} characters; paste at most" in str(
+        bad.errors["salesforce_account_ids"]
+    )
+    # Not read: nothing reported as ignored, and the box shows the text as it was pasted.
+    assert bad.ignored_values == [] and bad.pasted_text == {}
+    assert bad["salesforce_account_ids"].value() == too_long
+
+
+def test_a_paste_of_the_longest_allowed_is_read():
+    longest = paste_of(MAX_PASTE_CHARACTERS)
+    read = CustomerFilterForm(QueryDict(mutable=True) | {"salesforce_account_ids": longest})
+    assert read.is_valid(), read.errors
+    (found,) = read.query().salesforce_account_ids
+    assert found.lower() == "001dn00000abcdeiaz"
+    assert read.ignored_values[0][1][0].value == "Acme Corp"
 
 
 def test_a_trail_longer_than_any_link_the_dashboard_makes_is_refused():
