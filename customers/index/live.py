@@ -28,6 +28,7 @@ from customers.metronome import (
     CustomerQuery,
     MetronomeClient,
     MetronomeError,
+    TooManyRows,
 )
 from customers.models import IndexedCustomer
 
@@ -132,10 +133,18 @@ def _read(
         # rows the answer is broken, not long (PagingLimitReached, an error the page and
         # the export show).
         pages = client.follow_customers(query, MAX_IDS_PER_REQUEST, max_rows=MAX_IDS_PER_REQUEST)
-        for page in pages:  # each page's call is over before it comes: nothing to close
-            found.update((c.id, c) for c in page.rows if c.id in wanted)
-            if wanted.issubset(found):
-                break
+        try:
+            for page in pages:  # each page's call is over before it comes: nothing to close
+                found.update((c.id, c) for c in page.rows if c.id in wanted)
+                if wanted.issubset(found):
+                    break
+        except TooManyRows:
+            raise TooManyRows(
+                f"Metronome answered a look-up of {len(batch):,} customer IDs with more than "
+                f"{MAX_IDS_PER_REQUEST:,} customers, so the dashboard stopped reading: the "
+                "answer is broken. Try again; if this keeps happening, tell the dashboard's "
+                "developers."
+            ) from None
     return found
 
 

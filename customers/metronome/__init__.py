@@ -18,7 +18,7 @@ Callers never see httpx or JSON. Which Metronome (the real one or the sandbox) a
 process's one client are `customers/wiring.py`'s.
 """
 
-from customers.metronome.bounds import PagingLimitReached, PagingLimits
+from customers.metronome.bounds import PagingLimitReached, PagingLimits, TooManyRows
 from customers.metronome.client import MetronomeClient
 from customers.metronome.errors import (
     BadRequest,
@@ -77,4 +77,5 @@ __all__ = [
     "RateLimited",
     "RowPage",
     "TokenRejected",
+    "TooManyRows",
 ]

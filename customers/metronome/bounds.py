@@ -25,6 +25,11 @@ class PagingLimitReached(MalformedResponse):
     """A loop over Metronome's pages passed its ceiling on rows or time."""
 
 
+class TooManyRows(PagingLimitReached):
+    """A loop over Metronome's pages read more rows than its ceiling: a caller whose ceiling
+    is not the account's size (a look-up of a few IDs) says so in its own words."""
+
+
 @dataclass(frozen=True, slots=True)
 class PagingLimits:
     """The configured ceilings (PAGING_MAX_ROWS, PAGING_MAX_SECONDS)."""
@@ -57,7 +62,7 @@ class PageBound:
         self.rows += rows
         self.pages += 1
         if self.rows > self.max_rows:
-            raise PagingLimitReached(
+            raise TooManyRows(
                 f"Metronome kept sending {self.what}: more than {self.max_rows:,}, far more "
                 "than this account has, so the dashboard stopped reading. If this keeps "
                 "happening, tell the dashboard's developers."

@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
@@ -398,3 +399,28 @@ def test_a_day_at_the_end_of_the_calendar_is_a_form_error_on_the_page_and_the_ex
     assert "Choose a day between 1900 and 9000." in response.content.decode()
     export = finance_client.get("/customers/export.csv", {field: "9999-12-31"})
     assert export.status_code == 400
+
+
+def test_a_look_up_answered_with_more_customers_than_asked_for_says_so(
+    finance_client, db, install_client
+):
+    # A re-read of 100 IDs answered page after page of new customers is a broken answer,
+    # not an account "far more than" anything: the page says what happened in those words.
+    customers = [wire_customer(f"Bulk Customer {n:03}") for n in range(20)]
+    install_metronome(install_client, customers)
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+    pages_sent = 0
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        nonlocal pages_sent
+        pages_sent += 1
+        more = [wire_customer(f"Stranger {pages_sent}-{n}") for n in range(60)]
+        return httpx.Response(200, json={"data": more, "next_page": f"c{pages_sent}"})
+
+    install_client(httpx.MockTransport(endless))
+    page = finance_client.get(LIST, {"q": "bulk"})
+
+    text = " ".join(page.content.decode().split())
+    assert "answered a look-up of 20 customer IDs with more than 100 customers" in text
+    assert "far more than this account has" not in text
+    assert pages_sent == 2
