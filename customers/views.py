@@ -255,6 +255,10 @@ def _results(found: listing.Found) -> Context:
         context["paging"] = state.page_links(
             next_cursor=found.next_cursor, rows=found.customer_count
         )
+        if not state.is_filtered and _index_ready():
+            # The plain list is Metronome's, in its order; its headers still sort, by
+            # asking the index (a sort is an index search of everything in the state).
+            context["sort_links"] = state.sort_links()
     context["retry_url"] = state.url()
     return context
 

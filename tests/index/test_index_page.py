@@ -133,11 +133,28 @@ def test_sort_by_created_newest_first_from_the_header_link(finance_client, index
     assert 'aria-sort="descending"' in second.content.decode()
 
 
-def test_headers_are_not_sort_links_without_the_index(finance_client, indexed):
-    response = finance_client.get(LIST)
+def test_the_plain_lists_headers_sort_by_asking_the_index(finance_client, indexed):
+    plain = finance_client.get(LIST, {"only_archived": "true"})
+    html = plain.content.decode().replace("&amp;", "&")
+    assert "aria-sort" not in html  # Metronome's order: no column is the sort
+    by_name = re.search(r'<a class="sort" href="([^"]*)"[^>]*>Name</a>', html)
+    assert by_name and "sort=name" in by_name.group(1) and "only_archived=true" in by_name.group(1)
 
-    assert 'class="sort"' not in response.content.decode()
-    assert "aria-sort" not in response.content.decode()
+    sorted_page = finance_client.get(by_name.group(1))
+    assert shown(sorted_page) == ["Acme Archived"]
+    assert 'aria-sort="ascending"' in sorted_page.content.decode()
+
+
+def test_headers_are_not_sort_links_before_the_index_exists_or_on_an_api_lookup(
+    finance_client, db, install_client
+):
+    install_metronome(install_client, CUSTOMERS)
+    before = finance_client.get(LIST).content.decode()
+    assert 'class="sort"' not in before and "aria-sort" not in before
+
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+    looked_up = finance_client.get(LIST, {"ingest_alias": "juniper-hr-1"}).content.decode()
+    assert 'class="sort"' not in looked_up
 
 
 def test_true_total_and_page_numbers(finance_client, indexed):
