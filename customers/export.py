@@ -41,7 +41,7 @@ from customers.metronome import (
 from customers.models import ExportAudit
 from customers.pasted import Ignored
 from customers.salesforce import SalesforceId
-from customers.urlstate import ListState
+from customers.urlstate import ORDER_PASTED, ListState
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def start(
     pages = (
         index_live.iter_pages(client, index_query, page_size=PAGE_SIZE)
         if index_query is not None
-        else _pages(client, state.query, extra_columns, salesforce_ids)
+        else _pages(client, state, salesforce_ids)
     )
     body = _audited_body(csv_chunks(pages, extra_columns, positions), pages, audit)
     first_chunk = next(body)  # raises the first page's failure, audited
@@ -316,19 +316,26 @@ def _audited_body(
 
 def _pages(
     client: MetronomeClient,
-    query: CustomerQuery,
-    extra_columns: Sequence[str],
+    state: ListState,
     salesforce_ids: Sequence[SalesforceId] | None,
 ) -> Generator[CustomerPage, None, None]:
     """The customers to write: Metronome's own paging, or a search looked up in batches
-    (`customers.search`)."""
-    if search.is_paged_by_metronome(query):
+    (`customers.search`), in the order the page shows them (paste order when chosen)."""
+    query = state.query
+    pasted_order = state.order == ORDER_PASTED and query.has_id_filters
+    if search.is_paged_by_metronome(query) and not pasted_order:
         # Past what the account can plausibly hold the export stops, visibly (an API that
         # answers new cursors for ever would otherwise stream without end).
         return client.iter_pages(
             query, page_size=PAGE_SIZE, max_rows=index_search.plausible_customer_count()
         )
-    return search.iter_pages(client, query, page_size=PAGE_SIZE, salesforce_ids=salesforce_ids)
+    return search.iter_pages(
+        client,
+        query,
+        page_size=PAGE_SIZE,
+        salesforce_ids=salesforce_ids,
+        pasted_order=pasted_order,
+    )
 
 
 def _resume(first_chunk: bytes, rest: Generator[bytes, None, None]) -> Iterator[bytes]:

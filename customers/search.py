@@ -185,18 +185,22 @@ def iter_pages(
     *,
     page_size: int = MAX_PAGE_SIZE,
     salesforce_ids: Sequence[SalesforceId] | None = None,
+    pasted_order: bool = False,
 ) -> Generator[CustomerPage, None, None]:
     """Every page of a query Metronome cannot page itself, to the end: the CSV export's
     source for a long ID list, or one with Salesforce IDs (each goes out in every form it may
-    be stored in), looked up and cut here. A query Metronome pages (`is_paged_by_metronome`)
-    is the client's `iter_pages`."""
-    if is_paged_by_metronome(query):
+    be stored in), looked up and cut here, in the order `search` gives the page. A query
+    Metronome pages (`is_paged_by_metronome`) is the client's `iter_pages`, unless its rows
+    are wanted in paste order (at most 100 IDs: one lookup, then sorted here)."""
+    if is_paged_by_metronome(query) and not pasted_order:
         raise ValueError("Metronome pages this query itself: use the client's iter_pages")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
     pasted = read_salesforce_ids(query, salesforce_ids)
     shown, results = _look_up(client, query, pasted, with_report=False)
     matches = shown.matches(results)
+    if pasted_order:
+        matches = _in_paste_order(matches, query, pasted)
     for start in range(0, len(matches), page_size):
         yield CustomerPage(matches[start : start + page_size], None)
 

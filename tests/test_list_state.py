@@ -22,6 +22,7 @@ from customers.sandbox.api import Faults
 from tests.factories import CUSTOMERS, customer_id, install_metronome, shown, wire_customer
 
 LIST = reverse("customers:list")
+EXPORT = reverse("customers:export")
 REPORT = reverse("customers:export_report")
 HTMX = {"HX-Request": "true"}
 
@@ -318,6 +319,36 @@ def test_pasted_ids_show_which_pasted_id_each_row_matched_and_can_keep_paste_ord
         customer_id("Acme Corp"),
         customer_id("Northwind Acme"),
     ]
+
+
+def csv_names(response) -> list[str]:
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    return [row["name"] for row in csv.DictReader(io.StringIO(body))]
+
+
+def test_the_csv_of_a_search_in_paste_order_is_in_paste_order(finance_client, indexed):
+    ids = pasted("Juniper HR Ltd.", "Acme Corp", "Northwind Acme")
+    page = finance_client.get(LIST, {"customer_ids": ids, "order": "pasted"})
+    download = re.search(r'id="download-csv" href="([^"]*)"', page.content.decode())
+    assert download and "order=pasted" in download.group(1)
+
+    in_file = csv_names(finance_client.get(download.group(1).replace("&amp;", "&")))
+
+    assert in_file == shown(page) == ["Juniper HR Ltd.", "Acme Corp", "Northwind Acme"]
+    creation = csv_names(finance_client.get(EXPORT, {"customer_ids": ids}))
+    assert creation == ["Acme Corp", "Northwind Acme", "Juniper HR Ltd."]
+
+
+def test_a_stored_search_keeps_paste_order_in_its_links_and_its_csv(finance_client, indexed):
+    ids = pasted("Juniper HR Ltd.", "Acme Corp", "Northwind Acme")
+    stored = finance_client.post(LIST, {"customer_ids": ids, "order": "pasted", "limit": "10"})
+    assert stored.status_code == 303
+    page = finance_client.get(stored["Location"])
+    html = page.content.decode().replace("&amp;", "&")
+    download = re.search(r'id="download-csv" href="([^"]*)"', html)
+
+    assert shown(page) == ["Juniper HR Ltd.", "Acme Corp", "Northwind Acme"]
+    assert download and csv_names(finance_client.get(download.group(1))) == shown(page)
 
 
 def test_pasted_salesforce_ids_name_the_form_they_were_pasted_in(finance_client, indexed):
