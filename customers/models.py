@@ -24,7 +24,10 @@ class CustomerAccess(models.Model):
         default_permissions = ()
         permissions = [
             ("view_customers", "Can view Metronome customers"),
-            ("export_customers", "Can download Metronome customers as CSV"),
+            (
+                "export_customers",
+                "Can download Metronome customers as CSV and their invoices as PDF",
+            ),
             # The Index maintainers group holds it (migration 0008), and superusers.
             ("sync_index", "Can start a customer index update from the customers page"),
             # The Managers group's: rename, change or delete any shared saved view.

@@ -1,7 +1,9 @@
 """Permissions: the groups and what each may see and export, the 403 page, the admin for
 superusers only, and the export audit log that nobody can change."""
 
+import importlib
 import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -44,7 +46,9 @@ def test_support_sees_customers_without_a_download_button_and_may_not_download(
     assert export.status_code == 403
     assert "Not allowed" in export.content.decode()
     # Only Finance grants the download: the page names it, not "Support or Finance".
-    assert "may not download Metronome customers as CSV" in export.content.decode()
+    assert "may not download Metronome customers as CSV and their invoices as PDF" in (
+        export.content.decode()
+    )
     assert "add you to the <strong>Finance</strong> group" in export.content.decode()
     assert not ExportAudit.objects.exists()
 
@@ -181,3 +185,28 @@ def test_the_audit_log_can_be_filtered_by_user_and_by_date(superuser, audits):
     )
     assert shown(january) == {audits[0].pk}
     assert shown("username=fiona&started_at__year=2024") == {audits[0].pk}
+
+
+def test_an_invoice_pdf_refused_says_the_permission_covers_pdfs(support_user, sandbox):
+    pdf = client_for(support_user).get(f"/customers/{uuid.uuid4()}/invoices/{uuid.uuid4()}/pdf")
+    assert pdf.status_code == 403
+    assert "may not download Metronome customers as CSV and their invoices as PDF" in (
+        pdf.content.decode()
+    )
+
+
+def test_the_export_permissions_old_name_is_renamed_where_it_already_exists(db):
+    from django.apps import apps
+    from django.contrib.auth.models import Permission
+
+    migration = importlib.import_module(
+        "customers.migrations.0014_export_permission_covers_invoice_pdfs"
+    )
+    permission = Permission.objects.get(codename="export_customers")
+    permission.name = migration.OLD_NAME
+    permission.save()
+
+    migration.say_it_covers_pdfs(apps, None)
+
+    permission.refresh_from_db()
+    assert permission.name == migration.NEW_NAME
