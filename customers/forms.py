@@ -105,11 +105,12 @@ class PastedIdsField(forms.CharField):
         return found.ids
 
     def prepare_value(self, value: Any) -> str:
-        # Redisplayed one ID per line, as pasted, whatever else was around them; a box with
-        # no ID in it keeps its text, so it can be corrected.
+        # Redisplayed one value a line: the IDs as pasted, then what was ignored, so that
+        # searching the box again (a reload, then a change of page size) reports the same;
+        # a box with no ID in it keeps its text, so it can be corrected.
         if isinstance(value, str):
-            ids = self.read(value).as_pasted
-            return "\n".join(ids) if ids else value
+            found = self.read(value)
+            return found.as_text("\n") if found.ids else value
         return "\n".join(value) if value else ""
 
 

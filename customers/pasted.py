@@ -81,14 +81,15 @@ class PastedIds:
     repeats: int = 0
     conversions: tuple[SalesforceId, ...] = ()
 
-    def as_text(self) -> str:
+    def as_text(self, separator: str = ",") -> str:
         """The paste, compacted to what the results report: each ID as pasted (every
         distinct pasted form of it), then each ignored value as often as it was pasted,
-        comma-separated. Extracting it again gives the same IDs, forms and ignored values:
-        a link or a stored search carries it instead of the whole paste."""
+        comma-separated (or one a line, as a box redisplays it). Extracting it again gives
+        the same IDs, forms and ignored values: a link or a stored search carries it
+        instead of the whole paste."""
         forms = dict.fromkeys([*self.as_pasted, *(c.typed for c in self.conversions)])
         ignored = [_as_cell(item.value) for item in self.ignored for _ in range(item.count)]
-        return ",".join([*forms, *ignored])
+        return separator.join([*forms, *ignored])
 
 
 def extract_customer_ids(text: str) -> PastedIds:

@@ -316,11 +316,13 @@ def test_an_empty_box_is_no_filter_and_no_error():
     assert form.ignored_values == []
 
 
-def test_the_box_redisplays_the_ids_one_per_line_as_pasted():
+def test_the_box_redisplays_the_ids_one_per_line_as_pasted_then_what_it_ignored():
     form = CustomerFilterForm(
         {"salesforce_account_ids": f"Account ID,001xx000003DHur;{GLOBEX}", "customer_ids": "x"}
     )
-    assert f">\n001xx000003DHur\n{GLOBEX}</textarea>" in str(form["salesforce_account_ids"])
+    assert f">\n001xx000003DHur\n{GLOBEX}\nAccount ID</textarea>" in str(
+        form["salesforce_account_ids"]
+    )
     # With no ID in it, the box keeps its text so it can be corrected.
     assert ">\nx</textarea>" in str(form["customer_ids"])
 
@@ -380,13 +382,30 @@ def test_extracting_the_compacted_paste_gives_the_same_ids_forms_and_ignored_val
     )
     for extract in (extract_salesforce_ids, extract_customer_ids):
         pasted = extract(text)
-        again = extract(pasted.as_text())
-        assert (again.ids, again.as_pasted, again.ignored) == (
-            pasted.ids,
-            pasted.as_pasted,
-            pasted.ignored,
-        )
-        assert set(again.conversions) == set(pasted.conversions)
+        for separator in (",", "\n"):  # a link's, a redisplayed box's
+            again = extract(pasted.as_text(separator))
+            assert (again.ids, again.as_pasted, again.ignored) == (
+                pasted.ids,
+                pasted.as_pasted,
+                pasted.ignored,
+            )
+            assert set(again.conversions) == set(pasted.conversions)
+
+
+def test_a_redisplayed_box_keeps_what_it_ignored_so_searching_it_again_reports_the_same():
+    text = f"Account ID\tName\n001xx000003DHur\tAcme\n{GLOBEX}\tGlobex\nTotal 2"
+    first = CustomerFilterForm({"salesforce_account_ids": text})
+    assert first.is_valid(), first.errors
+
+    shown = first["salesforce_account_ids"].value()
+    redisplayed = first.fields["salesforce_account_ids"].prepare_value(shown)
+    again = CustomerFilterForm({"salesforce_account_ids": redisplayed})
+
+    assert redisplayed.splitlines()[:2] == ["001xx000003DHur", GLOBEX]
+    assert again.is_valid(), again.errors
+    assert again.query() == first.query()
+    assert again.ignored_values == first.ignored_values
+    assert [value for value, _ in first.ignored_values] == ["Salesforce account IDs"]
 
 
 def test_the_form_gives_the_compacted_boxes_and_the_salesforce_ids_as_pasted():
