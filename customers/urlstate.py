@@ -294,6 +294,26 @@ class ListState:
     def switch_state_url(self) -> str:
         return switch_state_url(self.link_params(), to_archived=not self.query.only_archived)
 
+    def narrowing_params(self) -> dict[str, str | list[str]]:
+        """What narrows a pasted-ID search's rows beyond its paste boxes, spelled out even
+        when a stored search's key names them: the index's search and filters (not its
+        sort) and an ingest alias. The match report counts every match without them."""
+        spelled = replace(self, saved_key=None).search_params()
+        return {
+            name: value
+            for name, value in spelled.items()
+            if value and (name == "ingest_alias" or (name in INDEX_PARAMS and name != "sort"))
+        }
+
+    def every_match_url(self) -> str | None:
+        """The first page of the same paste without what narrows it, when that fits a link
+        (a paste of hundreds of IDs travels as a stored search's key, which holds all)."""
+        narrowing = self.narrowing_params()
+        spelled = replace(self, saved_key=None).search_params()
+        params = {name: value for name, value in spelled.items() if name not in narrowing}
+        params.update(columns=self.columns, view=self.view)
+        return list_url(params) if fits_in_url(params) else None
+
 
 @dataclass(frozen=True, slots=True)
 class PageLinks:

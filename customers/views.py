@@ -235,6 +235,15 @@ def _results(found: listing.Found) -> Context:
     }
     if found.notice:
         context["notice"] = found.notice
+    if found.report is not None:
+        # The report counts every pasted ID's match; the rows are narrowed by whatever else
+        # the search holds, and only customers both boxes matched when both were used.
+        narrowing = state.narrowing_params()
+        context["narrowed_by"] = saved_views.filters_in_words(narrowing)
+        query = state.query
+        context["both_boxes"] = bool(query.customer_ids and query.salesforce_account_ids)
+        if narrowing:
+            context["every_match_url"] = state.every_match_url()
     if found.index_result is not None:
         # The exact matches the view would not show, first on page one, are not counted:
         # they are not among the view's rows on its other pages, nor in its CSV, and the
@@ -251,6 +260,10 @@ def _results(found: listing.Found) -> Context:
         context["sort_links"] = state.sort_links()
         if found.index_result.corrected:
             context["corrections"] = found.index_result.corrections
+            # Nothing matched among the other filters, not in the whole account.
+            context["corrected_within_filters"] = state.query.has_id_filters or any(
+                name != "q" for name in state.narrowing_params()
+            )
     else:
         context["paging"] = state.page_links(
             next_cursor=found.next_cursor, rows=found.customer_count
@@ -334,7 +347,7 @@ PAGE_NAMES = (
     # the results and their links (_results)
     "state", "query", "index_query", "filtered", "shown_customers", "customers", "rows",
     "total", "report", "matched_as", "exact_extras", "extras_counted", "corrections", "paging",
-    "sort_links",
+    "sort_links", "corrected_within_filters", "narrowed_by", "both_boxes", "every_match_url",
     "switch_state_url", "download_url", "report_download_url",
     # saved views and chosen columns (saved_views.page_context)
     "saved_views", "current_view", "view_notice", "view_problems", "view_modified",

@@ -388,6 +388,59 @@ def test_pasted_ids_with_an_index_filter_keep_the_match_report(finance_client, i
     assert f'data-other-state-id="{customer_id("Acme Archived")}"' in html
 
 
+def narrowed(response) -> str:
+    found = re.search(
+        r"<p class=\"match-narrowed\" data-narrowed>(.*?)</p>", response.content.decode(), re.S
+    )
+    return " ".join(found.group(1).split()) if found else ""
+
+
+def test_the_match_report_says_what_else_narrows_its_rows_and_links_every_match(
+    finance_client, indexed
+):
+    ids = pasted("Acme Corp", "Juniper HR Ltd.", "Northwind Acme")
+    response = finance_client.get(LIST, {"customer_ids": ids, "q": "acme", "billable": "billable"})
+
+    assert '<strong data-count="matched">3</strong>' in response.content.decode()
+    text = narrowed(response).replace("&amp;", "&")
+    assert text.startswith(
+        "The rows below are only the matched customers that also fit Search “acme”, "
+        "Billable status “Billable”."
+    )
+    every = re.search(r'href="([^"]*)"[^>]*>Show every match', text)
+    assert every
+    assert sorted(shown(finance_client.get(every.group(1)))) == sorted(
+        ["Acme Corp", "Juniper HR Ltd.", "Northwind Acme"]
+    )
+    # The report alone, with nothing else set, says nothing of the kind.
+    assert narrowed(finance_client.get(LIST, {"customer_ids": ids})) == ""
+
+
+def test_with_both_boxes_the_report_says_the_rows_are_the_customers_both_matched(
+    finance_client, indexed
+):
+    both = finance_client.get(
+        LIST,
+        {
+            "customer_ids": pasted("Acme Corp", "Juniper HR Ltd."),
+            "salesforce_account_ids": "001xx000003DHurAAG",
+        },
+    )
+    assert shown(both) == ["Juniper HR Ltd."]
+    assert (
+        narrowed(both) == "The rows below are only the matched customers that both boxes matched."
+    )
+
+
+def test_a_typo_search_beside_other_filters_says_it_looked_among_them(finance_client, indexed):
+    response = finance_client.get(LIST, {"q": "acmee", "customer_ids": pasted("Acme Corp")})
+    assert "Nothing that fits the other filters matched “acmee” exactly" in (
+        response.content.decode()
+    )
+    alone = finance_client.get(LIST, {"q": "acmee"}).content.decode()
+    assert "Nothing matched “acmee” exactly" in alone
+
+
 def test_in_all_the_match_report_counts_archived_customers_as_matched(finance_client, indexed):
     # Archived first: the matched IDs keep the pasted order, as in every other view.
     ids = pasted("Acme Archived", "Acme Corp") + "\n" + "00000000-0000-4000-8000-000000000000"
