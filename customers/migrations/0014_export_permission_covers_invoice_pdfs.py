@@ -2,24 +2,26 @@
 refusing a PDF says what is missing. Django creates a missing permission after migrating
 but never renames one, so the name of an existing one is updated here."""
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 OLD_NAME = "Can download Metronome customers as CSV"
 NEW_NAME = "Can download Metronome customers as CSV and their invoices as PDF"
 
 
-def _rename(apps, name: str) -> None:
+def _rename(apps: Apps, name: str) -> None:
     Permission = apps.get_model("auth", "Permission")
     Permission.objects.filter(
         content_type__app_label="customers", codename="export_customers"
     ).update(name=name)
 
 
-def say_it_covers_pdfs(apps, schema_editor) -> None:
+def say_it_covers_pdfs(apps: Apps, schema_editor: BaseDatabaseSchemaEditor | None) -> None:
     _rename(apps, NEW_NAME)
 
 
-def say_csv_only(apps, schema_editor) -> None:
+def say_csv_only(apps: Apps, schema_editor: BaseDatabaseSchemaEditor | None) -> None:
     _rename(apps, OLD_NAME)
 
 
