@@ -16,7 +16,7 @@ from customers.index.search import Archived, Billable, IndexFilters, Sort
 from customers.metronome import MAX_PAGE_SIZE, CustomerQuery
 from customers.pasted import Ignored, PastedIds
 from customers.salesforce import SalesforceId
-from customers.urlstate import DEFAULT_PAGE_SIZE, INDEX_PARAMS, ORDER_PASTED, PAGE_SIZES, ListState
+from customers.urlstate import DEFAULT_PAGE_SIZE, INDEX_PARAMS, ORDERS, PAGE_SIZES, ListState
 
 MAX_PASTED_IDS = 1000
 # Reading a paste costs about 1 ms for every 1,000 characters of the worst text, and a
@@ -310,7 +310,7 @@ class CustomerFilterForm(forms.Form):
     order = forms.ChoiceField(
         label="Order",
         required=False,
-        choices=[("", "Creation order"), (ORDER_PASTED, "Paste order")],
+        choices=[("", "Creation order"), *ORDERS],
     )
     # Only the index answers these (see `uses_index`).
     billable = BillableField(label="Billable status")

@@ -39,8 +39,9 @@ NOT_INDEXED_NOTE = "new since the index was updated"
 
 def expand_saved_search(params: QueryDict) -> tuple[QueryDict, bool]:
     """Replace `search=<key>` by the stored filters, keeping the URL's other parameters (page
-    size, cursors, the Active/Archived toggle). Filters in the URL beside a key are ignored:
-    the key's own are the search, so the page, its links and its CSV always agree. Returns
+    size, cursors, the Active/Archived toggle and the order, which every link beside the key
+    spells out). Filters in the URL beside a key are ignored: the key's own are the search,
+    so the page, its links and its CSV always agree. Returns
     the parameters and whether the key named nothing. Reads only."""
     key = params.get("search", "")
     if not key:
@@ -54,7 +55,7 @@ def expand_saved_search(params: QueryDict) -> tuple[QueryDict, bool]:
             if values := saved.params.get(name):
                 expanded.setlist(name, [str(v) for v in values])
     for name, values in params.lists():
-        if name != "search" and (name not in FILTER_PARAMS or name == "only_archived"):
+        if name != "search" and (name not in FILTER_PARAMS or name in ("only_archived", "order")):
             expanded.setlist(name, values)
     return expanded, saved is None
 

@@ -51,8 +51,11 @@ INDEX_PARAMS = (
     "custom_field",
     "sort",
 )
-# How a pasted-ID search orders its rows: `pasted` is paste order, else creation order.
+# How a pasted-ID search orders its rows: `pasted` is paste order, else creation order
+# (`created` says so explicitly: beside a stored search's key, it overrides the key's order).
 ORDER_PASTED = "pasted"
+ORDER_CREATED = "created"
+ORDERS = ((ORDER_CREATED, "Creation order"), (ORDER_PASTED, "Paste order"))
 FILTER_PARAMS = (
     "salesforce_account_ids",
     "customer_ids",
@@ -152,8 +155,8 @@ def search_params(
         params = {**filter_params(query, pasted_text)}
         if index_query is not None:
             params = {**params, **index_params(index_query)}
-        if order:
-            params["order"] = order
+    if order and query.has_id_filters:  # only pasted IDs have an order to choose
+        params["order"] = order
     if limit != DEFAULT_PAGE_SIZE:
         params["limit"] = str(limit)
     return params
@@ -293,6 +296,13 @@ class ListState:
 
     def switch_state_url(self) -> str:
         return switch_state_url(self.link_params(), to_archived=not self.query.only_archived)
+
+    def order_links(self) -> list[tuple[str, str, bool]]:
+        """A pasted-ID search's orders, each (label, first page's link, whether shown)."""
+        return [
+            (label, self.first_page().url({"order": order}), (self.order or ORDER_CREATED) == order)
+            for order, label in ORDERS
+        ]
 
     def narrowing_params(self) -> dict[str, str | list[str]]:
         """What narrows a pasted-ID search's rows beyond its paste boxes, spelled out even

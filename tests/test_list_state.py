@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -340,7 +341,9 @@ def test_the_csv_of_a_search_in_paste_order_is_in_paste_order(finance_client, in
 
 
 def test_a_stored_search_keeps_paste_order_in_its_links_and_its_csv(finance_client, indexed):
-    ids = pasted("Juniper HR Ltd.", "Acme Corp", "Northwind Acme")
+    # Too many IDs for a link: stored, under a key.
+    unknown = [str(uuid.UUID(int=n)) for n in range(1, 201)]
+    ids = pasted("Juniper HR Ltd.", "Acme Corp", "Northwind Acme") + "\n" + "\n".join(unknown)
     stored = finance_client.post(LIST, {"customer_ids": ids, "order": "pasted", "limit": "10"})
     assert stored.status_code == 303
     page = finance_client.get(stored["Location"])
@@ -349,6 +352,59 @@ def test_a_stored_search_keeps_paste_order_in_its_links_and_its_csv(finance_clie
 
     assert shown(page) == ["Juniper HR Ltd.", "Acme Corp", "Northwind Acme"]
     assert download and csv_names(finance_client.get(download.group(1))) == shown(page)
+
+    # The report's order links switch the stored search's order, page and CSV alike.
+    creation_link = order_link(page, "Creation order")
+    assert "search=" in creation_link
+    creation = finance_client.get(creation_link)
+    assert shown(creation) == ["Acme Corp", "Northwind Acme", "Juniper HR Ltd."]
+    assert current_order(creation) == "Creation order"
+    assert csv_names(finance_client.get(download_link(creation))) == shown(creation)
+    back = finance_client.get(order_link(creation, "Paste order"))
+    assert shown(back) == ["Juniper HR Ltd.", "Acme Corp", "Northwind Acme"]
+
+
+def order_link(response, label: str) -> str:
+    html = response.content.decode().replace("&amp;", "&")
+    found = re.search(rf'<a class="button" href="([^"]*)"[^>]*>{label}</a>', html)
+    assert found, label
+    return found.group(1)
+
+
+def current_order(response) -> str:
+    found = re.search(r'aria-current="true">([^<]+)</a>', response.content.decode())
+    return found.group(1) if found else ""
+
+
+def download_link(response) -> str:
+    html = response.content.decode().replace("&amp;", "&")
+    found = re.search(r'id="download-csv" href="([^"]*)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_the_match_report_offers_both_orders_and_the_form_keeps_the_one_chosen(
+    finance_client, indexed
+):
+    ids = pasted("Juniper HR Ltd.", "Acme Corp", "Northwind Acme")
+    page = finance_client.get(LIST, {"customer_ids": ids})
+    assert current_order(page) == "Creation order"
+
+    in_paste_order = finance_client.get(order_link(page, "Paste order"), HTTP_HX_REQUEST="true")
+    html = in_paste_order.content.decode()
+    assert shown(in_paste_order) == ["Juniper HR Ltd.", "Acme Corp", "Northwind Acme"]
+    assert current_order(in_paste_order) == "Paste order"
+    # Refreshed out of band, so the next search from the form keeps paste order.
+    assert (
+        '<input type="hidden" id="order-state" name="order" value="pasted" hx-swap-oob="true">'
+        in html
+    )
+    # A search without pasted IDs has no order to keep, in the form or its links.
+    by_name = finance_client.get(LIST, {"q": "acme", "order": "pasted"}, HTTP_HX_REQUEST="true")
+    assert '<input type="hidden" id="order-state" name="order" value="" hx-swap-oob="true">' in (
+        by_name.content.decode()
+    )
+    assert "order=" not in download_link(by_name)
 
 
 def test_pasted_salesforce_ids_name_the_form_they_were_pasted_in(finance_client, indexed):

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.factories import salesforce_id_of
+
 pytestmark = pytest.mark.e2e
 
 
@@ -165,3 +167,33 @@ def test_a_paste_too_long_for_a_url_is_posted_and_reloads_from_its_short_url(das
     rows = dashboard.all_row_ids()
     assert len(rows) == len(set(rows)) == 320
     assert set(rows) == paste.rows
+
+
+def test_paste_order_is_chosen_in_the_report_and_kept_by_the_next_change(dashboard, data):
+    paste = data.paste(active=12, archived=0, unknown=0, seed=12)
+    dashboard.log_in("support")
+    page = dashboard.page
+    page.get_by_label("Salesforce account IDs").fill(paste.text)
+    dashboard.search()
+    report = dashboard.results.locator(".match-report")
+    expect(report.get_by_role("link", name="Creation order")).to_have_attribute(
+        "aria-current", "true"
+    )
+
+    # Offered by the report after an htmx search, not only after a reload.
+    dashboard.swap(report.get_by_role("link", name="Paste order").click)
+    # Each pasted ID's customers (several may share an account), in creation order.
+    in_paste_order = [
+        c["id"]
+        for pasted in paste.ids
+        for c in data.customers
+        if salesforce_id_of(c) == pasted and not c.get("archived_at")
+    ]
+    assert dashboard.row_ids() == in_paste_order
+    assert dashboard.query()["order"] == ["pasted"]
+
+    # Changing the page size submits the form: the order chosen in the report stays.
+    dashboard.swap(lambda: page.get_by_label("Rows per page").select_option("25"))
+    assert dashboard.query()["order"] == ["pasted"]
+    assert dashboard.row_ids() == in_paste_order
+    expect(report.get_by_role("link", name="Paste order")).to_have_attribute("aria-current", "true")
