@@ -80,6 +80,15 @@ document.addEventListener("focusin", (event) => {
   for (const other of bar.parentNode.querySelectorAll(".bar")) other.tabIndex = -1;
   bar.tabIndex = 0;
 });
+// The day pointed at, tapped or focused, written under its chart: a tooltip needs a mouse
+// and some patience, and a phone has neither.
+function readOutBar(event) {
+  const bar = event.target.closest && event.target.closest(".chart .bar");
+  const readout = bar && bar.closest(".usage-chart").querySelector("[data-readout]");
+  if (readout) readout.textContent = bar.getAttribute("aria-label");
+}
+document.addEventListener("mouseover", readOutBar);
+document.addEventListener("focusin", readOutBar);
 document.addEventListener("keydown", (event) => {
   const bar = event.target.closest && event.target.closest(".chart .bar");
   if (!bar) return;

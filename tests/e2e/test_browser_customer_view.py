@@ -89,6 +89,11 @@ def test_every_region_of_the_customer_view_at_laptop_and_phone_size(dashboard, l
     page.keyboard.press("ArrowRight")
     expect(bars.nth(1)).to_be_focused()
     label = bars.nth(1).get_attribute("aria-label")
+    # Shown on the page too, not only to a screen reader or in a mouse's tooltip.
+    expect(chart.locator("[data-readout]")).to_have_text(label)
+    bars.nth(3).hover()
+    expect(chart.locator("[data-readout]")).to_have_text(bars.nth(3).get_attribute("aria-label"))
+    bars.nth(1).focus()
     page.keyboard.press("Tab")
     expect(chart.locator("summary")).to_be_focused()
     page.keyboard.press("Shift+Tab")
