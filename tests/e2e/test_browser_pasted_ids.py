@@ -125,12 +125,19 @@ def test_a_report_column_of_15_character_ids_finds_every_account_and_ignores_the
     ]
     expect(dashboard.results.locator(".count")).to_contain_text("Rows 1–8 of 8")
     dashboard.screenshot("07-report-column")
-    # A "Matched as" ID cut short at this width shows whole when pointed at.
+    # At a laptop's width the "Matched as" column holds a Salesforce ID whole.
     page.set_viewport_size({"width": 1280, "height": 800})
     cell = dashboard.results.locator("td[data-matched-as]").first
-    assert cell.evaluate("td => td.scrollWidth > td.clientWidth"), "no longer cut at 1280"
+    assert cell.evaluate("td => td.scrollWidth <= td.clientWidth"), "cut at 1280"
+
+    # A customer ID (a UUID) is cut short there, and shows whole when pointed at.
+    page.get_by_label("Salesforce account IDs").fill("")
+    page.get_by_label("Customer IDs").fill(accounts[0])
+    dashboard.search()
+    cell = dashboard.results.locator("td[data-matched-as]").first
+    assert cell.evaluate("td => td.scrollWidth > td.clientWidth"), "a UUID no longer cut"
     cell.locator("code").hover()
-    expect(cell.locator("code")).to_have_attribute("title", cell.get_attribute("data-matched-as"))
+    expect(cell.locator("code")).to_have_attribute("title", accounts[0])
 
 
 def test_a_paste_too_long_for_a_url_is_posted_and_reloads_from_its_short_url(dashboard, data):
