@@ -205,7 +205,10 @@ def test_an_archived_exact_match_is_not_counted_among_the_active_views_rows(
     # The same total on both pages, rows numbered once: the exact match is beside them.
     assert "Rows 1–2 of 3" in first_html
     assert "not counted in its rows or its CSV" in first_html
+    # The count beside the rows says so too, where the eye checks it against them.
+    assert "and 1 exact match above, not counted" in first_html
     assert "Rows 3–3 of 3" in second.content.decode()
+    assert "exact match above" not in second.content.decode()
     assert len(shown(second)) == 1
 
 
