@@ -40,6 +40,8 @@ def names(q: str = "", **options) -> list[str]:
 def test_fold_removes_accents_case_and_extra_spaces():
     assert fold("  Société   GÉNÉRALE ") == "societe generale"
     assert fold("Straße") == "strasse"
+    # Letters with no accent to remove, as typed without them.
+    assert fold("Ørsted Æble Łódź Œuvre") == "orsted aeble lodz oeuvre"
 
 
 @pytest.mark.parametrize(

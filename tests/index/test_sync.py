@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from customers import metronome, wiring
+from customers.index import rows
 from customers.index import search as customer_index
 from customers.index import sync as index_sync
 from customers.index.rows import fingerprint
@@ -461,3 +462,18 @@ def test_a_first_sync_builds_the_indexes_again_after_filling_the_table(install_c
 
     assert index_names() == before
     assert customer_index.search("globex").total == 1
+
+
+@pytest.mark.django_db
+def test_a_new_row_format_rewrites_every_row_once_on_the_next_sync(install_client, monkeypatch):
+    customers = [wire_customer("Ørsted"), wire_customer("Acme")]
+    sync_from(install_client, customers)
+    # A row built the old way (here: folded without the letters fold now reads).
+    IndexedCustomer.objects.filter(name="Ørsted").update(name_folded="ørsted")
+
+    monkeypatch.setattr(rows, "ROW_FORMAT", b"rows-next")
+    run = sync_from(install_client, customers)
+
+    assert (run.inserted, run.updated, run.deleted) == (0, 2, 0)
+    assert IndexedCustomer.objects.get(name="Ørsted").name_folded == "orsted"
+    assert sync_from(install_client, customers).updated == 0
