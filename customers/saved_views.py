@@ -166,6 +166,10 @@ def save_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Saved the view “{view.name}”.")
             return HttpResponseRedirect(_open_url(view), status=303)
     context["back_url"] = urlstate.list_url(QueryDict(state_text))
+    # What is about to be saved, in the words the view's own page will use.
+    shown = rules.canonical_state(QueryDict(state_text))
+    context["filters_shown"] = filters_in_words(shown.params)
+    context["columns_shown"] = columns.parse(",".join(shown.columns)).columns
     return render(request, "customers/views/save.html", context)
 
 

@@ -130,6 +130,10 @@ def test_changing_a_filter_of_an_open_view_shows_modified_with_save_and_reset(fi
     assert 'name="state" value="custom_field=region%3Dapac&amp;columns=name%2Cid' in (
         new_page.content.decode()
     )
+    # The form says what it is about to save, as the view's own page will.
+    what = " ".join(new_page.content.decode().split())
+    assert "<dt>Custom field</dt><dd>region=apac</dd>" in what
+    assert "Columns: Name, Metronome ID" in what
 
     state = re.search(r'name="state" value="([^"]+)"', changed)
     assert state is not None
