@@ -250,7 +250,7 @@ def generate_account(
         credit_type,
         commit_amount,
         monthly,
-        nearly_spent,
+        remaining,
         expiring,
         credit_end - now,
         ended is not None,
@@ -396,18 +396,21 @@ def _contract_alerts(
     credit_type: Mapping[str, str],
     commit_amount: float,
     monthly: float,
-    nearly_spent: bool,
+    remaining: float,
     expiring: bool,
     left: timedelta,
     ended: bool,
 ) -> tuple[dict[str, Any], ...]:
+    # In alarm exactly when the commit's balance, as the balances region shows it, is under
+    # the threshold: a demo whose alert says OK above "$514.85 left of $41,180" is doubted.
+    low_balance = float(round(commit_amount * 0.1, -2))
     alerts = [
         _alert(
             rng,
             "Prepaid commit below 10 %",
             "low_remaining_commit_balance_reached",
-            float(round(commit_amount * 0.1, -2)),
-            "in_alarm" if nearly_spent else "ok",
+            low_balance,
+            "in_alarm" if not ended and remaining < low_balance else "ok",
             credit_type,
         ),
         _alert(

@@ -236,6 +236,34 @@ def test_the_data_has_nearly_spent_commits_expiring_credits_and_alerts_in_alarm(
     assert min(nearly_spent, expiring, zero, in_alarm, ended, future) >= 5
 
 
+def test_the_low_commit_alert_is_in_alarm_exactly_when_the_balance_shown_is_below_it(
+    api: SandboxAPI,
+) -> None:
+    now = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC)
+    checked = alarms = 0
+    for customer in api.customers[:200]:
+        current = {
+            contract["id"]
+            for contract in _contracts(api, customer["id"])
+            if _parse(contract["starting_at"]) <= now
+            and (contract.get("ending_before") is None or _parse(contract["ending_before"]) > now)
+        }
+        left = [
+            item["balance"]
+            for item in _balances(api, customer["id"])
+            if item["type"] == "PREPAID" and item["contract"]["id"] in current
+        ]
+        for alert in _alerts(api, customer["id"]):
+            if alert["alert"]["name"] != "Prepaid commit below 10 %" or not left:
+                continue
+            threshold = alert["alert"]["threshold"]
+            in_alarm = alert["customer_status"] == "in_alarm"
+            assert in_alarm == (min(left) < threshold), (customer["name"], left, threshold)
+            checked += 1
+            alarms += in_alarm
+    assert checked >= 50 and alarms >= 3
+
+
 def test_usage_has_a_weekly_rhythm_and_none_before_the_customer_signed(api: SandboxAPI) -> None:
     customer = next(
         c
