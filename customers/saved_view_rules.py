@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.http import QueryDict
 
@@ -88,7 +88,9 @@ class ViewList:
 
 
 # The list is kept in the shared cache, so the customers page costs no query for it: any
-# change to a view or a landing view bumps this version (on every instance at once).
+# change to a view or a landing view bumps this version (on every instance at once). Over
+# a cache each process keeps for itself (no CACHE_URL), a bump reaches one worker only and
+# the others would list an unshared or deleted view for minutes: it is read every time.
 LIST_VERSION_KEY = "saved-views:version"
 LIST_CACHE_SECONDS = 300
 
@@ -96,11 +98,21 @@ LIST_CACHE_SECONDS = 300
 def view_list(user: Person) -> ViewList:
     if not isinstance(user, User):
         return ViewList()
+    if not settings.CACHE_IS_SHARED:
+        return _read_view_list(user)
     key = f"saved-views:{_list_version()}:{user.pk}"
     cached: ViewList | None = cache.get(key)
     if cached is not None:
         return cached
-    landing = LandingView.objects.filter(user=user).values_list("view_id", flat=True).first()
+    listed = _read_view_list(user)
+    cache.set(key, listed, LIST_CACHE_SECONDS)
+    return listed
+
+
+def _read_view_list(user: User) -> ViewList:
+    """One query: the views the person sees, with their owners and which one they land on."""
+    lands_on = LandingView.objects.filter(user=user, view=OuterRef("pk"))
+    views = visible_to(user).select_related("owner").annotate(is_landing=Exists(lands_on))
     links = [
         (
             view.owner_id == user.pk,
@@ -109,17 +121,15 @@ def view_list(user: Person) -> ViewList:
                 name=view.name,
                 shared=view.shared,
                 owner=view.owner.get_username() if view.owner else "",
-                landing=view.pk == landing,
+                landing=view.is_landing,
             ),
         )
-        for view in visible_to(user).select_related("owner")
+        for view in views
     ]
-    listed = ViewList(
+    return ViewList(
         mine=tuple(link for mine, link in links if mine),
         shared=tuple(link for mine, link in links if not mine),
     )
-    cache.set(key, listed, LIST_CACHE_SECONDS)
-    return listed
 
 
 def _list_version() -> int:

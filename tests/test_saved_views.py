@@ -124,8 +124,10 @@ def test_the_list_puts_mine_first_then_the_shared_ones_of_others(ann, bob):
     assert [(link.slug, link.owner) for link in listed.shared] == [(theirs.slug, "ann")]
 
 
-def test_the_list_is_current_after_any_change_on_any_instance(ann, bob):
-    # Cached in the shared cache under a version every change bumps.
+def test_the_list_is_current_after_any_change_on_any_instance(ann, bob, settings):
+    # Cached in the shared cache under a version every change bumps (this process's memory
+    # stands in for Redis).
+    settings.CACHE_IS_SHARED = True
     assert rules.view_list(bob).shared == ()
     view = save(ann, "Apple", shared=True)
     assert [link.name for link in rules.view_list(bob).shared] == ["Apple"]
@@ -134,6 +136,21 @@ def test_the_list_is_current_after_any_change_on_any_instance(ann, bob):
     rules.set_landing(bob, view)
     assert rules.view_list(bob).shared[0].landing
     rules.delete(ann, view)
+    assert rules.view_list(bob).shared == ()
+
+
+def test_without_a_shared_cache_the_list_is_read_afresh_so_other_workers_changes_show(
+    ann, bob, settings
+):
+    # Each gunicorn worker's cache is its own memory: a change made by another worker bumps
+    # the version there only. Here the change bypasses this process's signals, as another
+    # worker's would.
+    settings.CACHE_IS_SHARED = False
+    view = save(ann, "Apple", shared=True)
+    assert [link.name for link in rules.view_list(bob).shared] == ["Apple"]
+
+    SavedView.objects.filter(pk=view.pk).update(shared=False)
+
     assert rules.view_list(bob).shared == ()
 
 

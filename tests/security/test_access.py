@@ -231,13 +231,26 @@ def tables_queried(response_getter):
         response = response_getter()
     assert response.status_code == 200
     assert "download-csv" in response.content.decode()  # the export permission was checked
-    return [re.search(r'FROM\s+"?(\w+)', q["sql"])[1] for q in queries.captured_queries]
+    return [main_table(q["sql"]) for q in queries.captured_queries]
 
 
-def test_a_page_costs_the_session_and_one_user_query_with_its_permissions(finance_client):
+def main_table(sql: str) -> str:
+    """The table after the query's own FROM, not a subquery's (outside every parenthesis)."""
+    depth = 0
+    for position, character in enumerate(sql):
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if depth == 0 and (found := re.match(r'\sFROM\s+"?(\w+)', sql[position:])):
+            return found[1]
+    raise AssertionError(f"no FROM in {sql}")
+
+
+def test_a_page_costs_the_session_the_user_and_the_saved_views_each_one_query(finance_client):
+    # Without a shared cache every worker reads them from the database: a logout, or a view
+    # unshared or deleted, on another worker holds at once.
     assert tables_queried(lambda: finance_client.get("/customers/")) == [
         "django_session",
         "auth_user",
+        "customers_savedview",
     ]
 
 
