@@ -10,6 +10,7 @@ import re
 import httpx
 import pytest
 
+from customers import metronome
 from customers.metronome import MalformedResponse, MetronomeClient, invoice_pdf
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport
 
@@ -155,6 +156,26 @@ def test_a_pdf_that_grows_past_the_cap_while_streaming_stops() -> None:
         for chunk in pdf.chunks():
             received += len(chunk)
     assert received <= 10_000
+    client.close()
+
+
+def test_a_huge_error_body_is_read_only_as_far_as_its_message_needs() -> None:
+    # A 400 with a 13 MB body (as good as endless): reading it whole held a worker's memory
+    # and time for as long as the server cared to send (3 GB in an attack).
+    sent = 0
+
+    def huge():
+        nonlocal sent
+        yield b'{"message": "no such invoice"'
+        for _ in range(200):
+            sent += 1
+            yield b" " * 65536
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(400, content=huge()))
+    client = MetronomeClient(base_url="http://m.test", bearer_token="t", transport=transport)
+    with pytest.raises(metronome.BadRequest):
+        client.open_invoice_pdf("c", "i")
+    assert sent <= 1
     client.close()
 
 
