@@ -6,6 +6,7 @@ Reference: https://docs.metronome.com/api-reference/customers/list-customers"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import partial
 from urllib.parse import quote
@@ -166,7 +167,12 @@ class CustomersClient(HTTPClient):
             raise not_found_or(error, customer_id) from None
         if not isinstance(body, dict):
             raise MalformedResponse("Metronome sent a customer the dashboard could not read.")
-        return Customer.from_wire(body.get("data"))
+        customer = Customer.from_wire(body.get("data"))
+        # Another customer's values under this one's address would be believed, as an
+        # invoice's would (checked the same way in invoices.py).
+        if _uuid_value(customer.id) != _uuid_value(customer_id):
+            raise MalformedResponse("Metronome sent another customer than the one asked for.")
+        return customer
 
     def _fetch_page(self, query: CustomerQuery, limit: int, cursor: str | None) -> CustomerPage:
         page = self._fetch_customers(query, limit, cursor)
@@ -206,6 +212,14 @@ class CustomersClient(HTTPClient):
             return body
         items, next_page = checked_page(body, limit=limit, noun="customer")
         return decode.listed_items(items, next_page)
+
+
+def _uuid_value(text: str) -> str:
+    """A customer ID as compared: one UUID in any of its spellings, else the text."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
 
 
 def _page_params(query: CustomerQuery, limit: int, cursor: str | None) -> dict[str, str]:

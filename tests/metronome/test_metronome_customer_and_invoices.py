@@ -87,6 +87,17 @@ def test_get_customer_asks_for_one_customer_and_parses_it() -> None:
     assert customer.name == "Acme" and customer.custom_fields == {"notes": "Line one\nLine two"}
 
 
+def test_another_customer_than_the_one_asked_for_is_refused() -> None:
+    impostor = {**CUSTOMER, "id": "00000000-0000-4000-8000-000000000001", "name": "IMPOSTOR"}
+    client = client_answering(lambda r: httpx.Response(200, json={"data": impostor}))
+    with pytest.raises(metronome.MalformedResponse, match="another customer"):
+        client.get_customer(CUSTOMER_ID)
+    # The same customer, its ID spelt another way, is the one asked for.
+    upper = {**CUSTOMER, "id": CUSTOMER_ID.upper()}
+    client = client_answering(lambda r: httpx.Response(200, json={"data": upper}))
+    assert client.get_customer(CUSTOMER_ID).name == "Acme"
+
+
 def test_an_unknown_customer_is_customer_not_found_naming_the_id() -> None:
     client = client_answering(lambda r: httpx.Response(404, json={"message": "Customer not found"}))
     with pytest.raises(metronome.CustomerNotFound, match=CUSTOMER_ID):
