@@ -25,10 +25,33 @@ MIN_RUN = 8
 MAX_DEPTH = 3
 # A log line needs no more of a message than this (and the search stays cheap).
 MAX_TEXT = 2000
+# Characters searched for the token, over every decoding of every level, per message: an
+# ordinary message costs a few thousand. Past it the message is treated as quoting the
+# token (withheld): a crafted one (base64 of hex of base64, 2,000 characters) decodes
+# into hundreds of readings, 1.1 s of a worker's CPU per answer without a bound.
+MAX_WORK = 100_000
 
-_PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~+\-])*%[0-9A-Fa-f]{2}[%0-9A-Za-z._~+\-]*")
+# Starting only where a run of URL characters starts: tried from every position of a long
+# run with no escape in it, the search was quadratic (most of a crafted message's cost).
+_PERCENT = re.compile(
+    r"(?<![0-9A-Za-z._~+\-])(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~+\-])*%[0-9A-Fa-f]{2}[%0-9A-Za-z._~+\-]*"
+)
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
+
+
+class _OutOfWork(Exception):
+    """The message took more searching than MAX_WORK: treated as quoting the token."""
+
+
+class _Work:
+    def __init__(self) -> None:
+        self.left = MAX_WORK
+
+    def spend(self, text: str) -> None:
+        self.left -= len(text)
+        if self.left < 0:
+            raise _OutOfWork
 
 
 def redact(text: str, token: str) -> str:
@@ -38,19 +61,29 @@ def redact(text: str, token: str) -> str:
     if not token or not text:
         return text
     grams = _grams(token)
-    redacted = text
-    for pattern in (_PERCENT, _BASE64, _HEX):
-        redacted = pattern.sub(
-            lambda match: REDACTED if _segment_mentions(match[0], grams) else match[0],
-            redacted,
-        )
-    redacted = _cut_runs(redacted, grams)
-    return WITHHELD if mentions_token(redacted, token) else redacted
+    work = _Work()
+    try:
+        redacted = text
+        for pattern in (_PERCENT, _BASE64, _HEX):
+            redacted = pattern.sub(
+                lambda match: REDACTED if _segment_mentions(match[0], grams, work) else match[0],
+                redacted,
+            )
+        redacted = _cut_runs(redacted, grams)
+        return WITHHELD if _mentions(redacted, grams, 0, work) else redacted
+    except _OutOfWork:
+        return WITHHELD
 
 
 def mentions_token(text: str, token: str) -> bool:
-    """Whether `text` holds 8 or more characters of the token in any of the forms above."""
-    return bool(token) and _mentions(text, _grams(token), 0)
+    """Whether `text` holds 8 or more characters of the token in any of the forms above (or
+    takes more than MAX_WORK to tell)."""
+    if not token:
+        return False
+    try:
+        return _mentions(text, _grams(token), 0, _Work())
+    except _OutOfWork:
+        return True
 
 
 def _grams(token: str) -> frozenset[str]:
@@ -75,7 +108,8 @@ def _has_run(text: str, grams: frozenset[str]) -> bool:
     return any(folded[start : start + size] in grams for start in range(len(folded) - size + 1))
 
 
-def _mentions(text: str, grams: frozenset[str], depth: int) -> bool:
+def _mentions(text: str, grams: frozenset[str], depth: int, work: _Work) -> bool:
+    work.spend(text)
     if _has_run(text, grams):
         return True
     if depth >= MAX_DEPTH:
@@ -83,11 +117,11 @@ def _mentions(text: str, grams: frozenset[str], depth: int) -> bool:
     whole = {urllib.parse.unquote_plus(text), html.unescape(text)} - {text}
     segments = [m[0] for pattern in (_PERCENT, _BASE64, _HEX) for m in pattern.finditer(text)]
     candidates = [*whole, *(decoded for s in segments for decoded in _decode_all(s))]
-    return any(_mentions(candidate, grams, depth + 1) for candidate in candidates)
+    return any(_mentions(candidate, grams, depth + 1, work) for candidate in candidates)
 
 
-def _segment_mentions(segment: str, grams: frozenset[str]) -> bool:
-    return any(_mentions(reading, grams, 1) for reading in _decode_all(segment))
+def _segment_mentions(segment: str, grams: frozenset[str], work: _Work) -> bool:
+    return any(_mentions(reading, grams, 1, work) for reading in _decode_all(segment))
 
 
 def _decode_all(segment: str) -> list[str]:

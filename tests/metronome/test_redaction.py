@@ -77,3 +77,30 @@ def test_any_run_of_eight_or_more_inside_any_text_is_taken_out(text, start, leng
         return
     logged = redact(f"{text}{run}{text}", TOKEN)
     assert not mentions_token(logged, TOKEN)
+
+
+def test_a_message_that_takes_too_much_searching_is_withheld_not_searched_for_ever():
+    # Base64 of hex of base64: each level decodes into a dozen readings of the next, hundreds
+    # in all (1.1 s of CPU a message before the search had a bound).
+    from customers.metronome import redaction
+
+    noise = base64.b64encode(bytes((n * 37 + 11) % 256 for n in range(400))).decode()
+    crafted = b64(noise.encode().hex())[:2000]
+    searched: list[int] = []
+    spend = redaction._Work.spend
+
+    def counted(work: redaction._Work, text: str) -> None:
+        searched.append(len(text))
+        spend(work, text)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(redaction._Work, "spend", counted)
+        assert redact(crafted, TOKEN) == WITHHELD
+    assert redaction.MAX_WORK < sum(searched) <= redaction.MAX_WORK + 2000
+
+
+def test_an_ordinary_long_message_is_searched_whole_within_the_bound():
+    cursor = b64("page=7;customer=0c5e4f3a-3f7c-4b8e-9a8e-2f4a1c9d7b6e;" * 6)
+    message = (f"Invalid next_page cursor {cursor}; request 9d1c " * 5)[:2000]
+    assert redact(message, TOKEN) == message
+    assert redact(message + " " + TOKEN, TOKEN) != message  # still found when there
