@@ -49,8 +49,15 @@ Listed = tuple[object, str, bytes]
 # How a row is built from a customer's JSON (its folded texts: keys.fold), in every
 # fingerprint: a change to it makes every row look changed once, so the next sync rewrites
 # them all (as a first sync would) instead of keeping rows built the old way. 2: letters
-# such as ø and æ fold to o and ae.
+# such as ø and æ fold to o and ae; folded names, aliases and external IDs cut to
+# MAX_INDEXED_TEXT.
 ROW_FORMAT = b"rows-2"
+# The folded name and external ID are B-tree keys (sorting, prefix search), each folded
+# alias a GIN key, and PostgreSQL refuses a key over about 2,700 bytes: one customer named
+# with 5,000 words failed every sync ("index row requires 16744 bytes"). 500 characters are
+# at most 2,000 bytes of UTF-8; the values are stored whole beside them, and a search for
+# their first 500 characters finds them.
+MAX_INDEXED_TEXT = 500
 
 
 def fingerprint(span: bytes) -> str:
@@ -134,11 +141,11 @@ def row_builders(
         return (
             db_id,
             customer.name,
-            fold(customer.name),
+            fold(customer.name)[:MAX_INDEXED_TEXT],
             to_json(aliases),
-            "".join(f"\n{fold(alias)}" for alias in aliases) + "\n",
+            "".join(f"\n{fold(alias)[:MAX_INDEXED_TEXT]}" for alias in aliases) + "\n",
             customer.external_id,
-            fold(customer.external_id),
+            fold(customer.external_id)[:MAX_INDEXED_TEXT],
             salesforce_id,
             salesforce_id_18(salesforce_id),
             salesforce_key(salesforce_id),

@@ -71,6 +71,12 @@ def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRu
                 staged - started,
                 time.monotonic() - staged,
             )
+            try:
+                staging.rebuild_name_words()
+            except DatabaseError:
+                # The index is swapped in and searchable: only misspelt names are corrected
+                # from the previous dictionary until the next sync.
+                logger.exception("Customer index: name words not rebuilt")
             run.outcome = SyncRun.Outcome.SUCCEEDED
         except (KeyboardInterrupt, SystemExit):
             run.outcome = SyncRun.Outcome.INTERRUPTED

@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from customers import metronome, wiring
-from customers.index import rows
+from customers.index import rows, staging
 from customers.index import search as customer_index
 from customers.index import sync as index_sync
 from customers.index.rows import fingerprint
@@ -477,3 +477,42 @@ def test_a_new_row_format_rewrites_every_row_once_on_the_next_sync(install_clien
     assert (run.inserted, run.updated, run.deleted) == (0, 2, 0)
     assert IndexedCustomer.objects.get(name="Ørsted").name_folded == "orsted"
     assert sync_from(install_client, customers).updated == 0
+
+
+@pytest.mark.django_db
+def test_a_name_of_thousands_of_words_gives_the_typo_dictionary_only_its_first_few(
+    install_client,
+):
+    # And neither it nor an alias or external ID as long fails the sync on PostgreSQL, whose
+    # index keys hold at most about 2,700 bytes.
+    long_name = " ".join(f"word{n:05d}" for n in range(5000))
+    huge = wire_customer(long_name, ingest_aliases=["a" * 20_000], external_id="e" * 20_000)
+    run = sync_from(install_client, [huge, wire_customer("Acme Corporation")])
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
+
+    words = set(IndexedNameWord.objects.values_list("word", flat=True))
+    assert words == {f"word{n:05d}" for n in range(staging.MAX_NAME_WORDS)} | {
+        "acme",
+        "corporation",
+    }
+    # Stored whole, and found by its beginning; its folded copy, a sort key, is cut where
+    # PostgreSQL's index keys end.
+    stored = IndexedCustomer.objects.get(name=long_name)
+    assert len(stored.name_folded) == rows.MAX_INDEXED_TEXT
+    assert customer_index.search("word00003 word00004").customer_ids == (str(stored.id),)
+
+
+@pytest.mark.django_db
+def test_a_failed_dictionary_rebuild_leaves_the_swapped_index_and_a_successful_run(
+    install_client, monkeypatch
+):
+    from django.db import OperationalError
+
+    def locked() -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(staging, "rebuild_name_words", locked)
+    run = sync_from(install_client, [wire_customer("Acme")])
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert IndexedCustomer.objects.filter(name="Acme").exists()
