@@ -16,7 +16,7 @@ rules of customers.models.SavedView, apart from HTTP (customers/saved_views.py).
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,11 @@ Person = AbstractBaseUser | AnonymousUser
 MANAGE_SHARED = "customers.manage_shared_views"
 MAX_NAME = 80
 # Tabs, newlines and other control characters make a name that lies about itself in a list.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Characters a name may not hold, by Unicode category: controls, format characters
+# (zero-width spaces and joiners, direction marks and overrides, soft hyphens, tags: a name
+# of nothing but these shows as a blank link, and one beside a visible twin looks the
+# same), line and paragraph separators, private use, surrogates and unassigned ones.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
 # A view's URL parameters beside its filters: page size and columns. Paging never.
 STATE_PARAMS = (*urlstate.FILTER_PARAMS, "limit", "columns")
 
@@ -236,8 +240,8 @@ def clean_name(raw: object) -> str:
         raise Refused("Give the view a name.")
     if len(name) > MAX_NAME:
         raise Refused(f"A view's name has at most {MAX_NAME} characters; this one has {len(name)}.")
-    if _CONTROL.search(name):
-        raise Refused("A view's name cannot hold control or text-direction characters.")
+    if any(unicodedata.category(character) in _INVISIBLE_CATEGORIES for character in name):
+        raise Refused("A view's name cannot hold control, invisible or text-direction characters.")
     return name
 
 

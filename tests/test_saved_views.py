@@ -243,6 +243,12 @@ def test_two_people_sharing_at_once_do_not_both_pass_the_team_cap(ann, bob, sett
         ("x" * 81, "at most 80 characters"),
         ("tab\u0007bell", "control"),
         ("evil\u202eright-to-left", "text-direction"),
+        ("\u200b", "invisible"),  # a zero-width space alone: a blank link
+        ("\u200f" * 80, "invisible"),  # right-to-left marks
+        ("Private\u200bone", "invisible"),  # the twin of "Private one" to the eye
+        ("soft\u00adhyphen", "invisible"),
+        ("tag\U000e0041", "invisible"),
+        ("private\ue000use", "invisible"),
     ],
 )
 def test_bad_names_are_refused_with_a_reason(ann, name, problem):
