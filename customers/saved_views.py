@@ -383,6 +383,8 @@ def choose_columns(request: HttpRequest) -> HttpResponse:
             "focus": focus,
             "back_url": urlstate.list_url(state),
             "dropped": choice.dropped,
+            "keys_left_out": index_search.custom_field_keys_left_out(),
+            "max_keys": index_search.MAX_CUSTOM_FIELD_KEYS,
         },
     )
 

@@ -14,6 +14,7 @@ read as tiers, each only as far as the page (`tiers.py`), where names sort by co
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -368,28 +369,45 @@ def plausible_customer_count() -> int | None:
     return math.ceil(last.seen * settings.PAGING_HEADROOM) + 1000
 
 
+# Keys given a column of their own in the CSV and offered by the column chooser: a
+# spreadsheet holds 16,384 columns, and a hostile account's 90,000 keys made a 21 MB
+# chooser page and a CSV Excel cuts short. The most used are kept.
+MAX_CUSTOM_FIELD_KEYS = 200
 CUSTOM_FIELD_KEYS_CACHE_SECONDS = 24 * 3600
 
 
 def custom_field_keys() -> tuple[str, ...]:
-    """Every custom-field key of the indexed customers, sorted: the CSV export gives each its
-    own column (a stream cannot learn keys late). Read once per sync and kept in the cache
-    under that sync's ID; () before the first sync."""
+    """The custom-field keys of the indexed customers, sorted: the CSV export gives each its
+    own column (a stream cannot learn keys late), and the column chooser offers each. At
+    most the MAX_CUSTOM_FIELD_KEYS most used; the export's custom_fields column holds every
+    field whatever its key."""
+    return _custom_field_keys()[0]
+
+
+def custom_field_keys_left_out() -> int:
+    """How many keys `custom_field_keys` leaves out, being used less than those it gives."""
+    return _custom_field_keys()[1]
+
+
+def _custom_field_keys() -> tuple[tuple[str, ...], int]:
+    """(the keys, how many were left out). Read once per sync and kept in the cache under
+    that sync's ID; ((), 0) before the first sync."""
     last = last_successful_sync()
     if last is None:
-        return ()
-    key = f"customer-index:custom-field-keys:{last.pk}"
-    keys: tuple[str, ...] | None = cache.get(key)
-    if keys is None:
-        found: set[str] = set()
+        return (), 0
+    key = f"customer-index:custom-field-keys:v2:{last.pk}"
+    known: tuple[tuple[str, ...], int] | None = cache.get(key)
+    if known is None:
+        used: collections.Counter[str] = collections.Counter()
         every_fields = IndexedCustomer.objects.values_list("custom_fields", flat=True)
         with _cursor_in_its_transaction():
             for fields in every_fields.iterator(chunk_size=2000):
                 if isinstance(fields, dict):
-                    found.update(str(name) for name in fields)
-        keys = tuple(sorted(found))
-        cache.set(key, keys, CUSTOM_FIELD_KEYS_CACHE_SECONDS)
-    return keys
+                    used.update(str(name) for name in fields)
+        kept = [name for name, _ in used.most_common(MAX_CUSTOM_FIELD_KEYS)]
+        known = (tuple(sorted(kept)), len(used) - len(kept))
+        cache.set(key, known, CUSTOM_FIELD_KEYS_CACHE_SECONDS)
+    return known
 
 
 # --- Filters -------------------------------------------------------------------------------

@@ -441,3 +441,34 @@ def test_a_look_up_answered_with_more_customers_than_asked_for_says_so(
     assert "answered a look-up of 20 customer IDs with more than 100 customers" in text
     assert "far more than this account has" not in text
     assert pages_sent == 2
+
+
+def test_past_the_cap_only_the_most_used_keys_get_columns_and_the_chooser_says_so(
+    finance_client, db, install_client, monkeypatch
+):
+    from customers.index import search as index_search
+
+    monkeypatch.setattr(index_search, "MAX_CUSTOM_FIELD_KEYS", 3)
+    common = {"region": "emea", "tier": "gold", "owner": "kim"}
+    customers = [
+        wire_customer(f"Keyed {n}", custom_fields={**common, f"rare_{n}": "x"}) for n in range(5)
+    ]
+    install_metronome(install_client, customers)
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+
+    response = finance_client.get("/customers/export.csv")
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    header = body.split("\r\n", 1)[0].split(",")
+    assert [name for name in header if name.startswith("custom_fields.")] == [
+        "custom_fields.owner",
+        "custom_fields.region",
+        "custom_fields.tier",
+    ]
+    # Nothing lost: the rare keys are in each row's custom_fields column.
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert all(
+        f"rare_{n}" in row["custom_fields"]
+        for n, row in enumerate(sorted(rows, key=lambda r: r["name"]))
+    )
+    chooser = " ".join(finance_client.get("/customers/columns/").content.decode().split())
+    assert "the 3 most used keys are offered; 5 used less are left out" in chooser
