@@ -13,6 +13,7 @@ customer view show the values whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,7 +112,22 @@ def customer_row(
 
 
 def _capped(text: str) -> str:
-    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
+    return isolated(text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…")
+
+
+# Embeddings, overrides and isolates (U+202A-202E, U+2066-2069): a name holding a
+# right-to-left override would reverse the text after it, in its cell, a heading or the
+# window's title.
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def isolated(text: str) -> str:
+    """`text` as is, or, when it holds a direction control, between a first-strong isolate
+    and a pop-directional isolate, which ends whatever it opened where the text ends (a
+    <bdi> in plain text, so it works in a <title> and an attribute too)."""
+    if text.isascii() or not _DIRECTION_CONTROLS.search(text):
+        return text
+    return f"\u2068{text}\u2069"
 
 
 def _date(moment: datetime) -> str:

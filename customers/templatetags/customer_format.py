@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from django import template
 
+from customers.display import isolated
+
 register = template.Library()
 
 MAX_SHOWN_CHARS = 5_000
@@ -20,8 +22,9 @@ MAX_SHOWN_ITEMS = 200
 @register.filter
 def capped(text: str) -> str:
     if len(text) <= MAX_SHOWN_CHARS:
-        return text
-    return f"{text[:MAX_SHOWN_CHARS]}… ({len(text) - MAX_SHOWN_CHARS:,} more characters in the CSV)"
+        return isolated(text)
+    more = len(text) - MAX_SHOWN_CHARS
+    return f"{isolated(text[:MAX_SHOWN_CHARS])}… ({more:,} more characters in the CSV)"
 
 
 @register.filter

@@ -110,3 +110,24 @@ def test_a_hostile_customer_cannot_blow_up_the_page(support_client, install_clie
     assert response.status_code == 200
     assert len(response.content) < 30_000
     assert re.search(r"\+199<span", response.content.decode())
+
+
+def test_a_name_with_a_direction_override_is_isolated_in_the_table_the_heading_and_the_title(
+    support_client, install_client
+):
+    # U+202E reverses what follows it up to the end of its paragraph: the window's title
+    # read "sremotsuc emonorteM · ..." and a heading took its badge along.
+    name = "Acme \u202eevil"
+    customer = wire_customer(name=name)
+    install_client(SandboxTransport(SandboxAPI([customer])))
+    isolated = f"\u2068{name}\u2069"
+
+    table = support_client.get("/customers/").content.decode()
+    view = support_client.get(f"/customers/{customer['id']}/").content.decode()
+
+    assert f">{isolated}</a>" in table
+    assert re.search(rf"<title>{isolated}", view)
+    assert f'<h1 id="customer-name">{isolated}</h1>' in view
+    # An ordinary name is left as it is.
+    assert display.isolated("Ørsted A/S") == "Ørsted A/S"
+    assert row_of(name="Acme").name == "Acme"
