@@ -134,6 +134,19 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   }
 });
 
+// The row being opened says so until its panel comes (or fails): a slow Metronome would
+// otherwise leave only the small indicator at the top, far from where the person clicked.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (!event.detail.target || event.detail.target.id !== "customer-panel") return;
+  for (const other of document.querySelectorAll("#results tr.opening")) other.classList.remove("opening");
+  const row = event.detail.elt.closest && event.detail.elt.closest("tr[data-customer-id]");
+  if (row) row.classList.add("opening");
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (!event.detail.target || event.detail.target.id !== "customer-panel") return;
+  for (const row of document.querySelectorAll("#results tr.opening")) row.classList.remove("opening");
+});
+
 document.addEventListener("htmx:historyCacheMiss", (event) => {
   if (!panelOpener || !panelOverList() || event.detail.path !== panelOpener.url) return;
   event.preventDefault();

@@ -142,3 +142,18 @@ def test_failing_invoices_show_in_their_own_region_and_retry_loads_them(
     dashboard.swap(panel.locator("#invoices").get_by_role("link", name="Retry").click)
     expect(panel.locator("#invoices tbody tr[data-invoice-id]")).to_have_count(12)
     expect(panel.locator("#invoices").get_by_role("alert")).to_have_count(0)
+
+
+def test_the_row_being_opened_says_so_while_metronome_is_slow(dashboard, data, failing_sandbox):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    customer = first_with_invoices(data, dashboard)
+    row = dashboard.results.locator(f'tr[data-customer-id="{customer["id"]}"]')
+
+    failing_sandbox.inject_faults(latency_s=1.0)
+    row.get_by_role("link", name=customer["name"], exact=True).click()
+
+    expect(row).to_have_class(re.compile(r"\bopening\b"))
+    expect(page.locator("aside#customer-panel")).to_be_visible()
+    expect(row).not_to_have_class(re.compile(r"\bopening\b"))
