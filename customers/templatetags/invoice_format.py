@@ -6,6 +6,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django import template
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from customers.metronome import CreditType, Invoice
 
@@ -44,6 +46,14 @@ def billing_period(invoice: Invoice) -> str:
     if last_day == start.date():
         return _day(start.date())
     return f"{_day(start.date())} – {_day(last_day)}"
+
+
+@register.filter
+def period_cell(period: str) -> SafeString:
+    """A billing period for its table cell: a range may break after its dash, a date never
+    inside itself (at a laptop's width a range did not fit the side panel on one line)."""
+    parts = ((part,) for part in period.split(" – "))
+    return format_html_join(" – ", '<span class="nowrap">{}</span>', parts)
 
 
 @register.filter

@@ -525,3 +525,11 @@ def test_an_invoice_with_a_huge_line_item_quantity_shows_it(
     assert page.status_code == row.status_code == 200
     shown = region_format.number(quantity)
     assert len(shown) > 30 and shown in page.content.decode()
+
+
+def test_a_period_cell_breaks_only_after_its_dash():
+    assert invoice_format.period_cell("14 Oct 2026 – 31 Oct 2026") == (
+        '<span class="nowrap">14 Oct 2026</span> – <span class="nowrap">31 Oct 2026</span>'
+    )
+    escaped = '<span class="nowrap">Oct &lt;2026&gt;</span>'
+    assert invoice_format.period_cell("Oct <2026>") == escaped
