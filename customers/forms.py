@@ -102,6 +102,14 @@ class PastedIdsField(forms.CharField):
                 f"{len(found.ids):,} {self.kind}s were pasted; search at most "
                 f"{MAX_PASTED_IDS:,} at a time."
             )
+        # What links, stored searches and the redisplayed box carry is the compacted paste,
+        # which quoting can make longer than the paste: it must be readable again too.
+        if len(found.as_text()) > MAX_PASTE_CHARACTERS:
+            raise ValidationError(
+                f"This box holds more than can be kept: {len(found.as_text()):,} characters "
+                f"once its values are quoted, of at most {MAX_PASTE_CHARACTERS:,}. Paste the "
+                "ID column rather than the whole report."
+            )
         return found.ids
 
     def prepare_value(self, value: Any) -> str:

@@ -91,6 +91,16 @@ def test_a_paste_of_the_longest_allowed_is_read():
     assert read.ignored_values[0][1][0].value == "Acme Corp"
 
 
+def test_a_paste_whose_compacted_form_would_not_read_back_is_refused():
+    # Quoting a value with a quote in it ('5" pipe' -> '"5"" pipe"') lengthens it: a paste
+    # under the cap could be stored as a search its own page then refused.
+    rows = "001Dn00000AbCdEIAZ" + '\tWidget 5" pipe co' * 5_000
+    assert len(rows) <= MAX_PASTE_CHARACTERS
+    form = CustomerFilterForm(QueryDict(mutable=True) | {"salesforce_account_ids": rows})
+    assert not form.is_valid()
+    assert "more than can be kept" in str(form.errors["salesforce_account_ids"])
+
+
 def test_a_trail_longer_than_any_link_the_dashboard_makes_is_refused():
     params = QueryDict(mutable=True)
     params.setlist("prev", ["p"] * (MAX_CURSOR_TRAIL + 1))
