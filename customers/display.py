@@ -122,12 +122,13 @@ _DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def isolated(text: str) -> str:
-    """`text` as is, or, when it holds a direction control, between a first-strong isolate
-    and a pop-directional isolate, which ends whatever it opened where the text ends (a
-    <bdi> in plain text, so it works in a <title> and an attribute too)."""
+    """`text` as is, or, when it holds a direction control, without them and between a
+    first-strong isolate and its pop (a <bdi> in plain text, so it works in a <title> and an
+    attribute too). The controls go: a pop of its own would end the isolate early and let
+    an override after it reverse the rest of the line."""
     if text.isascii() or not _DIRECTION_CONTROLS.search(text):
         return text
-    return f"\u2068{text}\u2069"
+    return f"\u2068{_DIRECTION_CONTROLS.sub('', text)}\u2069"
 
 
 def _date(moment: datetime) -> str:

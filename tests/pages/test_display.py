@@ -120,7 +120,7 @@ def test_a_name_with_a_direction_override_is_isolated_in_the_table_the_heading_a
     name = "Acme \u202eevil"
     customer = wire_customer(name=name)
     install_client(SandboxTransport(SandboxAPI([customer])))
-    isolated = f"\u2068{name}\u2069"
+    isolated = "\u2068Acme evil\u2069"  # the override itself gone
 
     table = support_client.get("/customers/").content.decode()
     view = support_client.get(f"/customers/{customer['id']}/").content.decode()
@@ -128,6 +128,8 @@ def test_a_name_with_a_direction_override_is_isolated_in_the_table_the_heading_a
     assert f">{isolated}</a>" in table
     assert re.search(rf"<title>{isolated}", view)
     assert f'<h1 id="customer-name">{isolated}</h1>' in view
+    # A pop of its own cannot end the isolate early and let an override run on.
+    assert display.isolated("\u2069\u202eevil") == "\u2068evil\u2069"
     # An ordinary name is left as it is.
     assert display.isolated("Ørsted A/S") == "Ørsted A/S"
     assert row_of(name="Acme").name == "Acme"
