@@ -15,6 +15,14 @@ _UNDECOMPOSED = str.maketrans(
 )
 
 
+# The folded name and external ID are B-tree keys (sorting, prefix search), each folded
+# alias a GIN key, and PostgreSQL refuses a key over about 2,700 bytes: one customer named
+# with 5,000 words failed every sync ("index row requires 16744 bytes"). 500 characters are
+# at most 2,000 bytes of UTF-8; the values are stored whole beside them, and a search for
+# their first 500 characters finds them.
+MAX_INDEXED_TEXT = 500
+
+
 def fold(text: str) -> str:
     """Text as searches compare it: accents removed, case folded, spaces collapsed.
     Changing it changes what the index stores: bump rows.ROW_FORMAT with it."""

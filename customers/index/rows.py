@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import msgspec
 from django.db import connection
 
-from customers.index.keys import fold, salesforce_id_18, salesforce_key
+from customers.index.keys import MAX_INDEXED_TEXT, fold, salesforce_id_18, salesforce_key
 from customers.metronome import UNREADABLE_CUSTOMER, Customer, MalformedResponse, decode
 from customers.models import IndexedCustomer
 
@@ -50,14 +50,8 @@ Listed = tuple[object, str, bytes]
 # fingerprint: a change to it makes every row look changed once, so the next sync rewrites
 # them all (as a first sync would) instead of keeping rows built the old way. 2: letters
 # such as ø and æ fold to o and ae; folded names, aliases and external IDs cut to
-# MAX_INDEXED_TEXT.
+# keys.MAX_INDEXED_TEXT.
 ROW_FORMAT = b"rows-2"
-# The folded name and external ID are B-tree keys (sorting, prefix search), each folded
-# alias a GIN key, and PostgreSQL refuses a key over about 2,700 bytes: one customer named
-# with 5,000 words failed every sync ("index row requires 16744 bytes"). 500 characters are
-# at most 2,000 bytes of UTF-8; the values are stored whole beside them, and a search for
-# their first 500 characters finds them.
-MAX_INDEXED_TEXT = 500
 
 
 def fingerprint(span: bytes) -> str:

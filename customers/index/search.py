@@ -32,7 +32,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Concat
 
 from customers.index import tiers
-from customers.index.keys import fold, salesforce_key, words
+from customers.index.keys import MAX_INDEXED_TEXT, fold, salesforce_key, words
 from customers.index.matching import (
     parse_uuid,
     ranked_matches,
@@ -404,7 +404,9 @@ def _custom_field_keys() -> tuple[tuple[str, ...], int]:
             for fields in every_fields.iterator(chunk_size=2000):
                 if isinstance(fields, dict):
                     used.update(str(name) for name in fields)
-        kept = [name for name, _ in used.most_common(MAX_CUSTOM_FIELD_KEYS)]
+        # Ties broken by the key, so every worker and every download keeps the same ones.
+        ranked = sorted(used.items(), key=lambda item: (-item[1], item[0]))
+        kept = [name for name, _ in ranked[:MAX_CUSTOM_FIELD_KEYS]]
         known = (tuple(sorted(kept)), len(used) - len(kept))
         cache.set(key, known, CUSTOM_FIELD_KEYS_CACHE_SECONDS)
     return known
@@ -447,7 +449,9 @@ def _filtered(filters: IndexFilters) -> QuerySet[IndexedCustomer]:
             ]
         )
     if filters.ingest_alias:
-        customers = customers.filter(aliases_folded__contains=f"\n{fold(filters.ingest_alias)}\n")
+        # Cut as the stored aliases are (keys.MAX_INDEXED_TEXT).
+        alias = fold(filters.ingest_alias)[:MAX_INDEXED_TEXT]
+        customers = customers.filter(aliases_folded__contains=f"\n{alias}\n")
     return customers
 
 

@@ -234,10 +234,11 @@ def _exists(cursor: CursorWrapper, table: str) -> bool:
 _CHANGED = "customer_index_changed"
 
 
-def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
+def swap_into_index(run: SyncRun, *, first_sync: bool) -> bool:
     """Apply the staged listing to the index: only the rows that differ are written. A
     staged row counts only when its fingerprint is the last-listed one: a customer listed
-    twice may have been staged as first listed and then found unchanged as last listed."""
+    twice may have been staged as first listed and then found unchanged as last listed.
+    Returns whether any row was added, changed or removed."""
     index = IndexedCustomer._meta.db_table
     staged = (
         STAGING
@@ -266,7 +267,7 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
         )
         cursor.execute(f"SELECT count(*) FROM {_CHANGED}")  # noqa: S608
         if cursor.fetchone()[0] == 0:
-            return
+            return False
         text_keys = ""  # the INSERT's `text_key`, on SQLite
         if connection.vendor == "sqlite":
             if first_sync:  # the staged rowid, under which fill_text_next indexed the row
@@ -315,6 +316,7 @@ def swap_into_index(run: SyncRun, *, first_sync: bool) -> None:
             # scans the table instead of using the trigram index.
             cursor.execute(f"ANALYZE {index}")
         cursor.execute(f"DROP TABLE {_CHANGED}")
+    return True
 
 
 @contextlib.contextmanager

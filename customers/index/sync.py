@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from customers.index import staging
 from customers.index.rows import Listed, row_builders
-from customers.index.search import plausible_customer_count
+from customers.index.search import last_successful_sync, plausible_customer_count
 from customers.metronome import CustomerQuery, MetronomeClient, MetronomeError, RowPage
 from customers.metronome.prefetch import prefetched
 from customers.metronome.redaction import redact
@@ -54,6 +54,14 @@ class SyncAlreadyRunning(Exception):
 Progress = Callable[[int, int], None]  # (pages, customers) so far
 
 
+# A successful run's note when the typo dictionary failed to follow its swap: the next
+# sync rebuilds it even if no customer changed.
+NAME_WORDS_NOT_REBUILT = (
+    "The index was updated, but its dictionary of name words was not: misspelt names are "
+    "corrected from the previous one until the next sync."
+)
+
+
 def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRun:
     """Sync the index from `client` and return the finished SyncRun (outcome succeeded or
     failed; the error says why). Raises SyncAlreadyRunning when another run holds the lock;
@@ -63,20 +71,23 @@ def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRu
             started = time.monotonic()
             first_sync = _stage_all(client, run, progress)
             staged = time.monotonic()
+            previous = last_successful_sync()
             with transaction.atomic():
-                staging.swap_into_index(run, first_sync=first_sync)
+                changed = staging.swap_into_index(run, first_sync=first_sync)
             logger.info(
                 "Customer index: %d customers listed in %.1fs, swapped in %.1fs",
                 run.seen,
                 staged - started,
                 time.monotonic() - staged,
             )
-            try:
-                staging.rebuild_name_words()
-            except DatabaseError:
-                # The index is swapped in and searchable: only misspelt names are corrected
-                # from the previous dictionary until the next sync.
-                logger.exception("Customer index: name words not rebuilt")
+            if changed or previous is None or previous.error == NAME_WORDS_NOT_REBUILT:
+                try:
+                    staging.rebuild_name_words()
+                except Exception:
+                    # The index is swapped in and searchable: misspelt names are corrected
+                    # from the previous dictionary until the next sync rebuilds it.
+                    logger.exception("Customer index: name words not rebuilt")
+                    run.error = NAME_WORDS_NOT_REBUILT
             run.outcome = SyncRun.Outcome.SUCCEEDED
         except (KeyboardInterrupt, SystemExit):
             run.outcome = SyncRun.Outcome.INTERRUPTED

@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from customers import metronome, wiring
-from customers.index import rows, staging
+from customers.index import keys, rows, staging
 from customers.index import search as customer_index
 from customers.index import sync as index_sync
 from customers.index.rows import fingerprint
@@ -498,21 +498,35 @@ def test_a_name_of_thousands_of_words_gives_the_typo_dictionary_only_its_first_f
     # Stored whole, and found by its beginning; its folded copy, a sort key, is cut where
     # PostgreSQL's index keys end.
     stored = IndexedCustomer.objects.get(name=long_name)
-    assert len(stored.name_folded) == rows.MAX_INDEXED_TEXT
+    assert len(stored.name_folded) == keys.MAX_INDEXED_TEXT
     assert customer_index.search("word00003 word00004").customer_ids == (str(stored.id),)
 
 
 @pytest.mark.django_db
-def test_a_failed_dictionary_rebuild_leaves_the_swapped_index_and_a_successful_run(
+def test_a_failed_dictionary_rebuild_leaves_the_swapped_index_and_the_next_sync_retries(
     install_client, monkeypatch
 ):
     from django.db import OperationalError
 
+    rebuild = staging.rebuild_name_words
+    calls: list[str] = []
+
     def locked() -> None:
+        calls.append("failed")
         raise OperationalError("database is locked")
 
     monkeypatch.setattr(staging, "rebuild_name_words", locked)
     run = sync_from(install_client, [wire_customer("Acme")])
 
     assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert run.error == index_sync.NAME_WORDS_NOT_REBUILT
     assert IndexedCustomer.objects.filter(name="Acme").exists()
+    assert not IndexedNameWord.objects.exists()
+
+    # Nothing changed since, but the dictionary is rebuilt; after that, left alone.
+    monkeypatch.setattr(staging, "rebuild_name_words", lambda: (calls.append("ran"), rebuild()))
+    again = sync_from(install_client, [wire_customer("Acme")])
+    assert (again.updated, again.error) == (0, "")
+    assert list(IndexedNameWord.objects.values_list("word", flat=True)) == ["acme"]
+    sync_from(install_client, [wire_customer("Acme")])
+    assert calls == ["failed", "ran"]
