@@ -155,7 +155,9 @@ def search_params(
         params = {**filter_params(query, pasted_text)}
         if index_query is not None:
             params = {**params, **index_params(index_query)}
-    if order and query.has_id_filters:  # only pasted IDs have an order to choose
+    # Only pasted IDs have an order to choose; creation order is the default, spelt out
+    # only beside a stored key, whose own order it overrides.
+    if order and query.has_id_filters and (saved_key or order != ORDER_CREATED):
         params["order"] = order
     if limit != DEFAULT_PAGE_SIZE:
         params["limit"] = str(limit)
@@ -299,8 +301,15 @@ class ListState:
 
     def order_links(self) -> list[tuple[str, str, bool]]:
         """A pasted-ID search's orders, each (label, first page's link, whether shown)."""
+        shown = self.order or ORDER_CREATED
         return [
-            (label, self.first_page().url({"order": order}), (self.order or ORDER_CREATED) == order)
+            (
+                label,
+                self.first_page().url(
+                    {"order": "" if order == ORDER_CREATED and not self.saved_key else order}
+                ),
+                shown == order,
+            )
             for order, label in ORDERS
         ]
 

@@ -392,6 +392,9 @@ def test_the_match_report_offers_both_orders_and_the_form_keeps_the_one_chosen(
     ids = pasted("Juniper HR Ltd.", "Acme Corp", "Northwind Acme")
     page = finance_client.get(LIST, {"customer_ids": ids})
     assert current_order(page) == "Creation order"
+    # Without a stored key, creation order is the default and no parameter at all (a saved
+    # view clicked back to it is not "modified").
+    assert "order=" not in order_link(page, "Creation order")
 
     in_paste_order = finance_client.get(order_link(page, "Paste order"), HTTP_HX_REQUEST="true")
     html = in_paste_order.content.decode()
@@ -468,6 +471,8 @@ def test_the_match_report_says_what_else_narrows_its_rows_and_links_every_match(
     )
     every = re.search(r'href="([^"]*)"[^>]*>Show every match', text)
     assert every
+    # A whole page: the form's narrowing filters go too, not only the rows.
+    assert "hx-get" not in every.group(0)
     assert sorted(shown(finance_client.get(every.group(1)))) == sorted(
         ["Acme Corp", "Juniper HR Ltd.", "Northwind Acme"]
     )
