@@ -101,9 +101,9 @@ class InvoicePdfClient(HTTPClient):
                 )
             )
             if not response.is_success:
-                content = _head(response, deadline_s) if response.status_code < 500 else b""
                 if response.status_code == 404:
                     raise invoice_not_found(invoice_id)
+                content = _head(response, deadline_s) if response.status_code < 500 else b""
                 raise self._error_for(
                     invoice_path(customer_id, invoice_id) + "/pdf", response, content, None
                 )
