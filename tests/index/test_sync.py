@@ -530,3 +530,21 @@ def test_a_failed_dictionary_rebuild_leaves_the_swapped_index_and_the_next_sync_
     assert list(IndexedNameWord.objects.values_list("word", flat=True)) == ["acme"]
     sync_from(install_client, [wire_customer("Acme")])
     assert calls == ["failed", "ran"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="VACUUM is PostgreSQL's")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_sync_that_wrote_rows_leaves_the_index_vacuumed(install_client):
+    # Too few rows for autovacuum to step in first: only the sync's own VACUUM marks the
+    # pages all-visible, which is what lets a deep page's index-only scan skip the table.
+    sync_from(install_client, [wire_customer(f"Customer {n}") for n in range(300)])
+
+    with connection.cursor() as cursor:
+        for model in (IndexedCustomer, IndexedNameWord):
+            cursor.execute(
+                "SELECT relpages, relallvisible FROM pg_class WHERE relname = %s",
+                [model._meta.db_table],
+            )
+            pages, all_visible = cursor.fetchone()
+            assert pages > 0
+            assert all_visible == pages, model
