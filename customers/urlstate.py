@@ -324,14 +324,24 @@ class ListState:
             if value and (name == "ingest_alias" or (name in INDEX_PARAMS and name != "sort"))
         }
 
-    def every_match_url(self) -> str | None:
-        """The first page of the same paste without what narrows it, when that fits a link
-        (a paste of hundreds of IDs travels as a stored search's key, which holds all)."""
+    def every_match_params(self) -> dict[str, str | list[str]]:
+        """The same paste without what narrows it, spelled out (columns and view kept)."""
         narrowing = self.narrowing_params()
         spelled = replace(self, saved_key=None).search_params()
         params = {name: value for name, value in spelled.items() if name not in narrowing}
         params.update(columns=self.columns, view=self.view)
+        return params
+
+    def every_match_url(self) -> str | None:
+        """The first page of `every_match_params`, when that fits a link. A paste of
+        hundreds of IDs does not: its page offers `every_match_fields` to store instead."""
+        params = self.every_match_params()
         return list_url(params) if fits_in_url(params) else None
+
+    def every_match_fields(self) -> list[tuple[str, str]]:
+        """`every_match_params` as the hidden fields of the form that stores them (only a
+        POST may store a search)."""
+        return form_fields(self.every_match_params())
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,8 +592,13 @@ def sort_links(search: Params, current: Sort | None) -> dict[str, SortLink]:
 def hidden_fields(state: ListState) -> list[tuple[str, str]]:
     """The search's filters as (name, value) pairs, one per value: the hidden fields of the
     form that stores a search too long for a link (with the columns and the open view)."""
+    return form_fields(state.link_params())
+
+
+def form_fields(params: Mapping[str, str | list[str]]) -> list[tuple[str, str]]:
+    """A search's link parameters as a stored search's form fields, one per value."""
     pairs: list[tuple[str, str]] = []
-    for name, value in state.link_params().items():
+    for name, value in params.items():
         if name in FILTER_PARAMS or name in ("limit", "columns", "view"):
             pairs += [(name, v) for v in ([value] if isinstance(value, str) else value) if v]
     return pairs

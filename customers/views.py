@@ -244,6 +244,8 @@ def _results(found: listing.Found) -> Context:
         context["both_boxes"] = bool(query.customer_ids and query.salesforce_account_ids)
         if narrowing:
             context["every_match_url"] = state.every_match_url()
+            if context["every_match_url"] is None:
+                context["every_match_fields"] = state.every_match_fields()
         if found.index_result is None:  # an index search is in the index's order or sort
             context["order_links"] = state.order_links()
     if found.index_result is not None:
@@ -350,7 +352,7 @@ PAGE_NAMES = (
     "state", "query", "index_query", "filtered", "shown_customers", "customers", "rows",
     "total", "report", "matched_as", "exact_extras", "extras_counted", "corrections", "paging",
     "sort_links", "corrected_within_filters", "narrowed_by", "both_boxes", "every_match_url",
-    "order_links",
+    "every_match_fields", "order_links",
     "switch_state_url", "download_url", "report_download_url",
     # saved views and chosen columns (saved_views.page_context)
     "saved_views", "current_view", "view_notice", "view_problems", "view_modified",

@@ -6,6 +6,7 @@ own CSV."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import uuid
@@ -452,7 +453,7 @@ def test_pasted_ids_with_an_index_filter_keep_the_match_report(finance_client, i
 
 def narrowed(response) -> str:
     found = re.search(
-        r"<p class=\"match-narrowed\" data-narrowed>(.*?)</p>", response.content.decode(), re.S
+        r"<div class=\"match-narrowed\" data-narrowed>(.*?)</div>", response.content.decode(), re.S
     )
     return " ".join(found.group(1).split()) if found else ""
 
@@ -478,6 +479,34 @@ def test_the_match_report_says_what_else_narrows_its_rows_and_links_every_match(
     )
     # The report alone, with nothing else set, says nothing of the kind.
     assert narrowed(finance_client.get(LIST, {"customer_ids": ids})) == ""
+
+
+def test_a_paste_too_long_for_a_link_offers_every_match_by_the_storing_form(
+    finance_client, indexed
+):
+    unknown = "\n".join(f"00000000-0000-4000-8000-{n:012d}" for n in range(400))
+    ids = pasted("Acme Corp", "Juniper HR Ltd.", "Northwind Acme") + "\n" + unknown
+    stored = finance_client.post(LIST, {"customer_ids": ids, "q": "acme"})
+    assert stored.status_code == 303 and "search=" in stored["Location"]
+    page = finance_client.get(stored["Location"])
+    assert sorted(shown(page)) == ["Acme Corp", "Northwind Acme"]
+
+    form = re.search(
+        r'<form class="every-match" method="post" action="([^"]+)">(.*?)</form>',
+        page.content.decode(),
+        re.S,
+    )
+    assert form and "Show every match" in form[2]
+    fields: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form[2]):
+        fields.setdefault(name, []).append(html.unescape(value))
+    assert "q" not in fields
+    every = finance_client.post(form[1], fields)
+
+    assert every.status_code == 303 and every["Location"] != stored["Location"]
+    assert sorted(shown(finance_client.get(every["Location"]))) == sorted(
+        ["Acme Corp", "Juniper HR Ltd.", "Northwind Acme"]
+    )
 
 
 def test_with_both_boxes_the_report_says_the_rows_are_the_customers_both_matched(
