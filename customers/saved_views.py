@@ -346,6 +346,18 @@ def _moved(keys: list[str], move: str) -> tuple[list[str], str]:
     return keys, key
 
 
+def _chooser_custom_fields(chosen: str | None) -> tuple[str, ...]:
+    """The custom-field keys the chooser accepts: the most used ones it offers, and any
+    chosen one beyond them that some customer still has."""
+    offered = index_search.custom_field_keys()
+    beyond = {
+        column.key.removeprefix(columns.CUSTOM_FIELD_PREFIX)
+        for column in columns.parse(chosen).columns
+        if column.key.startswith(columns.CUSTOM_FIELD_PREFIX)
+    } - set(offered)
+    return (*offered, *index_search.custom_field_keys_in_use(beyond))
+
+
 @require_GET
 @errors.requires(VIEW_CUSTOMERS)
 @never_cache
@@ -353,8 +365,8 @@ def choose_columns(request: HttpRequest) -> HttpResponse:
     """Choose and order the table's (and the CSV's) columns: one GET form whose buttons each
     add, remove or move one column, so it works by keyboard and without JavaScript. "Show"
     goes back to the customers page with `columns` in its URL."""
-    known = index_search.custom_field_keys()
     state = _state_from(request.GET)
+    known = _chooser_custom_fields(state.get("columns"))
     choice = columns.parse(state.get("columns"), known)
     keys = [column.key for column in choice.columns] or list(columns.DEFAULT_KEYS)
     keys, focus = _moved(keys, request.GET.get("move", ""))

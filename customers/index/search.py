@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -387,6 +387,17 @@ def custom_field_keys() -> tuple[str, ...]:
 def custom_field_keys_left_out() -> int:
     """How many keys `custom_field_keys` leaves out, being used less than those it gives."""
     return _custom_field_keys()[1]
+
+
+def custom_field_keys_in_use(names: Iterable[str]) -> list[str]:
+    """Those of `names` that some indexed customer has as a custom-field key, sorted: a
+    link or a saved view may hold a key used too little to be among `custom_field_keys`.
+    One query a name; a chooser holds at most columns.MAX_COLUMNS of them."""
+    return sorted(
+        name
+        for name in set(names)
+        if IndexedCustomer.objects.filter(custom_fields__has_key=name).exists()
+    )
 
 
 def _custom_field_keys() -> tuple[tuple[str, ...], int]:

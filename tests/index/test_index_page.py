@@ -472,3 +472,25 @@ def test_past_the_cap_only_the_most_used_keys_get_columns_and_the_chooser_says_s
     )
     chooser = " ".join(finance_client.get("/customers/columns/").content.decode().split())
     assert "the 3 most used keys are offered; 5 used less are left out" in chooser
+
+
+def test_the_chooser_keeps_a_chosen_key_some_customer_has_beyond_the_most_used(
+    finance_client, db, install_client, monkeypatch
+):
+    from customers.index import search as index_search
+
+    monkeypatch.setattr(index_search, "MAX_CUSTOM_FIELD_KEYS", 1)
+    customers = [
+        wire_customer(f"Keyed {n}", custom_fields={"region": "emea", f"rare_{n}": "x"})
+        for n in range(3)
+    ]
+    install_metronome(install_client, customers)
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+
+    chooser = finance_client.get("/customers/columns/", {"columns": "name,cf.rare_1,cf.gone"})
+
+    text = " ".join(chooser.content.decode().split())
+    assert "Left out, as no customer has them now: <code>cf.gone</code>." in text
+    assert 'name="columns" value="name,cf.rare_1"' in text
+    shown = finance_client.get("/customers/columns/", {"columns": "name,cf.rare_1", "show": "1"})
+    assert shown.status_code == 302 and "columns=name%2Ccf.rare_1" in shown["Location"]
