@@ -250,7 +250,9 @@ def is_modified(view: SavedView, current: State) -> bool:
 
 
 def clean_name(raw: object) -> str:
-    name = " ".join(str(raw or "").split())
+    # NFKC, as Django does for usernames: a fullwidth or ligature twin ("ＥＭＥＡ", "ﬁnance")
+    # is the name it looks like, so it cannot be a second view beside it.
+    name = " ".join(unicodedata.normalize("NFKC", str(raw or "")).split())
     if not name:
         raise Refused("Give the view a name.")
     if len(name) > MAX_NAME:

@@ -161,6 +161,13 @@ def test_the_same_name_twice_for_one_person_is_refused_in_any_case(ann, bob):
     save(bob, "EMEA accounts")  # another person's names are theirs
 
 
+def test_a_name_that_only_looks_the_same_is_the_same_name(ann):
+    save(ann, "EMEA finance")
+    # Fullwidth letters and the "fi" ligature: the same name to the eye, and under NFKC.
+    with pytest.raises(rules.Refused, match="already have a view named “EMEA finance”"):
+        save(ann, "\uff25\uff2d\uff25\uff21 \ufb01nance")
+
+
 def test_renaming_keeps_the_short_link(ann):
     view = save(ann)
     slug = view.slug
