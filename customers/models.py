@@ -256,6 +256,10 @@ class SyncRun(models.Model):
     updated = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # How many active and archived customers the index held when this run finished: the
+    # plain list's "of about N". NULL for a run that did not succeed (or ran before 0015).
+    active_customers = models.PositiveIntegerField(null=True)
+    archived_customers = models.PositiveIntegerField(null=True)
     # True while running, NULL after: the unique constraint lets one run at a time hold it.
     # This is the lock on SQLite (PostgreSQL uses an advisory lock); a run that died
     # without finishing is recognised by its old heartbeat and taken over.

@@ -272,10 +272,18 @@ def _results(found: listing.Found) -> Context:
         context["paging"] = state.page_links(
             next_cursor=found.next_cursor, rows=found.customer_count
         )
-        if not state.is_filtered and _index_ready():
+        index = index_refresh.state()
+        if not state.is_filtered and index.synced_at is not None:
             # The plain list is Metronome's, in its order; its headers still sort, by
             # asking the index (a sort is an index search of everything in the state).
             context["sort_links"] = state.sort_links()
+            # Metronome does not count a listing; the index counted at its last sync.
+            about = (
+                index.archived_customers if state.query.only_archived else index.active_customers
+            )
+            last_row = context["paging"].last_row
+            if about is not None and (last_row is None or last_row <= about):
+                context["index_total"] = about
     context["retry_url"] = state.url()
     return context
 
@@ -350,9 +358,9 @@ PAGE_NAMES = (
     "notice", "refusal", "too_long", "error", "stale_error",
     # the results and their links (_results)
     "state", "query", "index_query", "filtered", "shown_customers", "customers", "rows",
-    "total", "report", "matched_as", "exact_extras", "extras_counted", "corrections", "paging",
-    "sort_links", "corrected_within_filters", "narrowed_by", "both_boxes", "every_match_url",
-    "every_match_fields", "order_links",
+    "total", "index_total", "report", "matched_as", "exact_extras", "extras_counted",
+    "corrections", "paging", "sort_links", "corrected_within_filters", "narrowed_by",
+    "both_boxes", "every_match_url", "every_match_fields", "order_links",
     "switch_state_url", "download_url", "report_download_url",
     # saved views and chosen columns (saved_views.page_context)
     "saved_views", "current_view", "view_notice", "view_problems", "view_modified",

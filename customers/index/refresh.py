@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 THREAD_NAME = "index-sync-from-page"
 # Every page shows the index's state: read from the shared cache, so a page view costs no
 # query for it. A sync from the sidecar shows within this many seconds.
-STATE_CACHE_KEY = "customer-index:state"
+STATE_CACHE_KEY = "customer-index:state:v2"
 STATE_CACHE_SECONDS = 10
 
 
@@ -31,6 +31,9 @@ STATE_CACHE_SECONDS = 10
 class IndexState:
     synced_at: datetime | None  # when the index's sync finished; None: no sync has run
     running: bool  # a sync (from any instance) is running now
+    # What that sync left in the index; None before the first sync (or one before 0015).
+    active_customers: int | None = None
+    archived_customers: int | None = None
 
 
 def state() -> IndexState:
@@ -39,7 +42,12 @@ def state() -> IndexState:
         return cached
     last = index_search.last_successful_sync()
     synced_at = (last.finished_at or last.started_at) if last is not None else None
-    fresh = IndexState(synced_at=synced_at, running=is_running())
+    fresh = IndexState(
+        synced_at=synced_at,
+        running=is_running(),
+        active_customers=last.active_customers if last is not None else None,
+        archived_customers=last.archived_customers if last is not None else None,
+    )
     cache.set(STATE_CACHE_KEY, fresh, STATE_CACHE_SECONDS)
     return fresh
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 import msgspec
 from django.db import IntegrityError, connection, transaction
 from django.db.backends.utils import CursorWrapper
+from django.db.models import Count, Q
 
 from customers.index.keys import words
 from customers.index.rows import COLUMNS
@@ -411,3 +412,13 @@ def vacuum_written_tables() -> None:
         for model in (IndexedCustomer, IndexedNameWord, IndexedNameTrigram):
             cursor.execute(f"VACUUM {model._meta.db_table}")
     logger.info("Customer index: vacuumed in %.1fs", time.monotonic() - started)
+
+
+def customers_by_state() -> tuple[int, int]:
+    """(active, archived) customers in the index, counted once after a swap that changed it:
+    the plain list's "of about N" then costs a page nothing."""
+    counts = IndexedCustomer.objects.aggregate(
+        active=Count("pk", filter=Q(archived_at__isnull=True)),
+        archived=Count("pk", filter=Q(archived_at__isnull=False)),
+    )
+    return counts["active"], counts["archived"]

@@ -80,6 +80,11 @@ def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRu
                 staged - started,
                 time.monotonic() - staged,
             )
+            if changed or previous is None or previous.active_customers is None:
+                run.active_customers, run.archived_customers = staging.customers_by_state()
+            else:
+                run.active_customers = previous.active_customers
+                run.archived_customers = previous.archived_customers
             if changed or previous is None or previous.error == NAME_WORDS_NOT_REBUILT:
                 try:
                     staging.rebuild_name_words()

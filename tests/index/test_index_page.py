@@ -157,6 +157,43 @@ def test_headers_are_not_sort_links_before_the_index_exists_or_on_an_api_lookup(
     assert 'class="sort"' not in looked_up
 
 
+def index_total(response) -> str | None:
+    found = re.search(
+        r"of about <span data-index-total[^>]*>([^<]+)</span>", response.content.decode()
+    )
+    return found[1] if found else None
+
+
+def test_the_plain_list_says_about_how_many_customers_the_index_counted(finance_client, indexed):
+    archived = sum(1 for c in CUSTOMERS if c.get("archived_at"))
+    active = len(CUSTOMERS) - archived
+    assert active > 2 and archived > 0
+
+    assert index_total(finance_client.get(LIST, {"limit": "2"})) == str(active)
+    assert index_total(finance_client.get(LIST, {"only_archived": "true"})) == str(archived)
+    # A filtered list is not the listing the index counted: its own total or none.
+    assert index_total(finance_client.get(LIST, {"ingest_alias": "juniper-hr-1"})) is None
+
+
+def test_the_counts_follow_a_sync_that_changes_the_index_and_not_before_one(
+    finance_client, db, install_client
+):
+    install_metronome(install_client, CUSTOMERS)
+    assert index_total(finance_client.get(LIST)) is None  # no sync yet: nothing counted
+
+    run = index_sync.sync(wiring.get_client())
+    archived = sum(1 for c in CUSTOMERS if c.get("archived_at"))
+    assert (run.active_customers, run.archived_customers) == (len(CUSTOMERS) - archived, archived)
+    again = index_sync.sync(wiring.get_client())  # nothing changed: the counts carried over
+    assert (again.active_customers, again.archived_customers) == (
+        run.active_customers,
+        run.archived_customers,
+    )
+    install_metronome(install_client, [*CUSTOMERS, wire_customer("Newly Added")])
+    grown = index_sync.sync(wiring.get_client())
+    assert grown.active_customers == run.active_customers + 1
+
+
 def test_true_total_and_page_numbers(finance_client, indexed):
     response = finance_client.get(LIST, {"only_archived": "all", "sort": "name", "limit": "2"})
     html = response.content.decode()
