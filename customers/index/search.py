@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 from uuid import UUID
 
 from django.conf import settings
@@ -376,38 +377,50 @@ MAX_CUSTOM_FIELD_KEYS = 200
 CUSTOM_FIELD_KEYS_CACHE_SECONDS = 24 * 3600
 
 
+# The keys beyond those offered that are remembered, so the chooser can keep a chosen rare
+# key without asking the database; past this many (a hostile account's), any well-formed key
+# chosen is kept, as the page and the CSV keep it.
+MAX_KEYS_REMEMBERED = 10_000
+
+
+class _CustomFieldKeys(NamedTuple):
+    offered: tuple[str, ...]  # the most used, sorted
+    left_out: int
+    others: frozenset[str] | None  # the keys left out; None: too many to remember
+
+
 def custom_field_keys() -> tuple[str, ...]:
     """The custom-field keys of the indexed customers, sorted: the CSV export gives each its
     own column (a stream cannot learn keys late), and the column chooser offers each. At
     most the MAX_CUSTOM_FIELD_KEYS most used; the export's custom_fields column holds every
     field whatever its key."""
-    return _custom_field_keys()[0]
+    return _custom_field_keys().offered
 
 
 def custom_field_keys_left_out() -> int:
     """How many keys `custom_field_keys` leaves out, being used less than those it gives."""
-    return _custom_field_keys()[1]
+    return _custom_field_keys().left_out
 
 
 def custom_field_keys_in_use(names: Iterable[str]) -> list[str]:
     """Those of `names` that some indexed customer has as a custom-field key, sorted: a
     link or a saved view may hold a key used too little to be among `custom_field_keys`.
-    One query a name; a chooser holds at most columns.MAX_COLUMNS of them."""
+    Read from the cache, never a query a name (a link may name 30)."""
+    keys = _custom_field_keys()
+    every = keys.others
     return sorted(
-        name
-        for name in set(names)
-        if IndexedCustomer.objects.filter(custom_fields__has_key=name).exists()
+        name for name in set(names) if name in keys.offered or every is None or name in every
     )
 
 
-def _custom_field_keys() -> tuple[tuple[str, ...], int]:
-    """(the keys, how many were left out). Read once per sync and kept in the cache under
-    that sync's ID; ((), 0) before the first sync."""
+def _custom_field_keys() -> _CustomFieldKeys:
+    """Read once per sync and kept in the cache under that sync's ID; nothing before the
+    first sync."""
     last = last_successful_sync()
     if last is None:
-        return (), 0
-    key = f"customer-index:custom-field-keys:v2:{last.pk}"
-    known: tuple[tuple[str, ...], int] | None = cache.get(key)
+        return _CustomFieldKeys((), 0, frozenset())
+    key = f"customer-index:custom-field-keys:v3:{last.pk}"
+    known: _CustomFieldKeys | None = cache.get(key)
     if known is None:
         used: collections.Counter[str] = collections.Counter()
         every_fields = IndexedCustomer.objects.values_list("custom_fields", flat=True)
@@ -416,9 +429,13 @@ def _custom_field_keys() -> tuple[tuple[str, ...], int]:
                 if isinstance(fields, dict):
                     used.update(str(name) for name in fields)
         # Ties broken by the key, so every worker and every download keeps the same ones.
-        ranked = sorted(used.items(), key=lambda item: (-item[1], item[0]))
-        kept = [name for name, _ in ranked[:MAX_CUSTOM_FIELD_KEYS]]
-        known = (tuple(sorted(kept)), len(used) - len(kept))
+        ranked = [name for name, _ in sorted(used.items(), key=lambda item: (-item[1], item[0]))]
+        kept, others = ranked[:MAX_CUSTOM_FIELD_KEYS], ranked[MAX_CUSTOM_FIELD_KEYS:]
+        known = _CustomFieldKeys(
+            tuple(sorted(kept)),
+            len(others),
+            frozenset(others) if len(others) <= MAX_KEYS_REMEMBERED else None,
+        )
         cache.set(key, known, CUSTOM_FIELD_KEYS_CACHE_SECONDS)
     return known
 

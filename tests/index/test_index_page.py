@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -520,14 +522,21 @@ def test_the_chooser_keeps_a_chosen_key_some_customer_has_beyond_the_most_used(
     customers = [
         wire_customer(f"Keyed {n}", custom_fields={"region": "emea", f"rare_{n}": "x"})
         for n in range(3)
-    ]
+    ] + [wire_customer("Accented", custom_fields={"région": "x"})]
     install_metronome(install_client, customers)
     assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
 
-    chooser = finance_client.get("/customers/columns/", {"columns": "name,cf.rare_1,cf.gone"})
+    chooser = finance_client.get(
+        "/customers/columns/", {"columns": "name,cf.rare_1,cf.gone,cf.région"}
+    )
 
     text = " ".join(chooser.content.decode().split())
     assert "Left out, as no customer has them now: <code>cf.gone</code>." in text
-    assert 'name="columns" value="name,cf.rare_1"' in text
+    assert 'name="columns" value="name,cf.rare_1,cf.région"' in text
+    # A link naming many made-up keys costs no query for each: the keys are in the cache.
+    made_up = ",".join(f"cf.made_up_{n}" for n in range(30))
+    with CaptureQueriesContext(connection) as queries:
+        finance_client.get("/customers/columns/", {"columns": f"name,{made_up}"})
+    assert not [q for q in queries.captured_queries if "custom_fields" in q["sql"]]
     shown = finance_client.get("/customers/columns/", {"columns": "name,cf.rare_1", "show": "1"})
     assert shown.status_code == 302 and "columns=name%2Ccf.rare_1" in shown["Location"]
