@@ -249,10 +249,15 @@ def is_modified(view: SavedView, current: State) -> bool:
 # --- Changing ---------------------------------------------------------------------------------
 
 
+def normalised_name(raw: object) -> str:
+    """NFKC, as Django does for usernames: a fullwidth or ligature twin ("ＥＭＥＡ", "ﬁnance")
+    is the name it looks like, so it cannot be a second view beside it. Runs of spaces are
+    one space."""
+    return " ".join(unicodedata.normalize("NFKC", str(raw or "")).split())
+
+
 def clean_name(raw: object) -> str:
-    # NFKC, as Django does for usernames: a fullwidth or ligature twin ("ＥＭＥＡ", "ﬁnance")
-    # is the name it looks like, so it cannot be a second view beside it.
-    name = " ".join(unicodedata.normalize("NFKC", str(raw or "")).split())
+    name = normalised_name(raw)
     if not name:
         raise Refused("Give the view a name.")
     if len(name) > MAX_NAME:
@@ -363,6 +368,8 @@ def save_changes(user: Person, view: SavedView, state: State) -> None:
 def rename_and_share(user: Person, view: SavedView, *, name: object, shared: bool) -> None:
     actor = must_change(user, view)
     clean = clean_name(name)
+    if clean == normalised_name(view.name):
+        clean = view.name  # given back as stored (stored before names were normalised)
     if shared and not view.shared and view.owner_id != actor.pk:
         raise Refused("Only the view's owner may share it.")
     what = []

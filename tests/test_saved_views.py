@@ -168,6 +168,43 @@ def test_a_name_that_only_looks_the_same_is_the_same_name(ann):
         save(ann, "\uff25\uff2d\uff25\uff21 \ufb01nance")
 
 
+def test_a_name_stored_before_normalising_is_kept_when_only_sharing_changes(ann):
+    view = save(ann, "EMEA finance")
+    SavedView.objects.filter(pk=view.pk).update(name="\uff25\uff2d\uff25\uff21 finance")
+    older = save(ann, "Other")
+    SavedView.objects.filter(pk=older.pk).update(name="\ufb01nance")
+    view.refresh_from_db()
+    older.refresh_from_db()
+
+    # The form gives the stored name back; it is neither a rename nor the twin's name.
+    rules.rename_and_share(ann, older, name=older.name, shared=True)
+
+    older.refresh_from_db()
+    assert (older.name, older.shared) == ("\ufb01nance", True)
+    assert list(SavedViewAudit.objects.values_list("what", flat=True)) == ["shared"]
+
+
+def test_the_migration_normalises_stored_names_unless_the_owner_has_the_twin(ann, bob):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("customers.migrations.0016_saved_view_names_nfkc")
+    twin, alone, others = save(ann, "EMEA"), save(ann, "Plain"), save(bob, "Bob's")
+    SavedView.objects.filter(pk=twin.pk).update(name="EMEA")
+    fullwidth = save(ann, "Placeholder")
+    SavedView.objects.filter(pk=fullwidth.pk).update(name="\uff45\uff4d\uff45\uff41")
+    SavedView.objects.filter(pk=alone.pk).update(name="\ufb01nance  team")
+    SavedView.objects.filter(pk=others.pk).update(name="\uff25\uff2d\uff25\uff21")
+
+    migration.normalise_names(apps, None)
+
+    names = dict(SavedView.objects.values_list("pk", "name"))
+    assert names[fullwidth.pk] == "\uff45\uff4d\uff45\uff41"  # ann has "EMEA" already
+    assert names[alone.pk] == "finance team"
+    assert names[others.pk] == "EMEA"  # bob's names are his own
+
+
 def test_renaming_keeps_the_short_link(ann):
     view = save(ann)
     slug = view.slug
