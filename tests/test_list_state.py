@@ -586,6 +586,6 @@ def test_support_cannot_download_the_match_report_and_is_told_finance_can_export
     page = support.get(LIST, {"customer_ids": ids}).content.decode()
 
     assert "download-report-csv" not in page and "download-csv" not in page
-    assert "Finance staff can download it as CSV" in page
+    assert "Finance staff can download this list as CSV" in page
     assert support.get(REPORT, {"customer_ids": ids}).status_code == 403
     assert not ExportAudit.objects.exists()
