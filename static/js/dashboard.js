@@ -206,6 +206,15 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   panelOpener = null;
   closePanel();
 });
+// On a phone the unfiltered page opens with the pasted-ID boxes and more filters folded:
+// open (as on a laptop), they push the first card to the bottom of the first screen. The
+// server cannot tell a phone; the fold's summary opens them.
+const openFold = document.querySelector("#filters .filters-fold[open]");
+if (openFold && window.matchMedia("(max-width: 700px)").matches
+    && !Array.from(openFold.querySelectorAll("textarea, input:not([type=hidden], [type=checkbox], [type=radio])")).some((field) => field.value)) {
+  openFold.open = false;
+}
+
 // --- Around each request for the results region ----------------------------------------
 // htmx marks the region (dim, progress bar) and disables the pager and the toggle; this adds
 // what CSS cannot: say what a slow request waits for, keep the toggle true to the table, and

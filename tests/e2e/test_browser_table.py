@@ -135,9 +135,15 @@ def test_on_a_phone_rows_are_cards_and_the_filters_fold_after_a_search(dashboard
     first = page.locator("#results tbody tr").first
     expect(first).to_have_css("display", "block")
     expect(page.locator("#results thead")).to_have_css("position", "absolute")
-    # The first screen, as a person sees it on opening the page: the first card is on it.
+    # The first screen, as a person sees it on opening the page: the first card is on it,
+    # the pasted-ID boxes folded above it.
+    fold = page.locator("#filters details.filters-fold")
+    expect(fold).not_to_have_attribute("open", "")
+    card = first.bounding_box()
+    assert card and card["y"] + card["height"] / 2 <= PHONE["height"], card
     dashboard.screenshot("phone-390", readme="phone.png")
 
+    fold.locator("> summary").click()
     page.get_by_label("Ingest alias").fill(data.by_id[data.active[0]]["ingest_aliases"][0])
     dashboard.search()
     expect(page.locator("#filters details.filters-fold")).not_to_have_attribute("open", "")
