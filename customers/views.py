@@ -225,6 +225,9 @@ def _results(found: listing.Found) -> Context:
         "query": state.query,
         "index_query": state.index_query,
         "filtered": state.is_filtered,
+        # What the count calls "filtered": more than the toggle and the sort (an index
+        # search of All, or a sort alone, shows every customer of its state).
+        "narrowed": state.query.has_id_filters or bool(state.narrowing_params()),
         "shown_customers": state.shown_customers,
         "switch_state_url": state.switch_state_url(),
         "download_url": state.download_url(),
@@ -357,8 +360,8 @@ PAGE_NAMES = (
     # what went wrong instead of results
     "notice", "refusal", "too_long", "error", "stale_error",
     # the results and their links (_results)
-    "state", "query", "index_query", "filtered", "shown_customers", "customers", "rows",
-    "total", "index_total", "report", "matched_as", "exact_extras", "extras_counted",
+    "state", "query", "index_query", "filtered", "narrowed", "shown_customers", "customers",
+    "rows", "total", "index_total", "report", "matched_as", "exact_extras", "extras_counted",
     "corrections", "paging", "sort_links", "corrected_within_filters", "narrowed_by",
     "both_boxes", "every_match_url", "every_match_fields", "order_links",
     "switch_state_url", "download_url", "report_download_url",

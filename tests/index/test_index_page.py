@@ -531,7 +531,10 @@ def test_the_chooser_keeps_a_chosen_key_some_customer_has_beyond_the_most_used(
     )
 
     text = " ".join(chooser.content.decode().split())
-    assert "Left out, as no customer has them now: <code>cf.gone</code>." in text
+    assert (
+        "Left out, as unknown, repeated, or a custom field no customer has now: "
+        "<code>cf.gone</code>." in text
+    )
     assert 'name="columns" value="name,cf.rare_1,cf.région"' in text
     # A link naming many made-up keys costs no query for each: the keys are in the cache.
     made_up = ",".join(f"cf.made_up_{n}" for n in range(30))
@@ -540,3 +543,19 @@ def test_the_chooser_keeps_a_chosen_key_some_customer_has_beyond_the_most_used(
     assert not [q for q in queries.captured_queries if "custom_fields" in q["sql"]]
     shown = finance_client.get("/customers/columns/", {"columns": "name,cf.rare_1", "show": "1"})
     assert shown.status_code == 302 and "columns=name%2Ccf.rare_1" in shown["Location"]
+
+
+def count_line(response) -> str:
+    found = re.search(
+        r'<p class="count" id="row-count"[^>]*>(.*?)</p>', response.content.decode(), re.S
+    )
+    return " ".join(re.sub(r"<[^>]+>", "", found[1]).split()) if found else ""
+
+
+def test_the_count_says_filtered_only_when_more_than_the_toggle_and_sort_narrow_it(
+    finance_client, indexed
+):
+    assert "filtered" not in count_line(finance_client.get(LIST, {"only_archived": "all"}))
+    assert "filtered" not in count_line(finance_client.get(LIST, {"sort": "-created"}))
+    assert count_line(finance_client.get(LIST, {"q": "acme"})).endswith(", filtered")
+    assert count_line(finance_client.get(LIST, {"billable": "billable"})).endswith(", filtered")
