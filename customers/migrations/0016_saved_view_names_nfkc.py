@@ -4,14 +4,16 @@ uses (in any case) is left as it is: renaming it is theirs to choose."""
 
 import unicodedata
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
 def normalised_name(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).split())
 
 
-def normalise_names(apps, schema_editor):
+def normalise_names(apps: Apps, schema_editor: BaseDatabaseSchemaEditor | None) -> None:
     SavedView = apps.get_model("customers", "SavedView")
     for view in SavedView.objects.only("pk", "name", "owner_id").iterator():
         name = normalised_name(view.name)[:80]
