@@ -83,7 +83,11 @@ def _show(request: HtmxHttpRequest, given: QueryDict) -> HttpResponseBase:
     if unknown_search:
         context["notice"] = "That saved search does not exist. Showing all customers instead."
     if not form.is_valid():
-        return _render(request, context)
+        response = _render(request, context)
+        if request.htmx and any(not value for value in given.values()):
+            # The form sends its empty fields too; the URL kept is the search as typed.
+            response["HX-Push-Url"] = context["retry_url"]
+        return response
     if not unknown_search:
         # The search as given, validated: what an open saved view is compared with.
         context["valid_form"] = form

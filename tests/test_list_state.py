@@ -150,6 +150,17 @@ def test_a_submitted_search_that_fails_still_pushes_a_url_without_empty_paramete
     assert response["HX-Push-Url"] == "/customers/?ingest_alias=acct_1"
 
 
+def test_a_submitted_search_refused_by_validation_pushes_a_url_without_empty_parameters(
+    finance_client, indexed
+):
+    response = finance_client.get(
+        LIST, {"q": "acme", "customer_ids": "not-an-id !!!", "ingest_alias": ""}, headers=HTMX
+    )
+
+    assert response.status_code == 200 and "Check the filters." in response.content.decode()
+    assert response["HX-Push-Url"] == "/customers/?q=acme&customer_ids=not-an-id+%21%21%21"
+
+
 # --- The sort is kept --------------------------------------------------------------------------
 
 
