@@ -81,7 +81,12 @@ def sync(client: MetronomeClient, *, progress: Progress | None = None) -> SyncRu
                 time.monotonic() - staged,
             )
             if changed or previous is None or previous.active_customers is None:
-                run.active_customers, run.archived_customers = staging.customers_by_state()
+                try:
+                    run.active_customers, run.archived_customers = staging.customers_by_state()
+                except Exception:
+                    # The swap is in: the run succeeded; the list shows no total until
+                    # the next sync counts again.
+                    logger.exception("Customer index: customers not counted")
             else:
                 run.active_customers = previous.active_customers
                 run.archived_customers = previous.archived_customers

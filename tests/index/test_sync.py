@@ -548,3 +548,19 @@ def test_a_sync_that_wrote_rows_leaves_the_index_vacuumed(install_client):
             pages, all_visible = cursor.fetchone()
             assert pages > 0
             assert all_visible == pages, model
+
+
+@pytest.mark.django_db
+def test_a_count_that_fails_after_the_swap_leaves_the_run_succeeded(install_client, monkeypatch):
+    def broken() -> tuple[int, int]:
+        raise RuntimeError("the count failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(staging, "customers_by_state", broken)
+        run = sync_from(install_client, [wire_customer("Acme")])
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert (run.active_customers, run.archived_customers) == (None, None)
+    assert names_in_index() == {"Acme"}
+    # The next sync counts again, though nothing changed.
+    assert index_sync.sync(wiring.get_client()).active_customers == 1
