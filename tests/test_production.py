@@ -460,8 +460,17 @@ def fresh_postgres_url() -> Iterator[str]:
     try:
         yield DATABASE_URL.rsplit("/", 1)[0] + "/" + name
     finally:
+        # An autovacuum worker (the superuser's) may still be analysing what the migrations
+        # wrote, and FORCE may not end it: wait for it a little and try again.
         with psycopg.connect(**admin) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for attempt in range(30):
+                try:
+                    connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    break
+                except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                    if attempt == 29:
+                        raise
+                    time.sleep(2)
 
 
 @pytest.mark.slow
