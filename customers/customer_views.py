@@ -47,7 +47,9 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
 
     def render_region(region: Region) -> str:
         region_context = {**shared, **_region_context(region, shared["now"])}
-        return render_to_string(f"customers/regions.html#{region.name}", region_context, request)
+        return render_to_string(
+            region_template(region.name), region_context, request, using="jinja2"
+        )
 
     page = customer_page.load_page(
         client,
@@ -116,17 +118,32 @@ def customer_region(request: HtmxHttpRequest, customer_id: uuid.UUID, region: st
         refresh=request.GET.get("refresh") == "1",
     )
     context.update(_region_context(loaded, context["now"]))
-    return render(request, f"customers/regions.html#{region}", context)
+    return render(request, region_template(region), context, using="jinja2")
+
+
+def region_template(name: str) -> str:
+    """A region's template: Jinja2, like the customers page's body (dashboard/jinja_env.py)."""
+    return f"customers/regions/{name}.html"
+
+
+# The names each region's template reads besides `<name>_error`.
+_REGION_NAMES = {
+    "contracts": ("contracts", "contract_rows"),
+    "balances": ("balances", "balance_rows"),
+    "alerts": ("alerts", "alert_rows"),
+    "usage": ("usage", "usage_charts"),
+    "invoices": ("invoices", "more_invoices", "unreadable_invoices"),
+}
 
 
 def _region_context(region: Region, now: Any) -> Context:
-    """What a region's partial reads: `<name>_error`, or its rows."""
+    """What a region's template reads: `<name>_error` (None when it loaded) and its rows.
+    A failed region's rows are None: Jinja2 takes a name not given for an error."""
     name = region.name
-    context: Context = {}
     if region.failed:
-        context[f"{name}_error"] = region.error
-        return context
+        return {f"{name}_error": region.error, **dict.fromkeys(_REGION_NAMES[name])}
     data = region.data
+    context: Context = {f"{name}_error": None}
     if name == "contracts":
         context.update(contracts=data, contract_rows=customer_regions.contract_rows(data, now))
     elif name == "balances":
@@ -166,7 +183,7 @@ def invoice_detail(
         logger.warning("Invoice %s of customer %s failed: %s", invoice_id, customer_id, error)
         context["invoice_error"] = str(error)
     if request.htmx and not request.htmx.history_restore_request:
-        return render(request, "customers/regions.html#invoice-lines", context)
+        return render(request, "customers/invoice_lines.html#invoice-lines", context)
     return render(request, "customers/invoice.html", context, status=status)
 
 

@@ -122,6 +122,26 @@ def test_the_page_shows_every_region_filled_in_one_answer(support_client, sandbo
         assert "Open-ended" in contracts
 
 
+TEMPLATE_SYNTAX = re.compile(r"\{[{%#]|[}%#]\}")
+
+
+def test_no_template_syntax_reaches_the_page(support_client, sandbox):
+    # A comment written over two lines is not a comment to Django's engine: under every
+    # usage chart the page showed "{#- The day pointed at, tapped or focused ... #}".
+    customer = rich_customer(sandbox)
+    answers = [
+        support_client.get(f"/customers/{customer['id']}/"),
+        support_client.get(f"/customers/{customer['id']}/", HTTP_HX_REQUEST="true"),
+        *(
+            support_client.get(f"/customers/{customer['id']}/{name}/", HTTP_HX_REQUEST="true")
+            for name in REGION_HEADINGS
+        ),
+    ]
+    for answer in answers:
+        assert answer.status_code == 200
+        assert not TEMPLATE_SYNTAX.findall(answer.content.decode())
+
+
 def test_zero_balances_come_last_and_expiring_credits_are_flagged(support_client, sandbox):
     customer = rich_customer(sandbox)
     part = region(support_client.get(f"/customers/{customer['id']}/").content.decode(), "balances")
