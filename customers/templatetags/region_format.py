@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from html import escape  # what Django's escape calls, without its SafeString per value
 
 from django import template
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from customers.customer_regions import Chart
@@ -21,16 +21,25 @@ _DAY_THRESHOLDS = ("low_remaining_days",)
 _PERCENT_THRESHOLDS = ("percentage",)
 
 
+_CENT = Decimal("0.01")
+# Below this, a value to the cent fits the default context's 28 digits.
+_FITS_DEFAULT_PRECISION = 1e24
+
+
 @register.filter
 def number(value: float | None) -> str:
     """`12,345.67`, `1,200`: two decimals at most, none when whole; `–` for no value."""
     if value is None or not math.isfinite(value):
         return "–"
-    # Any finite float (up to 1.8e308) to the cent: the default 28 digits raised on a
-    # quantity of 1e26 from the API, and the invoice's page answered 500.
-    with localcontext() as context:
-        context.prec = 400
-        rounded = Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if abs(value) < _FITS_DEFAULT_PRECISION:
+        # The usual case, and a usage chart has 60 of them a metric: no context to set up.
+        rounded = Decimal(repr(value)).quantize(_CENT, rounding=ROUND_HALF_UP)
+    else:
+        # Any finite float (up to 1.8e308) to the cent: the default 28 digits raised on a
+        # quantity of 1e26 from the API, and the invoice's page answered 500.
+        with localcontext() as context:
+            context.prec = 400
+            rounded = Decimal(repr(value)).quantize(_CENT, rounding=ROUND_HALF_UP)
     text = f"{abs(rounded):,.2f}".rstrip("0").rstrip(".")
     return f"{MINUS if rounded < 0 else ''}{text}"
 
@@ -43,10 +52,15 @@ def day(moment: datetime | None) -> str:
     return f"{moment.day} {moment:%b %Y}"
 
 
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 @register.filter
 def short_day(moment: datetime) -> str:
-    """`Wed 3 Dec`."""
-    return f"{moment:%a} {moment.day} {moment:%b}"
+    """`Wed 3 Dec`, in English whatever the server's locale (a usage chart writes 60 of them
+    a metric: a look-up, not two `strftime` calls)."""
+    return f"{_WEEKDAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]}"
 
 
 @register.filter

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.utils.html import escape
+from hypothesis import given
+from hypothesis import strategies as st
 
 from customers.metronome import CreditType, Invoice
 from customers.sandbox import Faults, SandboxAPI, SandboxTransport
@@ -533,3 +536,34 @@ def test_a_period_cell_breaks_only_after_its_dash():
     )
     escaped = '<span class="nowrap">Oct &lt;2026&gt;</span>'
     assert invoice_format.period_cell("Oct <2026>") == escaped
+
+
+def _number_to_the_cent_in_any_precision(value: float) -> str:
+    """`region_format.number` as it was before its fast path: every value in a 400-digit
+    context."""
+    with localcontext() as context:
+        context.prec = 400
+        rounded = Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    text = f"{abs(rounded):,.2f}".rstrip("0").rstrip(".")
+    return f"{invoice_format.MINUS if rounded < 0 else ''}{text}"
+
+
+@given(
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.floats(min_value=-1e25, max_value=1e25),
+        st.sampled_from([0.125, 0.005, -0.005, 2.675, 9.999999999999999e23, 1e24, -1e24]),
+    )
+)
+def test_a_number_is_rounded_the_same_with_or_without_the_wide_context(value):
+    # The usual values skip the 400-digit context (a usage chart writes 60 numbers a
+    # metric); the cut-over must not change a digit on either side of it.
+    assert region_format.number(value) == _number_to_the_cent_in_any_precision(value)
+
+
+def test_a_usage_day_is_written_in_english_from_a_table():
+    days = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n) for n in range(800)]
+    assert [region_format.short_day(day) for day in days] == [
+        f"{day:%a} {day.day} {day:%b}"
+        for day in days  # the C locale's names, as before
+    ]
