@@ -25,7 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -186,36 +189,178 @@ def tiered_page(
     """Rows `start` to `start + per_page` of the tiers one after the other, each in name
     order, and the total up to `cap` (past it, `exact` is False). The tiers must be disjoint.
     One row more than the page tells whether another follows; a tier the page does not
-    reach is only counted, and only while the count is under the cap."""
+    reach is only counted, and only while the count is under the cap.
+
+    Each tier is built by the ORM once and then read in SQL written here: a search's page
+    is one statement (every tier's first rows side by side) and its count another. A
+    statement a tier and a count, each built by the ORM, cost a name search more than
+    the database took to answer them (bench/README.md, issue 24)."""
+    compiled = [_compiled(tier) for tier in tiers]
     wanted = per_page + 1
-    offset = start
-    ids: list[object] = []
-    sizes: list[int | None] = [None] * len(tiers)
-    for number, tier in enumerate(tiers):
-        if len(ids) == wanted:
-            break
-        asked = wanted - len(ids)
-        ordered = tier.order_by(*_NAME_ORDER).values_list("id", flat=True)
-        got = list(ordered[offset : offset + asked])
-        if len(got) < asked:  # the tier ends within the page
-            if got or offset == 0:
-                sizes[number] = offset + len(got)
-            else:  # the page starts past this tier: how far it went
-                sizes[number] = tier.order_by().values("id")[:offset].count()
-            offset = max(0, offset - (sizes[number] or 0))
-        else:
-            offset = 0
-        ids += got
+    if start == 0:
+        ids, sizes = _first_page(compiled, wanted)
+    else:
+        ids, sizes = _later_page(compiled, start, wanted)
     has_more = len(ids) > per_page
     ids = ids[:per_page]
     if not has_more and (ids or start == 0):
         return TieredPage(ids, start + len(ids), True, False)  # the last page: no count
-    total = 0
-    for number, tier in enumerate(tiers):
-        size = sizes[number]
-        if size is None:
-            size = tier.order_by().values("id")[: cap + 1 - total].count()
-        total += size
-        if total > cap:
-            return TieredPage(ids, cap, False, has_more)
+    total = _total(compiled, sizes, cap)
+    if total is None or total > cap:
+        return TieredPage(ids, cap, False, has_more)
     return TieredPage(ids, total, True, has_more)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tier:
+    """A tier as SQL: `SELECT id, name_folded` of its rows, in no order."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+    def ordered(self, limit: int, offset: int = 0) -> tuple[str, list[Any]]:
+        sql = (
+            f"SELECT id, name_folded FROM ({self.sql}) AS tier "  # noqa: S608 (the ORM's SQL)
+            "ORDER BY name_folded, id LIMIT %s OFFSET %s"
+        )
+        return sql, [*self.params, limit, offset]
+
+    def count(self, limit: int) -> tuple[str, list[Any]]:
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM ({self.sql}) AS tier LIMIT %s) AS counted"  # noqa: S608
+        return sql, [*self.params, limit]
+
+
+def _compiled(tier: QuerySet[IndexedCustomer]) -> _Tier | None:
+    """The tier's SQL, or None for a tier that can hold no row (no exact IDs)."""
+    rows = tier.order_by().values_list(*_NAME_ORDER)
+    try:
+        sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+    except EmptyResultSet:
+        return None
+    return _Tier(sql, tuple(params))
+
+
+def _first_page(
+    tiers: Sequence[_Tier | None], wanted: int
+) -> tuple[list[object], list[int | None]]:
+    """The first `wanted` rows of the tiers one after the other. Every tier but the last is
+    a range of an index (exact IDs, names starting with a word): their first `wanted` rows
+    are read in one statement, and a tier with fewer has them all, so its size is known.
+    The last, the text search, is read only when they leave room on the page: found through
+    the text index and sorted, it costs the most."""
+    ranges, last = tiers[:-1], tiers[-1]
+    rows_of = _first_rows(ranges, wanted)
+    ids: list[object] = []
+    sizes: list[int | None] = []
+    for rows in rows_of:
+        sizes.append(len(rows) if len(rows) < wanted else None)
+        ids += [customer_id for _, customer_id in rows[: wanted - len(ids)]]
+    if len(ids) < wanted:
+        (rows,) = _first_rows([last], wanted - len(ids))
+        sizes.append(len(rows))
+        ids += [customer_id for _, customer_id in rows]
+    else:
+        sizes.append(0 if last is None else None)
+    return ids, sizes
+
+
+def _first_rows(tiers: Sequence[_Tier | None], limit: int) -> list[list[tuple[str, UUID]]]:
+    """Each tier's first `limit` rows (name, ID) in name order, in one statement."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for number, tier in enumerate(tiers):
+        if tier is not None:
+            sql, tier_params = tier.ordered(limit)
+            # Only numbers and the ORM's SQL in it; the values are parameters.
+            select = f"SELECT {number} AS tier_number, id, name_folded FROM ({sql}) AS t{number}"  # noqa: S608
+            parts.append(select)
+            params += tier_params
+    rows_of: list[list[tuple[str, UUID]]] = [[] for _ in tiers]
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for number, customer_id, name in cursor.fetchall():
+                rows_of[number].append((name, _as_uuid(customer_id)))
+    # In name order as each tier was read: a union keeps no order of its own. Python orders
+    # text by code point, as the tiers' databases do (`code_point_order`), and a UUID by its
+    # bytes, as they order the IDs.
+    return [sorted(rows) for rows in rows_of]
+
+
+def _as_uuid(value: object) -> UUID:
+    """An ID as read without the ORM: a UUID from PostgreSQL, 32 hex digits from SQLite."""
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _later_page(
+    tiers: Sequence[_Tier | None], start: int, wanted: int
+) -> tuple[list[object], list[int | None]]:
+    """Rows `start` to `start + wanted` of the tiers one after the other, a tier at a time:
+    a deep page read side by side would read every tier up to its end."""
+    offset = start
+    ids: list[object] = []
+    sizes: list[int | None] = [None] * len(tiers)
+    with connection.cursor() as cursor:
+        for number, tier in enumerate(tiers):
+            if len(ids) == wanted:
+                break
+            if tier is None:
+                sizes[number] = 0
+                continue
+            asked = wanted - len(ids)
+            cursor.execute(*tier.ordered(asked, offset))
+            got = [_as_uuid(customer_id) for customer_id, _ in cursor.fetchall()]
+            if len(got) < asked:  # the tier ends within the page
+                if got or offset == 0:
+                    sizes[number] = offset + len(got)
+                else:  # the page starts past this tier: how far it went
+                    cursor.execute(*tier.count(offset))
+                    sizes[number] = int(cursor.fetchone()[0])
+                offset = max(0, offset - (sizes[number] or 0))
+            else:
+                offset = 0
+            ids += got
+    return ids, sizes
+
+
+def _fence() -> str:
+    """What keeps a subquery from being merged into the query around it."""
+    return " LIMIT -1 OFFSET 0" if connection.vendor == "sqlite" else " OFFSET 0"
+
+
+def _total(tiers: Sequence[_Tier | None], sizes: Sequence[int | None], cap: int) -> int | None:
+    """The tiers' total, or None once it passes `cap`: the tiers of unknown size counted in
+    one statement, each only while the tiers before it hold no more than `cap`, and only up
+    to `cap + 1` (a common name prefix stops the count inside the name index)."""
+    known = sum(size or 0 for size, tier in zip(sizes, tiers, strict=True) if tier is not None)
+    unknown = [
+        tier for size, tier in zip(sizes, tiers, strict=True) if size is None and tier is not None
+    ]
+    if known > cap:
+        return None
+    if not unknown:
+        return known
+    # Nested so each count sees those before it: SELECT c0, CASE WHEN known + c0 <= cap THEN
+    # (count 1) END AS c1 FROM (SELECT (count 0) AS c0 ...). A CASE runs its subquery only
+    # when it is taken; OFFSET 0 keeps the database from merging the levels, which would
+    # evaluate a count once for each mention of it.
+    sql, params = "", list[Any]()
+    columns: list[str] = []
+    for number, tier in enumerate(unknown):
+        count_sql, count_params = tier.count(cap + 1)
+        if number == 0:
+            sql, params = f"SELECT ({count_sql}) AS c0", count_params
+        else:
+            so_far = " + ".join(["%s", *columns])
+            level = (
+                f"SELECT {', '.join(columns)}, CASE WHEN {so_far} <= %s "  # noqa: S608
+                f"THEN ({count_sql}) END AS c{number} FROM ({sql}{_fence()}) AS level{number}"
+            )
+            sql, params = level, [known, cap, *count_params, *params]
+        columns.append(f"c{number}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        counts = cursor.fetchone()
+    if any(count is None for count in counts):
+        return None  # a count was not needed: those before it passed the cap
+    return known + sum(int(count) for count in counts)

@@ -154,6 +154,16 @@ def test_text_totals_stop_at_the_cap_and_the_pages_go_on(index, monkeypatch):
     assert (blue.total, blue.total_exact, blue.has_more) == (3, True, True)
 
 
+def test_a_page_of_tiers_is_one_statement_and_its_count_another(index, django_assert_num_queries):
+    # Two words are four tiers; a statement a tier and one a count made a search of them
+    # six round trips to the database, each built by the ORM (bench/README.md).
+    with django_assert_num_queries(3):  # the exact IDs, the page's ranges, the count
+        found = search("harbor analytics", per_page=1)
+    every = ranked_in_one_query("harbor analytics")
+    assert (found.total, found.total_exact, found.has_more) == (len(every), True, True)
+    assert found.customer_ids == tuple(every[:1])
+
+
 @pytest.mark.parametrize("typed", ["harbr", "hrabor", "anlaytics"])
 @pytest.mark.parametrize("per_page", [1, 2, 50])
 def test_a_misspelt_word_finds_what_ranking_every_match_finds(index, typed, per_page):
