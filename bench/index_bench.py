@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import percentile, table, verdict  # noqa: E402  (after the path the script needs)
+from bench.scratch_db import scratch_postgres  # noqa: E402
 
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
 
@@ -151,33 +152,6 @@ def timed_sync(env: dict[str, str]) -> SyncTiming:
     if not match or not before:
         raise SystemExit(f"unexpected sync output: {output!r}")
     return SyncTiming(float(match[1]), peak, peak - int(before[1]))
-
-
-@contextlib.contextmanager
-def scratch_postgres(database_url: str) -> Iterator[str]:
-    """A fresh database beside DATABASE_URL's (which need not exist), dropped afterwards."""
-    import psycopg
-
-    base, _, name = database_url.rpartition("/")
-    scratch = f"{name.split('?')[0]}_bench"
-    maintenance = f"{base}/postgres"
-    with psycopg.connect(maintenance, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
-        admin.execute(f'CREATE DATABASE "{scratch}"')
-    try:
-        yield f"{base}/{scratch}"
-    finally:
-        # An autovacuum worker (its role the superuser's) may still be analysing what the
-        # last sync wrote: FORCE may not end it, so wait for it a little and try again.
-        with psycopg.connect(maintenance, autocommit=True) as admin:
-            for attempt in range(30):
-                try:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-                    break
-                except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
-                    if attempt == 29:
-                        raise
-                    time.sleep(2)
 
 
 # --- Search latency (runs in a child with Django set up) ---------------------------------------
@@ -292,7 +266,8 @@ def measure(
                 if database_url is None:
                     database_url = f"sqlite:///{tmp}/index.sqlite3"
                 else:
-                    database_url = stack.enter_context(scratch_postgres(database_url))
+                    scratch = f"{database_url.rpartition('/')[2].split('?')[0]}_bench"
+                    database_url = stack.enter_context(scratch_postgres(database_url, scratch))
                 env = django_env(url, database_url)
                 for _ in range(runs):
                     if database_url.startswith("sqlite"):

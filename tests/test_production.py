@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import environ
 import httpx
 import psycopg
 import pytest
@@ -26,6 +25,7 @@ from django.core.management import call_command
 from django.db import OperationalError
 from pythonjsonlogger.json import JsonFormatter
 
+from bench.scratch_db import scratch_postgres
 from customers import middleware
 from customers.models import ExportAudit, SavedSearch
 from dashboard.request_log import RequestContextFilter
@@ -445,32 +445,8 @@ def test_a_fresh_clone_serves_pages_with_their_static_files_after_make_install(t
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """A new, empty PostgreSQL database next to DATABASE_URL's, dropped afterwards."""
-    config = environ.Env.db_url_config(DATABASE_URL)
-    name = f"dashboard_fresh_{secrets.token_hex(4)}"
-    admin = {
-        "host": config["HOST"] or "127.0.0.1",
-        "port": config["PORT"] or 5432,
-        "user": config["USER"],
-        "password": config["PASSWORD"],
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-    with psycopg.connect(**admin) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield DATABASE_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        # An autovacuum worker (the superuser's) may still be analysing what the migrations
-        # wrote, and FORCE may not end it: wait for it a little and try again.
-        with psycopg.connect(**admin) as connection:
-            for attempt in range(30):
-                try:
-                    connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    break
-                except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
-                    if attempt == 29:
-                        raise
-                    time.sleep(2)
+    with scratch_postgres(DATABASE_URL, f"dashboard_fresh_{secrets.token_hex(4)}") as url:
+        yield url
 
 
 @pytest.mark.slow
