@@ -256,8 +256,10 @@ def _first_page(
         sizes.append(len(rows) if len(rows) < wanted else None)
         ids += [customer_id for _, customer_id in rows[: wanted - len(ids)]]
     if len(ids) < wanted:
-        (rows,) = _first_rows([last], wanted - len(ids))
-        sizes.append(len(rows))
+        room = wanted - len(ids)
+        (rows,) = _first_rows([last], room)
+        # Fewer rows than the room left: that is all of it. As many: it may hold more.
+        sizes.append(len(rows) if len(rows) < room else None)
         ids += [customer_id for _, customer_id in rows]
     else:
         sizes.append(0 if last is None else None)
