@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,16 +36,35 @@ REGIONS = ("contracts", "balances", "alerts", "usage", "invoices")
 RECENT_INVOICES = 12
 # One thread per region; the customer is read in the request's own thread meanwhile.
 PAGE_THREADS = len(REGIONS)
-# Customer views drawn at once in one process before a region waits for a thread: a
-# gunicorn worker's threads (gunicorn.conf.py, GUNICORN_THREADS' default). A wait makes a
-# page slower, never wrong.
-PAGES_AT_ONCE = 16
-# The process's pool, its threads started on first use and kept: starting five threads for
-# every page spread its six calls over about 2 ms more (bench/README.md). It has no thread
-# until the first page, so a gunicorn worker forked from a preloaded app starts its own.
-_pool = ThreadPoolExecutor(
-    max_workers=PAGE_THREADS * PAGES_AT_ONCE, thread_name_prefix="customer-view"
-)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _page_pool() -> ThreadPoolExecutor:
+    """The process's pool for the regions, made on first use and kept: starting five threads
+    for every page spread its six calls over about 2 ms more (bench/README.md). Five
+    threads for each request the process serves at once (SERVER_THREADS, gunicorn's
+    threads); past that a region waits for a thread, which makes a page slower, never
+    wrong."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=PAGE_THREADS * settings.SERVER_THREADS,
+                thread_name_prefix="customer-view",
+            )
+        return _pool
+
+
+def _forget_pool() -> None:
+    # A pool used before a fork hangs in the child (its threads are not there): a forked
+    # process (a gunicorn worker of a preloaded app) makes its own.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
 # What each region failing is called on the page ("Could not load ...").
 REGION_TITLES = {
     "contracts": "contracts",
@@ -180,7 +201,7 @@ def load_page(
     # Each region runs in a copy of this request's context, so its log lines carry the
     # request's ID like the rest of the request's.
     loading = {
-        name: _pool.submit(
+        name: _page_pool().submit(
             contextvars.copy_context().run,
             _load_and_render,
             client,

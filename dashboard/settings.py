@@ -467,6 +467,9 @@ SEARCH_CACHE_SECONDS = env_number("SEARCH_CACHE_SECONDS", 120, minimum=0, cast=i
 PASTED_IDS_INDEX_MAX_AGE_SECONDS = env_number(
     "PASTED_IDS_INDEX_MAX_AGE_SECONDS", 1800, minimum=0, cast=int
 )
+# The requests one process serves at once: gunicorn's threads a worker (gunicorn.conf.py
+# reads the same variable). The customer view's pool of threads is sized by it.
+SERVER_THREADS = env_number("GUNICORN_THREADS", 16, minimum=1, cast=int)
 # How long a page of customers from Metronome answers the same page again (Previous, Back,
 # a colleague opening the same link), in seconds; 0 turns it off. The page's Refresh skips it.
 API_PAGE_CACHE_SECONDS = env_number("API_PAGE_CACHE_SECONDS", 30, minimum=0, cast=int)

@@ -2,6 +2,7 @@
 paging, htmx fragments, errors and stored searches. Hostile input:
 tests/security/test_hostile_input.py."""
 
+import os
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -740,3 +741,35 @@ def test_a_long_column_of_ignored_values_is_folded_but_copied_whole(support_clie
     assert "Show the 12 values" in body
     assert len(re.findall(r"<code data-ignored-value>", body)) == 12
     assert re.search(r'data-count="ignored">12<', body)
+
+
+# --- The regions' thread pool ----------------------------------------------------------------
+
+
+def test_the_regions_pool_has_five_threads_for_each_request_served_at_once(settings):
+    from customers import customer_page
+
+    settings.SERVER_THREADS = 3
+    customer_page._forget_pool()
+    try:
+        assert customer_page._page_pool()._max_workers == 5 * 3
+        assert customer_page._page_pool() is customer_page._page_pool()  # kept
+    finally:
+        customer_page._forget_pool()
+
+
+def test_a_forked_process_gets_a_pool_of_its_own():
+    # A pool used before a fork has no threads in the child: a task submitted there never
+    # ran (a gunicorn worker forked from a preloaded app would hang on its first customer).
+    from customers import customer_page
+
+    assert customer_page._page_pool().submit(lambda: "parent").result(timeout=5) == "parent"
+    child = os.fork()
+    if child == 0:  # the child: exit 0 only if its pool runs a task
+        try:
+            ran = customer_page._page_pool().submit(lambda: "child").result(timeout=5)
+            os._exit(0 if ran == "child" else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
