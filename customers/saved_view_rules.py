@@ -297,9 +297,21 @@ def _check_caps(owner: User, *, new_view: bool, becoming_shared: bool) -> None:
         )
 
 
+def name_key(name: str) -> str:
+    """What two of one person's view names must differ in: more than case, in any script
+    ("Straße" is "STRASSE", "Émea" is "ÉMEA"), and more than a look-alike form (NFKC)."""
+    return normalised_name(name).casefold()
+
+
 def _name_taken(owner: User, name: str, exclude: int | None = None) -> bool:
-    taken = SavedView.objects.filter(owner=owner, name__iexact=name)
-    return taken.exclude(pk=exclude).exists() if exclude else taken.exists()
+    # Compared in Python: the database's case-insensitive match folds only ASCII on SQLite
+    # ("Émea" and "émea" were two views) and never folds "ß" to "ss". One person's names are
+    # few (SAVED_VIEWS_PER_PERSON).
+    names = SavedView.objects.filter(owner=owner)
+    if exclude is not None:
+        names = names.exclude(pk=exclude)
+    key = name_key(name)
+    return any(name_key(other) == key for other in names.values_list("name", flat=True))
 
 
 def _lock(user: User) -> None:

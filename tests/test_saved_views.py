@@ -168,6 +168,20 @@ def test_a_name_that_only_looks_the_same_is_the_same_name(ann):
         save(ann, "\uff25\uff2d\uff25\uff21 \ufb01nance")
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("Straße accounts", "STRASSE ACCOUNTS"), ("Émea", "éMEA"), ("Ωmega", "ωMEGA")],
+)
+def test_a_name_differing_only_in_case_is_refused_in_any_script(ann, first, second):
+    # The database's case-insensitive match folds only ASCII on SQLite, and "ß" nowhere.
+    save(ann, first)
+    with pytest.raises(rules.Refused, match="already have a view named"):
+        save(ann, second)
+    other = save(ann, "Other")
+    with pytest.raises(rules.Refused, match="already a view named"):
+        rules.rename_and_share(ann, other, name=second, shared=False)
+
+
 def test_a_name_stored_before_normalising_is_kept_when_only_sharing_changes(ann):
     view = save(ann, "EMEA finance")
     SavedView.objects.filter(pk=view.pk).update(name="\uff25\uff2d\uff25\uff21 finance")
