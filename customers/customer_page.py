@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from django import db
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.safestring import SafeString, mark_safe
 
 from customers import metronome
 from customers.metronome import usage
@@ -161,13 +162,36 @@ def load_customer(
     )
 
 
+class RegionHtml:
+    """A region's HTML, drawn in the region's own thread as soon as its answer is in. The
+    page's template reads it where the region stands (`__html__`, as Django's and Jinja2's
+    engines read safe text), waiting for it there: everything on the page before that point
+    is drawn while the slower answers are still awaited."""
+
+    __slots__ = ("_drawing",)
+
+    def __init__(self, drawing: Future[str]) -> None:
+        self._drawing = drawing
+
+    def __html__(self) -> str:
+        return self._drawing.result()
+
+    def __str__(self) -> SafeString:
+        # Django's engine makes a value text before it escapes it: the text must stay safe.
+        return mark_safe(self.__html__())  # noqa: S308 (the region's own template escaped it)
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     customer: metronome.Customer | None
     customer_error: metronome.MetronomeError | None
-    regions: dict[str, Region]
-    # Each region as `render` made it, in the region's own thread (see load_page).
-    rendered: dict[str, str]
+    regions: dict[str, RegionHtml]
+
+    def wait(self) -> None:
+        """Every region done, read by the page or not (a page that shows no regions, such
+        as "not found", still leaves no thread working for it after its answer)."""
+        for region in self.regions.values():
+            region.__html__()
 
 
 def _load_and_render(
@@ -176,11 +200,10 @@ def _load_and_render(
     name: str,
     now: datetime,
     refresh: bool,
-    render: Callable[[Region], str] | None,
-) -> tuple[Region, str]:
+    render: Callable[[Region], str],
+) -> str:
     try:
-        region = load_region(client, customer_id, name, now=now, refresh=refresh)
-        return region, render(region) if render is not None else ""
+        return render(load_region(client, customer_id, name, now=now, refresh=refresh))
     finally:
         # A database cache (or a template that reads the database) opens a connection in
         # this pool thread, which no request cycle would close.
@@ -192,15 +215,15 @@ def load_page(
     customer_id: str,
     *,
     now: datetime,
+    render: Callable[[Region], str],
     refresh: bool = False,
-    render: Callable[[Region], str] | None = None,
 ) -> Page:
-    """The customer and every region, asked for side by side. `render` (a region's HTML)
-    runs in the region's thread as soon as its answer is in, so the regions that answer
-    first are drawn while the page still waits for the slowest."""
+    """The customer, and every region asked for side by side and drawn by `render` in its
+    own thread as soon as its answer is in. Returns when the customer is read: the regions
+    are awaited where the page shows them (RegionHtml), and by `Page.wait`."""
     # Each region runs in a copy of this request's context, so its log lines carry the
     # request's ID like the rest of the request's.
-    loading = {
+    drawing = {
         name: _page_pool().submit(
             contextvars.copy_context().run,
             _load_and_render,
@@ -217,10 +240,4 @@ def load_page(
         found, problem = load_customer(client, customer_id, refresh=refresh), None
     except metronome.MetronomeError as error:
         found, problem = None, error
-    loaded = {name: future.result() for name, future in loading.items()}
-    return Page(
-        found,
-        problem,
-        {name: region for name, (region, _) in loaded.items()},
-        {name: html for name, (_, html) in loaded.items()},
-    )
+    return Page(found, problem, {name: RegionHtml(future) for name, future in drawing.items()})

@@ -20,7 +20,6 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -58,13 +57,11 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
         refresh=request.GET.get("refresh") == "1",
         render=render_region,
     )
-    # Rendered by the template engine (escaped there) from the partials each region's own
-    # URL answers with, so a retried region is the same HTML. Shown also when the customer's
-    # own call failed: one failing endpoint stays in its own region.
-    context["region_html"] = {
-        name: mark_safe(html)  # noqa: S308
-        for name, html in page.rendered.items()
-    }
+    # The partials each region's own URL answers with (so a retried region is the same
+    # HTML), each read where the template shows it: the page around them is drawn while
+    # the slower regions are awaited. Shown also when the customer's own call failed: one
+    # failing endpoint stays in its own region.
+    context["region_html"] = page.regions
     if page.customer is not None:
         context["customer"] = page.customer
     elif page.customer_error is not None:
@@ -84,8 +81,11 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
             response["HX-Replace-Url"] = address
         else:
             response["HX-Push-Url"] = address
+        page.wait()
         return response
-    return render(request, "customers/detail.html", context, status=status)
+    response = render(request, "customers/detail.html", context, status=status)
+    page.wait()
+    return response
 
 
 def _customer_failed(

@@ -773,3 +773,35 @@ def test_a_forked_process_gets_a_pool_of_its_own():
             os._exit(2)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_page_is_handed_back_before_its_slowest_region_and_waits_for_it_where_shown(
+    sandbox,
+):
+    # The page around the regions is drawn while the slowest is still awaited: load_page
+    # returns with the customer, and a region's HTML is waited for where it is read.
+    import threading
+
+    from django.utils import timezone
+
+    from customers import customer_page, wiring
+
+    customer = sandbox.customers[0]
+    usage_may_finish = threading.Event()
+    drawn: list[str] = []
+
+    def render(region) -> str:
+        if region.name == "usage":
+            assert usage_may_finish.wait(timeout=10)
+        drawn.append(region.name)
+        return f"<p>{region.name}</p>"
+
+    page = customer_page.load_page(
+        wiring.get_client(), customer["id"], now=timezone.now(), render=render
+    )
+    assert page.customer is not None and page.customer.id == customer["id"]
+    assert "usage" not in drawn  # handed back while usage is still being drawn
+    usage_may_finish.set()
+    assert str(page.regions["usage"]) == "<p>usage</p>"
+    page.wait()
+    assert sorted(drawn) == sorted(customer_page.REGIONS)
