@@ -69,6 +69,12 @@ def test_every_region_of_the_customer_view_at_laptop_and_phone_size(dashboard, l
         expect(section.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         expect(section.get_by_role("alert")).to_have_count(0)
 
+    # Each ID beside its Copy button, not wrapped under it, at a laptop's width.
+    for row in page.locator(".customer-fields > div").filter(has=page.locator("button")).all():
+        value = row.locator("code").first.bounding_box()
+        copy = row.locator("button").first.bounding_box()
+        assert value and copy and copy["y"] < value["y"] + value["height"], row.inner_text()
+
     dashboard.screenshot("customer-view-laptop", readme="customer-view.png")
 
     # Alerts in alarm first, unmistakable.
