@@ -300,7 +300,9 @@ def _check_caps(owner: User, *, new_view: bool, becoming_shared: bool) -> None:
 def name_key(name: str) -> str:
     """What two of one person's view names must differ in: more than case, in any script
     ("Straße" is "STRASSE", "Émea" is "ÉMEA"), and more than a look-alike form (NFKC)."""
-    return normalised_name(name).casefold()
+    # NFKC again after folding: folding can leave a letter and its combining marks apart
+    # where the composed letter's other case folds to one character ("ΰ", "Ϋ́").
+    return unicodedata.normalize("NFKC", normalised_name(name).casefold())
 
 
 def _name_taken(owner: User, name: str, exclude: int | None = None) -> bool:
@@ -404,7 +406,9 @@ def rename_and_share(user: Person, view: SavedView, *, name: object, shared: boo
         with transaction.atomic():
             if view.owner is not None:
                 _lock(view.owner)
-                if _name_taken(view.owner, clean, exclude=view.pk):
+                # Only a new name is compared: a view whose stored name has a look-alike
+                # twin (kept by migration 0016) may still be shared or unshared.
+                if clean != view.name and _name_taken(view.owner, clean, exclude=view.pk):
                     raise Refused(f"There is already a view named “{clean}”. Choose another name.")
             if shared and not view.shared:
                 _lock_team_shares()
