@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -168,13 +169,15 @@ class RegionHtml:
     engines read safe text), waiting for it there: everything on the page before that point
     is drawn while the slower answers are still awaited."""
 
-    __slots__ = ("_drawing",)
+    __slots__ = ("drawing", "read")
 
     def __init__(self, drawing: Future[str]) -> None:
-        self._drawing = drawing
+        self.drawing = drawing
+        self.read = False
 
     def __html__(self) -> str:
-        return self._drawing.result()
+        self.read = True
+        return self.drawing.result()  # a region's own failure raises where it is shown
 
     def __str__(self) -> SafeString:
         # Django's engine makes a value text before it escapes it: the text must stay safe.
@@ -188,10 +191,18 @@ class Page:
     regions: dict[str, RegionHtml]
 
     def wait(self) -> None:
-        """Every region done, read by the page or not (a page that shows no regions, such
-        as "not found", still leaves no thread working for it after its answer)."""
-        for region in self.regions.values():
-            region.__html__()
+        """Every region finished, shown or not, so no region's thread works for a page
+        after its answer: a page that shows none ("not found"), or one whose drawing
+        failed. Raises nothing; a failure no page showed is logged."""
+        _settle(self.regions)
+
+
+def _settle(regions: dict[str, RegionHtml]) -> None:
+    futures.wait([region.drawing for region in regions.values()])
+    for name, region in regions.items():
+        failure = region.drawing.exception()
+        if failure is not None and not region.read:
+            logger.error("The %s region failed", name, exc_info=failure)
 
 
 def _load_and_render(
@@ -236,8 +247,12 @@ def load_page(
         )
         for name in REGIONS
     }
+    regions = {name: RegionHtml(future) for name, future in drawing.items()}
     try:
         found, problem = load_customer(client, customer_id, refresh=refresh), None
     except metronome.MetronomeError as error:
         found, problem = None, error
-    return Page(found, problem, {name: RegionHtml(future) for name, future in drawing.items()})
+    except BaseException:
+        _settle(regions)  # no page will wait for them
+        raise
+    return Page(found, problem, regions)

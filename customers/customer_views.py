@@ -57,6 +57,15 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
         refresh=request.GET.get("refresh") == "1",
         render=render_region,
     )
+    try:
+        return _customer_response(request, context, customer_id, page)
+    finally:
+        page.wait()
+
+
+def _customer_response(
+    request: HtmxHttpRequest, context: Context, customer_id: uuid.UUID, page: customer_page.Page
+) -> HttpResponse:
     # The partials each region's own URL answers with (so a retried region is the same
     # HTML), each read where the template shows it: the page around them is drawn while
     # the slower regions are awaited. Shown also when the customer's own call failed: one
@@ -81,11 +90,8 @@ def customer_detail(request: HtmxHttpRequest, customer_id: uuid.UUID) -> HttpRes
             response["HX-Replace-Url"] = address
         else:
             response["HX-Push-Url"] = address
-        page.wait()
         return response
-    response = render(request, "customers/detail.html", context, status=status)
-    page.wait()
-    return response
+    return render(request, "customers/detail.html", context, status=status)
 
 
 def _customer_failed(

@@ -805,3 +805,26 @@ def test_the_page_is_handed_back_before_its_slowest_region_and_waits_for_it_wher
     assert str(page.regions["usage"]) == "<p>usage</p>"
     page.wait()
     assert sorted(drawn) == sorted(customer_page.REGIONS)
+
+
+def test_waiting_for_a_page_settles_every_region_and_logs_a_failure_no_page_showed(sandbox, caplog):
+    # A region failing with a bug raises where the page shows it; one the page never read
+    # (its drawing failed before, or it shows no regions) is logged, not lost or left running.
+    from django.utils import timezone
+
+    from customers import customer_page, wiring
+
+    def render(region) -> str:
+        if region.name in ("usage", "invoices"):
+            raise RuntimeError(f"{region.name} broke")
+        return "<p></p>"
+
+    page = customer_page.load_page(
+        wiring.get_client(), sandbox.customers[0]["id"], now=timezone.now(), render=render
+    )
+    with pytest.raises(RuntimeError, match="usage broke"):
+        str(page.regions["usage"])
+    page.wait()  # raises nothing
+    assert all(region.drawing.done() for region in page.regions.values())
+    failures = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert failures == ["The invoices region failed"]
