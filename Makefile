@@ -64,16 +64,19 @@ sandbox: install
 	$(BIN)/python manage.py run_sandbox --port 8001
 
 # Every benchmark side by side, written to BENCHMARKS.md (about 40 minutes); QUICK=1: seconds.
-# The index benchmark measures PostgreSQL too (100,000 and 1,000,000 customers): a local one
-# is started as CI starts it (scripts/ensure-postgres.sh), or BENCH_DATABASE_URL names yours.
+# The index benchmark measures PostgreSQL too (100,000 and 1,000,000 customers): the one
+# BENCH_DATABASE_URL or a PostgreSQL DATABASE_URL names, else a local one started as CI
+# starts it (scripts/ensure-postgres.sh: Debian's package, as root).
 BENCH_LOCAL_POSTGRES := postgres://dashboard:dashboard@127.0.0.1:5432/dashboard
-BENCH_DATABASE_URL ?= $(BENCH_LOCAL_POSTGRES)
+BENCH_DATABASE_URL ?= $(or $(filter postgres://% postgresql://%,$(DATABASE_URL)),$(BENCH_LOCAL_POSTGRES))
 bench: install-test
 ifdef QUICK
 	$(BIN)/python bench/run.py --quick
 else
-	$(if $(filter $(BENCH_LOCAL_POSTGRES),$(BENCH_DATABASE_URL)),bash scripts/ensure-postgres.sh)
-	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/run.py
+	@$(if $(filter $(BENCH_LOCAL_POSTGRES),$(BENCH_DATABASE_URL)),bash scripts/ensure-postgres.sh \
+	  || { echo "make bench: no local PostgreSQL (started as root on Debian); set BENCH_DATABASE_URL" >&2; exit 1; })
+	@echo "$(BIN)/python bench/run.py  (PostgreSQL: the one BENCH_DATABASE_URL names)"
+	@DATABASE_URL='$(BENCH_DATABASE_URL)' $(BIN)/python bench/run.py
 endif
 
 clean:
