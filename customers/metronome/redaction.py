@@ -2,11 +2,11 @@
 
 Metronome's error messages are never shown to people (they see our own words), but operators
 want them in the log, and an answer may quote the token: whole, cut short, in another case,
-reversed, or percent-, base64- or hex-encoded, possibly inside one another. Here any run of
-8 or more characters of the token (or of it reversed), compared case-folded, is replaced, in
-the text and in every encoded segment of it; a text that still mentions the token after
-decoding (an encoding that cannot be cut out piece by piece, such as HTML entities) is
-withheld whole.
+reversed, spaced out, or percent-, base64- or hex-encoded, possibly inside one another. Here
+any run of 8 or more characters of the token (or of it reversed), compared case-folded, is
+replaced, in the text and in every encoded segment of it; a text that still mentions the
+token after decoding, or with its spaces taken out (a form that cannot be cut out piece by
+piece, such as HTML entities or "m t r _ l i v e"), is withheld whole.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ _PERCENT = re.compile(
 )
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
+# What can stand between a quoted token's characters and still let it be read: spaces and
+# line breaks ("m t r _ l i v e ..."), NULs (UTF-16 read as bytes) and invisible characters.
+_SPACERS = re.compile(r"[\s\x00\u00ad\u200b-\u200f\u2060\ufeff]+")
 
 
 class _OutOfWork(Exception):
@@ -110,7 +113,9 @@ def _has_run(text: str, grams: frozenset[str]) -> bool:
 
 def _mentions(text: str, grams: frozenset[str], depth: int, work: _Work) -> bool:
     work.spend(text)
-    if _has_run(text, grams):
+    # Spaces are taken out only for this look: searching what is left for encoded segments
+    # too (one long run of letters, read as base64) made an ordinary message cost 4x.
+    if _has_run(text, grams) or _has_run(_SPACERS.sub("", text), grams):
         return True
     if depth >= MAX_DEPTH:
         return False

@@ -34,6 +34,11 @@ ENCODINGS = {
     "hex upper case": lambda text: text.encode().hex().upper(),
     "base64 of hex": lambda text: b64(text.encode().hex()),
     "html entities": lambda text: "".join(f"&#x{ord(c):x};" for c in text),
+    "spaced out": " ".join,
+    "one character a line": "\n".join,
+    "zero-width spaces between": "\u200b".join,
+    "UTF-16 read as bytes": lambda text: text.encode("utf-16-le").decode("latin-1"),
+    "spaced out, percent-encoded": lambda text: urllib.parse.quote(" ".join(text), safe=""),
     "rot13 of nothing": lambda text: text,  # a control: plain again
 }
 
