@@ -43,6 +43,17 @@ def _state_from(data: QueryDict) -> QueryDict:
 SORTABLE = {"name": "name", "created": "created", "updated": "updated"}
 
 
+def _with_open_view(state: QueryDict, params: Mapping[str, str]) -> QueryDict:
+    """`state` and the open view's slug: the column chooser passes it on, so the page it
+    returns to still has the view open (Modified, with Save changes), not a plain search."""
+    slug = params.get("view", "")
+    if not _is_slug(slug):
+        return state
+    kept = state.copy()
+    kept["view"] = slug
+    return kept
+
+
 def keep_view_links(state: urlstate.ListState, params: Mapping[str, str]) -> urlstate.ListState:
     """`state` with what every link of the customers page keeps beside its search: the
     columns (in canonical form) and the open view's slug, from the request's `params`."""
@@ -66,8 +77,9 @@ def page_context(
     search as the save forms post it, and (full page only) the list of views."""
     state = _state_from(params)
     context["view_state"] = state.urlencode()
+    chooser = _with_open_view(state, params)
     context["chooser_url"] = reverse("customers:columns") + (
-        f"?{state.urlencode()}" if state else ""
+        f"?{chooser.urlencode()}" if chooser else ""
     )
     chosen_table(params, context)
     slug = params.get("view", "")
@@ -365,7 +377,7 @@ def choose_columns(request: HttpRequest) -> HttpResponse:
     """Choose and order the table's (and the CSV's) columns: one GET form whose buttons each
     add, remove or move one column, so it works by keyboard and without JavaScript. "Show"
     goes back to the customers page with `columns` in its URL."""
-    state = _state_from(request.GET)
+    state = _with_open_view(_state_from(request.GET), request.GET)
     known = _chooser_custom_fields(state.get("columns"))
     choice = columns.parse(state.get("columns"), known)
     keys = [column.key for column in choice.columns] or list(columns.DEFAULT_KEYS)

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.datastructures import MultiValueDict
 
 from customers.index.query import IndexQuery
 from customers.index.search import Archived, Billable, IndexResult, Sort
@@ -111,9 +112,12 @@ def index_params(query: IndexQuery) -> dict[str, str | list[str]]:
 
 
 def query_string(params: Params) -> str:
-    """`params` URL-encoded in the given order, empty values left out."""
+    """`params` URL-encoded in the given order, empty values left out. A QueryDict gives
+    every value of a name (its `items()` would give only the last: `billable=billable&
+    billable=unbillable` became `billable=unbillable`)."""
     encoded = QueryDict(mutable=True)
-    for name, value in params.items():
+    pairs = params.lists() if isinstance(params, MultiValueDict) else params.items()
+    for name, value in pairs:
         values = [value] if isinstance(value, str) else list(value)
         if values := [v for v in values if v]:
             encoded.setlist(name, values)

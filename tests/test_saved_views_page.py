@@ -235,6 +235,51 @@ def test_show_returns_to_the_search_with_the_columns_and_the_standard_set_leaves
     assert back["Location"] == "/customers/?q=a"
 
 
+def test_the_chooser_keeps_every_value_of_a_filter_given_twice(fiona):
+    client = client_for(fiona)
+    search = {"only_archived": "all", "billable": ["billable", "unbillable"]}
+    page = client.get(LIST, search).content.decode()
+    chooser = re.search(r'id="choose-columns" href="([^"]+)"', page)
+    assert chooser is not None
+    opened = client.get(chooser[1].replace("&amp;", "&")).content.decode()
+    back = re.search(r'class="back-link"><a href="([^"]+)"', opened)
+    assert back is not None
+    assert parse_qs(urlsplit(back[1].replace("&amp;", "&")).query)["billable"] == [
+        "billable",
+        "unbillable",
+    ]
+
+    shown = client.get("/customers/columns/", {**search, "columns": "name,cf.region", "show": "1"})
+    assert parse_qs(urlsplit(shown["Location"]).query) == {
+        "only_archived": ["all"],
+        "billable": ["billable", "unbillable"],
+        "columns": ["name,cf.region"],
+    }
+
+
+def test_columns_chosen_for_an_open_view_leave_it_open_and_modified(fiona):
+    view = rules.create(
+        fiona,
+        name="Unbillable",
+        shared=False,
+        state=rules.canonical_state(QueryDict("billable=unbillable")),
+    )
+    client = client_for(fiona)
+    opened = client.get(f"/customers/v/{view.slug}/", follow=True).content.decode()
+    chooser = re.search(r'id="choose-columns" href="([^"]+)"', opened)
+    assert chooser is not None
+    chooser_url = chooser[1].replace("&amp;", "&")
+    assert parse_qs(urlsplit(chooser_url).query)["view"] == [view.slug]
+
+    form = client.get(chooser_url).content.decode()
+    assert f'<input type="hidden" name="view" value="{view.slug}">' in form
+    shown = client.get(chooser_url + "&columns=name,created&show=1")
+    assert parse_qs(urlsplit(shown["Location"]).query)["view"] == [view.slug]
+    page = client.get(shown["Location"]).content.decode()
+    assert "View <strong>Unbillable</strong>" in page
+    assert 'id="view-modified"' in page and "Save changes to this view" in page
+
+
 def test_the_phone_labels_stylesheet_is_css_for_the_choice(fiona):
     response = client_for(fiona).get(
         "/customers/columns.css", {"columns": "name,created,cf.region"}
