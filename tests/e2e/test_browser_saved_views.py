@@ -137,3 +137,48 @@ def test_the_saved_view_pages_have_no_accessibility_violations(dashboard, reques
     page.locator("#view-bar").get_by_role("link", name="Manage").click()
     expect(page.get_by_role("heading", name="View “Billable plans”")).to_be_visible()
     assert violations(page) == []
+
+
+WIDE = (
+    "name,id,aliases,salesforce,billable,billable_since,created,updated,archived,"
+    "cf.industry,cf.region"
+)
+# Each name whose longest word is wider than its cell: broken inside a word.
+BROKEN_NAMES = """links => links.filter(link => {
+    const cell = link.parentElement, style = getComputedStyle(cell);
+    const room = cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const probe = document.createElement('span');
+    probe.style.whiteSpace = 'nowrap';
+    link.appendChild(probe);  // in the link: its bold font
+    const tooWide = link.textContent.trim().split(/\\s+/).some(word => {
+        probe.textContent = word;
+        return probe.getBoundingClientRect().width > room + 0.5;
+    });
+    probe.remove();
+    return tooWide;
+}).map(link => link.textContent)"""
+
+
+def test_chosen_columns_keep_names_whole_and_the_page_within_the_window(dashboard):
+    page = dashboard.page
+    dashboard.log_in("finance")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    for chosen in ("name,id,aliases,salesforce,billable,created,updated,archived", WIDE):
+        page.goto(f"/customers/?billable=billable&columns={chosen}")
+        # A name breaks between words, never inside one ("Junip/er" beside the IDs).
+        assert page.locator("tbody th[scope=row] a").evaluate_all(BROKEN_NAMES) == [], chosen
+        # No page wider than the window: eleven columns scroll inside the table's frame.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280, chosen
+    page.set_viewport_size(VIEWPORT)
+
+
+def test_the_column_chooser_fits_a_phone(dashboard):
+    page = dashboard.page
+    dashboard.log_in("finance")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/customers/columns/?columns=name,id,aliases,cf.region")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    remove = page.get_by_role("button", name="Remove region", exact=True)
+    box = remove.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    page.set_viewport_size(VIEWPORT)
