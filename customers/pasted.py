@@ -58,10 +58,12 @@ _SCHEMELESS_LINK = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+\.[a-z]{2,}/", re.IGN
 
 @dataclass(frozen=True, slots=True)
 class Ignored:
-    """A pasted value that is not an ID, and how many times it was pasted."""
+    """A pasted value that is not an ID, and how many times it was pasted. `note` says why
+    when the value is nearly an ID: one character short is easy to miss in a list of them."""
 
     value: str
     count: int
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +98,14 @@ def extract_customer_ids(text: str) -> PastedIds:
     """Metronome customer IDs: UUIDs in any case, with or without dashes, braced or
     `urn:uuid:` prefixed, and links to a customer in Metronome's app
     (`https://app.metronome.com/customers/<id>...`)."""
-    return _extract(text, _customer_id)
+    return _extract(text, _customer_id, _not_quite_a_uuid)
 
 
 def extract_salesforce_ids(text: str) -> PastedIds:
     """Salesforce IDs of 15 or 18 characters (read as `salesforce.normalise` describes) and
     links to a Salesforce record, Lightning (`.../lightning/r/Account/<id>/view`) or
     Classic (`https://<domain>/<id>`)."""
-    return _extract(text, _salesforce_id)
+    return _extract(text, _salesforce_id, _not_quite_a_salesforce_id)
 
 
 # What a reader finds in one word: the ID as found, its normalised form and, for Salesforce
@@ -112,7 +114,7 @@ _Found = tuple[str, str, SalesforceId | None]
 _Reader = Callable[[str], _Found | None]
 
 
-def _extract(text: str, read: _Reader) -> PastedIds:
+def _extract(text: str, read: _Reader, explain: Callable[[str], str]) -> PastedIds:
     keys: dict[str, str] = {}  # normalised -> as first found
     ignored: dict[str, int] = {}
     conversions: dict[str, SalesforceId] = {}
@@ -143,7 +145,7 @@ def _extract(text: str, read: _Reader) -> PastedIds:
     return PastedIds(
         ids=tuple(keys),
         as_pasted=tuple(keys.values()),
-        ignored=tuple(Ignored(value, count) for value, count in ignored.items()),
+        ignored=tuple(Ignored(value, count, explain(value)) for value, count in ignored.items()),
         repeats=repeats,
         conversions=tuple(conversions.values()),
     )
@@ -200,6 +202,24 @@ def _link_path(word: str) -> list[str] | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return [segment for segment in parts.path.split("/") if segment]
+
+
+_ALMOST_SALESFORCE_ID = re.compile(r"(?=[A-Za-z]*[0-9])[A-Za-z0-9]{12,21}")
+_ALMOST_UUID = re.compile(r"[0-9A-Fa-f-]{24,40}")
+
+
+def _not_quite_a_salesforce_id(value: str) -> str:
+    """Why a value shaped like a Salesforce ID but of another length is none."""
+    if _ALMOST_SALESFORCE_ID.fullmatch(value):
+        return f"{len(value)} characters: a Salesforce ID has 15 or 18"
+    return ""
+
+
+def _not_quite_a_uuid(value: str) -> str:
+    """Why a value shaped like a customer ID but of another length is none."""
+    if _ALMOST_UUID.fullmatch(value) and (digits := len(value.replace("-", ""))) != 32:
+        return f"{digits} hex digits: a customer ID has 32"
+    return ""
 
 
 def _customer_id(word: str) -> _Found | None:

@@ -31,6 +31,23 @@ def test_header_row_is_ignored_and_reported():
     assert pasted.ignored == (Ignored("Account ID", 1),)
 
 
+def test_a_value_nearly_an_id_says_what_its_length_lacks():
+    salesforce = extract_salesforce_ids(f"{ACME[:-1]}\n{ACME}0\nAccount ID\n{ACME[:14]}\n12000")
+    assert salesforce.ignored == (
+        Ignored(ACME[:-1], 1, "17 characters: a Salesforce ID has 15 or 18"),
+        Ignored(f"{ACME}0", 1, "19 characters: a Salesforce ID has 15 or 18"),
+        Ignored("Account ID", 1),
+        Ignored(ACME[:14], 1, "14 characters: a Salesforce ID has 15 or 18"),
+        Ignored("12000", 1),
+    )
+    customers = extract_customer_ids(f"{CUSTOMER[:-1]}\n{CUSTOMER.replace('-', '')}0\ndeadbeef")
+    assert customers.ignored == (
+        Ignored(CUSTOMER[:-1], 1, "31 hex digits: a customer ID has 32"),
+        Ignored(CUSTOMER.replace("-", "") + "0", 1, "33 hex digits: a customer ID has 32"),
+        Ignored("deadbeef", 1),
+    )
+
+
 def test_quoted_csv_cells_are_unquoted_and_commas_inside_quotes_stay_in_their_cell():
     pasted = extract_salesforce_ids(
         '"Account ID","Account Name"\n'

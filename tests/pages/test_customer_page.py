@@ -587,6 +587,21 @@ def test_a_report_column_of_15_character_ids_finds_every_account_whatever_form_i
     assert matched_as(body) == {sf_id(c)[:15]: sf_id(c) for c in customers if len(sf_id(c)) == 18}
 
 
+def test_the_report_says_why_a_value_nearly_an_id_is_ignored(support_client, sandbox):
+    found = next(sf for c in customers_wire() if (sf := sf_id(c)))
+    column = "\n".join(["Account ID", found, found + "X"])
+
+    body = support_client.get("/customers/", {"salesforce_account_ids": column}).content.decode()
+
+    assert re.findall(r"<code data-ignored-value>([^<]*)</code>", body) == [
+        "Account ID",
+        found + "X",
+    ]
+    assert re.findall(r"data-ignored-note>\(([^)]*)\)", body) == [
+        f"{len(found) + 1} characters: a Salesforce ID has 15 or 18"
+    ]
+
+
 def test_a_long_stored_search_keeps_its_ignored_values_and_pasted_forms(support_client, sandbox):
     customers = stored_in_each_form(customers_wire(), 120)
     column = "\n".join(
