@@ -11,6 +11,11 @@ from playwright.sync_api import expect
 
 from tests.factories import salesforce_id_of
 
+# The elements whose text ends in "…" for want of room.
+CUT_SHORT = (
+    "elements => elements.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
+)
+
 pytestmark = pytest.mark.e2e
 
 
@@ -129,6 +134,8 @@ def test_a_report_column_of_15_character_ids_finds_every_account_and_ignores_the
     page.set_viewport_size({"width": 1280, "height": 800})
     cell = dashboard.results.locator("td[data-matched-as]").first
     assert cell.evaluate("td => td.scrollWidth <= td.clientWidth"), "cut at 1280"
+    # The column narrows the others: their headers wrap rather than end in "…".
+    assert dashboard.results.locator("thead th").evaluate_all(CUT_SHORT) == []
 
     # A customer ID (a UUID) is cut short there, and shows whole when pointed at.
     page.get_by_label("Salesforce account IDs").fill("")

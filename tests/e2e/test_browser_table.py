@@ -25,6 +25,27 @@ def test_at_1280_the_table_fits_without_scrolling_sideways_and_shows_15_rows(das
     dashboard.screenshot("laptop-1280", readme="screenshot.png")
 
 
+def test_at_1280_no_header_or_archived_date_ends_in_an_ellipsis(dashboard):
+    dashboard.page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    page = dashboard.page
+    page.goto("/customers/?only_archived=true")
+    cut = "ths => ths.filter(th => th.scrollWidth > th.clientWidth + 1).map(th => th.textContent)"
+    assert dashboard.results.locator("thead th").evaluate_all(cut) == []
+    badges = dashboard.results.locator("tbody td .badge-archived")
+    expect(badges.first).to_be_visible()
+    # Each date's badge ends inside its cell's padding, not under the cell's "…".
+    outside = badges.evaluate_all(
+        """badges => badges.filter(badge => {
+            const cell = badge.closest('td');
+            const room = cell.getBoundingClientRect().right
+                - parseFloat(getComputedStyle(cell).paddingRight);
+            return badge.getBoundingClientRect().right > room + 0.5;
+        }).map(badge => badge.textContent)"""
+    )
+    assert outside == []
+
+
 def test_the_column_headers_stay_visible_while_scrolling(dashboard):
     dashboard.page.set_viewport_size(LAPTOP)
     dashboard.log_in("support")
