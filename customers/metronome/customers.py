@@ -31,6 +31,7 @@ from customers.metronome.models import (
     RowPage,
 )
 from customers.metronome.prefetch import prefetched
+from customers.metronome.redaction import mentions_token
 from customers.metronome.seen import SeenKeys
 from customers.metronome.wire import parse_json
 
@@ -195,9 +196,14 @@ class CustomersClient(HTTPClient):
         )
         if isinstance(body, CustomerPage):
             check_page_size(len(body.customers), limit=limit, noun="customer")
-            return body
-        items, next_page = checked_page(body, limit=limit, noun="customer")
-        return CustomerPage(tuple([Customer.from_wire(item) for item in items]), next_page)
+            page = body
+        else:
+            items, next_page = checked_page(body, limit=limit, noun="customer")
+            page = CustomerPage(tuple([Customer.from_wire(item) for item in items]), next_page)
+        if page.next_page and mentions_token(page.next_page, self._token):
+            # The list page puts the cursor in its Next link: it would reach the browser.
+            raise MalformedResponse("Metronome sent a page link the dashboard cannot use.")
+        return page
 
     def _fetch_listed(
         self, query: CustomerQuery, limit: int, cursor: str | None

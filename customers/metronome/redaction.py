@@ -2,11 +2,13 @@
 
 Metronome's error messages are never shown to people (they see our own words), but operators
 want them in the log, and an answer may quote the token: whole, cut short, in another case,
-reversed, spaced out, or percent-, base64- or hex-encoded, possibly inside one another. Here
-any run of 8 or more characters of the token (or of it reversed), compared case-folded, is
-replaced, in the text and in every encoded segment of it; a text that still mentions the
-token after decoding, or with its spaces taken out (a form that cannot be cut out piece by
-piece, such as HTML entities or "m t r _ l i v e"), is withheld whole.
+reversed, spelt out with anything between its letters ("m-t-r-_-l-i-v-e", invisible
+characters, accents), in full-width letters, or percent-, base64-, base32-, hex- or
+backslash-escaped, possibly inside one another. Here any run of 8 or more characters of
+the token (or of it reversed), compared case-folded, is replaced, in the text and in every
+encoded segment of it; a text that still mentions the token after decoding, or once only
+its letters and digits are kept (a form that cannot be cut out piece by piece, such as HTML
+entities or "m-t-r-_-l-i-v-e"), is withheld whole.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import base64
 import binascii
 import html
 import re
+import unicodedata
 import urllib.parse
+from dataclasses import dataclass
 
 REDACTED = "[redacted]"
 WITHHELD = "[message withheld: it quoted the API token]"
@@ -38,9 +42,13 @@ _PERCENT = re.compile(
 )
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
-# What can stand between a quoted token's characters and still let it be read: spaces and
-# line breaks ("m t r _ l i v e ..."), NULs (UTF-16 read as bytes) and invisible characters.
-_SPACERS = re.compile(r"[\s\x00\u00ad\u200b-\u200f\u2060\ufeff]+")
+_BASE32 = re.compile(r"[A-Za-z2-7]{13,}={0,6}")
+# What is not a letter or digit of the token, once full-width and accented letters are taken
+# apart (NFKD: "ｍ" is "m", "ḿ" is "m" and an accent): whatever stands between its letters
+# ("m-t-r", "m t r", invisible characters, UTF-16's NULs) still lets a reader take it out.
+_NOT_LETTER_OR_DIGIT = re.compile(r"[^A-Za-z0-9]+")
+# \u006d, \x6d: JSON's and many languages' escapes of one character.
+_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
 
 
 class _OutOfWork(Exception):
@@ -63,7 +71,7 @@ def redact(text: str, token: str) -> str:
         text = text[: MAX_TEXT - 1] + "…"
     if not token or not text:
         return text
-    grams = _grams(token)
+    grams = _Grams.of(token)
     work = _Work()
     try:
         redacted = text
@@ -72,7 +80,7 @@ def redact(text: str, token: str) -> str:
                 lambda match: REDACTED if _segment_mentions(match[0], grams, work) else match[0],
                 redacted,
             )
-        redacted = _cut_runs(redacted, grams)
+        redacted = _cut_runs(redacted, grams.plain)
         return WITHHELD if _mentions(redacted, grams, 0, work) else redacted
     except _OutOfWork:
         return WITHHELD
@@ -84,12 +92,12 @@ def mentions_token(text: str, token: str) -> bool:
     if not token:
         return False
     try:
-        return _mentions(text, _grams(token), 0, _Work())
+        return _mentions(text, _Grams.of(token), 0, _Work())
     except _OutOfWork:
         return True
 
 
-def _grams(token: str) -> frozenset[str]:
+def _runs(token: str) -> frozenset[str]:
     """Every run of MIN_RUN characters of the token and of it reversed, case-folded (the whole
     token when it is shorter)."""
     size = min(MIN_RUN, len(token))
@@ -99,6 +107,23 @@ def _grams(token: str) -> frozenset[str]:
         for spelling in (folded, folded[::-1])
         for start in range(len(spelling) - size + 1)
     )
+
+
+def _letters_and_digits(text: str) -> str:
+    return _NOT_LETTER_OR_DIGIT.sub("", unicodedata.normalize("NFKD", text))
+
+
+@dataclass(frozen=True, slots=True)
+class _Grams:
+    """The token's runs as written, and as only its letters and digits."""
+
+    plain: frozenset[str]
+    squeezed: frozenset[str]
+
+    @classmethod
+    def of(cls, token: str) -> _Grams:
+        squeezed = _letters_and_digits(token)
+        return cls(_runs(token), _runs(squeezed) if squeezed else frozenset())
 
 
 def _size(grams: frozenset[str]) -> int:
@@ -111,21 +136,27 @@ def _has_run(text: str, grams: frozenset[str]) -> bool:
     return any(folded[start : start + size] in grams for start in range(len(folded) - size + 1))
 
 
-def _mentions(text: str, grams: frozenset[str], depth: int, work: _Work) -> bool:
+def _mentions(text: str, grams: _Grams, depth: int, work: _Work) -> bool:
     work.spend(text)
-    # Spaces are taken out only for this look: searching what is left for encoded segments
-    # too (one long run of letters, read as base64) made an ordinary message cost 4x.
-    if _has_run(text, grams) or _has_run(_SPACERS.sub("", text), grams):
+    # Only letters and digits are kept only for this look: searching what is left for
+    # encoded segments too (one long run, read as base64) made an ordinary message cost 4x.
+    if _has_run(text, grams.plain):
+        return True
+    if grams.squeezed and _has_run(_letters_and_digits(text), grams.squeezed):
         return True
     if depth >= MAX_DEPTH:
         return False
-    whole = {urllib.parse.unquote_plus(text), html.unescape(text)} - {text}
+    whole = {urllib.parse.unquote_plus(text), html.unescape(text), _unescaped(text)} - {text}
     segments = [m[0] for pattern in (_PERCENT, _BASE64, _HEX) for m in pattern.finditer(text)]
     candidates = [*whole, *(decoded for s in segments for decoded in _decode_all(s))]
     return any(_mentions(candidate, grams, depth + 1, work) for candidate in candidates)
 
 
-def _segment_mentions(segment: str, grams: frozenset[str], work: _Work) -> bool:
+def _unescaped(text: str) -> str:
+    return _ESCAPE.sub(lambda match: chr(int(match[1] or match[2], 16)), text)
+
+
+def _segment_mentions(segment: str, grams: _Grams, work: _Work) -> bool:
     return any(_mentions(reading, grams, 1, work) for reading in _decode_all(segment))
 
 
@@ -148,6 +179,14 @@ def _decode_all(segment: str) -> list[str]:
             readings.append(decoded.decode("latin-1"))
     if len(segment) % 2 == 0 and _HEX.fullmatch(segment):
         readings.append(bytes.fromhex(segment).decode("latin-1"))
+    if _BASE32.fullmatch(segment):
+        body = segment.rstrip("=").upper()
+        try:
+            decoded = base64.b32decode(body + "=" * (-len(body) % 8))
+        except (binascii.Error, ValueError):
+            pass
+        else:
+            readings.append(decoded.decode("latin-1"))
     return readings
 
 

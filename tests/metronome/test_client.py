@@ -116,6 +116,17 @@ def test_list_customers_sends_the_cursor_it_is_given(sleeps):
     assert params_of(script.requests[0])["next_page"] == ["opaque-cursor_1"]
 
 
+@pytest.mark.parametrize("cursor", [TOKEN, "-".join(TOKEN), f"o=50&t={TOKEN[::-1]}"])
+def test_a_next_page_cursor_that_carries_the_token_is_refused(sleeps, cursor):
+    # The list page writes the cursor into its Next link, which the browser gets.
+    script = Script(page([wire_customer(1)], next_page=cursor))
+
+    with pytest.raises(MalformedResponse) as caught:
+        make_client(script, sleeps).list_customers(CustomerQuery())
+
+    assert cursor not in str(caught.value) and TOKEN not in str(caught.value)
+
+
 @pytest.mark.parametrize("limit", [0, -1, 101, 1000])
 def test_limit_outside_1_to_100_raises_value_error_before_any_request(sleeps, limit):
     script = Script(page([]))
@@ -431,8 +442,11 @@ def test_a_bad_request_is_told_in_our_words_and_metronomes_are_logged(sleeps, ca
         TOKEN.upper(),
         TOKEN.encode().hex(),
         base64.b64encode(TOKEN.encode()).decode().rstrip("="),
+        "-".join(TOKEN),
+        ".".join(TOKEN[start : start + 7] for start in range(0, len(TOKEN), 7)),
+        ":".join(TOKEN[start : start + 4] for start in range(0, len(TOKEN), 4)),
     ],
-    ids=["plain", "cut", "reversed", "upper", "hex", "base64"],
+    ids=["plain", "cut", "reversed", "upper", "hex", "base64", "dashed", "dotted", "colons"],
 )
 def test_a_request_id_that_carries_the_token_is_neither_shown_nor_logged(
     sleeps, caplog, request_id

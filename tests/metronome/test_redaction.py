@@ -39,6 +39,19 @@ ENCODINGS = {
     "zero-width spaces between": "\u200b".join,
     "UTF-16 read as bytes": lambda text: text.encode("utf-16-le").decode("latin-1"),
     "spaced out, percent-encoded": lambda text: urllib.parse.quote(" ".join(text), safe=""),
+    "a dash between letters": "-".join,
+    "chunks of 7 between dots": lambda text: ".".join(
+        text[start : start + 7] for start in range(0, len(text), 7)
+    ),
+    "invisible separators between": "\u2063".join,
+    "an accent on every letter": lambda text: "".join(c + "\u0301" for c in text),
+    "full-width letters": lambda text: "".join(
+        chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text
+    ),
+    "base32": lambda text: base64.b32encode(text.encode()).decode(),
+    "base32 without padding": lambda text: base64.b32encode(text.encode()).decode().rstrip("="),
+    "JSON escapes": lambda text: "".join(f"\\u{ord(c):04x}" for c in text),
+    "hex escapes": lambda text: "".join(f"\\x{ord(c):02x}" for c in text),
     "rot13 of nothing": lambda text: text,  # a control: plain again
 }
 
