@@ -85,7 +85,7 @@ STANDARD: tuple[Column, ...] = (
     Column("aliases", "Ingest aliases", "ingest_aliases", _aliases),
     Column(
         "salesforce",
-        "Salesforce account",
+        "Salesforce ID",
         "salesforce_account_id",
         lambda c: _code(c.salesforce_account_id or ""),
     ),

@@ -204,7 +204,8 @@ def _link_path(word: str) -> list[str] | None:
     return [segment for segment in parts.path.split("/") if segment]
 
 
-_ALMOST_SALESFORCE_ID = re.compile(r"(?=[A-Za-z]*[0-9])[A-Za-z0-9]{12,21}")
+# Letters and digits both: a 13-digit number (a timestamp) is no near-ID.
+_ALMOST_SALESFORCE_ID = re.compile(r"(?=[A-Za-z]*[0-9])(?=[0-9]*[A-Za-z])[A-Za-z0-9]{12,21}")
 _ALMOST_UUID = re.compile(r"[0-9A-Fa-f-]{24,40}")
 
 

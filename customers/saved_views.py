@@ -198,7 +198,7 @@ def save_changes(request: HttpRequest, slug: str) -> HttpResponse:
         rules.save_changes(request.user, view, state)
     except rules.Refused as refusal:
         messages.error(request, str(refusal))
-        params: dict[str, str] = {**QueryDict(state_text).dict(), "view": view.slug}
+        params = {**dict(QueryDict(state_text).lists()), "view": [view.slug]}
         return HttpResponseRedirect(urlstate.list_url(params), status=303)
     messages.success(request, f"Saved changes to the view “{view.name}”.")
     return HttpResponseRedirect(_open_url(view), status=303)

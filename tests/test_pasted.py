@@ -32,13 +32,16 @@ def test_header_row_is_ignored_and_reported():
 
 
 def test_a_value_nearly_an_id_says_what_its_length_lacks():
-    salesforce = extract_salesforce_ids(f"{ACME[:-1]}\n{ACME}0\nAccount ID\n{ACME[:14]}\n12000")
+    salesforce = extract_salesforce_ids(
+        f"{ACME[:-1]}\n{ACME}0\nAccount ID\n{ACME[:14]}\n12000\n1714557600000"
+    )
     assert salesforce.ignored == (
         Ignored(ACME[:-1], 1, "17 characters: a Salesforce ID has 15 or 18"),
         Ignored(f"{ACME}0", 1, "19 characters: a Salesforce ID has 15 or 18"),
         Ignored("Account ID", 1),
         Ignored(ACME[:14], 1, "14 characters: a Salesforce ID has 15 or 18"),
         Ignored("12000", 1),
+        Ignored("1714557600000", 1),  # a timestamp: digits only, no near-ID
     )
     customers = extract_customer_ids(f"{CUSTOMER[:-1]}\n{CUSTOMER.replace('-', '')}0\ndeadbeef")
     assert customers.ignored == (

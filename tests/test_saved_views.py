@@ -498,9 +498,16 @@ def test_save_changes_replaces_the_search_and_another_person_may_not(ann, bob):
     view.refresh_from_db()
     assert view.params == {"billable": ["billable"]} and view.columns == ["name", "created"]
 
-    client_for(bob).post(f"/customers/v/{view.slug}/save/", {"state": "billable=unbillable"})
+    refused = client_for(bob).post(
+        f"/customers/v/{view.slug}/save/", {"state": "billable=billable&billable=unbillable"}
+    )
     view.refresh_from_db()
     assert view.params == {"billable": ["billable"]}
+    # Back to the search as it was, every value of it, with the view still open.
+    assert parse_qs(urlsplit(refused["Location"]).query) == {
+        "billable": ["billable", "unbillable"],
+        "view": [view.slug],
+    }
 
 
 def test_deleting_over_http_is_for_the_owner(ann, bob):

@@ -24,7 +24,7 @@ def choose_columns(dashboard: Dashboard) -> None:
     page = dashboard.page
     page.locator("#choose-columns").click()
     expect(page.get_by_role("heading", name="Choose columns")).to_be_visible()
-    for header in ("Ingest aliases", "Salesforce account", "Created", "Updated", "Archived"):
+    for header in ("Ingest aliases", "Salesforce ID", "Created", "Updated", "Archived"):
         remove = page.get_by_role("button", name=f"Remove {header}", exact=True)
         remove.focus()
         page.keyboard.press("Enter")
