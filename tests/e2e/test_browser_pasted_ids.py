@@ -11,10 +11,21 @@ from playwright.sync_api import expect
 
 from tests.factories import salesforce_id_of
 
-# The elements whose text ends in "…" for want of room.
-CUT_SHORT = (
-    "elements => elements.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
-)
+# The elements with a word wider than their room: broken inside it, or cut with "…".
+WORD_TOO_WIDE = """elements => elements.filter(element => {
+    const style = getComputedStyle(element);
+    const room = element.clientWidth - parseFloat(style.paddingLeft)
+        - parseFloat(style.paddingRight);
+    const probe = document.createElement('span');
+    probe.style.whiteSpace = 'nowrap';
+    element.appendChild(probe);
+    const tooWide = element.textContent.trim().split(/\\s+/).some(word => {
+        probe.textContent = word;
+        return probe.getBoundingClientRect().width > room + 0.5;
+    });
+    probe.remove();
+    return tooWide;
+}).map(element => element.textContent)"""
 
 pytestmark = pytest.mark.e2e
 
@@ -134,8 +145,11 @@ def test_a_report_column_of_15_character_ids_finds_every_account_and_ignores_the
     page.set_viewport_size({"width": 1280, "height": 800})
     cell = dashboard.results.locator("td[data-matched-as]").first
     assert cell.evaluate("td => td.scrollWidth <= td.clientWidth"), "cut at 1280"
-    # The column narrows the others: their headers wrap rather than end in "…".
-    assert dashboard.results.locator("thead th").evaluate_all(CUT_SHORT) == []
+    # The column narrows the others: their headers wrap between words, none cut with "…".
+    headers = dashboard.results.locator("thead th")
+    assert headers.evaluate_all(WORD_TOO_WIDE) == []
+    cut = "ths => ths.filter(th => th.scrollWidth > th.clientWidth + 1).map(th => th.textContent)"
+    assert headers.evaluate_all(cut) == []
 
     # A customer ID (a UUID) is cut short there, and shows whole when pointed at.
     page.get_by_label("Salesforce account IDs").fill("")
