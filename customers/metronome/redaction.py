@@ -43,6 +43,7 @@ _PERCENT = re.compile(
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{12,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _BASE32 = re.compile(r"[A-Za-z2-7]{13,}={0,6}")
+_SEGMENTS = (_PERCENT, _BASE64, _HEX, _BASE32)
 # What is not a letter or digit of the token, once full-width and accented letters are taken
 # apart (NFKD: "ｍ" is "m", "ḿ" is "m" and an accent): whatever stands between its letters
 # ("m-t-r", "m t r", invisible characters, UTF-16's NULs) still lets a reader take it out.
@@ -58,6 +59,9 @@ class _OutOfWork(Exception):
 class _Work:
     def __init__(self) -> None:
         self.left = MAX_WORK
+        # Each text searched, at the shallowest depth: found again (the same ID in each
+        # reading of the whole message), it was searched as deep already and held no token.
+        self.searched: dict[str, int] = {}
 
     def spend(self, text: str) -> None:
         self.left -= len(text)
@@ -75,7 +79,7 @@ def redact(text: str, token: str) -> str:
     work = _Work()
     try:
         redacted = text
-        for pattern in (_PERCENT, _BASE64, _HEX):
+        for pattern in _SEGMENTS:
             redacted = pattern.sub(
                 lambda match: REDACTED if _segment_mentions(match[0], grams, work) else match[0],
                 redacted,
@@ -137,6 +141,9 @@ def _has_run(text: str, grams: frozenset[str]) -> bool:
 
 
 def _mentions(text: str, grams: _Grams, depth: int, work: _Work) -> bool:
+    if work.searched.get(text, MAX_DEPTH + 1) <= depth:
+        return False
+    work.searched[text] = depth
     work.spend(text)
     # Only letters and digits are kept only for this look: searching what is left for
     # encoded segments too (one long run, read as base64) made an ordinary message cost 4x.
@@ -146,8 +153,11 @@ def _mentions(text: str, grams: _Grams, depth: int, work: _Work) -> bool:
         return True
     if depth >= MAX_DEPTH:
         return False
-    whole = {urllib.parse.unquote_plus(text), html.unescape(text), _unescaped(text)} - {text}
-    segments = [m[0] for pattern in (_PERCENT, _BASE64, _HEX) for m in pattern.finditer(text)]
+    # Character escapes (HTML's, and \u or \x) read in one go: each reading of the whole
+    # text is searched again, to MAX_DEPTH, and a third one made ordinary messages with an
+    # accent and an ampersand cost half as much again.
+    whole = {urllib.parse.unquote_plus(text), html.unescape(_unescaped(text))} - {text}
+    segments = [m[0] for pattern in _SEGMENTS for m in pattern.finditer(text)]
     candidates = [*whole, *(decoded for s in segments for decoded in _decode_all(s))]
     return any(_mentions(candidate, grams, depth + 1, work) for candidate in candidates)
 
@@ -180,13 +190,27 @@ def _decode_all(segment: str) -> list[str]:
     if len(segment) % 2 == 0 and _HEX.fullmatch(segment):
         readings.append(bytes.fromhex(segment).decode("latin-1"))
     if _BASE32.fullmatch(segment):
-        body = segment.rstrip("=").upper()
+        readings += _base32_readings(segment.rstrip("=").upper())
+    return readings
+
+
+# A last group of 1, 3 or 6 base32 characters encodes no whole byte: cut to the length below.
+_BASE32_WHOLE = {0: 0, 1: 0, 2: 2, 3: 2, 4: 4, 5: 5, 6: 5, 7: 7}
+
+
+def _base32_readings(raw: str) -> list[str]:
+    """`raw` read as base32 from each of the eight alignments, a cut-off end dropped."""
+    readings = []
+    for skip in range(8):
+        body = raw[skip:]
+        body = body[: len(body) - len(body) % 8 + _BASE32_WHOLE[len(body) % 8]]
+        if len(body) < 8:
+            break
         try:
             decoded = base64.b32decode(body + "=" * (-len(body) % 8))
         except (binascii.Error, ValueError):
-            pass
-        else:
-            readings.append(decoded.decode("latin-1"))
+            continue
+        readings.append(decoded.decode("latin-1"))
     return readings
 
 
