@@ -350,3 +350,17 @@ document.addEventListener("htmx:afterSettle", (event) => {
   if (!landing.matches("a")) landing.setAttribute("tabindex", "-1");
   landing.focus({ preventScroll: true });
 });
+
+// --- A table of chosen columns wider than its frame --------------------------------------
+// It scrolls sideways inside the frame (saved-views.css, `.wide`) rather than push the page
+// past the window's edge; one that fits keeps its header row at the top of the window. The
+// server marks a choice of more than the standard eight columns; eight wide ones (IDs and
+// long custom fields side by side) are found here, by measuring.
+function markWideTables() {
+  for (const table of document.querySelectorAll("table.chosen:not(.wide)")) {
+    if (table.offsetWidth > table.parentElement.clientWidth + 1) table.classList.add("wide");
+  }
+}
+document.addEventListener("DOMContentLoaded", markWideTables);
+document.addEventListener("htmx:afterSettle", markWideTables);
+window.addEventListener("resize", markWideTables);

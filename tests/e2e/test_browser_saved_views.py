@@ -163,7 +163,11 @@ def test_chosen_columns_keep_names_whole_and_the_page_within_the_window(dashboar
     page = dashboard.page
     dashboard.log_in("finance")
     page.set_viewport_size({"width": 1280, "height": 900})
-    for chosen in ("name,id,aliases,salesforce,billable,created,updated,archived", WIDE):
+    for chosen in (
+        "name,id,aliases,salesforce,billable,created,updated,archived",
+        "name,id,external_id,aliases,salesforce,billable,billable_since,updated",  # 8, wide
+        WIDE,
+    ):
         page.goto(f"/customers/?billable=billable&columns={chosen}")
         # A name breaks between words, never inside one ("Junip/er" beside the IDs).
         assert page.locator("tbody th[scope=row] a").evaluate_all(BROKEN_NAMES) == [], chosen
