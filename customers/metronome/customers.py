@@ -177,6 +177,11 @@ class CustomersClient(HTTPClient):
 
     def _fetch_page(self, query: CustomerQuery, limit: int, cursor: str | None) -> CustomerPage:
         page = self._fetch_customers(query, limit, cursor)
+        # The list page puts the cursor in its Next link, which reaches the browser (an
+        # export's and a sync's cursors never leave the server). Looked at as written and one
+        # encoding deep, as a cursor is often base64 of JSON: 0.6 ms; every nesting, 1.2 ms.
+        if page.next_page and mentions_token(page.next_page, self._token, levels=1):
+            raise MalformedResponse("Metronome sent a page link the dashboard cannot use.")
         customers = page.customers
         if len({customer.id for customer in customers}) < len(customers):
             # The same customer twice on one page: shown once.
@@ -200,9 +205,6 @@ class CustomersClient(HTTPClient):
         else:
             items, next_page = checked_page(body, limit=limit, noun="customer")
             page = CustomerPage(tuple([Customer.from_wire(item) for item in items]), next_page)
-        if page.next_page and mentions_token(page.next_page, self._token):
-            # The list page puts the cursor in its Next link: it would reach the browser.
-            raise MalformedResponse("Metronome sent a page link the dashboard cannot use.")
         return page
 
     def _fetch_listed(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import re
 import unicodedata
@@ -90,13 +91,13 @@ def redact(text: str, token: str) -> str:
         return WITHHELD
 
 
-def mentions_token(text: str, token: str) -> bool:
+def mentions_token(text: str, token: str, *, levels: int = MAX_DEPTH) -> bool:
     """Whether `text` holds 8 or more characters of the token in any of the forms above (or
-    takes more than MAX_WORK to tell)."""
+    takes more than MAX_WORK to tell), looking `levels` encodings deep."""
     if not token:
         return False
     try:
-        return _mentions(text, _Grams.of(token), 0, _Work())
+        return _mentions(text, _Grams.of(token), MAX_DEPTH - levels, _Work())
     except _OutOfWork:
         return True
 
@@ -125,6 +126,7 @@ class _Grams:
     squeezed: frozenset[str]
 
     @classmethod
+    @functools.lru_cache(maxsize=4)  # the one token, every message and cursor
     def of(cls, token: str) -> _Grams:
         squeezed = _letters_and_digits(token)
         return cls(_runs(token), _runs(squeezed) if squeezed else frozenset())

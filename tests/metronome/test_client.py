@@ -116,7 +116,15 @@ def test_list_customers_sends_the_cursor_it_is_given(sleeps):
     assert params_of(script.requests[0])["next_page"] == ["opaque-cursor_1"]
 
 
-@pytest.mark.parametrize("cursor", [TOKEN, "-".join(TOKEN), f"o=50&t={TOKEN[::-1]}"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        TOKEN,
+        "-".join(TOKEN),
+        f"o=50&t={TOKEN[::-1]}",
+        base64.b64encode(f'{{"offset": 50, "key": "{TOKEN}"}}'.encode()).decode(),
+    ],
+)
 def test_a_next_page_cursor_that_carries_the_token_is_refused(sleeps, cursor):
     # The list page writes the cursor into its Next link, which the browser gets.
     script = Script(page([wire_customer(1)], next_page=cursor))
