@@ -53,6 +53,22 @@ ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 DOCS = ROOT / "docs"
 VIEWPORT = {"width": 1440, "height": 900}
+# For `evaluate_all`: the elements holding a word wider than their room (their width less
+# padding), so broken inside the word or cut with "…"; their text.
+WORD_TOO_WIDE = """elements => elements.filter(element => {
+    const style = getComputedStyle(element);
+    const room = element.clientWidth - parseFloat(style.paddingLeft)
+        - parseFloat(style.paddingRight);
+    const probe = document.createElement('span');
+    probe.style.whiteSpace = 'nowrap';
+    element.appendChild(probe);  // in the element: its font
+    const tooWide = element.textContent.trim().split(/\\s+/).some(word => {
+        probe.textContent = word;
+        return probe.getBoundingClientRect().width > room + 0.5;
+    });
+    probe.remove();
+    return tooWide;
+}).map(element => element.textContent)"""
 PASSWORD = "metronome-demo"  # ensure_demo_user's password for demo, support and finance
 SKIP_REASON = "chromium not installed: run scripts/ensure-chromium.sh (CI requires these tests)"
 

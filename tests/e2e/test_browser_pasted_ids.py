@@ -9,23 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import WORD_TOO_WIDE
 from tests.factories import salesforce_id_of
-
-# The elements with a word wider than their room: broken inside it, or cut with "…".
-WORD_TOO_WIDE = """elements => elements.filter(element => {
-    const style = getComputedStyle(element);
-    const room = element.clientWidth - parseFloat(style.paddingLeft)
-        - parseFloat(style.paddingRight);
-    const probe = document.createElement('span');
-    probe.style.whiteSpace = 'nowrap';
-    element.appendChild(probe);
-    const tooWide = element.textContent.trim().split(/\\s+/).some(word => {
-        probe.textContent = word;
-        return probe.getBoundingClientRect().width > room + 0.5;
-    });
-    probe.remove();
-    return tooWide;
-}).map(element => element.textContent)"""
 
 pytestmark = pytest.mark.e2e
 
