@@ -201,11 +201,9 @@ class CustomersClient(HTTPClient):
         )
         if isinstance(body, CustomerPage):
             check_page_size(len(body.customers), limit=limit, noun="customer")
-            page = body
-        else:
-            items, next_page = checked_page(body, limit=limit, noun="customer")
-            page = CustomerPage(tuple([Customer.from_wire(item) for item in items]), next_page)
-        return page
+            return body
+        items, next_page = checked_page(body, limit=limit, noun="customer")
+        return CustomerPage(tuple([Customer.from_wire(item) for item in items]), next_page)
 
     def _fetch_listed(
         self, query: CustomerQuery, limit: int, cursor: str | None

@@ -147,8 +147,8 @@ def _mentions(text: str, grams: _Grams, depth: int, work: _Work) -> bool:
         return False
     work.searched[text] = depth
     work.spend(text)
-    # Only letters and digits are kept only for this look: searching what is left for
-    # encoded segments too (one long run, read as base64) made an ordinary message cost 4x.
+    # The letters and digits alone are only looked at, never searched for encoded segments:
+    # read as one long run of base64, they made an ordinary message cost 4x.
     if _has_run(text, grams.plain):
         return True
     if grams.squeezed and _has_run(_letters_and_digits(text), grams.squeezed):
