@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from customers import saved_view_rules as rules
+from customers.models import SavedView
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("indexed")]
 
@@ -37,6 +38,15 @@ def client_for(user: User) -> Client:
 @pytest.fixture
 def fiona() -> User:
     return person("fiona", "Finance")
+
+
+def opened_view(owner: User, name: str, state: str) -> tuple[SavedView, Client, str]:
+    """A private view of `state`, and its owner's client with the view's page opened."""
+    view = rules.create(
+        owner, name=name, shared=False, state=rules.canonical_state(QueryDict(state))
+    )
+    client = client_for(owner)
+    return view, client, client.get(f"/customers/v/{view.slug}/", follow=True).content.decode()
 
 
 def headers(html: str) -> list[str]:
@@ -106,14 +116,7 @@ def test_the_views_list_shows_mine_first_then_the_teams_with_names_escaped(fiona
 
 
 def test_changing_a_filter_of_an_open_view_shows_modified_with_save_and_reset(fiona):
-    view = rules.create(
-        fiona,
-        name="EMEA",
-        shared=False,
-        state=rules.canonical_state(QueryDict("custom_field=region%3Demea&columns=name,id")),
-    )
-    client = client_for(fiona)
-    opened = client.get(f"/customers/v/{view.slug}/", follow=True).content.decode()
+    view, client, opened = opened_view(fiona, "EMEA", "custom_field=region%3Demea&columns=name,id")
     assert "View <strong>EMEA</strong>" in opened and 'id="view-modified"' not in opened
 
     changed = client.get(
@@ -258,14 +261,7 @@ def test_the_chooser_keeps_every_value_of_a_filter_given_twice(fiona):
 
 
 def test_columns_chosen_for_an_open_view_leave_it_open_and_modified(fiona):
-    view = rules.create(
-        fiona,
-        name="Unbillable",
-        shared=False,
-        state=rules.canonical_state(QueryDict("billable=unbillable")),
-    )
-    client = client_for(fiona)
-    opened = client.get(f"/customers/v/{view.slug}/", follow=True).content.decode()
+    view, client, opened = opened_view(fiona, "Unbillable", "billable=unbillable")
     chooser = re.search(r'id="choose-columns" href="([^"]+)"', opened)
     assert chooser is not None
     chooser_url = chooser[1].replace("&amp;", "&")
