@@ -1,0 +1,106 @@
+"""customers/index/matching.may_match: where the text index shows that no customer can match
+a search, a misspelt name goes straight to its corrections. It must never rule out a
+search that finds someone, by name, ID, alias, custom value or in either state. CI runs
+this module on SQLite and PostgreSQL (where nothing is ruled out)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from customers import wiring
+from customers.index import search as search_module
+from customers.index import sync as index_sync
+from customers.index.matching import may_match
+from customers.index.search import Archived, IndexFilters, search
+from tests.factories import customer_id, wire_customer
+
+KESTREL_SALESFORCE_ID = "001xx000003DHur"
+CUSTOMERS = [
+    wire_customer(
+        "Harbor Analytics",
+        external_id="acct-7781",
+        ingest_aliases=["harbor-ingest-1", "billing@harbor.example"],
+        custom_fields={"notes": "moved from quayside"},
+    ),
+    wire_customer("Harborside Foods"),
+    wire_customer(
+        "Kestrel Systems",
+        customer_config={"salesforce_account_id": KESTREL_SALESFORCE_ID},
+    ),
+    wire_customer("Nova Retail", archived_at="2024-06-01T00:00:00Z"),
+]
+
+# What each finds: a name word, part of one, several in any order, an external ID whole and
+# its start, an alias whole and its start, a custom value's words, a customer only archived,
+# words too short for the trigram index, the IDs the text index does not hold, and
+# misspellings of one and two words and nonsense.
+SEARCHES = [
+    "harbor",
+    "arbo",
+    "analytics harbor",
+    "acct-7781",
+    "acct-77",
+    "harbor-ingest-1",
+    "harbor-ing",
+    "billing@harbor.example",
+    "from quayside",
+    "nova",
+    "ha",
+    "ha an",
+    customer_id("Kestrel Systems"),
+    KESTREL_SALESFORCE_ID,
+    KESTREL_SALESFORCE_ID.upper(),
+    "harbr",
+    "hrabor analytcs",
+    "kestrel sytsems",
+    "zzqxv",
+    "kestrel zzqxv",
+]
+
+
+@pytest.fixture
+def index(db, install_client) -> None:
+    from customers.sandbox import SandboxAPI, SandboxTransport
+
+    install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
+    run = index_sync.sync(wiring.get_client())
+    assert run.outcome == "succeeded", run.error
+
+
+@pytest.mark.parametrize("q", SEARCHES)
+@pytest.mark.parametrize("archived", list(Archived))
+def test_ruling_searches_out_changes_no_result(index, monkeypatch, q, archived):
+    filters = IndexFilters(archived=archived)
+    ruled = search(q, filters=filters, per_page=50)
+    monkeypatch.setattr(search_module, "may_match", lambda q, folded: True)
+    assert ruled == search(q, filters=filters, per_page=50)
+
+
+def test_the_searches_find_what_they_are_meant_to(index):
+    """The comparison above means something only if the searches find someone."""
+    archived = IndexFilters(archived=Archived.ARCHIVED)
+    for q in SEARCHES[:10]:
+        filters = archived if q == "nova" else None
+        assert search(q, filters=filters).customer_ids, q
+    assert search("harbr").corrected
+    assert search("hrabor analytcs").corrected
+
+
+def test_a_misspelt_name_goes_straight_to_its_corrections_on_sqlite(index, monkeypatch):
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL reads the search that finds nothing in tiers")
+    assert may_match("harbor", "harbor")
+    assert not may_match("harbr", "harbr")
+    assert not may_match("kestrel zzqxv", "kestrel zzqxv")
+
+    def ranked(*args, **kwargs):
+        raise AssertionError("the search that finds nothing was ranked")
+
+    monkeypatch.setattr(search_module, "ranked_matches", ranked)
+    result = search("harbr")
+    assert result.corrected
+    assert result.customer_ids[:2] == (
+        customer_id("Harbor Analytics"),
+        customer_id("Harborside Foods"),
+    )
