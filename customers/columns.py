@@ -68,9 +68,17 @@ def _billable(customer: Customer) -> str:
 
 
 def _aliases(customer: Customer) -> str:
-    aliases = customer.ingest_aliases[: display.MAX_SHOWN_ALIASES]
-    more = len(customer.ingest_aliases) - len(aliases)
-    return " ".join(_code(alias) for alias in aliases) + (f" +{more}" if more else "")
+    """The first ingest alias and "+N" that opens the others, as the standard table shows
+    them: a row with 20 aliases listed them all, a cell taller than the screen."""
+    aliases = customer.ingest_aliases
+    if not aliases:
+        return ""
+    cell = _code(aliases[0])
+    if len(aliases) > 1:
+        others = "".join(f" {_code(a)}" for a in aliases[1 : display.MAX_SHOWN_ALIASES + 1])
+        summary = f'+{len(aliases) - 1}<span class="visually-hidden"> more</span>'
+        cell += f" <details><summary>{summary}</summary>{others}</details>"
+    return cell
 
 
 def _billable_since(customer: Customer) -> str:

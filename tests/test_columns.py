@@ -87,6 +87,18 @@ def test_a_chosen_row_shows_the_badge_and_dates_as_the_standard_table_does():
     assert "<td>2 Jan 2024</td><td>1 Mar 2024</td><td>6 May 2024</td>" in row.html
 
 
+def test_a_chosen_aliases_cell_shows_the_first_and_opens_the_others_as_the_standard_table():
+    many = [f"alias-<{n}>" for n in range(30)]
+    aliases = columns.BY_KEY["aliases"].cell
+    cell = aliases(customer(ingest_aliases=many))
+    first, others = cell.split(" <details>")
+    assert first == "<code>alias-&lt;0&gt;</code>"
+    assert others.startswith('<summary>+29<span class="visually-hidden"> more</span></summary>')
+    assert others.count("<code>") == 20  # at most MAX_SHOWN_ALIASES behind "+N"
+    assert aliases(customer(ingest_aliases=["one"])) == "<code>one</code>"
+    assert aliases(customer(ingest_aliases=[])) == ""
+
+
 @given(
     st.lists(
         st.sampled_from([c.key for c in columns.STANDARD] + ["cf.region", "cf.tier"]),
