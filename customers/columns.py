@@ -44,6 +44,12 @@ class Column:
     header: str  # the table's heading and the phone card's label
     csv_header: str  # the CSV's heading (csv_file.header()'s spelling)
     cell: Callable[[Customer], str]  # the table cell's HTML, escaped
+    # What follows the value in its cell, escaped: outside the link when the column is the
+    # row's first (a "+N" that opens more cannot sit inside a link).
+    after: Callable[[Customer], str] | None = None
+
+    def html(self, customer: Customer) -> str:
+        return self.cell(customer) + (self.after(customer) if self.after else "")
 
 
 def _text(value: str) -> str:
@@ -67,18 +73,20 @@ def _billable(customer: Customer) -> str:
     return f'<span class="badge badge-{value}">{label}</span>'
 
 
-def _aliases(customer: Customer) -> str:
-    """The first ingest alias and "+N" that opens the others, as the standard table shows
-    them: a row with 20 aliases listed them all, a cell taller than the screen."""
+def _first_alias(customer: Customer) -> str:
     aliases = customer.ingest_aliases
-    if not aliases:
+    return _code(aliases[0]) if aliases else ""
+
+
+def _other_aliases(customer: Customer) -> str:
+    """The "+N" that opens the aliases after the first, as the standard table shows them: a
+    row listing 20 aliases made a cell taller than the screen."""
+    aliases = customer.ingest_aliases
+    if len(aliases) < 2 or not aliases[0]:  # the standard table's cell is empty then
         return ""
-    cell = _code(aliases[0])
-    if len(aliases) > 1:
-        others = "".join(f" {_code(a)}" for a in aliases[1 : display.MAX_SHOWN_ALIASES + 1])
-        summary = f'+{len(aliases) - 1}<span class="visually-hidden"> more</span>'
-        cell += f" <details><summary>{summary}</summary>{others}</details>"
-    return cell
+    others = "".join(f" {_code(alias)}" for alias in aliases[1 : display.MAX_SHOWN_ALIASES + 1])
+    summary = f'+{len(aliases) - 1}<span class="visually-hidden"> more</span>'
+    return f" <details><summary>{summary}</summary>{others}</details>"
 
 
 def _billable_since(customer: Customer) -> str:
@@ -90,7 +98,7 @@ STANDARD: tuple[Column, ...] = (
     Column("name", "Name", "name", lambda c: _text(c.name)),
     Column("id", "Metronome ID", "id", lambda c: _code(c.id)),
     Column("external_id", "External ID", "external_id", lambda c: _code(c.external_id)),
-    Column("aliases", "Ingest aliases", "ingest_aliases", _aliases),
+    Column("aliases", "Ingest aliases", "ingest_aliases", _first_alias, _other_aliases),
     Column(
         "salesforce",
         "Salesforce ID",
@@ -223,19 +231,15 @@ def rows(
         note = notes[number] if number < len(notes) else ""
         badge = f' <span class="badge badge-stale">{escape(note)}</span>' if note else ""
         head = first.cell(customer) or escape(display._capped(customer.id))
-        cells = "".join(f"<td>{column.cell(customer)}</td>" for column in rest)
+        after_head = first.after(customer) if first.after else ""
+        cells = "".join(f"<td>{column.html(customer)}</td>" for column in rest)
         if matched_as is not None:
             pasted = _text(matched_as.get(customer.id, ""))
             cells += f'<td data-matched-as="{pasted}"><code>{pasted}</code></td>'
-        url = f"{quote(customer.id, safe='')}/"
-        built.append(
-            ChosenRow(
-                id=customer.id,
-                html=mark_safe(  # noqa: S308 (every value above is escaped)
-                    f'<th scope="row"><a href="{escape(url)}">{head}</a>{badge}</th>{cells}'
-                ),
-            )
-        )
+        url = escape(f"{quote(customer.id, safe='')}/")
+        header = f'<th scope="row"><a href="{url}">{head}</a>{after_head}{badge}</th>'
+        # Every value above is escaped.
+        built.append(ChosenRow(id=customer.id, html=mark_safe(header + cells)))  # noqa: S308
     return built
 
 

@@ -89,14 +89,23 @@ def test_a_chosen_row_shows_the_badge_and_dates_as_the_standard_table_does():
 
 def test_a_chosen_aliases_cell_shows_the_first_and_opens_the_others_as_the_standard_table():
     many = [f"alias-<{n}>" for n in range(30)]
-    aliases = columns.BY_KEY["aliases"].cell
-    cell = aliases(customer(ingest_aliases=many))
-    first, others = cell.split(" <details>")
+    aliases = columns.BY_KEY["aliases"]
+    first, others = aliases.html(customer(ingest_aliases=many)).split(" <details>")
     assert first == "<code>alias-&lt;0&gt;</code>"
     assert others.startswith('<summary>+29<span class="visually-hidden"> more</span></summary>')
     assert others.count("<code>") == 20  # at most MAX_SHOWN_ALIASES behind "+N"
-    assert aliases(customer(ingest_aliases=["one"])) == "<code>one</code>"
-    assert aliases(customer(ingest_aliases=[])) == ""
+    assert aliases.html(customer(ingest_aliases=["one"])) == "<code>one</code>"
+    assert aliases.html(customer(ingest_aliases=[])) == ""
+    assert aliases.html(customer(ingest_aliases=["", "b"])) == ""  # as the standard cell
+
+
+def test_aliases_heading_a_row_open_their_others_outside_its_link():
+    (row,) = columns.rows(
+        [customer(ingest_aliases=["a-1", "b-2", "c-3"])], columns.parse("aliases,name")
+    )
+    link, after_link = row.html.split("</a>", 1)
+    assert link.endswith("<code>a-1</code>") and "<details>" not in link
+    assert after_link.startswith(" <details><summary>+2")
 
 
 @given(
