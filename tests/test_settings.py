@@ -165,18 +165,18 @@ def test_without_a_database_url_the_sqlite_file_lives_in_the_data_dir(tmp_path):
 
 
 def test_a_sqlite_file_is_shared_by_the_workers_in_write_ahead_logging(tmp_path):
-    # Opened as a worker would open it: readers go on while a request writes, and a commit
-    # does not wait on the disk.
+    # Opened as a worker would open it: readers go on while a request writes, a commit
+    # does not wait on the disk, and reads go through a shared memory map.
     code = (
         "import django; django.setup()\n"
         "from django.db import connection\n"
         "with connection.cursor() as cursor:\n"
-        "    print(cursor.execute('PRAGMA journal_mode').fetchone()[0],"
-        " cursor.execute('PRAGMA synchronous').fetchone()[0])\n"
+        "    print(*(cursor.execute(f'PRAGMA {name}').fetchone()[0]"
+        " for name in ('journal_mode', 'synchronous', 'mmap_size')))\n"
     )
     done = run(["-c", code], **PRODUCTION, DATA_DIR=str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["wal", "1"]  # 1: NORMAL
+    assert done.stdout.split() == ["wal", "1", str(256 * 2**20)]  # 1: NORMAL
 
 
 def test_a_postgresql_database_gets_no_sqlite_options():
