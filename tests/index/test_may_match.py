@@ -13,6 +13,7 @@ from customers.index import search as search_module
 from customers.index import sync as index_sync
 from customers.index.matching import may_match
 from customers.index.search import Archived, IndexFilters, search
+from customers.sandbox import SandboxAPI, SandboxTransport
 from tests.factories import customer_id, wire_customer
 
 KESTREL_SALESFORCE_ID = "001xx000003DHur"
@@ -61,8 +62,6 @@ SEARCHES = [
 
 @pytest.fixture
 def index(db, install_client) -> None:
-    from customers.sandbox import SandboxAPI, SandboxTransport
-
     install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
     run = index_sync.sync(wiring.get_client())
     assert run.outcome == "succeeded", run.error
