@@ -69,5 +69,9 @@ def environment(**options: Any) -> Environment:
         threshold=region_format.threshold,
         alert_type=region_format.alert_type,
     )
-    env.globals.update(usage_bars=region_format.usage_bars, usage_rows=region_format.usage_rows)
+    env.globals.update(
+        usage_day_texts=region_format.usage_day_texts,
+        usage_bars=region_format.usage_bars,
+        usage_rows=region_format.usage_rows,
+    )
     return env

@@ -24,6 +24,8 @@ _PERCENT_THRESHOLDS = ("percentage",)
 _CENT = Decimal("0.01")
 # Below this, a value to the cent fits the default context's 28 digits.
 _FITS_DEFAULT_PRECISION = 1e24
+# Below this every whole float is the integer it reads as (2 ** 53).
+_EXACT_INTEGERS = 2.0**53
 
 
 @register.filter
@@ -31,6 +33,9 @@ def number(value: float | None) -> str:
     """`12,345.67`, `1,200`: two decimals at most, none when whole; `–` for no value."""
     if value is None or not math.isfinite(value):
         return "–"
+    if value % 1 == 0 and abs(value) < _EXACT_INTEGERS:  # a whole float, or an int (a sum)
+        # Most usage is whole (events, seats): no Decimal to round it through.
+        return f"{MINUS if value < 0 else ''}{abs(int(value)):,}"
     if abs(value) < _FITS_DEFAULT_PRECISION:
         # The usual case, and a usage chart has 60 of them a metric: no context to set up.
         rounded = Decimal(repr(value)).quantize(_CENT, rounding=ROUND_HALF_UP)
@@ -100,14 +105,20 @@ def last_day(end: datetime | None) -> datetime | None:
 # the page's rendering time. The one text in it, the day and its value, is escaped.
 
 
+def usage_day_texts(chart: Chart) -> list[tuple[str, str]]:
+    """Each bar's day and value as escaped text, made once for the chart's bars and its
+    table (`usage_bars`, `usage_rows`): 60 formatted numbers a metric rather than 120."""
+    return [(escape(short_day(bar.day)), escape(number(bar.value))) for bar in chart.bars]
+
+
 @register.simple_tag
-def usage_bars(chart: Chart) -> SafeString:
+def usage_bars(chart: Chart, texts: list[tuple[str, str]]) -> SafeString:
     """One focusable bar per day. Only the first is in the Tab order: a chart is one stop
     and the arrow keys move between its days (static/js/dashboard.js), rather than 30 Tabs
-    a chart to get past it."""
+    a chart to get past it. `texts` are `usage_day_texts(chart)`."""
     bars = []
-    for position, bar in enumerate(chart.bars):
-        label = escape(f"{short_day(bar.day)}: {number(bar.value)}")
+    for position, (bar, (day_text, value_text)) in enumerate(zip(chart.bars, texts, strict=True)):
+        label = f"{day_text}: {value_text}"
         x, width = f"{bar.x:.2f}", f"{bar.width:.2f}"
         tabindex = "0" if position == 0 else "-1"
         bars.append(
@@ -117,14 +128,14 @@ def usage_bars(chart: Chart) -> SafeString:
             f'<rect class="bar-fill" x="{x}" y="{bar.y:.2f}" width="{width}" '
             f'height="{bar.height:.2f}"></rect></g>'
         )
-    return mark_safe("\n".join(bars))  # noqa: S308 (every text escaped above)
+    return mark_safe("\n".join(bars))  # noqa: S308 (every text escaped by usage_day_texts)
 
 
 @register.simple_tag
-def usage_rows(chart: Chart) -> SafeString:
+def usage_rows(texts: list[tuple[str, str]]) -> SafeString:
+    """The chart's table: a row per day, from `usage_day_texts(chart)`."""
     rows = (
-        f'<tr><th scope="row">{escape(short_day(bar.day))}</th>'
-        f'<td class="number">{escape(number(bar.value))}</td></tr>'
-        for bar in chart.bars
+        f'<tr><th scope="row">{day_text}</th><td class="number">{value_text}</td></tr>'
+        for day_text, value_text in texts
     )
-    return mark_safe("\n".join(rows))  # noqa: S308 (every text escaped above)
+    return mark_safe("\n".join(rows))  # noqa: S308 (every text escaped by usage_day_texts)

@@ -553,11 +553,15 @@ def _number_to_the_cent_in_any_precision(value: float) -> str:
         st.floats(allow_nan=False, allow_infinity=False),
         st.floats(min_value=-1e25, max_value=1e25),
         st.sampled_from([0.125, 0.005, -0.005, 2.675, 9.999999999999999e23, 1e24, -1e24]),
+        # Whole numbers, written without a Decimal below 2 ** 53, and on either side of it.
+        st.integers(min_value=-(2**60), max_value=2**60).map(float),
+        st.integers(min_value=-(2**60), max_value=2**60),  # a sum of no values is 0, an int
+        st.sampled_from([0.0, -0.0, -3.0, 2.0**53 - 1, 2.0**53, -(2.0**53), 2.0**53 + 2]),
     )
 )
 def test_a_number_is_rounded_the_same_with_or_without_the_wide_context(value):
     # The usual values skip the 400-digit context (a usage chart writes 60 numbers a
-    # metric); the cut-over must not change a digit on either side of it.
+    # metric), and whole ones the Decimal too; neither cut-over may change a digit.
     assert region_format.number(value) == _number_to_the_cent_in_any_precision(value)
 
 
