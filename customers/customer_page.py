@@ -11,24 +11,22 @@ everyone who may view customers sees the same ones); `refresh` asks Metronome ag
 
 from __future__ import annotations
 
-import contextvars
+import functools
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django import db
 from django.conf import settings
 from django.core.cache import cache
 from django.utils.safestring import SafeString, mark_safe
 
 from customers import metronome
+from customers.kept_pool import KeptPool
 from customers.metronome import usage
 
 logger = logging.getLogger(__name__)
@@ -38,34 +36,10 @@ REGIONS = ("contracts", "balances", "alerts", "usage", "invoices")
 RECENT_INVOICES = 12
 # One thread per region; the customer is read in the request's own thread meanwhile.
 PAGE_THREADS = len(REGIONS)
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+# Kept, not made for each page: starting five threads for every page spread its six calls
+# over about 2 ms more (bench/README.md).
+region_pool = KeptPool("customer-view", PAGE_THREADS)
 
-
-def _page_pool() -> ThreadPoolExecutor:
-    """The process's pool for the regions, made on first use and kept: starting five threads
-    for every page spread its six calls over about 2 ms more (bench/README.md). Five
-    threads for each request the process serves at once (SERVER_THREADS, gunicorn's
-    threads); past that a region waits for a thread, which makes a page slower, never
-    wrong."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=PAGE_THREADS * settings.SERVER_THREADS,
-                thread_name_prefix="customer-view",
-            )
-        return _pool
-
-
-def _forget_pool() -> None:
-    # A pool used before a fork hangs in the child (its threads are not there): a forked
-    # process (a gunicorn worker of a preloaded app) makes its own.
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
 
 # What each region failing is called on the page ("Could not load ...").
 REGION_TITLES = {
@@ -213,12 +187,7 @@ def _load_and_render(
     refresh: bool,
     render: Callable[[Region], str],
 ) -> str:
-    try:
-        return render(load_region(client, customer_id, name, now=now, refresh=refresh))
-    finally:
-        # A database cache (or a template that reads the database) opens a connection in
-        # this pool thread, which no request cycle would close.
-        db.connections.close_all()
+    return render(load_region(client, customer_id, name, now=now, refresh=refresh))
 
 
 def load_page(
@@ -232,18 +201,10 @@ def load_page(
     """The customer, and every region asked for side by side and drawn by `render` in its
     own thread as soon as its answer is in. Returns when the customer is read: the regions
     are awaited where the page shows them (RegionHtml), and by `Page.wait`."""
-    # Each region runs in a copy of this request's context, so its log lines carry the
-    # request's ID like the rest of the request's.
+    # Each region's log lines carry the request's ID like the rest of the request's.
     drawing = {
-        name: _page_pool().submit(
-            contextvars.copy_context().run,
-            _load_and_render,
-            client,
-            customer_id,
-            name,
-            now,
-            refresh,
-            render,
+        name: region_pool.submit(
+            functools.partial(_load_and_render, client, customer_id, name, now, refresh, render)
         )
         for name in REGIONS
     }

@@ -16,13 +16,13 @@ asked while it is recent (`PASTED_IDS_INDEX_MAX_AGE_SECONDS`)."""
 
 from __future__ import annotations
 
-import contextvars
+import functools
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from customers import salesforce
 from customers.index.known_ids import KnownIds
+from customers.kept_pool import KeptPool
 from customers.metronome import (
     MAX_IDS_PER_REQUEST,
     MAX_PAGE_SIZE,
@@ -33,12 +33,15 @@ from customers.metronome import (
 )
 from customers.salesforce import SalesforceId
 
-# One pool per search, never one inside another: its threads are the search's only
-# concurrency. Eight keeps a 1,000 + 1,000 ID search to a few rounds of calls without
-# spending much of the account's rate limit at once.
-# Enough for 300 pasted Salesforce IDs in one wave (6 lookups of 50, each in both states,
-# Active and Archived): the page then waits on Metronome about once, not twice.
+# At most this many lookups of one search run at once, never one inside another: a
+# 1,000 + 1,000 ID search takes a few rounds of calls without spending much of the
+# account's rate limit at once. Enough for 300 pasted Salesforce IDs in one wave (6 lookups
+# of 50, each in both states, Active and Archived): the page then waits on Metronome about
+# once, not twice.
 MAX_LOOKUP_THREADS = 12
+# The process's threads for them, kept: starting a search's threads on its own path delayed
+# its calls (bench/README.md).
+lookup_pool = KeptPool("customer-search", MAX_LOOKUP_THREADS)
 # One lookup names at most 100 IDs; a Salesforce ID may belong to a few customers (an
 # archived record and its replacement), never to thousands.
 MAX_CUSTOMERS_PER_LOOKUP = 20 * MAX_IDS_PER_REQUEST
@@ -402,20 +405,14 @@ def look_up(
 
 
 def run(client: MetronomeClient, groups: list[list[CustomerQuery]]) -> list[tuple[Customer, ...]]:
-    """Every lookup of every group through one pool; each group's customers merged in
-    batch order, each batch in Metronome's order, each customer once."""
+    """Every lookup of every group on the process's kept threads, at most
+    MAX_LOOKUP_THREADS at once; each group's customers merged in batch order, each batch in
+    Metronome's order, each customer once."""
     flat = [lookup for group in groups for lookup in group]
     if not flat:
         return [() for _ in groups]
-    workers = min(len(flat), MAX_LOOKUP_THREADS)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="customer-search") as pool:
-        # Each lookup runs in a copy of this request's context: its log lines carry the
-        # request's ID like the rest of the request's.
-        futures = [
-            pool.submit(contextvars.copy_context().run, fetch_all, client, lookup)
-            for lookup in flat
-        ]
-        answers = iter([future.result() for future in futures])
+    tasks = [functools.partial(fetch_all, client, lookup) for lookup in flat]
+    answers = iter(lookup_pool.run_all(tasks, at_once=MAX_LOOKUP_THREADS))
     merged: list[tuple[Customer, ...]] = []
     for group in groups:
         seen: dict[str, Customer] = {}

@@ -2,7 +2,6 @@
 paging, htmx fragments, errors and stored searches. Hostile input:
 tests/security/test_hostile_input.py."""
 
-import os
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -765,29 +764,12 @@ def test_the_regions_pool_has_five_threads_for_each_request_served_at_once(setti
     from customers import customer_page
 
     settings.SERVER_THREADS = 3
-    customer_page._forget_pool()
+    customer_page.region_pool.forget()
     try:
-        assert customer_page._page_pool()._max_workers == 5 * 3
-        assert customer_page._page_pool() is customer_page._page_pool()  # kept
+        assert customer_page.region_pool.executor()._max_workers == 5 * 3
+        assert customer_page.region_pool.executor() is customer_page.region_pool.executor()
     finally:
-        customer_page._forget_pool()
-
-
-def test_a_forked_process_gets_a_pool_of_its_own():
-    # A pool used before a fork has no threads in the child: a task submitted there never
-    # ran (a gunicorn worker forked from a preloaded app would hang on its first customer).
-    from customers import customer_page
-
-    assert customer_page._page_pool().submit(lambda: "parent").result(timeout=5) == "parent"
-    child = os.fork()
-    if child == 0:  # the child: exit 0 only if its pool runs a task
-        try:
-            ran = customer_page._page_pool().submit(lambda: "child").result(timeout=5)
-            os._exit(0 if ran == "child" else 1)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+        customer_page.region_pool.forget()
 
 
 def test_the_page_is_handed_back_before_its_slowest_region_and_waits_for_it_where_shown(
