@@ -2,24 +2,27 @@
 
 Metronome's error messages are never shown to people (they see our own words), but operators
 want them in the log, and an answer may quote the token: whole, cut short, in another case,
-reversed, spelt out with anything between its letters ("m-t-r-_-l-i-v-e", invisible
-characters, accents), in full-width letters, or percent-, base64-, base32-, hex- or
-backslash-escaped, possibly inside one another. Here any run of 8 or more characters of
-the token (or of it reversed), compared case-folded, is replaced, in the text and in every
-encoded segment of it; a text that still mentions the token after decoding, or once only
-its letters and digits are kept (a form that cannot be cut out piece by piece, such as HTML
-entities or "m-t-r-_-l-i-v-e"), is withheld whole.
+reversed, in rot13, spelt out with anything between its letters ("m-t-r-_-l-i-v-e",
+invisible characters, accents), in full-width letters, or percent-, base64-, base32-, hex-
+or backslash-escaped (\\u006d, \\u{6d}, \\x6d, \\155), compressed (zlib or gzip) inside
+base64, base32 or hex, possibly inside one another. Here any run of 8 or more characters of
+the token (or of it reversed, or of either in rot13), compared case-folded, is replaced, in
+the text and in every encoded segment of it; a text that still mentions the token after
+decoding, or once only its letters and digits are kept (a form that cannot be cut out piece
+by piece, such as HTML entities or "m-t-r-_-l-i-v-e"), is withheld whole.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import functools
 import html
 import re
 import unicodedata
 import urllib.parse
+import zlib
 from dataclasses import dataclass
 
 REDACTED = "[redacted]"
@@ -49,8 +52,10 @@ _SEGMENTS = (_PERCENT, _BASE64, _HEX, _BASE32)
 # apart (NFKD: "ｍ" is "m", "ḿ" is "m" and an accent): whatever stands between its letters
 # ("m-t-r", "m t r", invisible characters, UTF-16's NULs) still lets a reader take it out.
 _NOT_LETTER_OR_DIGIT = re.compile(r"[^A-Za-z0-9]+")
-# \u006d, \x6d: JSON's and many languages' escapes of one character.
-_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
+# \u006d, \u{6d}, \x6d, \155: JSON's, JavaScript's and Rust's, C's escapes of one character.
+_ESCAPE = re.compile(
+    r"\\u([0-9A-Fa-f]{4})|\\u\{([0-9A-Fa-f]{1,6})\}|\\x([0-9A-Fa-f]{2})|\\([0-7]{3})"
+)
 
 
 class _OutOfWork(Exception):
@@ -103,13 +108,15 @@ def mentions_token(text: str, token: str, *, levels: int = MAX_DEPTH) -> bool:
 
 
 def _runs(token: str) -> frozenset[str]:
-    """Every run of MIN_RUN characters of the token and of it reversed, case-folded (the whole
-    token when it is shorter)."""
+    """Every run of MIN_RUN characters of the token and of it reversed, each also in rot13,
+    case-folded (the whole token when it is shorter)."""
     size = min(MIN_RUN, len(token))
     folded = token.casefold()
+    both_ways = (folded, folded[::-1])
+    spellings = (*both_ways, *(codecs.encode(spelling, "rot13") for spelling in both_ways))
     return frozenset(
         spelling[start : start + size]
-        for spelling in (folded, folded[::-1])
+        for spelling in spellings
         for start in range(len(spelling) - size + 1)
     )
 
@@ -165,7 +172,13 @@ def _mentions(text: str, grams: _Grams, depth: int, work: _Work) -> bool:
 
 
 def _unescaped(text: str) -> str:
-    return _ESCAPE.sub(lambda match: chr(int(match[1] or match[2], 16)), text)
+    return _ESCAPE.sub(_character, text)
+
+
+def _character(match: re.Match[str]) -> str:
+    hexadecimal = match[1] or match[2] or match[3]
+    code = int(hexadecimal, 16) if hexadecimal else int(match[4], 8)
+    return chr(code) if code <= 0x10FFFF else match[0]  # past Unicode: no character, kept
 
 
 def _segment_mentions(segment: str, grams: _Grams, work: _Work) -> bool:
@@ -174,10 +187,12 @@ def _segment_mentions(segment: str, grams: _Grams, work: _Work) -> bool:
 
 def _decode_all(segment: str) -> list[str]:
     """Every reading of `segment` as percent-, base64 (standard or URL-safe, at any of the
-    four alignments) or hex encoding; what does not decode is left out."""
+    four alignments), hex or base32 encoding, and of what those decode to as zlib or gzip;
+    what does not decode is left out."""
     readings = []
     if "%" in segment:
         readings.append(urllib.parse.unquote_plus(segment))
+    decoded: list[bytes] = []
     raw = segment.rstrip("=")
     for skip in range(4):
         body = raw[skip:]
@@ -185,22 +200,43 @@ def _decode_all(segment: str) -> list[str]:
         padded = body + "=" * (-len(body) % 4)
         for alphabet in (b"+/", b"-_"):
             try:
-                decoded = base64.b64decode(padded, altchars=alphabet, validate=True)
+                decoded.append(base64.b64decode(padded, altchars=alphabet, validate=True))
             except (binascii.Error, ValueError):
                 continue
-            readings.append(decoded.decode("latin-1"))
     if len(segment) % 2 == 0 and _HEX.fullmatch(segment):
-        readings.append(bytes.fromhex(segment).decode("latin-1"))
+        decoded.append(bytes.fromhex(segment))
     if _BASE32.fullmatch(segment):
-        readings += _base32_readings(segment.rstrip("=").upper())
+        decoded += _base32_readings(segment.rstrip("=").upper())
+    for data in decoded:
+        readings.append(data.decode("latin-1"))
+        if (inflated := _inflated(data)) is not None:
+            readings.append(inflated)
     return readings
+
+
+# zlib's header (its first byte 0x78 for the usual window, the pair a multiple of 31) and
+# gzip's magic number: only then is decompressing tried.
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _inflated(data: bytes) -> str | None:
+    """`data` decompressed as zlib or gzip (at most MAX_TEXT x 4 bytes of it: a bomb stops
+    there), or None when it is neither."""
+    is_zlib = len(data) > 2 and data[0] == 0x78 and int.from_bytes(data[:2], "big") % 31 == 0
+    if not (is_zlib or data.startswith(_GZIP_MAGIC)):
+        return None
+    try:
+        # 32 + 15: zlib or gzip, told apart by the header.
+        return zlib.decompressobj(32 + 15).decompress(data, MAX_TEXT * 4).decode("latin-1")
+    except zlib.error:
+        return None
 
 
 # A last group of 1, 3 or 6 base32 characters encodes no whole byte: cut to the length below.
 _BASE32_WHOLE = {0: 0, 1: 0, 2: 2, 3: 2, 4: 4, 5: 5, 6: 5, 7: 7}
 
 
-def _base32_readings(raw: str) -> list[str]:
+def _base32_readings(raw: str) -> list[bytes]:
     """`raw` read as base32 from each of the eight alignments, a cut-off end dropped."""
     readings = []
     for skip in range(8):
@@ -212,7 +248,7 @@ def _base32_readings(raw: str) -> list[str]:
             decoded = base64.b32decode(body + "=" * (-len(body) % 8))
         except (binascii.Error, ValueError):
             continue
-        readings.append(decoded.decode("latin-1"))
+        readings.append(decoded)
     return readings
 
 

@@ -3,7 +3,9 @@ encoding, each with the token whole and cut short."""
 
 import base64
 import codecs
+import gzip
 import urllib.parse
+import zlib
 
 import pytest
 from hypothesis import given
@@ -62,7 +64,14 @@ ENCODINGS = {
     "base32 cut to 43 characters": lambda text: b32(text)[:43],
     "JSON escapes": lambda text: "".join(f"\\u{ord(c):04x}" for c in text),
     "hex escapes": lambda text: "".join(f"\\x{ord(c):02x}" for c in text),
-    "rot13 of nothing": lambda text: text,  # a control: plain again
+    "JavaScript and Rust escapes": lambda text: "".join(f"\\u{{{ord(c):x}}}" for c in text),
+    "octal escapes": lambda text: "".join(f"\\{ord(c):03o}" for c in text),
+    "rot13": lambda text: codecs.encode(text, "rot13"),
+    "rot13, reversed": lambda text: codecs.encode(text[::-1], "rot13"),
+    "zlib, then base64": lambda text: base64.b64encode(zlib.compress(text.encode())).decode(),
+    "gzip, then base64": lambda text: base64.b64encode(gzip.compress(text.encode())).decode(),
+    "zlib, then hex": lambda text: zlib.compress(f"Bearer {text}".encode()).hex(),
+    "zlib, then base32": lambda text: base64.b32encode(zlib.compress(text.encode())).decode(),
 }
 
 
@@ -93,9 +102,19 @@ def test_a_message_without_the_token_is_kept_as_it_is():
     assert redact("aGVsbG8gd29ybGQgaGVsbG8=", TOKEN) == "aGVsbG8gd29ybGQgaGVsbG8="
 
 
-def test_rot13_is_not_claimed():
-    # Not an encoding this promises to find: documented, so nobody relies on it.
-    assert not mentions_token(codecs.encode(TOKEN, "rot13"), TOKEN)
+def test_a_compression_bomb_is_read_only_as_far_as_a_log_line_needs():
+    # A megabyte of zeros compresses to about a kilobyte: decompressed whole for every
+    # reading, one crafted message would cost a worker megabytes and seconds.
+    from customers.metronome import redaction
+
+    bomb = base64.b64encode(zlib.compress(b"0" * 1_000_000)).decode()[: redaction.MAX_TEXT - 40]
+    assert redaction._inflated(zlib.compress(b"0" * 1_000_000)) == "0" * (redaction.MAX_TEXT * 4)
+    assert redact(f"bad cursor {bomb}", TOKEN) in (f"bad cursor {bomb}", WITHHELD)
+
+
+def test_escapes_past_unicode_are_kept_as_written():
+    message = "bad value \\u{110000} and \\u{10FFFF}, \\777"
+    assert redact(message, TOKEN) == message
 
 
 @given(st.text(max_size=200), st.integers(0, len(TOKEN) - 8), st.integers(8, len(TOKEN)))
