@@ -162,6 +162,30 @@ def test_chosen_columns_keep_names_whole_and_the_page_within_the_window(dashboar
     page.set_viewport_size(VIEWPORT)
 
 
+# Whether an element's text is cut ("…") in its box.
+TEXT_CUT = "elements => elements.filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent)"
+
+
+def test_an_id_in_any_chosen_column_shows_whole(dashboard):
+    # The standard table's rules for its own second and third columns (the Metronome ID
+    # and the first alias, cut to leave room for Copy and "+N") once reached whichever
+    # column a person chose there: at 1024 px every Metronome ID chosen third ended in "…",
+    # with no Copy button in this table to get it whole.
+    page = dashboard.page
+    dashboard.log_in("finance")
+    page.set_viewport_size({"width": 1024, "height": 900})
+    page.goto(
+        "/customers/?columns=name,created,id,salesforce,external_id,billable,updated,archived"
+    )
+    codes = page.locator("table.chosen tbody td code")
+    expect(codes.first).to_be_visible()
+    assert page.locator("table.chosen tbody td:nth-child(3) code").count() > 10
+    assert codes.evaluate_all(TEXT_CUT) == []
+    # Wider than the window, the table scrolls inside its frame, not the page.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+    page.set_viewport_size(VIEWPORT)
+
+
 def test_the_column_chooser_fits_a_phone(dashboard):
     page = dashboard.page
     dashboard.log_in("finance")
