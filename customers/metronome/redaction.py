@@ -54,7 +54,7 @@ _SEGMENTS = (_PERCENT, _BASE64, _HEX, _BASE32)
 _NOT_LETTER_OR_DIGIT = re.compile(r"[^A-Za-z0-9]+")
 # \u006d, \u{6d}, \x6d, \155: JSON's, JavaScript's and Rust's, C's escapes of one character.
 _ESCAPE = re.compile(
-    r"\\u([0-9A-Fa-f]{4})|\\u\{([0-9A-Fa-f]{1,6})\}|\\x([0-9A-Fa-f]{2})|\\([0-7]{3})"
+    r"\\u([0-9A-Fa-f]{4})|\\u\{0*([0-9A-Fa-f]{1,6})\}|\\x([0-9A-Fa-f]{2})|\\([0-7]{3})"
 )
 
 
@@ -167,7 +167,7 @@ def _mentions(text: str, grams: _Grams, depth: int, work: _Work) -> bool:
     # accent and an ampersand cost half as much again.
     whole = {urllib.parse.unquote_plus(text), html.unescape(_unescaped(text))} - {text}
     segments = [m[0] for pattern in _SEGMENTS for m in pattern.finditer(text)]
-    candidates = [*whole, *(decoded for s in segments for decoded in _decode_all(s))]
+    candidates = [*whole, *(decoded for s in segments for decoded in _decode_all(s, work))]
     return any(_mentions(candidate, grams, depth + 1, work) for candidate in candidates)
 
 
@@ -182,12 +182,12 @@ def _character(match: re.Match[str]) -> str:
 
 
 def _segment_mentions(segment: str, grams: _Grams, work: _Work) -> bool:
-    return any(_mentions(reading, grams, 1, work) for reading in _decode_all(segment))
+    return any(_mentions(reading, grams, 1, work) for reading in _decode_all(segment, work))
 
 
-def _decode_all(segment: str) -> list[str]:
+def _decode_all(segment: str, work: _Work) -> list[str]:
     """Every reading of `segment` as percent-, base64 (standard or URL-safe, at any of the
-    four alignments), hex or base32 encoding, and of what those decode to as zlib or gzip;
+    four alignments), hex or base32 encoding, and of the zlib or gzip streams those hold;
     what does not decode is left out."""
     readings = []
     if "%" in segment:
@@ -207,29 +207,44 @@ def _decode_all(segment: str) -> list[str]:
         decoded.append(bytes.fromhex(segment))
     if _BASE32.fullmatch(segment):
         decoded += _base32_readings(segment.rstrip("=").upper())
-    for data in decoded:
+    for data in dict.fromkeys(decoded):  # each once: both alphabets often read alike
         readings.append(data.decode("latin-1"))
-        if (inflated := _inflated(data)) is not None:
-            readings.append(inflated)
+        readings += _inflated(data, work)
     return readings
 
 
-# zlib's header (its first byte 0x78 for the usual window, the pair a multiple of 31) and
-# gzip's magic number: only then is decompressing tried.
+# Where a compressed stream may start, at any byte (after other bytes, or after another
+# stream): zlib's header (deflate, a window of at most 32 KB: a first byte of 0x08, 0x18 ...
+# 0x78, the pair a multiple of 31) or gzip's magic number.
+_STREAM_START = re.compile(rb"(?=[\x08\x18\x28\x38\x48\x58\x68\x78].|\x1f\x8b)", re.DOTALL)
 _GZIP_MAGIC = b"\x1f\x8b"
+# A stream is decompressed this far at most: a log line needs no more, and a bomb stops here.
+MAX_INFLATED = MAX_TEXT * 4
 
 
-def _inflated(data: bytes) -> str | None:
-    """`data` decompressed as zlib or gzip (at most MAX_TEXT x 4 bytes of it: a bomb stops
-    there), or None when it is neither."""
-    is_zlib = len(data) > 2 and data[0] == 0x78 and int.from_bytes(data[:2], "big") % 31 == 0
-    if not (is_zlib or data.startswith(_GZIP_MAGIC)):
-        return None
-    try:
-        # 32 + 15: zlib or gzip, told apart by the header.
-        return zlib.decompressobj(32 + 15).decompress(data, MAX_TEXT * 4).decode("latin-1")
-    except zlib.error:
-        return None
+def _inflated(data: bytes, work: _Work) -> list[str]:
+    """Every zlib or gzip stream in `data`, decompressed, each charged to `work`. A stream
+    that goes on past MAX_INFLATED raises _OutOfWork (withheld): what follows could be the
+    token. Random bytes that look like a header rarely decompress at all (88 in 100,000
+    tries), and none that far."""
+    readings = []
+    for match in _STREAM_START.finditer(data):
+        start = match.start()
+        head = data[start : start + 2]
+        if head != _GZIP_MAGIC and int.from_bytes(head, "big") % 31:
+            continue
+        inflater = zlib.decompressobj(32 + 15)  # zlib or gzip, told apart by the header
+        try:
+            output = inflater.decompress(data[start:], MAX_INFLATED)
+        except zlib.error:
+            continue
+        if inflater.unconsumed_tail:
+            raise _OutOfWork
+        if output:
+            text = output.decode("latin-1")
+            work.spend(text)
+            readings.append(text)
+    return readings
 
 
 # A last group of 1, 3 or 6 base32 characters encodes no whole byte: cut to the length below.

@@ -21,6 +21,11 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def b64z(text: str, *, wbits: int) -> str:
+    compressor = zlib.compressobj(wbits=wbits)
+    return base64.b64encode(compressor.compress(text.encode()) + compressor.flush()).decode()
+
+
 def b32(text: str) -> str:
     return base64.b32encode(text.encode()).decode().rstrip("=")
 
@@ -72,6 +77,18 @@ ENCODINGS = {
     "gzip, then base64": lambda text: base64.b64encode(gzip.compress(text.encode())).decode(),
     "zlib, then hex": lambda text: zlib.compress(f"Bearer {text}".encode()).hex(),
     "zlib, then base32": lambda text: base64.b32encode(zlib.compress(text.encode())).decode(),
+    "zlib with a small window, then base64": lambda text: b64z(text, wbits=10),
+    "zlib after other bytes, then base64": lambda text: base64.b64encode(
+        b"key" + zlib.compress(text.encode())
+    ).decode(),
+    "zlib after a hex prefix": lambda text: "cafe" + zlib.compress(text.encode()).hex(),
+    "zlib after another zlib stream, then base64": lambda text: base64.b64encode(
+        zlib.compress(b"Authorization failed") + zlib.compress(text.encode())
+    ).decode(),
+    "gzip, second member, then base64": lambda text: base64.b64encode(
+        gzip.compress(b"Authorization failed") + gzip.compress(text.encode())
+    ).decode(),
+    "escapes with leading zeros": lambda text: "".join(f"\\u{{{ord(c):08x}}}" for c in text),
 }
 
 
@@ -102,14 +119,27 @@ def test_a_message_without_the_token_is_kept_as_it_is():
     assert redact("aGVsbG8gd29ybGQgaGVsbG8=", TOKEN) == "aGVsbG8gd29ybGQgaGVsbG8="
 
 
-def test_a_compression_bomb_is_read_only_as_far_as_a_log_line_needs():
-    # A megabyte of zeros compresses to about a kilobyte: decompressed whole for every
-    # reading, one crafted message would cost a worker megabytes and seconds.
+def test_a_compression_bomb_is_read_only_as_far_as_a_log_line_needs_and_withheld():
+    # A megabyte of zeros compresses to about a kilobyte. Decompressed whole for every
+    # reading, one crafted message would cost a worker megabytes and seconds; read only as
+    # far as MAX_INFLATED, whatever follows could hold the token: withheld.
     from customers.metronome import redaction
 
-    bomb = base64.b64encode(zlib.compress(b"0" * 1_000_000)).decode()[: redaction.MAX_TEXT - 40]
-    assert redaction._inflated(zlib.compress(b"0" * 1_000_000)) == "0" * (redaction.MAX_TEXT * 4)
-    assert redact(f"bad cursor {bomb}", TOKEN) in (f"bad cursor {bomb}", WITHHELD)
+    compressed = zlib.compress(b"0" * 1_000_000)
+    work = redaction._Work()
+    with pytest.raises(redaction._OutOfWork):
+        redaction._inflated(compressed, work)
+    assert redaction.MAX_WORK - work.left == 0  # nothing more was read than the cap
+    bomb = base64.b64encode(compressed).decode()[: redaction.MAX_TEXT - 40]
+    assert redact(f"bad cursor {bomb}", TOKEN) == WITHHELD
+    # A stream that ends within the cap is read and charged as searched text.
+    assert redaction._inflated(zlib.compress(b"0" * 1000), work) == ["0" * 1000]
+    assert redaction.MAX_WORK - work.left == 1000
+
+
+def test_ordinary_compressed_text_is_logged_whole():
+    message = "bad cursor " + base64.b64encode(zlib.compress(b"page=7;size=100")).decode()
+    assert redact(message, TOKEN) == message
 
 
 def test_escapes_past_unicode_are_kept_as_written():
