@@ -11,6 +11,7 @@ close in a thread that outlives the request.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import weakref
@@ -59,20 +60,45 @@ class KeptPool:
     def run_all(self, tasks: Sequence[Callable[[], T]], *, at_once: int) -> list[T]:
         """Every task's result, in order, with at most `at_once` of them running at a time
         (what one request may spend of the account's rate limit). After a failure no other
-        task starts; those running are awaited, then the first failure is raised: no
-        thread works for a request after its answer."""
+        task starts, those still queued behind other requests' tasks included; those
+        running are awaited, then the first failure is raised: no thread works for a
+        request after its answer."""
+        if at_once < 1:
+            raise ValueError(f"at_once must be 1 or more, got {at_once}")
         room = threading.Semaphore(at_once)
+        stopped = threading.Event()
         started: list[Future[T]] = []
-        for task in tasks:
-            room.acquire()
-            if any(future.done() and future.exception() for future in started):
-                room.release()
-                break
-            future = self.submit(task)
-            future.add_done_callback(lambda _: room.release())
-            started.append(future)
-        futures.wait(started)
-        return [future.result() for future in started]  # raises the first failure
+        try:
+            for task in tasks:
+                room.acquire()
+                if stopped.is_set():
+                    break
+                future = self.submit(functools.partial(_unless_stopped, stopped, task))
+                future.add_done_callback(lambda _: room.release())
+                started.append(future)
+        finally:
+            futures.wait(started)
+        for future in started:
+            error = future.exception()
+            if error is not None and not isinstance(error, _NotStarted):
+                raise error  # the first failure, in the tasks' order
+        return [future.result() for future in started]
+
+
+class _NotStarted(Exception):
+    """A task not run because another task of its request had failed."""
+
+
+def _unless_stopped(stopped: threading.Event, task: Callable[[], T]) -> T:
+    # Checked when a thread takes the task, not when it was queued: one queued behind other
+    # requests' tasks may start after its own request's failure.
+    if stopped.is_set():
+        raise _NotStarted
+    try:
+        return task()
+    except BaseException:
+        stopped.set()
+        raise
 
 
 def _closing_connections(task: Callable[[], T]) -> T:

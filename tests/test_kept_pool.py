@@ -64,18 +64,18 @@ def test_no_more_than_at_once_tasks_run_together(pool):
 def test_a_failure_starts_no_other_task_and_waits_for_those_running(pool):
     started: list[int] = []
     finished: list[int] = []
-    slow_may_end = threading.Event()
-
-    def slow() -> None:
-        started.append(0)
-        slow_may_end.wait(5)
-        time.sleep(0.05)
-        finished.append(0)
+    slow_started = threading.Event()
 
     def failing() -> None:
-        started.append(1)
-        slow_may_end.set()
+        started.append(0)
+        slow_started.wait(5)  # fails while the slow one runs
         raise ValueError("lookup failed")
+
+    def slow() -> None:
+        started.append(1)
+        slow_started.set()
+        time.sleep(0.05)
+        finished.append(1)
 
     def later(number: int):
         def run() -> None:
@@ -84,10 +84,39 @@ def test_a_failure_starts_no_other_task_and_waits_for_those_running(pool):
         return run
 
     with pytest.raises(ValueError, match="lookup failed"):
-        pool.run_all([slow, failing, later(2), later(3)], at_once=2)
+        pool.run_all([failing, slow, later(2), later(3)], at_once=2)
     # The slow task was running when the failure came: it was waited for, not left behind.
-    assert finished == [0]
-    assert 2 not in started and 3 not in started
+    assert finished == [1]
+    assert sorted(started) == [0, 1]
+
+
+def test_after_a_failure_its_tasks_still_queued_behind_others_never_start(settings):
+    settings.SERVER_THREADS = 1
+    pool = KeptPool("test-queued", 1)  # one thread, which another request's task holds
+    ran: list[str] = []
+    release = threading.Event()
+    try:
+        busy = pool.submit(lambda: release.wait(5))
+        threading.Timer(0.1, release.set).start()
+
+        def failing() -> None:
+            raise ValueError("lookup failed")
+
+        def later(name: str):
+            return lambda: ran.append(name)
+
+        with pytest.raises(ValueError, match="lookup failed"):
+            pool.run_all([failing, later("b"), later("c")], at_once=3)
+        assert busy.result(timeout=5)
+        assert ran == []
+    finally:
+        release.set()
+        pool.executor().shutdown(wait=True)
+
+
+def test_at_once_must_let_a_task_run(pool):
+    with pytest.raises(ValueError, match="at_once"):
+        pool.run_all([lambda: 1], at_once=0)
 
 
 def test_a_task_runs_in_its_request_s_context(pool):
