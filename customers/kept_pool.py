@@ -76,9 +76,18 @@ class KeptPool:
                 future = self.submit(functools.partial(_unless_stopped, stopped, task))
                 future.add_done_callback(lambda _: room.release())
                 started.append(future)
+        except BaseException:
+            stopped.set()  # this thread failed: its tasks not yet taken need not run
+            raise
         finally:
+            futures.wait(started, return_when=futures.FIRST_EXCEPTION)
+            if stopped.is_set():
+                for future in started:
+                    future.cancel()  # those still queued; a running one goes on
             futures.wait(started)
         for future in started:
+            if future.cancelled():
+                continue
             error = future.exception()
             if error is not None and not isinstance(error, _NotStarted):
                 raise error  # the first failure, in the tasks' order
