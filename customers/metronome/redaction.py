@@ -68,6 +68,9 @@ class _Work:
         # Each text searched, at the shallowest depth: found again (the same ID in each
         # reading of the whole message), it was searched as deep already and held no token.
         self.searched: dict[str, int] = {}
+        # Each segment's readings, decoded (and decompressed, and charged) once: a segment
+        # recurs in each reading of the whole message (percent, HTML and backslash escapes).
+        self.decoded: dict[str, list[str]] = {}
 
     def spend(self, text: str) -> None:
         self.left -= len(text)
@@ -189,6 +192,12 @@ def _decode_all(segment: str, work: _Work) -> list[str]:
     """Every reading of `segment` as percent-, base64 (standard or URL-safe, at any of the
     four alignments), hex or base32 encoding, and of the zlib or gzip streams those hold;
     what does not decode is left out."""
+    if segment not in work.decoded:
+        work.decoded[segment] = _decoded(segment, work)
+    return work.decoded[segment]
+
+
+def _decoded(segment: str, work: _Work) -> list[str]:
     readings = []
     if "%" in segment:
         readings.append(urllib.parse.unquote_plus(segment))
@@ -223,10 +232,11 @@ MAX_INFLATED = MAX_TEXT * 4
 
 
 def _inflated(data: bytes, work: _Work) -> list[str]:
-    """Every zlib or gzip stream in `data`, decompressed, each charged to `work`. A stream
-    that goes on past MAX_INFLATED raises _OutOfWork (withheld): what follows could be the
-    token. Random bytes that look like a header rarely decompress at all (88 in 100,000
-    tries), and none that far."""
+    """Every zlib or gzip stream in `data`, decompressed, each charged to `work` (its
+    search is charged again when the reading is searched). A stream that goes on past
+    MAX_INFLATED raises _OutOfWork (withheld): what follows could be the token. Random
+    bytes that look like a header rarely decompress at all (88 in 100,000 tries), and none
+    that far."""
     readings = []
     for match in _STREAM_START.finditer(data):
         start = match.start()
