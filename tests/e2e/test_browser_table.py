@@ -177,9 +177,12 @@ def test_on_a_phone_rows_are_cards_and_the_filters_fold_after_a_search(dashboard
     assert card and card["y"] + card["height"] / 2 <= PHONE["height"], card
     # A card has room for the whole Metronome ID: it wraps, never ends in "…".
     ids = page.locator("#results tbody td:nth-child(2) > a")
-    assert ids.evaluate_all(
-        "links => links.filter(a => a.scrollWidth > a.clientWidth).map(a => a.textContent)"
-    ) == []
+    assert (
+        ids.evaluate_all(
+            "links => links.filter(a => a.scrollWidth > a.clientWidth).map(a => a.textContent)"
+        )
+        == []
+    )
     dashboard.screenshot("phone-390", readme="phone.png")
 
     fold.locator("> summary").click()
