@@ -68,7 +68,7 @@ def alias_is(folded: str) -> Q:
         )
     alias = Q(aliases_folded__contains=f"\n{folded}\n")
     if connection.vendor == "sqlite" and len(folded) >= _TRIGRAM_MIN_LENGTH:
-        alias &= in_text_index(f"other : {fts_phrase(folded)}")
+        alias &= in_text_index(fts_substring(folded))
     return alias
 
 
@@ -110,7 +110,7 @@ def matching(
     """Every customer the search matches, in no order: an exact ID, or text containing or
     starting with the search, narrowed through the text index."""
     matches = customers.filter(exact_id(q, folded) | prefix(folded) | contains(folded))
-    if (candidates := text_candidates([(word,) for word in words(folded)], folded)) is not None:
+    if (candidates := text_candidates([(word,) for word in words(folded)])) is not None:
         matches = matches.filter(exact_indexed(q, folded) | candidates)
     return matches
 
@@ -139,13 +139,13 @@ SEARCH_TEXT_SQL = (
 _SEARCH_TEXT_LIKE = f"{SEARCH_TEXT_SQL} LIKE %s"
 
 
-def text_candidates(word_choices: Sequence[Sequence[str]], folded: str | None) -> Q | None:
-    """The rows a trigram index finds: for each entry of `word_choices`, one of its words,
-    or (when `folded` is given) the whole search in an alias, external ID or custom value.
-    A superset of the text matches (a name that starts with or contains the search contains
-    its words), so the exact comparisons only run on those. None when every word is too
-    short for trigrams: then they read every row. SQLite asks its FTS5 trigram table;
-    PostgreSQL its GIN index on SEARCH_TEXT_SQL."""
+def text_candidates(word_choices: Sequence[Sequence[str]]) -> Q | None:
+    """The rows a trigram index finds: for each entry of `word_choices`, one of its words
+    somewhere in the row's text. A superset of the text matches (a name, alias, external ID
+    or custom value that starts with or contains the search contains its words), so the
+    exact comparisons only run on those. None when every word is too short for trigrams:
+    then they read every row. SQLite asks its FTS5 trigram table; PostgreSQL its GIN index
+    on SEARCH_TEXT_SQL."""
     # Rows containing every word also contain the longer ones: those are enough to narrow.
     long_choices = [
         choices
@@ -167,14 +167,12 @@ def text_candidates(word_choices: Sequence[Sequence[str]], folded: str | None) -
             candidates &= any_of
         return candidates
     if connection.vendor == "sqlite":
-        name_terms = " AND ".join(
-            "(" + " OR ".join(fts_phrase(word) for word in choices) + ")"
-            for choices in long_choices
+        return in_text_index(
+            " AND ".join(
+                "(" + " OR ".join(fts_substring(word) for word in choices) + ")"
+                for choices in long_choices
+            )
         )
-        expression = f"name : ({name_terms})"
-        if folded is not None:
-            expression = f"({expression}) OR (other : {fts_phrase(folded)})"
-        return in_text_index(expression)
     return None
 
 
@@ -197,10 +195,9 @@ def may_match(q: str, folded: str) -> bool:
     long_words = [word for word in words(folded) if len(word) >= _TRIGRAM_MIN_LENGTH]
     if not long_words:
         return True
-    # Every long word somewhere in the row's text: what `text_candidates` finds (a name
-    # holding them, or an alias, external ID or custom value holding the whole search)
-    # and more, for half its time (each word's trigrams are read once, not per column).
-    every_word = " AND ".join(fts_phrase(word) for word in long_words)
+    # Every long word's trigrams somewhere in the row's text: the rows `text_candidates`
+    # finds for `matching`, asked only whether there is one.
+    every_word = " AND ".join(fts_substring(word) for word in long_words)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM customer_index_fts WHERE customer_index_fts MATCH %s)",
@@ -220,8 +217,12 @@ def in_text_index(expression: str) -> Q:
     )
 
 
-def fts_phrase(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
+def fts_substring(text: str) -> str:
+    """An FTS5 expression for the rows holding `text` (3 characters or more) somewhere, or
+    holding at least every trigram of it: the text index keeps no positions (migration
+    0017), so a phrase cannot be asked for, and the matches are compared afterwards."""
+    trigrams = sorted({text[i : i + 3] for i in range(len(text) - 2)})
+    return "(" + " AND ".join('"' + trigram.replace('"', '""') + '"' for trigram in trigrams) + ")"
 
 
 # --- Close misspellings --------------------------------------------------------------------
@@ -255,7 +256,7 @@ def typo_matches(
     """The names containing, for every searched word, one of its corrections."""
     return narrowed(
         customers.filter(names_containing_any(corrections)),
-        text_candidates(list(corrections.values()), None),
+        text_candidates(list(corrections.values())),
     )
 
 

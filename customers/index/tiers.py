@@ -168,7 +168,7 @@ def typo_tiers(
     (alternatives,) = corrections.values()
     prefixes = distinct_prefixes(alternatives)
     rest = customers.filter(names_containing_any(corrections))
-    if (candidates := text_candidates([alternatives], None)) is not None:
+    if (candidates := text_candidates([alternatives])) is not None:
         rest = rest.filter(candidates)
     for prefix in prefixes:
         rest = rest.exclude(starting_with(prefix))
