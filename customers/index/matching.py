@@ -45,7 +45,13 @@ def exact_id(q: str, folded: str) -> Q:
 
 def exact_indexed(q: str, folded: str) -> Q:
     """An exact Metronome ID, Salesforce key or external ID: B-tree look-ups."""
-    exact = Q(external_id_folded=folded)
+    return Q(external_id_folded=folded) | exact_key(q)
+
+
+def exact_key(q: str) -> Q:
+    """A Metronome ID or Salesforce key equal to the search, which no text comparison and
+    no text index finds (Q() when the search can be neither)."""
+    exact = Q()
     if parsed := parse_uuid(q):
         exact |= Q(id=parsed)
     if key := salesforce_key(q):
@@ -91,13 +97,13 @@ def name_has_every_word(folded: str) -> Q:
     return name_words
 
 
-def name_starts_with_a_word(folded: str) -> Q:
+def name_starts_with_a_word(folded: str) -> Q | None:
     """Several words: a name starting with one of them and holding the others ("birch
-    silver" finds "Silver Birch Labs" before "Blue Birch Silverware"). Q(pk__in=[]), which
-    matches nothing, for one word: that is a name starting with the search."""
+    silver" finds "Silver Birch Labs" before "Blue Birch Silverware"). None for one word:
+    that is a name starting with the search."""
     searched = words(folded)
     if len(searched) < 2:
-        return Q(pk__in=[])
+        return None
     starts = Q()
     for word in searched:
         starts |= Q(name_folded__startswith=word)
@@ -109,9 +115,12 @@ def matching(
 ) -> QuerySet[IndexedCustomer]:
     """Every customer the search matches, in no order: an exact ID, or text containing or
     starting with the search, narrowed through the text index."""
-    matches = customers.filter(exact_id(q, folded) | prefix(folded) | contains(folded))
+    # An external ID or ingest alias equal to the search also starts with it: `prefix`
+    # finds them, and the text index holds their words.
+    key = exact_key(q)
+    matches = customers.filter(key | prefix(folded) | contains(folded))
     if (candidates := text_candidates([(word,) for word in words(folded)])) is not None:
-        matches = matches.filter(exact_indexed(q, folded) | candidates)
+        matches = matches.filter(key | candidates)
     return matches
 
 
@@ -119,14 +128,14 @@ def ranked_matches(
     customers: QuerySet[IndexedCustomer], q: str, folded: str
 ) -> QuerySet[IndexedCustomer]:
     """`matching`, each with its rank: every match ranked in one query."""
+    ranks = [
+        When(exact_id(q, folded), then=Value(EXACT_ID)),
+        When(name_folded__startswith=folded, then=Value(NAME_PREFIX)),
+    ]
+    if (word_prefix := name_starts_with_a_word(folded)) is not None:
+        ranks.append(When(word_prefix, then=Value(WORD_PREFIX)))
     return matching(customers, q, folded).annotate(
-        rank=Case(
-            When(exact_id(q, folded), then=Value(EXACT_ID)),
-            When(name_folded__startswith=folded, then=Value(NAME_PREFIX)),
-            When(name_starts_with_a_word(folded), then=Value(WORD_PREFIX)),
-            default=Value(CONTAINS),
-            output_field=IntegerField(),
-        )
+        rank=Case(*ranks, default=Value(CONTAINS), output_field=IntegerField())
     )
 
 
