@@ -465,6 +465,21 @@ def test_a_first_sync_builds_the_indexes_again_after_filling_the_table(install_c
 
 
 @pytest.mark.django_db
+def test_a_first_sync_on_postgresql_lays_the_rows_out_in_name_order(install_client):
+    """A common name word's matches are then read from a few pages of the table, not one
+    page each. Listed in another order, as Metronome lists them."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite reads its rows through a memory map: their order made no difference")
+    listed = [wire_customer(f"{word} {n}") for n in range(40) for word in ("Zeta", "Acme", "Mu")]
+    sync_from(install_client, listed)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name_folded FROM customers_indexedcustomer ORDER BY ctid")
+        laid_out = [name for (name,) in cursor.fetchall()]
+    assert len(laid_out) == len(listed)
+    assert laid_out == sorted(laid_out)
+
+
+@pytest.mark.django_db
 def test_a_new_row_format_rewrites_every_row_once_on_the_next_sync(install_client, monkeypatch):
     customers = [wire_customer("Ørsted"), wire_customer("Acme")]
     sync_from(install_client, customers)
