@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 
 from customers.index.keys import salesforce_key, words
-from customers.models import IndexedCustomer
+from customers.models import IndexedCustomer, IndexedNameWord
 
 # Trigram indexes can only look up runs of three characters or more.
 _TRIGRAM_MIN_LENGTH = 3
@@ -148,6 +148,10 @@ SEARCH_TEXT_SQL = (
 _SEARCH_TEXT_LIKE = f"{SEARCH_TEXT_SQL} LIKE %s"
 
 
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def text_candidates(word_choices: Sequence[Sequence[str]]) -> Q | None:
     """The rows a trigram index finds: for each entry of `word_choices`, one of its words
     somewhere in the row's text. A superset of the text matches (a name, alias, external ID
@@ -169,9 +173,12 @@ def text_candidates(word_choices: Sequence[Sequence[str]]) -> Q | None:
         for choices in long_choices:
             any_of = Q()
             for word in choices:
-                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 any_of |= Q(
-                    RawSQL(_SEARCH_TEXT_LIKE, [f"%{escaped}%"], output_field=BooleanField())  # noqa: S611
+                    RawSQL(  # noqa: S611
+                        _SEARCH_TEXT_LIKE,
+                        [f"%{_like_escaped(word)}%"],
+                        output_field=BooleanField(),
+                    )
                 )
             candidates &= any_of
         return candidates
@@ -189,23 +196,29 @@ def may_match(q: str, folded: str) -> bool:
     """False only when the text index shows that no customer can match the search (`matching`
     finds none, whatever the filters): a misspelt name then goes straight to its
     corrections instead of ranking every match of a search that has none (15-30% of a
-    typo's time on SQLite, bench/README.md). One FTS5 look-up at 100,000 customers:
-    0.2-0.6 ms for names, 0.4-0.7 ms for misspellings (medians).
+    typo's time on SQLite, about half of it on PostgreSQL, bench/README.md).
 
-    SQLite only. PostgreSQL's planner answers such an EXISTS for a common word by scanning
-    the table until a row matches (measured), which for a word whose matches it overrates
-    would read every row; there the search that finds nothing is read in tiers, through
-    the indexes.
-
-    An exact Metronome or Salesforce ID is not in the text index, so one is never ruled out
-    here; neither is a search with no word long enough for the trigram index."""
-    if connection.vendor != "sqlite" or parse_uuid(q) or salesforce_key(q):
+    An exact Metronome or Salesforce ID is not in the text indexes, so one is never ruled
+    out here; neither is a search with no word long enough for the trigram indexes."""
+    if parse_uuid(q) or salesforce_key(q):
         return True
     long_words = [word for word in words(folded) if len(word) >= _TRIGRAM_MIN_LENGTH]
     if not long_words:
         return True
-    # Every long word's trigrams somewhere in the row's text: the rows `text_candidates`
-    # finds for `matching`, asked only whether there is one.
+    if connection.vendor == "sqlite":
+        return _in_sqlite_text_index(long_words)
+    if connection.vendor == "postgresql":
+        # Most searches are names or their beginnings: a look-up in the typo dictionary's
+        # B-tree says they may match (0.1-0.2 ms). The rest, misspellings, parts of words,
+        # aliases and other IDs, are asked of the trigram index.
+        return _each_starts_a_name_word(long_words) or _in_postgresql_text_index(long_words)
+    return True
+
+
+def _in_sqlite_text_index(long_words: Sequence[str]) -> bool:
+    """Whether a row's text holds every word's trigrams: the rows `text_candidates` finds
+    for `matching`, asked only whether there is one. One FTS5 look-up at 100,000
+    customers: 0.2-0.6 ms for names, 0.4-0.7 ms for misspellings (medians)."""
     every_word = " AND ".join(fts_substring(word) for word in long_words)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -213,6 +226,46 @@ def may_match(q: str, folded: str) -> bool:
             [every_word],
         )
         (found,) = cursor.fetchone()
+    return bool(found)
+
+
+def _each_starts_a_name_word(long_words: Sequence[str]) -> bool:
+    """Whether each word starts some word of an indexed name (the typo dictionary), in one
+    statement. Only ever a reason to search: the dictionary may lag the index by a sync,
+    and a name past its first words is not in it; False proves nothing."""
+    table = connection.ops.quote_name(IndexedNameWord._meta.db_table)
+    starts = f"EXISTS (SELECT 1 FROM {table} WHERE word >= %s AND word < %s)"  # noqa: S608
+    params: list[str] = []
+    for word in long_words:
+        params += [word, word + _LAST_CHARACTER]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + " AND ".join([starts] * len(long_words)), params)
+        (found,) = cursor.fetchone()
+    return bool(found)
+
+
+_LAST_CHARACTER = "\U0010ffff"
+
+
+def _in_postgresql_text_index(long_words: Sequence[str]) -> bool:
+    """Whether some row's text holds every word, through the trigram index. Asked as an
+    EXISTS, the planner scans the table until a row matches when it expects many; for a
+    word it overrates (or whose rows a first sync laid out last, in name order) that reads
+    most of the table, seconds at 1,000,000 customers. Sequential scans are therefore
+    ruled out for this one statement: 0.5-1.3 ms for a misspelling or a rare word at
+    100,000, 3-4 ms for a fragment as common as "inc"."""
+    condition = " AND ".join([_SEARCH_TEXT_LIKE] * len(long_words))
+    table = connection.ops.quote_name(IndexedCustomer._meta.db_table)
+    nested = connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {condition})",  # noqa: S608
+            [f"%{_like_escaped(word)}%" for word in long_words],
+        )
+        (found,) = cursor.fetchone()
+        if nested:  # SET LOCAL outlives a savepoint: the enclosing transaction plans as before
+            cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
     return bool(found)
 
 

@@ -168,15 +168,15 @@ def search(
     corrections: dict[str, tuple[str, ...]] = {}
     if folded:
         # Ranked, in tiers on PostgreSQL where names sort by code point (tiers.py);
-        # otherwise, or in a column's order, every match ranked in one query, unless
-        # SQLite's text index shows there is none to rank.
+        # otherwise, or in a column's order, every match ranked in one query; neither when
+        # the text index shows there is none to rank.
         in_tiers = sort is None and tiers.in_use() and tiers.worth_tiers(folded)
-        if in_tiers:
-            found = _in_tiers(match_tiers(filtered, q, folded), start, per_page)
-        elif may_match(q, folded):
-            found = _text_page(ranked_matches(filtered, q, folded), order, start, per_page)
-        else:
+        if not may_match(q, folded):
             found = _Found([], 0, True, False)  # a misspelling, most likely: to its corrections
+        elif in_tiers:
+            found = _in_tiers(match_tiers(filtered, q, folded), start, per_page)
+        else:
+            found = _text_page(ranked_matches(filtered, q, folded), order, start, per_page)
         if not found.ids and (start == 0 or found.total == 0):
             corrections = corrections_of(words(folded))
             if corrections and in_tiers and len(corrections) == 1:

@@ -1,12 +1,14 @@
 """customers/index/matching.may_match: where the text index shows that no customer can match
 a search, a misspelt name goes straight to its corrections. It must never rule out a
 search that finds someone, by name, ID, alias, custom value or in either state. CI runs
-this module on SQLite and PostgreSQL (where nothing is ruled out)."""
+this module on SQLite (the FTS5 table) and PostgreSQL (the typo dictionary, then the
+trigram index)."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from customers import wiring
 from customers.index import search as search_module
@@ -86,9 +88,7 @@ def test_the_searches_find_what_they_are_meant_to(index):
     assert search("hrabor analytcs").corrected
 
 
-def test_a_misspelt_name_goes_straight_to_its_corrections_on_sqlite(index, monkeypatch):
-    if connection.vendor != "sqlite":
-        pytest.skip("PostgreSQL reads the search that finds nothing in tiers")
+def test_a_misspelt_name_goes_straight_to_its_corrections(index, monkeypatch):
     assert may_match("harbor", "harbor")
     assert not may_match("harbr", "harbr")
     assert not may_match("kestrel zzqxv", "kestrel zzqxv")
@@ -97,9 +97,42 @@ def test_a_misspelt_name_goes_straight_to_its_corrections_on_sqlite(index, monke
         raise AssertionError("the search that finds nothing was ranked")
 
     monkeypatch.setattr(search_module, "ranked_matches", ranked)
+    monkeypatch.setattr(search_module, "match_tiers", ranked)
     result = search("harbr")
     assert result.corrected
     assert result.customer_ids[:2] == (
         customer_id("Harbor Analytics"),
         customer_id("Harborside Foods"),
     )
+
+
+@pytest.mark.parametrize(
+    ("q", "asks_the_trigram_index"),
+    [
+        ("harbor analy", False),  # each word starts a name's word: the dictionary says so
+        ("quayside", True),  # a custom value
+        ("arbo", True),  # inside a name's word
+        ("harbr", True),  # nowhere
+    ],
+)
+def test_on_postgresql_names_are_let_through_by_the_dictionary_alone(
+    index, q, asks_the_trigram_index
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite asks its FTS5 table")
+    with CaptureQueriesContext(connection) as statements:
+        may_match(q, q)
+    asked = any(" LIKE " in statement["sql"] for statement in statements.captured_queries)
+    assert asked == asks_the_trigram_index
+
+
+def test_on_postgresql_the_trigram_look_up_leaves_the_planner_as_it_was(index):
+    """It rules sequential scans out for its own statement only, also inside a transaction
+    (SET LOCAL outlives the savepoint of a nested atomic block)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner setting")
+    assert connection.in_atomic_block  # the test's transaction
+    assert not may_match("zzqxv", "zzqxv")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"
