@@ -199,7 +199,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # work-slot and audit writes took a disk flush each, 1-6 ms apiece. A write transaction
     # takes its lock when it starts (IMMEDIATE) and waits up to 20 s for it, instead of
     # failing with "database is locked" when two workers upgrade a read at once.
-    # Reads go through a memory map of up to 256 MB (a 100,000-customer index is 160 MB): a
+    # Reads go through a memory map of up to 256 MB (a 100,000-customer index is 130 MB): a
     # name search reads a row for each of its ~1,300 candidates, and through SQLite's own
     # 2 MB page cache each was a read() of its page, a third of the statement's time
     # (bench/README.md). The map is the kernel's page cache, shared by every connection and

@@ -32,7 +32,7 @@ SEEN = "customer_index_seen"
 # The full rows of the customers whose fingerprint differs from the index's: what the swap
 # writes. A resync where little changed builds and stages almost none of them.
 STAGING = "customer_index_staging"
-# SQLite's text index (FTS5, migration 0004), and the one a first sync fills while it stages,
+# SQLite's text index (FTS5, migration 0017), and the one a first sync fills while it stages,
 # write by write, which the swap renames over it. Tokenising 100,000 customers into trigrams
 # took 2.2-2.7 s of the swap, after the listing; this way it runs while the next pages are
 # fetched (SQLite releases the GIL). A real table in the main database, so the rename can
@@ -40,7 +40,8 @@ STAGING = "customer_index_staging"
 TEXT = "customer_index_fts"
 TEXT_NEXT = "customer_index_fts_next"
 # What the text index holds of an index (or staged) row, under the row's `text_key` as its
-# rowid; search.py queries its two columns (migration 0013 holds a copy).
+# rowid (migrations 0013 and 0017 hold a copy). Two columns, so that no trigram runs from
+# the name into the aliases; searches ask the whole row (matching.fts_substring).
 _TEXT_VALUES = (
     "name_folded, aliases_folded || external_id_folded || char(10) || custom_values_folded"
 )

@@ -10,6 +10,9 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 # positions only made the index four times larger (42 MB against 10 MB at 100,000
 # customers) and each search read them: 0.86x a one-word name search (bench/README.md,
 # issue 24). Rebuilt from the index's rows under their `text_key`, as migration 0013 did.
+# Code from before this migration asks for phrases and columns, which such an index
+# refuses: going back to it takes `migrate customers 0016` first, which rebuilds the
+# index with positions.
 TEXT_VALUES = (
     "name_folded, aliases_folded || external_id_folded || char(10) || custom_values_folded"
 )

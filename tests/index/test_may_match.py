@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from customers import wiring
+from customers.index import matching
 from customers.index import search as search_module
 from customers.index import sync as index_sync
 from customers.index.matching import may_match
@@ -126,13 +127,43 @@ def test_on_postgresql_names_are_let_through_by_the_dictionary_alone(
     assert asked == asks_the_trigram_index
 
 
-def test_on_postgresql_the_trigram_look_up_leaves_the_planner_as_it_was(index):
-    """It rules sequential scans out for its own statement only, also inside a transaction
-    (SET LOCAL outlives the savepoint of a nested atomic block)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's planner setting")
-    assert connection.in_atomic_block  # the test's transaction
-    assert not may_match("zzqxv", "zzqxv")
+def planner_settings() -> tuple[str, str]:
     with connection.cursor() as cursor:
-        cursor.execute("SHOW enable_seqscan")
-        assert cursor.fetchone()[0] == "on"
+        cursor.execute(
+            "SELECT current_setting('enable_seqscan'), current_setting('statement_timeout')"
+        )
+        return cursor.fetchone()
+
+
+def test_on_postgresql_the_trigram_look_up_leaves_the_planner_as_it_was(index):
+    """It rules sequential scans out and bounds its time for its own statement only, also
+    inside a transaction (SET LOCAL outlives the savepoint of a nested atomic block)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner settings")
+    assert connection.in_atomic_block  # the test's transaction
+    before = planner_settings()
+    assert not may_match("zzqxv", "zzqxv")
+    assert planner_settings() == before == ("on", before[1])
+
+
+def test_on_postgresql_a_look_up_past_its_bound_lets_the_search_through(index, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's statement timeout")
+    before = planner_settings()
+    monkeypatch.setattr(matching, "MAY_MATCH_TIMEOUT_MS", 20)
+    slow = f"pg_sleep(0.2)::text IS NULL OR {matching._SEARCH_TEXT_LIKE}"
+    monkeypatch.setattr(matching, "_SEARCH_TEXT_LIKE", slow)
+    assert may_match("zzqxv", "zzqxv")  # not ruled out: cancelled, so not known
+    # The cancelled statement rolled back only its own savepoint.
+    assert planner_settings() == before
+    assert search("harbr").corrected
+
+
+def test_on_postgresql_a_word_without_trigrams_is_not_looked_up(index):
+    """pg_trgm takes trigrams from runs of letters and digits only: "c++" or "..." would
+    read the whole trigram index."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_trgm")
+    with CaptureQueriesContext(connection) as statements:
+        assert may_match("zzqxv c++", "zzqxv c++")
+    assert not any(" LIKE " in statement["sql"] for statement in statements.captured_queries)
