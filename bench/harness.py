@@ -39,6 +39,7 @@ QUICK_SANDBOX_CUSTOMERS = 1_000
 class Sandbox:
     url: str
     token: str
+    pid: int = 0
 
     def set_latency(self, latency_ms: float) -> None:
         """The sandbox adds this much to every API answer from now on."""
@@ -90,7 +91,7 @@ def sandbox(customers: int, latency_ms: float = 0) -> Iterator[Sandbox]:
         found = re.search(r" at (http://\S+)", first_line)
         if not found:
             raise RuntimeError(f"the sandbox did not start: {first_line!r}")
-        yield Sandbox(url=found.group(1), token=SANDBOX_TOKEN)
+        yield Sandbox(url=found.group(1), token=SANDBOX_TOKEN, pid=process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -107,6 +108,7 @@ class Dashboard:
     url: str
     session_cookie: str
     workdir: Path
+    pid: int = 0  # gunicorn's arbiter; its workers are its children
 
     def client(self, timeout: float = 60) -> httpx.Client:
         # The session cookie is Secure (DEBUG is off), so a cookie jar would not send it over
@@ -198,7 +200,7 @@ def dashboard(
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_until_up(url, process, workdir / "gunicorn.log")
-            yield Dashboard(url=url, session_cookie=session, workdir=workdir)
+            yield Dashboard(url=url, session_cookie=session, workdir=workdir, pid=process.pid)
         finally:
             process.terminate()
             process.wait(timeout=60)
@@ -242,6 +244,28 @@ def alternate(
     return times
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, every thread) a running process and its running
+    descendants have used so far: a gunicorn arbiter and its workers, a sandbox. Linux only
+    (/proc); 0.0 where there is none."""
+    clock_ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[int, float] = {}
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # After the name in parentheses (which may hold spaces): the parent's ID is the
+            # 2nd field, utime and stime the 12th and 13th.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / clock_ticks
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        total += used.get(current, 0.0)
+        pending += children.get(current, [])
+    return total
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
@@ -274,6 +298,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def verdict(met: bool) -> str:
     return "**met**" if met else "**missed**"
+
+
+def miss_note(goal: str, profile: str, would_take: str) -> str:
+    """What BENCHMARKS.md says under a missed goal: where the time went in this run (figures
+    measured in it) and what meeting the goal would take."""
+    return f"**Missed: {goal}.** {profile}\n\n*What it would take:* {would_take}"
 
 
 def ms(seconds: float) -> str:

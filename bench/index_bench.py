@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import percentile, table, verdict  # noqa: E402  (after the path the script needs)
+from bench.harness import miss_note, percentile, table, verdict  # noqa: E402  (after the path the script needs)
 from bench.scratch_db import scratch_postgres  # noqa: E402
 
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
@@ -142,16 +142,33 @@ class SyncTiming:
     seconds: float
     peak_kib: int
     growth_kib: int  # peak RSS over the RSS before the sync started
+    phases: dict[str, float]  # seconds of each step the sync logs (SYNC_PHASES)
+
+
+# The steps a sync logs at INFO (customers/index/sync.py, staging.py), by what they do: the
+# profile of a missed sync goal.
+SYNC_PHASES = {
+    "listing: paging, each customer's row built and staged": r"customers listed in ([0-9.]+)s",
+    "swap: rows moved in, indexes built, statistics": r"swapped in ([0-9.]+)s",
+    "typo dictionary (name words) rebuilt": r"name words rebuilt in ([0-9.]+)s",
+    "vacuum": r"vacuumed in ([0-9.]+)s",
+}
 
 
 def timed_sync(env: dict[str, str]) -> SyncTiming:
-    """One sync as the command reports it, with the process's peak RSS and its growth."""
-    output, peak = run_process([sys.executable, "-c", SYNC_WITH_PEAK], env)
+    """One sync as the command reports it, with the process's peak RSS and its growth, and
+    the time of each step it logs."""
+    output, peak = run_process([sys.executable, "-c", SYNC_WITH_PEAK], {**env, "LOG_LEVEL": "INFO"})
     match = re.search(r"synced in ([0-9.]+)s", output)
     before = re.search(r"before_rss_kib=(\d+)", output)
     if not match or not before:
         raise SystemExit(f"unexpected sync output: {output!r}")
-    return SyncTiming(float(match[1]), peak, peak - int(before[1]))
+    phases = {
+        phase: float(found[1])
+        for phase, pattern in SYNC_PHASES.items()
+        if (found := re.search(pattern, output))
+    }
+    return SyncTiming(float(match[1]), peak, peak - int(before[1]), phases)
 
 
 # --- Search latency (runs in a child with Django set up) ---------------------------------------
@@ -299,6 +316,7 @@ def section(result: SizeResult, runs: int) -> tuple[list[str], list[list[str]]]:
         f"| plain httpx paging loop ({result.listed:,}) | - | {plain:.2f}s | 1.00x | - | - |",
     ]
     goals: list[list[str]] = []
+    first_sync_misses: list[str] = []
     search_goals = GOALS.get(customers, GOALS[100_000])
     for label in result.first:
         for what, timings in (
@@ -329,6 +347,8 @@ def section(result: SizeResult, runs: int) -> tuple[list[str], list[list[str]]]:
                     verdict(first <= FIRST_SYNC_GOAL),
                 ]
             )
+            if first > FIRST_SYNC_GOAL:
+                first_sync_misses.append(label)
         else:
             growth = max(t.growth_kib for t in result.first[label] + result.again[label]) / 1024
             goals.append(
@@ -339,6 +359,8 @@ def section(result: SizeResult, runs: int) -> tuple[list[str], list[list[str]]]:
                     verdict(growth < RSS_GROWTH_GOAL_MB),
                 ]
             )
+    if first_sync_misses:
+        lines += ["", *_first_sync_miss(result, first_sync_misses, plain)]
     latencies = result.latencies
     p50_goal, p99_goal = search_goals
     lines += [
@@ -368,6 +390,53 @@ def section(result: SizeResult, runs: int) -> tuple[list[str], list[list[str]]]:
                 ]
             )
     return lines, goals
+
+
+def _first_sync_miss(result: SizeResult, labels: list[str], plain: float) -> list[str]:
+    """Where a first sync's time went, step by step, beside the unchanged resync's, and what
+    meeting 2x paging would take: the profile of that missed goal, from this run."""
+
+    def step(timings: list[SyncTiming], phase: str | None) -> float:
+        if phase is None:  # what no logged step covers: counting, bookkeeping
+            return statistics.median(t.seconds - sum(t.phases.values()) for t in timings)
+        return statistics.median(t.phases.get(phase, 0.0) for t in timings)
+
+    header = ["step (medians, s)"]
+    for label in labels:
+        header += [f"{label} first sync", f"{label} unchanged"]
+    rows = []
+    for phase in [*SYNC_PHASES, None]:
+        row = [phase or "the rest: counting, bookkeeping"]
+        for label in labels:
+            row += [
+                f"{step(timings, phase):.2f}"
+                for timings in (result.first[label], result.again[label])
+            ]
+        rows.append(row)
+    listing, swap, words = list(SYNC_PHASES)[:3]
+    worded = []
+    for label in labels:
+        first, again = result.first[label], result.again[label]
+        worded.append(
+            f"on {label}, listing took {step(first, listing):.1f} s "
+            f"({step(first, listing) / plain:.1f}x paging; {step(again, listing):.1f} s when "
+            f"nothing changed), the swap {step(first, swap):.1f} s and the typo dictionary "
+            f"{step(first, words):.1f} s"
+        )
+    goal = FIRST_SYNC_GOAL * plain
+    return [
+        miss_note(
+            f"a first sync within {FIRST_SYNC_GOAL}x paging",
+            f"Each step as the sync logged it (plain paging: {plain:.2f} s):\n\n"
+            + table(header, rows),
+            f"{FIRST_SYNC_GOAL}x paging is {goal:.2f} s here; {'; '.join(worded)}. What a "
+            "first sync adds to listing is building and staging every customer's row (on "
+            "SQLite with its text-index entry), which the unchanged resync skips; its swap "
+            "builds every index of a full table. Meeting the goal would take both: staging "
+            "at paging's pace, and the index builds and the typo dictionary moved out of the "
+            "sync (made after it, with searches on a slower path until they exist).",
+        )
+    ]
 
 
 def postgres_url() -> str | None:

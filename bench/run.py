@@ -44,6 +44,7 @@ def goals_at_a_glance(sections: list[str]) -> str:
         for goal, measured, outcome in GOAL_ROW.findall(section):
             rows.append(f"| {title} | {goal} | {measured} | **{outcome}** |")
     met = sum("**met**" in row for row in rows)
+    notes = sum(section.count("**Missed: ") for section in sections)
     return "\n".join(
         [
             f"## Goals at a glance: {met} of {len(rows)} met",
@@ -51,6 +52,16 @@ def goals_at_a_glance(sections: list[str]) -> str:
             "| benchmark | goal (issues 13 to 24) | measured | |",
             "|---|---|---|---|",
             *rows,
+            *(
+                [
+                    "",
+                    f"Under a missed goal, its section has a **Missed:** note ({notes} in "
+                    "all): where the time went in this run, and what meeting the goal would "
+                    "take.",
+                ]
+                if notes
+                else []
+            ),
         ]
     )
 

@@ -53,6 +53,20 @@ def test_quick_bench_writes_every_section_with_figures(tmp_path: Path) -> None:
     assert len(goal_rows) == 2 * goals, goal_rows  # each section's, and the summary's
     for goal, measured, _ in goal_rows:
         assert re.search(r"\d", measured), f"no figure for {goal!r}: {measured!r}"
+    # A missed goal of those issue 24 left missed is explained where it is measured, with
+    # figures from this run.
+    explained = {
+        "export via gunicorn at most 1.3x raw httpx paging": "the export within 1.3x raw paging",
+        "first sync of 2,000 customers, SQLite, ≤ 2.0x paging": "a first sync within 2.0x paging",
+        "page ≥ 60% of the bare view's req/s": "the page at 60% of the bare view's requests",
+        "page overhead, median ≤ 12 ms": "the page's overhead within 12 ms",
+    }
+    for goal, _measured, outcome in goal_rows:
+        if outcome == "missed" and goal in explained:
+            assert f"**Missed: {explained[goal]}" in report, goal
+    for note in re.findall(r"^\*\*Missed: .+?(?=^\*What it would take:\*)", report, re.M | re.S):
+        assert re.search(r"\d", note), note
+    assert report.count("**Missed: ") == report.count("*What it would take:*")
     # And every section's own tables hold numbers, not blanks.
     for heading in SECTIONS:
         section = report.split(heading, 1)[1].split("\n## ", 1)[0]
