@@ -16,7 +16,8 @@ from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Valu
 from django.db.models.expressions import RawSQL
 
 from customers.index.keys import salesforce_key, words
-from customers.models import IndexedCustomer, IndexedNameWord
+from customers.index.typos import each_starts_a_name_word
+from customers.models import IndexedCustomer
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def may_match(q: str, folded: str) -> bool:
         # Most searches are names or their beginnings: a look-up in the typo dictionary's
         # B-tree says they may match (0.1-0.2 ms). The rest, misspellings, parts of words,
         # aliases and other IDs, are asked of the trigram index.
-        return _each_starts_a_name_word(long_words) or _in_postgresql_text_index(long_words)
+        return each_starts_a_name_word(long_words) or _in_postgresql_text_index(long_words)
     return True
 
 
@@ -231,24 +232,6 @@ def _in_sqlite_text_index(long_words: Sequence[str]) -> bool:
         )
         (found,) = cursor.fetchone()
     return bool(found)
-
-
-def _each_starts_a_name_word(long_words: Sequence[str]) -> bool:
-    """Whether each word starts some word of an indexed name (the typo dictionary), in one
-    statement. Only ever a reason to search: the dictionary may lag the index by a sync,
-    and a name past its first words is not in it; False proves nothing."""
-    table = connection.ops.quote_name(IndexedNameWord._meta.db_table)
-    starts = f"EXISTS (SELECT 1 FROM {table} WHERE word >= %s AND word < %s)"  # noqa: S608
-    params: list[str] = []
-    for word in long_words:
-        params += [word, word + _LAST_CHARACTER]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + " AND ".join([starts] * len(long_words)), params)
-        (found,) = cursor.fetchone()
-    return bool(found)
-
-
-_LAST_CHARACTER = "\U0010ffff"
 
 
 def _in_postgresql_text_index(long_words: Sequence[str]) -> bool:

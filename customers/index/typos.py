@@ -26,7 +26,7 @@ def corrections_of(searched_words: Sequence[str]) -> dict[str, tuple[str, ...]]:
         limit = _edit_limit(word)
         if limit == 0:
             # Too short to correct: it stands if a name word starts with it.
-            if not _starts_some_word(word):
+            if not each_starts_a_name_word([word]):
                 return {}
             corrections[word] = (word,)
             continue
@@ -52,9 +52,22 @@ def word_trigrams(word: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
-def _starts_some_word(word: str) -> bool:
-    upper = word + "\U0010ffff"
-    return IndexedNameWord.objects.filter(word__gte=word, word__lt=upper).exists()
+def each_starts_a_name_word(words: Sequence[str]) -> bool:
+    """Whether each of `words` starts some word of the dictionary, in one statement (a
+    B-tree range per word). The dictionary may lag the index by a sync, and holds a name's
+    first words only: the search uses False as a reason to look further, never as proof."""
+    table = connection.ops.quote_name(IndexedNameWord._meta.db_table)
+    starts = f"EXISTS (SELECT 1 FROM {table} WHERE word >= %s AND word < %s)"  # noqa: S608
+    params: list[str] = []
+    for word in words:
+        params += [word, word + _LAST_CHARACTER]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + " AND ".join([starts] * len(words)), params)
+        (found,) = cursor.fetchone()
+    return bool(found)
+
+
+_LAST_CHARACTER = "\U0010ffff"  # sorts after every word that starts with a given one
 
 
 def _dictionary_words_near(word: str, limit: int) -> tuple[list[str], list[str]]:
