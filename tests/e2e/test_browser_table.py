@@ -175,14 +175,17 @@ def test_on_a_phone_rows_are_cards_and_the_filters_fold_after_a_search(dashboard
     expect(fold).not_to_have_attribute("open", "")
     card = first.bounding_box()
     assert card and card["y"] + card["height"] / 2 <= PHONE["height"], card
-    # A card has room for the whole Metronome ID: it wraps, never ends in "…".
-    ids = page.locator("#results tbody td:nth-child(2) > a")
-    assert (
-        ids.evaluate_all(
-            "links => links.filter(a => a.scrollWidth > a.clientWidth).map(a => a.textContent)"
-        )
-        == []
-    )
+    # A card has room for the whole Metronome ID and first alias (long e-mail-like ones
+    # among them): they wrap, never end in "…".
+    for whole in ("td:nth-child(2) > a", "td:nth-child(3) > code"):
+        cells = page.locator(f"#results tbody {whole}")
+        assert cells.count() > 0, whole
+        assert (
+            cells.evaluate_all(
+                "cells => cells.filter(c => c.scrollWidth > c.clientWidth).map(c => c.textContent)"
+            )
+            == []
+        ), whole
     dashboard.screenshot("phone-390", readme="phone.png")
 
     fold.locator("> summary").click()
