@@ -1,6 +1,8 @@
 """customers/csv_file.py: the file's columns, each customer's cells, formula cells
 neutralised as OWASP says, and the file as chunks."""
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -93,6 +95,33 @@ def test_a_customer_row_has_every_column_in_order_and_in_utc():
 @given(st.dictionaries(st.text(), st.text()))
 def test_the_custom_fields_json_is_exactly_what_json_dumps_writes(fields):
     assert csv_file.json_object(fields) == json.dumps(fields, ensure_ascii=False)
+
+
+def _written_by_the_csv_module(rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue()
+
+
+# Cells mostly of the characters that make the csv module quote, around ordinary text.
+_CELLS = st.text(alphabet=st.sampled_from("\",\r\n \t\x00'=;ab\u2028é"), max_size=8) | st.text()
+
+
+@given(st.lists(st.lists(_CELLS, min_size=1, max_size=6), min_size=1, max_size=5))
+def test_a_line_is_exactly_what_the_csv_module_writes(rows):
+    written = "".join(csv_file.csv_line(row) + csv_file.LINE_END for row in rows)
+    assert written == _written_by_the_csv_module(rows)
+
+
+def test_a_whole_export_chunk_is_what_the_csv_module_writes():
+    pages = [
+        CustomerPage(tuple(Customer.from_wire(numbered_wire_customer(n)) for n in range(50)), None)
+    ]
+    extra = ["region", "notes"]
+    [(chunk, count)] = list(csv_file.csv_chunks(pages, extra))
+    rows = [csv_file.header(extra)] + [csv_file.customer_row(c, extra) for c in pages[0].customers]
+    assert count == 50
+    assert chunk.decode("utf-8") == csv_file.BOM + _written_by_the_csv_module(rows)
 
 
 def test_timestamps_are_utc_with_microseconds_always():
