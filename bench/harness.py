@@ -39,7 +39,6 @@ QUICK_SANDBOX_CUSTOMERS = 1_000
 class Sandbox:
     url: str
     token: str
-    pid: int = 0
 
     def set_latency(self, latency_ms: float) -> None:
         """The sandbox adds this much to every API answer from now on."""
@@ -91,7 +90,7 @@ def sandbox(customers: int, latency_ms: float = 0) -> Iterator[Sandbox]:
         found = re.search(r" at (http://\S+)", first_line)
         if not found:
             raise RuntimeError(f"the sandbox did not start: {first_line!r}")
-        yield Sandbox(url=found.group(1), token=SANDBOX_TOKEN, pid=process.pid)
+        yield Sandbox(url=found.group(1), token=SANDBOX_TOKEN)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -226,37 +225,45 @@ def alternate(
     contenders: dict[str, Callable[[], object]],
     rounds: int,
     cpu: dict[str, list[float]] | None = None,
+    probes: dict[str, Callable[[], Callable[[], None]]] | None = None,
 ) -> dict[str, list[float]]:
     """Wall seconds of each contender, run A B C, then B C A, ... so drift hits all alike.
 
     With `cpu`, also this process's CPU seconds per run (all threads): on a shared machine
-    CPU time holds steady where wall time waits for a core."""
+    CPU time holds steady where wall time waits for a core. `probes`: for a contender, what
+    to start just before each of its runs, which returns what to call just after; both
+    outside the time measured (reading /proc takes milliseconds)."""
     names = list(contenders)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_number in range(rounds):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
+            probe = probes.get(name) if probes else None
+            stop = probe() if probe else None
             started, started_cpu = time.perf_counter(), time.process_time()
             contenders[name]()
             times[name].append(time.perf_counter() - started)
             if cpu is not None:
                 cpu.setdefault(name, []).append(time.process_time() - started_cpu)
+            if stop:
+                stop()
     return times
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system, every thread) a running process and its running
-    descendants have used so far: a gunicorn arbiter and its workers, a sandbox. Linux only
-    (/proc); 0.0 where there is none."""
+    """CPU time (user and system, every thread) a process and its descendants have used so
+    far: a gunicorn arbiter and its workers, a sandbox. Those still running count their own
+    time and that of children they have reaped (so one that ends between two readings is not
+    lost). Linux only (/proc); 0.0 where there is none."""
     clock_ticks = os.sysconf("SC_CLK_TCK")
     used: dict[int, float] = {}
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, IndexError, ValueError):
             # After the name in parentheses (which may hold spaces): the parent's ID is the
-            # 2nd field, utime and stime the 12th and 13th.
+            # 2nd field, utime and stime the 12th and 13th, the reaped children's the next two.
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / clock_ticks
+            used[int(entry.name)] = sum(int(field) for field in fields[11:15]) / clock_ticks
             children.setdefault(int(fields[1]), []).append(int(entry.name))
     total, pending = 0.0, [pid]
     while pending:

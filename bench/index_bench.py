@@ -398,7 +398,7 @@ def _first_sync_miss(result: SizeResult, labels: list[str], plain: float) -> lis
 
     def step(timings: list[SyncTiming], phase: str | None) -> float:
         if phase is None:  # what no logged step covers: counting, bookkeeping
-            return statistics.median(t.seconds - sum(t.phases.values()) for t in timings)
+            return statistics.median(max(t.seconds - sum(t.phases.values()), 0) for t in timings)
         return statistics.median(t.phases.get(phase, 0.0) for t in timings)
 
     header = ["step (medians, s)"]
@@ -424,6 +424,18 @@ def _first_sync_miss(result: SizeResult, labels: list[str], plain: float) -> lis
             f"{step(first, words):.1f} s"
         )
     goal = FIRST_SYNC_GOAL * plain
+    if all(step(result.first[label], listing) <= goal for label in labels):
+        needed = (
+            "Listing alone fits; meeting the goal would take the index builds and the typo "
+            "dictionary moved out of the sync (made after it, with searches on a slower "
+            "path until they exist)."
+        )
+    else:
+        needed = (
+            "Meeting the goal would take both: staging at paging's pace, and the index "
+            "builds and the typo dictionary moved out of the sync (made after it, with "
+            "searches on a slower path until they exist)."
+        )
     return [
         miss_note(
             f"a first sync within {FIRST_SYNC_GOAL}x paging",
@@ -432,9 +444,7 @@ def _first_sync_miss(result: SizeResult, labels: list[str], plain: float) -> lis
             f"{FIRST_SYNC_GOAL}x paging is {goal:.2f} s here; {'; '.join(worded)}. What a "
             "first sync adds to listing is building and staging every customer's row (on "
             "SQLite with its text-index entry), which the unchanged resync skips; its swap "
-            "builds every index of a full table. Meeting the goal would take both: staging "
-            "at paging's pace, and the index builds and the typo dictionary moved out of the "
-            "sync (made after it, with searches on a slower path until they exist).",
+            f"builds every index of a full table. {needed}",
         )
     ]
 

@@ -55,9 +55,10 @@ def goals_at_a_glance(sections: list[str]) -> str:
             *(
                 [
                     "",
-                    f"Under a missed goal, its section has a **Missed:** note ({notes} in "
-                    "all): where the time went in this run, and what meeting the goal would "
-                    "take.",
+                    f"{notes} missed goal(s) have a **Missed:** note in their section: where the "
+                    "time went in this run, and what meeting the goal would take. The notes "
+                    "cover the goals that miss on this machine (the export, the first syncs, "
+                    "the page's overhead and throughput, the pasted-ID searches).",
                 ]
                 if notes
                 else []

@@ -1,7 +1,6 @@
 """What BENCHMARKS.md says under a missed goal is computed from what was measured: the CPU a
 process tree spent, and the fewest calls a paste can take given what Metronome holds."""
 
-import math
 import subprocess
 import sys
 import time
@@ -62,18 +61,26 @@ def test_different_customers_floor_counts_archived_holders(
             params["next_page"] = body["next_page"]
         assert archived, "the sandbox holds archived customers with Salesforce IDs"
         held = sorted({key_for_stored(sf_id) for sf_id in archived})[:3]
-        # 150 pasted Salesforce IDs, 3 of them held by archived customers.
-        pasted = [*held, *(f"001{n:012d}" for n in range(147))]
         holders = sum(key_for_stored(sf_id) in set(held) for sf_id in archived)
+        # 1,000 pasted Salesforce IDs, 3 of them held by archived customers.
+        pasted = [*held, *(f"001{n:012d}" for n in range(997))]
 
-        note = _different_customers_miss(api, 250, pasted, calls=6)
-        expected_floor = math.ceil(250 / 100) + math.ceil(150 / 100) + 1
-        assert f": {expected_floor}." in note
-        assert f"for the {holders} archived customer(s)" in note
-        assert "20 calls would mean not asking" in note
+        # 10 calls for the customer IDs, 10 for the Salesforce IDs, 1 for the archived.
+        at_floor = _different_customers_miss(api, 1000, pasted, calls=21)
+        assert "can answer this paste: 10 for the 1,000 customer IDs and 10 for" in at_floor
+        assert f"1 for the {holders} archived customer(s)" in at_floor
+        assert at_floor.count(": 21.") == 1
+        assert f"20 would mean not asking Metronome about the {holders} archived" in at_floor
 
-        wasteful = _different_customers_miss(api, 250, pasted, calls=expected_floor + 2)
-        assert "2 call(s) fewer than made" in wasteful
+        over = _different_customers_miss(api, 1000, pasted, calls=24)
+        assert "3 call(s) fewer than made, down to the floor" in over
+        assert "as 21 is over 20" in over
+
+        # Without an archived holder the floor is 20: every call past it could go.
+        fewer = [f"001{n:012d}" for n in range(1000)]
+        needless = _different_customers_miss(api, 1000, fewer, calls=23)
+        assert "and 0 for the 0 archived customer(s)" in needless
+        assert "3 call(s) fewer, which the floor allows" in needless
 
 
 def test_paste_latency_note_tells_work_from_waiting() -> None:
