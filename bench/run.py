@@ -55,10 +55,11 @@ def goals_at_a_glance(sections: list[str]) -> str:
             *(
                 [
                     "",
-                    f"{notes} missed goal(s) have a **Missed:** note in their section: where the "
-                    "time went in this run, and what meeting the goal would take. The notes "
-                    "cover the goals that miss on this machine (the export, the first syncs, "
-                    "the page's overhead and throughput, the pasted-ID searches).",
+                    f"{notes} **Missed:** note(s) in the sections below explain the missed "
+                    "goals: where the time went in this run, and what meeting them would take "
+                    "(one note for the first sync on both databases). The notes cover the goals "
+                    "that miss on this machine (the export, the first syncs, the page's "
+                    "overhead and throughput, the pasted-ID searches).",
                 ]
                 if notes
                 else []
