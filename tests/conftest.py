@@ -125,6 +125,21 @@ def install_sandbox(install_client) -> Callable[..., SandboxAPI]:
 
 
 @pytest.fixture
+def sync_index(db, install_sandbox) -> Callable[..., SandboxAPI]:
+    """Returns `sync(customers) -> SandboxAPI`: an in-process sandbox of those customers as
+    the process's Metronome client, and the customer index synced from it."""
+    from customers.index import sync as index_sync
+
+    def sync(customers) -> SandboxAPI:
+        api = install_sandbox(customers)
+        run = index_sync.sync(wiring.get_client())
+        assert run.outcome == "succeeded", run.error
+        return api
+
+    return sync
+
+
+@pytest.fixture
 def sandbox_api(install_sandbox) -> SandboxAPI:
     """An in-process sandbox of 250 customers as the process's Metronome client."""
     return install_sandbox()

@@ -10,13 +10,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from customers import wiring
 from customers.index import matching
 from customers.index import search as search_module
-from customers.index import sync as index_sync
 from customers.index.matching import may_match
 from customers.index.search import Archived, IndexFilters, search
-from customers.sandbox import SandboxAPI, SandboxTransport
 from tests.factories import customer_id, wire_customer
 
 KESTREL_SALESFORCE_ID = "001xx000003DHur"
@@ -64,10 +61,8 @@ SEARCHES = [
 
 
 @pytest.fixture
-def index(db, install_client) -> None:
-    install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
-    run = index_sync.sync(wiring.get_client())
-    assert run.outcome == "succeeded", run.error
+def index(sync_index) -> None:
+    sync_index(CUSTOMERS)
 
 
 @pytest.mark.parametrize("q", SEARCHES)

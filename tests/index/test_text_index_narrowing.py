@@ -11,12 +11,9 @@ import importlib
 import pytest
 from django.db import connection
 
-from customers import wiring
 from customers.index import matching
 from customers.index import search as search_module
-from customers.index import sync as index_sync
 from customers.index.search import Archived, IndexFilters, search
-from customers.sandbox import SandboxAPI, SandboxTransport
 from tests.factories import customer_id, wire_customer
 
 CUSTOMERS = [
@@ -68,10 +65,8 @@ SEARCHES = [
 
 
 @pytest.fixture
-def index(db, install_client) -> None:
-    install_client(SandboxTransport(SandboxAPI(CUSTOMERS)))
-    run = index_sync.sync(wiring.get_client())
-    assert run.outcome == "succeeded", run.error
+def index(sync_index) -> None:
+    sync_index(CUSTOMERS)
 
 
 @pytest.mark.parametrize("q", SEARCHES)
