@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from customers import csv_file
 from customers.metronome import (
+    BillableStatus,
+    CurrentBillableStatus,
     Customer,
     CustomerPage,
 )
@@ -122,6 +124,111 @@ def test_a_whole_export_chunk_is_what_the_csv_module_writes():
     rows = [csv_file.header(extra)] + [csv_file.customer_row(c, extra) for c in pages[0].customers]
     assert count == 50
     assert chunk.decode("utf-8") == csv_file.BOM + _written_by_the_csv_module(rows)
+
+
+def _reference_row(customer: Customer, extra: list[str]) -> list[str]:
+    """A customer's cells written one by one from what the module's docstring promises."""
+    n = csv_file.neutralise
+    status = customer.billable_status
+    fields = customer.custom_fields
+    return [
+        n(customer.id),
+        n(customer.name),
+        n(customer.external_id),
+        n("; ".join(customer.ingest_aliases)),
+        n(customer.salesforce_account_id or ""),
+        str(status.value.value) if status else "",
+        csv_file.timestamp(status.effective_at) if status else "",
+        csv_file.timestamp(customer.created_at),
+        csv_file.timestamp(customer.updated_at),
+        csv_file.timestamp(customer.archived_at),
+        json.dumps(fields, ensure_ascii=False),
+        *[n(fields.get(key, "")) for key in extra],
+    ]
+
+
+# Zones from before 1940 have offsets in seconds (Amsterdam's +00:19:32), which msgspec
+# would write to the minute; and times in UTC with and without a fraction of a second.
+_TIMES = st.datetimes(
+    min_value=datetime(1900, 1, 1),
+    max_value=datetime(2040, 1, 1),
+    timezones=st.timezones() | st.just(timezone(timedelta(seconds=30))) | st.just(UTC),
+) | st.sampled_from([datetime(2024, 3, 1, 12, 0, tzinfo=UTC)])
+_CUSTOMERS = st.builds(
+    Customer,
+    id=_CELLS,
+    name=_CELLS,
+    external_id=_CELLS,
+    ingest_aliases=st.lists(_CELLS, max_size=3).map(tuple),
+    custom_fields=st.dictionaries(st.sampled_from(["region", "plan", "a,b", '"q"']), _CELLS),
+    salesforce_account_id=st.none() | _CELLS,
+    created_at=_TIMES,
+    updated_at=_TIMES,
+    archived_at=st.none() | _TIMES,
+    billable_status=st.none()
+    | st.builds(
+        CurrentBillableStatus,
+        value=st.sampled_from(BillableStatus),
+        effective_at=st.none() | _TIMES,
+    ),
+)
+
+
+@given(
+    st.lists(_CUSTOMERS, min_size=1, max_size=8),
+    st.lists(st.sampled_from(["region", "a,b", '"q"', "missing"]), max_size=2, unique=True),
+    st.lists(st.integers(0, 12), max_size=4, unique=True),
+)
+def test_a_page_written_a_column_at_a_time_is_what_the_csv_module_writes_row_by_row(
+    customers, extra, chosen
+):
+    positions = [at for at in chosen if at < len(csv_file.COLUMNS) + len(extra)]
+    rows = [_reference_row(customer, extra) for customer in customers]
+    if positions:
+        rows = [[row[at] for at in positions] for row in rows]
+
+    written = csv_file.lines(customers, extra, positions)
+
+    assert written == _written_by_the_csv_module(rows)
+    assert [csv_file.customer_row(c, extra) for c in customers] == [
+        _reference_row(c, extra) for c in customers
+    ]
+
+
+def _plain_customer(n: int, **fields: object) -> Customer:
+    fields = {"custom_fields": {"region": "emea"}, "updated_at": "2024-03-02T12:00:00.5Z", **fields}
+    return Customer.from_wire(numbered_wire_customer(n, **fields))
+
+
+@pytest.mark.parametrize(
+    "text", ['say "hi"', "back\\slash", "nul\x00", "unit\x1fsep", "line\nbreak", "tab\t", "é"]
+)
+@pytest.mark.parametrize("where", ["key", "value"])
+def test_one_custom_field_json_escapes_changes_only_its_own_cell(text, where):
+    fields = {text: "v"} if where == "key" else {"k": text}
+    customers = [_plain_customer(1), _plain_customer(2, custom_fields=fields), _plain_customer(3)]
+
+    assert csv_file.lines(customers) == _written_by_the_csv_module(
+        [_reference_row(c, []) for c in customers]
+    )
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "2024-03-01T12:00:00Z",  # no fraction of a second: `.000000` added
+        "2024-03-01T12:00:00.5+01:00",
+        "1901-01-01T00:00:00.5+00:19:32",  # an offset in seconds, as Amsterdam's was
+        "2024-03-01T12:00:00.5+00:00:30",  # which msgspec would write as `Z`
+    ],
+)
+def test_one_time_unlike_the_rest_of_its_column_is_written_in_utc(at):
+    customers = [_plain_customer(1), _plain_customer(2, created_at=at), _plain_customer(3)]
+
+    written = csv_file.lines(customers)
+
+    assert written == _written_by_the_csv_module([_reference_row(c, []) for c in customers])
+    assert csv_file.timestamp(customers[1].created_at) in written
 
 
 def test_timestamps_are_utc_with_microseconds_always():
