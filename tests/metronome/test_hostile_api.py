@@ -416,3 +416,25 @@ def test_a_customer_repeated_within_one_page_is_shown_once(finance_client, insta
     install_client(pages_by_cursor({None: body([wire(1)] * 10 + [wire(2)])}))
     text = page_text(finance_client)
     assert text.count('<th scope="row">') == 2
+
+
+def test_a_cookie_metronome_sets_is_never_sent_back(install_client):
+    """One client serves everyone's calls: a cookie kept from one answer would go with every
+    later call, whoever made it."""
+    sent_cookies: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent_cookies.append(request.headers.get("cookie"))
+        return httpx.Response(
+            200,
+            headers={"Set-Cookie": "session=first-callers; Path=/"},
+            content=body([wire(1)])
+            if request.url.path == "/v1/customers"
+            else json.dumps({"data": wire(1)}).encode(),
+        )
+
+    client = install_client(httpx.MockTransport(answer))
+    client.list_customers(metronome.CustomerQuery())
+    client.get_customer(str(uuid.UUID(int=1)))
+
+    assert sent_cookies == [None, None]
