@@ -78,7 +78,7 @@ class Script:
 
 def make_client(handler, sleeps: list[float], **options) -> MetronomeClient:
     return MetronomeClient(
-        base_url=BASE_URL,
+        base_url=options.pop("base_url", BASE_URL),
         bearer_token=options.pop("bearer_token", TOKEN),
         transport=httpx.MockTransport(handler),
         sleep=options.pop("sleep", sleeps.append),

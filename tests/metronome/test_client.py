@@ -107,6 +107,31 @@ def test_next_page_is_sent_back_verbatim_with_the_same_filters(sleeps):
     assert second == first
 
 
+@pytest.mark.parametrize(
+    "base_url", ["http://proxy.test/metronome", "http://proxy.test/metronome/"]
+)
+def test_a_base_url_with_a_path_keeps_it_and_parameters_are_encoded_as_httpx_encodes_them(
+    sleeps, base_url
+):
+    script = Script(page([]))
+    client = make_client(script, sleeps, base_url=base_url)
+    awkward = "a b+c/d=e&f?g#h~é"
+
+    client.list_customers(CustomerQuery(ingest_alias=awkward), cursor=awkward)
+
+    expected = httpx.Client(base_url=base_url).build_request(
+        "GET",
+        "/v1/customers",
+        params={
+            "ingest_alias": awkward,
+            "only_archived": "false",
+            "limit": "50",
+            "next_page": awkward,
+        },
+    )
+    assert script.requests[0].url == expected.url
+
+
 def test_list_customers_sends_the_cursor_it_is_given(sleeps):
     script = Script(page([]))
     query = CustomerQuery(salesforce_account_ids=("s1",))
