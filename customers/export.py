@@ -300,7 +300,7 @@ def _audited_body(
         raise
     finally:
         chunks.close()
-        pages.close()  # stops the prefetch of a page nobody will read
+        pages.close()  # no call to Metronome for a page nobody will read
         finish_audit(audit, outcome, rows=rows, started=started, error=error)
         if outcome == ExportAudit.Outcome.COMPLETE:
             logger.info("CSV export %s by %s: %d rows", audit.pk, audit.username, rows)

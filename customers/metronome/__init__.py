@@ -11,7 +11,7 @@ and ../shared/metronome-api.md for the wire format as the official SDKs speak it
 - `customers.py`, `invoices.py` (and `invoice_pdf.py`), `contracts.py`, `balances.py`,
   `alerts.py`, `usage.py`: one file per resource area, each with its typed values;
   `client.py` joins them; `lists.py` reads the customer page's lists within bounds;
-- `prefetch.py`: fetching pages ahead of their consumer, in the background;
+- `prefetch.py`: fetching listings ahead of their consumer, in the background (the sync);
 - `bounds.py`: the ceiling on rows and time of every loop over pages.
 
 Callers never see httpx or JSON. Which Metronome (the real one or the sandbox) and the

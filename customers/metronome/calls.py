@@ -3,7 +3,7 @@ log line: the dashboard's request log opens a tally per request (`counting`), ev
 attempt of the client adds to the open one (`record`).
 
 The tally lives in a context variable holding one mutable object, so the threads a request
-starts in a copy of its context (the pasted-ID search's pool, the paging prefetch) add to
+starts in a copy of its context (the pasted-ID search's pool, the index sync's listings) add to
 the same tally; a lock keeps their additions whole.
 """
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
-from functools import partial
 from urllib.parse import quote
 
 from customers.metronome import decode
@@ -30,7 +29,6 @@ from customers.metronome.models import (
     Row,
     RowPage,
 )
-from customers.metronome.prefetch import prefetched
 from customers.metronome.redaction import mentions_token
 from customers.metronome.seen import SeenKeys
 from customers.metronome.wire import parse_json
@@ -53,24 +51,18 @@ class CustomersClient(HTTPClient):
         page_size: int = MAX_PAGE_SIZE,
         max_rows: int | None = None,
     ) -> Generator[CustomerPage, None, None]:
-        """Every page of the query, to the end, as `Customer`s. One thread fetches and reads
-        the next page while the caller works on the current one, so a consumer that writes
-        rows waits on the API once. `max_rows`: see `follow_customers`."""
+        """Every page of the query, to the end, as `Customer`s, each fetched when the caller
+        asks for it. `max_rows`: see `follow_customers`.
+
+        In the caller's thread: a thread fetching the next page while the caller wrote the
+        current one saved nothing measurable at 20 ms a call, and with no latency its
+        hand-overs of the interpreter lock cost an export a sixth more CPU than it saved
+        (bench/README.md, twentieth pass)."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         _refuse_batches(query)
-        # The fetching thread also reads each page (in C, `decode.customer_page`: about a
-        # tenth of a millisecond), into a one-page queue: at most two pages ahead.
-        pages = prefetched(
-            [partial(self.follow_customers, query, page_size, max_rows=max_rows)],
-            ahead=1,
-            thread_name="metronome-prefetch",
-        )
-        try:
-            for page in pages:
-                yield CustomerPage(page.rows, page.next_page)
-        finally:
-            pages.close()  # stops the prefetch
+        for page in self.follow_customers(query, page_size, max_rows=max_rows):
+            yield CustomerPage(page.rows, page.next_page)
 
     def follow_customers(
         self, query: CustomerQuery, page_size: int, *, max_rows: int | None = None

@@ -1,7 +1,7 @@
 """Working ahead of a consumer: each source iterated in a background thread of its own,
-its items handed over through a small queue. Used by the client's paging (one listing, the
-next page fetched while the caller writes rows) and by the index sync (the active and the
-archived listing side by side).
+its items handed over through a small queue. Used by the index sync: the active and the
+archived listing fetched side by side, so each waits on Metronome while the other's
+customers are written.
 
 Submitting each fetch from the consumer's thread instead does not overlap: the consumer
 holds the GIL while it writes rows, so the request only leaves once the writing is done
