@@ -603,7 +603,7 @@ def _export_miss(timing: dict, wall: dict[str, float], miss_note: Callable[..., 
         f"Per export (medians of the timed runs), the dashboard's gunicorn processes spent "
         f"{worker:.2f} s of CPU for {wall['dashboard']:.2f} s of wall time ({per_row(worker)}); "
         f"raw paging's process spent {raw:.2f} s of CPU for {wall['json']:.2f} s "
-        f"({per_row(raw)}), and the sandbox {cpu['dashboard sandbox']:.2f} s and "
+        f"({per_row(raw)}), and the sandbox {served:.2f} s and "
         f"{cpu['json sandbox']:.2f} s serving them. An export fetches, reads and writes "
         "each page in turn in one thread, so it lasts at least its own CPU time and the "
         "sandbox's serving time together.",

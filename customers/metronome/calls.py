@@ -2,9 +2,10 @@
 log line: the dashboard's request log opens a tally per request (`counting`), every HTTP
 attempt of the client adds to the open one (`record`).
 
-The tally lives in a context variable holding one mutable object, so the threads a request
-starts in a copy of its context (the pasted-ID search's pool, the index sync's listings) add to
-the same tally; a lock keeps their additions whole.
+The tally lives in a context variable holding one mutable object, so work a request runs
+in a copy of its context adds to the same tally: the pasted-ID search's pool of threads,
+and an export's pages, read after the view returned (`views._releasing`); a lock keeps
+their additions whole.
 """
 
 from __future__ import annotations

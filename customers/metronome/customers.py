@@ -1,5 +1,5 @@
-"""`GET /v1/customers` and `GET /v1/customers/{id}`: one page, every page (fetched ahead,
-each customer kept once, never in circles), or one customer. Pasted-ID searches longer than
+"""`GET /v1/customers` and `GET /v1/customers/{id}`: one page, every page (each customer
+kept once, never in circles), or one customer. Pasted-ID searches longer than
 the API takes at once are `customers/search.py`'s job.
 
 Reference: https://docs.metronome.com/api-reference/customers/list-customers"""

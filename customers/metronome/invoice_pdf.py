@@ -96,7 +96,7 @@ class InvoicePdfClient(HTTPClient):
             response = stack.enter_context(
                 self._http.stream(
                     "GET",
-                    invoice_path(customer_id, invoice_id) + "/pdf",
+                    self._url(invoice_path(customer_id, invoice_id) + "/pdf"),
                     headers={"Accept": "application/pdf"},
                 )
             )

@@ -108,7 +108,13 @@ def test_next_page_is_sent_back_verbatim_with_the_same_filters(sleeps):
 
 
 @pytest.mark.parametrize(
-    "base_url", ["http://proxy.test/metronome", "http://proxy.test/metronome/"]
+    "base_url",
+    [
+        "http://metronome.test",
+        "http://proxy.test/metronome",
+        "http://proxy.test/metronome/",
+        "http://proxy.test/m//",
+    ],
 )
 def test_a_base_url_with_a_path_keeps_it_and_parameters_are_encoded_as_httpx_encodes_them(
     sleeps, base_url
