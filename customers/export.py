@@ -11,8 +11,6 @@ report reuses it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import time
@@ -28,7 +26,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from customers import search
-from customers.csv_file import BOM, csv_chunks, neutralise
+from customers.csv_file import BOM, LINE_END, csv_chunks, csv_line, neutralise
 from customers.index import live as index_live
 from customers.index import search as index_search
 from customers.index.query import IndexQuery
@@ -246,13 +244,10 @@ def start_match_report(
         yield rows
 
     def chunks() -> Generator[tuple[bytes, int], None, None]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-        buffer.write(BOM)
-        writer.writerow(REPORT_COLUMNS)
-        for rows in source:
-            writer.writerows(rows)
-            yield buffer.getvalue().encode("utf-8", "replace"), len(rows)
+        head = BOM + csv_line(REPORT_COLUMNS) + LINE_END
+        for rows in source:  # one page: the whole report
+            text = head + "".join([csv_line(row) + LINE_END for row in rows])
+            yield text.encode("utf-8", "replace"), len(rows)
 
     source = pages()
     body = _audited_body(chunks(), source, audit)

@@ -586,6 +586,11 @@ def test_the_match_report_is_its_own_csv_audited_and_neutralised(finance_client,
         ("'=SUM", "", "", "ignored"),
     ]
     assert rows[0]["matched_as"] == customer_id("Acme Corp")
+    written = io.StringIO()  # the file is exactly what the csv module writes for its rows
+    csv.writer(written, lineterminator="\r\n").writerows(
+        [list(rows[0]), *[list(row.values()) for row in rows]]
+    )
+    assert body == written.getvalue()
     audit = ExportAudit.objects.get()
     assert (audit.outcome, audit.rows_written) == (ExportAudit.Outcome.COMPLETE, 4)
 
