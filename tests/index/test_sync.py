@@ -92,6 +92,45 @@ def test_sync_stores_every_field_and_its_search_forms(install_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "at",
+    [
+        "2024-03-01T12:00:00Z",  # no fraction of a second
+        "2024-03-01T12:00:00.5Z",
+        "2024-03-01T12:00:00.000001Z",
+        "2024-03-01T12:00:00.123456+00:00",
+        "2024-03-01T13:00:00.25+01:00",  # not in UTC
+        "0001-01-01T00:00:00Z",
+    ],
+)
+def test_each_time_is_stored_exactly_as_django_writes_it(install_client, at):
+    # Filters and sorts compare the stored text (on SQLite) with the values Django writes
+    # for a query: the same time written another way would sort and filter wrongly.
+    sync_from(
+        install_client,
+        [
+            wire_customer(
+                "Acme",
+                created_at=at,
+                updated_at=at,
+                archived_at=at,
+                current_billable_status={"value": "billable", "effective_at": at},
+            )
+        ],
+    )
+
+    columns = ["created_at", "updated_at", "archived_at", "billable_status_effective_at"]
+    if connection.vendor == "sqlite":  # the text itself, not the datetime Django reads it as
+        columns = [f"CAST({column} AS TEXT)" for column in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)} FROM {IndexedCustomer._meta.db_table}")  # noqa: S608
+        (stored,) = cursor.fetchall()
+    time = metronome.wire.read_datetime(at)
+    assert list(stored) == [connection.ops.adapt_datetimefield_value(time)] * len(columns)
+    assert IndexedCustomer.objects.filter(created_at=time, archived_at__gte=time).exists()
+
+
+@pytest.mark.django_db
 def test_a_nul_character_from_metronome_is_stored_as_a_replacement_not_a_failed_sync(
     install_client,
 ):
