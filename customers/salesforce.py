@@ -26,6 +26,10 @@ from dataclasses import dataclass
 SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _SUFFIX_VALUE = {character: value for value, character in enumerate(SUFFIX_ALPHABET)}
 _CHUNKS = (0, 5, 10)
+# Every ASCII character to "1" when it is an upper-case letter, else to "0" (suffix).
+_UPPER_CASE_BITS = str.maketrans(
+    {chr(code): "1" if "A" <= chr(code) <= "Z" else "0" for code in range(128)}
+)
 
 _SHAPE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _DIGIT = re.compile(r"[0-9]")
@@ -70,17 +74,19 @@ class SalesforceId:
 
 
 def suffix(id15: str) -> str:
-    """The 3-character case-safe suffix of a 15-character ID."""
-    if len(id15) != 15:
-        raise ValueError(f"a 15-character Salesforce ID is needed, got {len(id15)} characters")
-    letters = []
-    for start in _CHUNKS:
-        bits = 0
-        for position, character in enumerate(id15[start : start + 5]):
-            if "A" <= character <= "Z":
-                bits |= 1 << position
-        letters.append(SUFFIX_ALPHABET[bits])
-    return "".join(letters)
+    """The 3-character case-safe suffix of a 15-character ID: for each 5 characters, one bit
+    per character, set for an upper-case letter, the first character the lowest bit."""
+    if len(id15) != 15 or not id15.isascii():
+        raise ValueError("a 15-character Salesforce ID is needed, of ASCII letters and digits")
+    # The bits written out in C, "1" or "0" a character, then read as three binary numbers
+    # (last character first): a third of the time of testing each character in Python, and
+    # the index sync computes one for every customer it writes.
+    bits = id15.translate(_UPPER_CASE_BITS)
+    return (
+        SUFFIX_ALPHABET[int(bits[4::-1], 2)]
+        + SUFFIX_ALPHABET[int(bits[9:4:-1], 2)]
+        + SUFFIX_ALPHABET[int(bits[14:9:-1], 2)]
+    )
 
 
 def to_18(id15: str) -> str:
@@ -148,4 +154,8 @@ def key_for_stored(stored: str) -> str:
     back to that ID's key. A stored value not shaped like an ID is its own key."""
     if _SHAPE.fullmatch(stored) is None:
         return stored
-    return normalise(stored).key
+    # `normalise(stored).key` without building the SalesforceId: the index sync asks this of
+    # every customer it writes.
+    if len(stored) == 15:
+        return to_18(stored)
+    return _repair_case(stored) or stored

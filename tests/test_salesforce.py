@@ -161,3 +161,34 @@ def test_whatever_form_metronome_stores_maps_back_to_the_pasted_key(typed):
     assert all(salesforce.key_for_stored(value) == read.key for value in read.wire_values)
     assert len(set(read.wire_values)) == len(read.wire_values)
     assert salesforce.key_for_stored(read.key) == read.key
+
+
+@given(st.text(st.characters(max_codepoint=127), min_size=15, max_size=15))
+def test_the_suffix_has_a_bit_for_each_upper_case_letter_first_character_lowest(id15):
+    expected = "".join(
+        salesforce.SUFFIX_ALPHABET[
+            sum(1 << position for position, c in enumerate(id15[start : start + 5]) if c.isupper())
+        ]
+        for start in (0, 5, 10)
+    )
+    assert salesforce.suffix(id15) == expected
+
+
+@pytest.mark.parametrize("id15", ["001xx000003DHu", "001xx000003DHurr", "001xx000003DHür"])
+def test_a_suffix_needs_15_ascii_characters(id15):
+    with pytest.raises(ValueError, match="15-character"):
+        salesforce.suffix(id15)
+
+
+@given(
+    st.one_of(
+        ids_15,
+        ids_15.map(salesforce.to_18),
+        st.text(BASE62, min_size=18, max_size=18),
+        st.text(min_size=0, max_size=20),
+    )
+)
+def test_a_stored_value_s_key_is_what_reading_it_as_pasted_gives(stored):
+    shaped = len(stored) in (15, 18) and all(c in BASE62 for c in stored)
+    expected = salesforce.normalise(stored).key if shaped else stored
+    assert salesforce.key_for_stored(stored) == expected

@@ -59,4 +59,4 @@ def salesforce_key(salesforce_id: str) -> str:
     restored from its suffix, or as given when the suffix does not fit. '' when it is not a
     Salesforce ID at all."""
     text = salesforce_id.strip()
-    return salesforce.normalise(text).key if _SALESFORCE_ID.fullmatch(text) else ""
+    return salesforce.key_for_stored(text) if _SALESFORCE_ID.fullmatch(text) else ""
