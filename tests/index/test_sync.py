@@ -310,6 +310,24 @@ def test_malformed_customer_from_metronome_fails_the_sync_and_keeps_the_index(in
 
 
 @pytest.mark.django_db
+def test_a_customer_unreadable_in_full_fails_a_first_sync_and_leaves_the_index_empty(
+    install_client,
+):
+    # A first sync reads each customer in full as its page is listed, in the listing's
+    # thread: what goes wrong there ends the run as it would in the writing thread.
+    customers = [wire_customer(f"Customer {n}") for n in range(250)]
+    customers[180] = {**customers[180], "custom_fields": {"region": 7}}
+
+    run = sync_from(install_client, customers)
+
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert "could not read" in run.error
+    assert not IndexedCustomer.objects.exists()
+    assert sync_from(install_client, customers[:180]).outcome == SyncRun.Outcome.SUCCEEDED
+    assert IndexedCustomer.objects.count() == 180
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "broken",
     [
