@@ -77,7 +77,9 @@ def suffix(id15: str) -> str:
     """The 3-character case-safe suffix of a 15-character ID: for each 5 characters, one bit
     per character, set for an upper-case letter, the first character the lowest bit."""
     if len(id15) != 15 or not id15.isascii():
-        raise ValueError("a 15-character Salesforce ID is needed, of ASCII letters and digits")
+        raise ValueError(
+            f"a Salesforce ID of 15 ASCII characters is needed, got {len(id15)} characters"
+        )
     # The bits written out in C, "1" or "0" a character, then read as three binary numbers
     # (last character first): a third of the time of testing each character in Python, and
     # the index sync computes one for every customer it writes.

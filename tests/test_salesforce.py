@@ -176,7 +176,7 @@ def test_the_suffix_has_a_bit_for_each_upper_case_letter_first_character_lowest(
 
 @pytest.mark.parametrize("id15", ["001xx000003DHu", "001xx000003DHurr", "001xx000003DHür"])
 def test_a_suffix_needs_15_ascii_characters(id15):
-    with pytest.raises(ValueError, match="15-character"):
+    with pytest.raises(ValueError, match="15 ASCII characters"):
         salesforce.suffix(id15)
 
 

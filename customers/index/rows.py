@@ -72,7 +72,9 @@ def row_builders(
     """Two functions: `read`, which every listed customer goes through (in its listing's
     thread), checks only what identifies it and fingerprints its JSON as sent; and
     `to_row`, only for those whose fingerprint the index lacks, which reads the customer in
-    full (`decode.customer`, every check) into its staging row, in `COLUMNS` order.
+    full (`decode.customer`, every check) into its staging row, in `COLUMNS` order. Both run
+    in the two listing threads at once (`to_row` there in a first sync), so they keep no
+    state of their own: msgspec's encoders and decoders may be shared between threads.
     Building a `Customer` for every listed customer was most of an unchanged resync's CPU
     (bench/README.md). Rows are written out rather than through the fields'
     get_db_prep_save, which took most of a 100,000-customer sync's time."""

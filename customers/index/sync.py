@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TypeVar, cast
+from typing import cast
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -53,8 +53,8 @@ class SyncAlreadyRunning(Exception):
 
 
 Progress = Callable[[int, int], None]  # (pages, customers) so far
-# What the listings give each customer as: `Listed`, or a first sync's full row.
-Staged = TypeVar("Staged", bound=tuple[object, ...])
+# A customer's JSON, database id and fingerprint to its full staging row (rows.py).
+ToRow = Callable[[bytes, object, str], tuple[object, ...]]
 
 
 # A successful run's note when the typo dictionary failed to follow its swap: the next
@@ -187,31 +187,53 @@ def _mark_abandoned(runs: QuerySet[SyncRun]) -> None:
 
 
 def _both_listings(
-    client: MetronomeClient, read: Callable[[str, bytes], Staged], *, ahead: int
-) -> Iterator[RowPage[Staged]]:
+    client: MetronomeClient,
+    read: Callable[[str, bytes], Listed],
+    to_row: ToRow | None,
+    *,
+    ahead: int,
+) -> Iterator[RowPage[Listed] | RowPage[tuple[object, ...]]]:
     """The pages of the active and the archived listing, fetched side by side (one thread
-    each, which also reads its customers), in the order they arrive."""
+    each, which also reads its customers), in the order they arrive: each customer as
+    `read` gives it or, with `to_row` (a first sync), as its full staging row."""
     # Each listing stops (and the sync fails, the index kept) past what the account can
     # plausibly hold: an API answering new cursors for ever cannot keep a sync going.
     ceiling = plausible_customer_count()
     listings = [
-        partial(
-            client.follow_listed,
-            CustomerQuery(only_archived=archived),
-            PAGE_SIZE,
-            read,
-            max_rows=ceiling,
-        )
+        partial(_listing, client, CustomerQuery(only_archived=archived), read, to_row, ceiling)
         for archived in (False, True)
     ]
     return prefetched(listings, ahead=ahead, thread_name="index-sync-fetch")
+
+
+def _listing(
+    client: MetronomeClient,
+    query: CustomerQuery,
+    read: Callable[[str, bytes], Listed],
+    to_row: ToRow | None,
+    ceiling: int | None,
+) -> Iterator[RowPage[Listed] | RowPage[tuple[object, ...]]]:
+    pages = client.follow_listed(query, PAGE_SIZE, read, max_rows=ceiling)
+    try:
+        for page in pages:
+            if to_row is None:
+                yield page
+            else:
+                # After the listing kept each customer once: a copy Metronome repeats is
+                # never read in full, as in a resync.
+                rows = tuple([to_row(span, db_id, fp) for db_id, fp, span in page.rows])
+                yield RowPage(rows, page.next_page)
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass
 class _Staging:
     """What each write of a run needs."""
 
-    to_row: Callable[[bytes, object, str], tuple[object, ...]]
+    to_row: ToRow
     insert_batch: str
     insert_row: str
     # The index was empty: every row is staged in full, none compared.
@@ -239,15 +261,13 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
     # While a write waits on the database (PostgreSQL comparing a batch, SQLite filling the
     # text index), the listings fetch the next write's pages rather than stop four pages in:
     # an unchanged resync of 1,000,000 customers on PostgreSQL, 17.5 -> 15.3 s. A page
-    # waiting is its customers' ids, fingerprints and JSON: the sync's peak RSS measured the
-    # same (160 MB at 1,000,000 either way).
+    # waiting is its customers' ids, fingerprints and JSON (a first sync's, their rows): a
+    # resync's peak RSS measured the same (160 MB at 1,000,000 either way).
     #
-    # A first sync builds every customer's row, in the listing threads as they read each
+    # A first sync builds every customer's row in the listing threads, as they read each
     # page: this thread then mostly waits on SQLite (staging, the text index) with the GIL
     # released, while they read on; 100,000 customers listed in 4.7 -> 4.4 s on SQLite.
-    listings = _both_listings(
-        client, _read_in_full(read, to_row) if first_sync else read, ahead=PAGES_PER_WRITE
-    )
+    listings = _both_listings(client, read, to_row if first_sync else None, ahead=PAGES_PER_WRITE)
     for page_count, page in enumerate(listings, 1):
         pending.extend(page.rows)
         run.seen += len(page.rows)
@@ -259,18 +279,6 @@ def _stage_all(client: MetronomeClient, run: SyncRun, progress: Progress | None)
     _write(stage, pending, run)
     staging.finish(first_sync=first_sync)
     return first_sync
-
-
-def _read_in_full(
-    read: Callable[[str, bytes], Listed], to_row: Callable[[bytes, object, str], tuple[object, ...]]
-) -> Callable[[str, bytes], tuple[object, ...]]:
-    """`read`, then the customer's full staging row (a first sync's)."""
-
-    def read_in_full(customer_id: str, span: bytes) -> tuple[object, ...]:
-        db_id, fingerprint, _ = read(customer_id, span)
-        return to_row(span, db_id, fingerprint)
-
-    return read_in_full
 
 
 def _write(stage: _Staging, batch: list[tuple[object, ...]], run: SyncRun) -> None:

@@ -88,11 +88,12 @@ class CustomersClient(HTTPClient):
         """The pages of one API listing, fetched in the caller's thread, each customer given
         to `read` as its id and the bytes of its JSON as Metronome sent them (the index sync
         fingerprints those, and reads a customer in full with `decode.customer` only when it
-        changed), and kept once, refusing to go round in circles: a cursor sent twice, or
-        pages of nothing but customers already sent, mean the listing would never end (or
-        end with rows twice), so it fails visibly. Nor does it go on for ever with new
-        cursors and new customers: past `max_rows` (what the caller knows is plausible),
-        PAGING_MAX_ROWS or PAGING_MAX_SECONDS it raises PagingLimitReached (bounds.py)."""
+        changed, or every one kept in a first sync), and kept once, refusing to go round in
+        circles: a cursor sent twice, or pages of nothing but customers already sent, mean
+        the listing would never end (or end with rows twice), so it fails visibly. Nor does
+        it go on for ever with new cursors and new customers: past `max_rows` (what the
+        caller knows is plausible), PAGING_MAX_ROWS or PAGING_MAX_SECONDS it raises
+        PagingLimitReached (bounds.py)."""
 
         def fetch(cursor: str | None) -> tuple[Sequence[Row], list[str], str | None]:
             page = self._fetch_listed(query, page_size, cursor)

@@ -111,11 +111,11 @@ def test_a_customer_listed_twice_in_a_first_sync_has_one_entry_the_last_listing(
     monkeypatch.setattr(
         index_sync,
         "_both_listings",
-        lambda client, read, **_: (
+        lambda client, read, to_row, **_: (
             page
             for archived in (False, True)
-            for page in client.follow_listed(
-                metronome.CustomerQuery(only_archived=archived), 100, read
+            for page in index_sync._listing(
+                client, metronome.CustomerQuery(only_archived=archived), read, to_row, 1000
             )
         ),
     )

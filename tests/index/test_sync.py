@@ -101,6 +101,7 @@ def test_sync_stores_every_field_and_its_search_forms(install_client):
         "2024-03-01T12:00:00.123456+00:00",
         "2024-03-01T13:00:00.25+01:00",  # not in UTC
         "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
     ],
 )
 def test_each_time_is_stored_exactly_as_django_writes_it(install_client, at):
@@ -328,6 +329,29 @@ def test_a_customer_unreadable_in_full_fails_a_first_sync_and_leaves_the_index_e
 
 
 @pytest.mark.django_db
+def test_a_first_sync_reads_in_full_only_the_copy_of_a_customer_it_keeps(install_client):
+    # Metronome repeats a customer on a later page: the listing keeps the first copy, and a
+    # first sync, like a resync, never reads the repeat in full (here it could not).
+    acme, globex, initech = (wire_customer(name) for name in ("Acme", "Globex", "Initech"))
+    pages = {
+        None: {"data": [acme, globex], "next_page": "page-2"},
+        "page-2": {"data": [{**acme, "custom_fields": {"region": 7}}, initech], "next_page": None},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params["only_archived"] == "true":
+            return httpx.Response(200, json={"data": [], "next_page": None})
+        return httpx.Response(200, json=pages[request.url.params.get("next_page")])
+
+    install_client(httpx.MockTransport(handler))
+    run = index_sync.sync(wiring.get_client())
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, run.error
+    assert names_in_index() == {"Acme", "Globex", "Initech"}
+    assert IndexedCustomer.objects.get(name="Acme").custom_fields == {}
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "broken",
     [
@@ -463,7 +487,7 @@ def test_customer_listed_twice_keeps_the_last_listing_even_when_that_one_is_unch
     monkeypatch.setattr(
         index_sync,
         "_both_listings",
-        lambda client, read, **_: iter(
+        lambda client, read, to_row, **_: iter(
             [metronome.RowPage((read(listed["id"], as_sent(listed)),), None) for listed in listings]
         ),
     )
