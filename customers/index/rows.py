@@ -84,7 +84,7 @@ def row_builders(
             # As Django stores it on SQLite: naive UTC, in str()'s format. Metronome sends
             # UTC: msgspec writes that in C as `2024-03-01T12:00:00.500000Z` (no fraction
             # when it is zero, as str() does), so a space for the `T` and no `Z` make it
-            # str()'s. str() took six times as long, four times a row (bench/README.md).
+            # str()'s. str() took six times as long, up to four times a row (bench/README.md).
             if value is None:
                 return None
             if value.tzinfo is UTC:
