@@ -84,11 +84,6 @@ def json_object(fields: Mapping[str, str]) -> str:
     )
 
 
-def customer_row(customer: Customer, extra_columns: Sequence[str] = ()) -> list[str]:
-    """One customer as CSV cells, in `header()` order, before `csv_line` quotes them."""
-    return [cells[0] for cells, _ in _columns([customer], extra_columns)]
-
-
 # A column's cells, and how they are quoted in a line.
 Column = tuple[list[str], Callable[[list[str]], list[str]]]
 
@@ -192,8 +187,8 @@ def csv_chunks(
 def lines(
     customers: Sequence[Customer], extra_columns: Sequence[str] = (), positions: Sequence[int] = ()
 ) -> str:
-    """The customers' lines, each ended, as `csv_line` writes their `customer_row`s, built
-    from whole columns: the lines are joined in C."""
+    """The customers' lines, each ended, as `csv_line` writes their cells in `header()` order,
+    built from whole columns: the lines are joined in C."""
     if not customers:
         return ""
     columns = [

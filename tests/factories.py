@@ -9,7 +9,7 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +17,8 @@ from urllib.parse import urlencode
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from customers import csv_file
+from customers.metronome import Customer
 from customers.sandbox import SANDBOX_TOKEN, SandboxAPI, SandboxTransport
 
 
@@ -219,6 +221,12 @@ def parse_csv(body: bytes) -> list[list[str]]:
     """An exported file's rows, after checking it starts with the byte-order mark."""
     assert body.startswith(CSV_BOM)
     return list(csv.reader(io.StringIO(body[len(CSV_BOM) :].decode("utf-8"), newline="")))
+
+
+def csv_cells(customer: Customer, extra_columns: Sequence[str] = ()) -> list[str]:
+    """One customer's cells as the export writes its line, read back as a spreadsheet does."""
+    [row] = csv.reader(io.StringIO(csv_file.lines([customer], extra_columns), newline=""))
+    return row
 
 
 def numbered_wire_customer(n: int, name: str = "", **fields) -> dict:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from customers import columns, csv_file
 from customers.metronome import Customer, CustomerPage
+from tests.factories import csv_cells
 from tests.factories import numbered_wire_customer as wire
 
 HOSTILE_KEY = '"};</style><script>alert(1)</script>\\'
@@ -122,7 +123,7 @@ def test_the_csv_header_and_cells_are_the_chosen_columns_of_the_full_row(keys):
     extra = choice.custom_field_keys
     full_header = csv_file.header(extra)
     customer = Customer.from_wire(data)
-    full_row = csv_file.customer_row(customer, extra)
+    full_row = csv_cells(customer, extra)
 
     chunk, count = next(
         csv_file.csv_chunks([CustomerPage((customer,), None)], extra, columns.csv_positions(choice))

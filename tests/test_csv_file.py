@@ -17,7 +17,7 @@ from customers.metronome import (
     Customer,
     CustomerPage,
 )
-from tests.factories import CSV_BOM, numbered_wire_customer
+from tests.factories import CSV_BOM, csv_cells, numbered_wire_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_a_customer_row_has_every_column_in_order_and_in_utc():
         )
     )
 
-    row = csv_file.customer_row(customer, ["notes", "missing"])
+    row = csv_cells(customer, ["notes", "missing"])
 
     assert row == [
         "00000000-0000-0000-0000-000000000001",
@@ -121,7 +121,7 @@ def test_a_whole_export_chunk_is_what_the_csv_module_writes():
     ]
     extra = ["region", "notes"]
     [(chunk, count)] = list(csv_file.csv_chunks(pages, extra))
-    rows = [csv_file.header(extra)] + [csv_file.customer_row(c, extra) for c in pages[0].customers]
+    rows = [csv_file.header(extra)] + [csv_cells(c, extra) for c in pages[0].customers]
     assert count == 50
     assert chunk.decode("utf-8") == csv_file.BOM + _written_by_the_csv_module(rows)
 
@@ -190,9 +190,7 @@ def test_a_page_written_a_column_at_a_time_is_what_the_csv_module_writes_row_by_
     written = csv_file.lines(customers, extra, positions)
 
     assert written == _written_by_the_csv_module(rows)
-    assert [csv_file.customer_row(c, extra) for c in customers] == [
-        _reference_row(c, extra) for c in customers
-    ]
+    assert [csv_cells(c, extra) for c in customers] == [_reference_row(c, extra) for c in customers]
 
 
 def _plain_customer(n: int, **fields: object) -> Customer:
