@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -24,7 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from customers import customer_page, customer_regions, errors, metronome, wiring
+from customers import customer_page, customer_regions, display, errors, metronome, wiring
 from customers.customer_page import REGION_TITLES, REGIONS, Region
 from customers.views import HtmxHttpRequest
 
@@ -73,6 +74,12 @@ def _customer_response(
     context["region_html"] = page.regions
     if page.customer is not None:
         context["customer"] = page.customer
+        context["metronome_url"] = display.metronome_customer_url(
+            settings.METRONOME_APP_URL, page.customer.id
+        )
+        context["salesforce_url"] = display.salesforce_account_url(
+            settings.SALESFORCE_BASE_URL, page.customer.salesforce_account_id or ""
+        )
     elif page.customer_error is not None:
         _customer_failed(context, customer_id, page.customer_error)
 

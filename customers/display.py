@@ -73,6 +73,20 @@ def live_rows(customers: Iterable[LiveCustomer]) -> list[CustomerRow]:
     ]
 
 
+def metronome_customer_url(app_url: str, customer_id: str) -> str:
+    """The customer in Metronome's own web app."""
+    return f"{app_url}/customers/{quote(customer_id, safe='')}"
+
+
+def salesforce_account_url(salesforce_base_url: str, salesforce_id: str) -> str:
+    """The account in Salesforce, or "" without SALESFORCE_BASE_URL or an ID. The ID is
+    Metronome's text, quoted whole: one of `../../secur/logout.jsp` must not walk the org's
+    paths (Django's `urlencode` filter leaves `/` as it is)."""
+    if not (salesforce_id and salesforce_base_url):
+        return ""
+    return f"{salesforce_base_url}/lightning/r/Account/{quote(salesforce_id, safe='')}/view"
+
+
 def customer_row(
     customer: Customer, app_url: str, salesforce_base_url: str, *, note: str = ""
 ) -> CustomerRow:
@@ -96,11 +110,7 @@ def customer_row(
         tuple(_capped(alias) for alias in aliases[1 : MAX_SHOWN_ALIASES + 1]),  # more_aliases
         max(len(aliases) - 1, 0),  # more_count
         _capped(salesforce_id),  # salesforce_id
-        (  # salesforce_url
-            f"{salesforce_base_url}/lightning/r/Account/{quote(salesforce_id, safe='')}/view"
-            if salesforce_id and salesforce_base_url
-            else ""
-        ),
+        salesforce_account_url(salesforce_base_url, salesforce_id),  # salesforce_url
         billable,  # billable
         BILLABLE_LABELS.get(billable, "Not set"),  # billable_label
         _date(status.effective_at) if status and status.effective_at else "",  # billable_since

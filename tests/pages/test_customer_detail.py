@@ -453,6 +453,27 @@ def test_a_hostile_customer_cannot_blow_up_the_customer_view(support_client, ins
     assert "and 800 more" in body
 
 
+def test_a_salesforce_id_from_metronome_cannot_walk_the_orgs_paths(
+    support_client, install_client, settings
+):
+    settings.SALESFORCE_BASE_URL = "https://acme.lightning.force.com"
+    customer = dict(SandboxAPI(1).customers[0])
+    customer["customer_config"] = {"salesforce_account_id": "../../../../secur/logout.jsp?x=1"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/invoices"):
+            return httpx.Response(200, json={"data": [], "next_page": None})
+        return httpx.Response(200, json={"data": customer})
+
+    install_client(httpx.MockTransport(answer))
+    body = support_client.get(f"/customers/{customer['id']}/").content.decode()
+    links = re.findall(r'href="(https://acme\.lightning\.force\.com[^"]*)"', body)
+    assert links == [
+        "https://acme.lightning.force.com/lightning/r/Account/"
+        "..%2F..%2F..%2F..%2Fsecur%2Flogout.jsp%3Fx%3D1/view"
+    ]
+
+
 def test_an_invoice_list_longer_than_asked_for_is_refused(support_client, install_client):
     customer = dict(SandboxAPI(1).customers[0])
     invoice = next(iter(generate_invoices(customer)), None)
