@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
+from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -226,6 +227,7 @@ def rows(
     first cell is the row's header and opens the customer, whichever column it is. With
     `matched_as` (customer ID -> the pasted ID it matched), a last cell says it."""
     first, *rest = choice.columns
+    list_url = reverse("customers:list")  # each customer's view is under it (display.py)
     built = []
     for number, customer in enumerate(customers):
         note = notes[number] if number < len(notes) else ""
@@ -236,7 +238,7 @@ def rows(
         if matched_as is not None:
             pasted = _text(matched_as.get(customer.id, ""))
             cells += f'<td data-matched-as="{pasted}"><code>{pasted}</code></td>'
-        url = escape(f"{quote(customer.id, safe='')}/")
+        url = escape(f"{list_url}{quote(customer.id, safe='')}/")
         header = f'<th scope="row"><a href="{url}">{head}</a>{after_head}{badge}</th>'
         # Every value above is escaped.
         built.append(ChosenRow(id=customer.id, html=mark_safe(header + cells)))  # noqa: S308

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from django.conf import settings
+from django.urls import reverse
 
 from customers.index.live import LiveCustomer
 from customers.metronome import Customer
@@ -59,17 +60,20 @@ class CustomerRow:
 
 
 def customer_rows(customers: Iterable[Customer]) -> list[CustomerRow]:
+    list_url = reverse("customers:list")
     app_url = settings.METRONOME_APP_URL
     salesforce_url = settings.SALESFORCE_BASE_URL
-    return [customer_row(customer, app_url, salesforce_url) for customer in customers]
+    return [customer_row(customer, list_url, app_url, salesforce_url) for customer in customers]
 
 
 def live_rows(customers: Iterable[LiveCustomer]) -> list[CustomerRow]:
     """Rows of an index search's page, re-read from Metronome, each with its note."""
+    list_url = reverse("customers:list")
     app_url = settings.METRONOME_APP_URL
     salesforce_url = settings.SALESFORCE_BASE_URL
     return [
-        customer_row(live.customer, app_url, salesforce_url, note=live.note) for live in customers
+        customer_row(live.customer, list_url, app_url, salesforce_url, note=live.note)
+        for live in customers
     ]
 
 
@@ -88,8 +92,10 @@ def salesforce_account_url(salesforce_base_url: str, salesforce_id: str) -> str:
 
 
 def customer_row(
-    customer: Customer, app_url: str, salesforce_base_url: str, *, note: str = ""
+    customer: Customer, list_url: str, app_url: str, salesforce_base_url: str, *, note: str = ""
 ) -> CustomerRow:
+    """A customer's cells and links as the table shows them; `list_url` is the customers
+    page's own path (reverse("customers:list")), under which each customer's view is."""
     aliases = list(customer.ingest_aliases)
     if customer.external_id and customer.external_id not in customer.ingest_aliases:
         aliases.append(customer.external_id)
@@ -103,8 +109,9 @@ def customer_row(
         customer.id,  # key
         _capped(customer.id),  # id
         _capped(customer.name),  # name
-        # Relative to the customers page (/customers/): 11 bytes a row, 1 KB a page.
-        f"{quoted_id}/",  # detail_url
+        # From the root, not relative to the page: with a customer's panel open the page's
+        # address is that customer's, under which a relative link leads nowhere (a 404).
+        f"{list_url}{quoted_id}/",  # detail_url
         f"{app_url}/customers/{quoted_id}",  # metronome_url
         _capped(aliases[0]) if aliases else "",  # first_alias
         tuple(_capped(alias) for alias in aliases[1 : MAX_SHOWN_ALIASES + 1]),  # more_aliases

@@ -70,6 +70,24 @@ def test_a_name_opens_the_customer_panel_with_invoices_and_back_closes_it(dashbo
     expect(page.locator("aside#customer-panel")).to_have_count(0)
 
 
+def test_with_a_panel_open_another_name_in_the_list_opens_that_customer(dashboard, data):
+    page = dashboard.page
+    page.set_viewport_size(LAPTOP)
+    dashboard.log_in("support")
+    first = first_with_invoices(data, dashboard)
+    second = next(data.by_id[i] for i in dashboard.row_ids() if i != first["id"])
+    open_panel(dashboard, first)
+
+    # The page's address is now the first customer's: the list's links still lead home.
+    link = dashboard.results.locator(f'tr[data-customer-id="{second["id"]}"] th a')
+    expect(link).to_have_attribute("href", f"/customers/{second['id']}/")
+    link.click()
+    panel = page.locator("aside#customer-panel")
+    expect(panel.get_by_role("heading", level=1)).to_have_text(second["name"])
+    assert urlsplit(page.url).path == f"/customers/{second['id']}/"
+    expect(dashboard.results).to_be_visible()
+
+
 def test_the_panel_copies_the_id_and_reloading_shows_the_full_page(dashboard, data):
     page = dashboard.page
     page.set_viewport_size(LAPTOP)

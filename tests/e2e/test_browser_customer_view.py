@@ -252,7 +252,7 @@ def test_the_panel_shows_every_region(dashboard, local):
     page.set_viewport_size(LAPTOP)
     dashboard.log_in("support")
     customer = rich(local, among=dashboard.row_ids())
-    row = dashboard.results.locator(f'tr:has(th a[href="{customer["id"]}/"])')
+    row = dashboard.results.locator(f'tr[data-customer-id="{customer["id"]}"]')
     row.get_by_role("link", name=customer["name"], exact=True).click()
     panel = page.locator("aside#customer-panel")
     expect(panel).to_be_visible()

@@ -16,7 +16,9 @@ def wire_customer(**changes) -> dict:
 
 def row_of(**changes) -> display.CustomerRow:
     customer = Customer.from_wire(wire_customer(**changes))
-    return display.customer_row(customer, "https://app.example", "https://sf.example")
+    return display.customer_row(
+        customer, "/customers/", "https://app.example", "https://sf.example"
+    )
 
 
 def test_dates_are_shown_as_day_month_year_in_utc():
@@ -62,7 +64,7 @@ def test_links_escape_the_ids_they_carry():
 
 def test_without_a_salesforce_base_url_the_salesforce_id_is_no_link():
     customer = Customer.from_wire(wire_customer(customer_config={"salesforce_account_id": "001"}))
-    row = display.customer_row(customer, "https://app.example", "")
+    row = display.customer_row(customer, "/customers/", "https://app.example", "")
     assert (row.salesforce_id, row.salesforce_url) == ("001", "")
 
 
@@ -93,10 +95,10 @@ def test_the_table_shows_billable_since_as_text_and_names_the_customer_in_its_li
         in body
     )
     # The ID's link to Metronome is described once for the table, not once a row.
-    assert 'target="_blank" aria-describedby="in-metronome"><code>' in body
-    assert '<span id="in-metronome" hidden>Opens the customer in Metronome' in body
+    assert 'target="_blank" aria-describedby="new-tab"><code>' in body
+    assert '<span id="new-tab" hidden>Opens the customer in Metronome' in body
     assert 'aria-label="Copy ID of Acme &lt;b&gt;Corp&lt;/b&gt;"' in body
-    assert f'<a href="{customer["id"]}/">Acme &lt;b&gt;Corp&lt;/b&gt;</a>' in body
+    assert f'<a href="/customers/{customer["id"]}/">Acme &lt;b&gt;Corp&lt;/b&gt;</a>' in body
     # Custom fields are on the customer view, not in the table.
     assert "gold-secret-plan" not in body
 
