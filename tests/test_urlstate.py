@@ -17,7 +17,7 @@ from customers.sandbox import SandboxAPI
 
 pytestmark = pytest.mark.django_db
 
-ROW = re.compile(r'<th scope="row"><a href="([0-9a-f-]{36})/"')
+ROW = re.compile(r'<tr data-customer-id="([0-9a-f-]{36})"')
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 

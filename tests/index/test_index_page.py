@@ -28,7 +28,6 @@ from customers.sandbox.api import Faults
 from tests.factories import CUSTOMERS, customer_id, install_metronome, shown, wire_customer
 
 LIST = reverse("customers:list")
-ROW = re.compile(r'<th scope="row"><a href="([0-9a-f-]{36})/"')
 
 
 def changed(name: str, /, **changes: Any) -> list[dict[str, Any]]:
