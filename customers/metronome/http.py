@@ -33,7 +33,7 @@ from customers.metronome.errors import (
     TokenRejected,
     not_found_or,
 )
-from customers.metronome.redaction import redact
+from customers.metronome.redaction import answer_quotes_token, redact
 from customers.metronome.wire import LONE_SURROGATE, parse_json
 
 # One logger for the whole client, as before the split: log filters name it.
@@ -98,6 +98,7 @@ class HTTPClient:
         paging_limits: PagingLimits | None = None,
     ) -> None:
         self._token = bearer_token
+        self._folded_token = bearer_token.encode().lower()
         self._paging_limits = paging_limits or PagingLimits()
         self._timeout = timeout
         self._max_retries = max_retries
@@ -189,6 +190,8 @@ class HTTPClient:
             else:
                 self._log(method, path, response.status_code, started, attempt)
                 if response.is_success:
+                    if answer_quotes_token(content, self._folded_token):
+                        raise self._quoted_token(method, path)
                     return decode(content)
                 retry_after = _retry_after_seconds(response.headers)
                 error = self._error_for(path, response, content, retry_after)
@@ -237,6 +240,21 @@ class HTTPClient:
                     raise _DeadlinePassed
                 chunks.append(chunk)
         return response, b"".join(chunks)
+
+    @staticmethod
+    def _quoted_token(method: str, path: str) -> MalformedResponse:
+        # Not retried, and none of it kept: whatever the answer held stays out of pages,
+        # files and the index. The token may have been seen by whoever wrote it there.
+        logger.error(
+            "Metronome's answer to %s %s contained the API token; it was not used. "
+            "Consider replacing METRONOME_BEARER_TOKEN.",
+            method,
+            path,
+        )
+        return MalformedResponse(
+            "Metronome's answer contained the dashboard's API token, so it was not shown. "
+            "Tell whoever runs the dashboard."
+        )
 
     def _url(self, path: str, params: Mapping[str, str] | None = None) -> str:
         """The call's whole URL, as httpx would join it and encode `params`: httpx parses a

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import email.utils
+import json
 import logging
 import re
 import tomllib
@@ -164,6 +165,29 @@ def test_a_next_page_cursor_that_carries_the_token_is_refused(sleeps, cursor):
         make_client(script, sleeps).list_customers(CustomerQuery())
 
     assert cursor not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "spelt",
+    [
+        TOKEN,
+        TOKEN.upper(),
+        "".join(f"\\u{ord(c):04x}" for c in TOKEN),  # JSON's escapes
+    ],
+)
+def test_an_answer_that_quotes_the_token_is_not_used(sleeps, caplog, spelt):
+    # Whatever Metronome answers reaches pages, CSV files and the index: an API echoing the
+    # request into a customer's fields must not put the token in front of anyone.
+    body = json.dumps({"data": [wire_customer(1, name="@@")], "next_page": None})
+    script = Script(httpx.Response(200, content=body.replace("@@", f"echo {spelt}").encode()))
+
+    with caplog.at_level(logging.INFO), pytest.raises(MalformedResponse) as caught:
+        make_client(script, sleeps).list_customers(CustomerQuery())
+
+    assert "contained the dashboard's API token" in str(caught.value)
+    assert len(script.requests) == 1  # not retried
+    assert "contained the API token" in caplog.text
+    assert TOKEN.lower() not in (str(caught.value) + caplog.text).lower()
 
 
 @pytest.mark.parametrize("limit", [0, -1, 101, 1000])

@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customers.metronome.redaction import REDACTED, WITHHELD, mentions_token, redact
+from customers.metronome.redaction import (
+    REDACTED,
+    WITHHELD,
+    answer_quotes_token,
+    mentions_token,
+    redact,
+)
 
 TOKEN = "mtr_live_9fQ2xLk7Vb3nPw8RzT4yHs6JdC1gUe5A"
 CUT = TOKEN[3:-1]  # its last character cut, and a prefix gone
@@ -198,3 +204,48 @@ def test_an_ordinary_long_message_is_searched_whole_within_the_bound():
     assert redact(message, TOKEN) == message
     with_token = redact(message + " " + TOKEN, TOKEN)  # still found when there
     assert with_token == message + " " + REDACTED
+
+
+# --- An answer that quotes the token whole --------------------------------------------------
+
+FOLDED = TOKEN.encode().lower()
+
+
+def _spelt(token: str, ways: list[int]) -> str:
+    """The token inside a JSON string, each character as `ways` says: as it is, in upper or
+    lower case, or as a JSON escape with upper- or lower-case hex digits."""
+    spellings = (
+        lambda c: c,
+        str.upper,
+        str.lower,
+        lambda c: f"\\u{ord(c):04x}",
+        lambda c: f"\\u{ord(c):04X}",
+    )
+    return "".join(spellings[way % len(spellings)](c) for c, way in zip(token, ways, strict=True))
+
+
+@given(st.lists(st.integers(0, 4), min_size=len(TOKEN), max_size=len(TOKEN)), st.text())
+def test_an_answer_holding_the_token_however_its_json_spells_it_is_told(ways, around):
+    body = f'{{"data": [{{"name": {_quoted(around)}, "notes": "x {_spelt(TOKEN, ways)} y"}}]}}'
+    assert answer_quotes_token(body.encode(), FOLDED)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": [{"name": "Acme \\"Quoted\\" \\u00e9\\/x", "next_page": null}]}',
+        f'{{"name": "{TOKEN[:-1]}"}}'.encode(),  # all but its last character
+        f'{{"name": "{TOKEN[:20]}", "other": "{TOKEN[20:]}"}}'.encode(),  # split in two
+        b"",
+    ],
+)
+def test_an_answer_without_the_whole_token_is_not_told(body):
+    assert not answer_quotes_token(body, FOLDED)
+
+
+def test_without_a_token_no_answer_is_told():
+    assert not answer_quotes_token(b'{"name": ""}', b"")

@@ -371,6 +371,21 @@ def test_the_token_never_reaches_the_page(support_client, install_client):
     assert TOKEN not in text and "bad token" not in text
 
 
+def test_a_customer_whose_fields_echo_the_token_is_not_shown(support_client, install_client):
+    customer = dict(SandboxAPI(5).customers[0])
+    customer["custom_fields"] = {"debug": f"Authorization: Bearer {TOKEN}"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/invoices"):
+            return httpx.Response(200, json={"data": [], "next_page": None})
+        return httpx.Response(200, json={"data": customer})
+
+    install_client(httpx.MockTransport(answer), token=TOKEN)
+    body = support_client.get(f"/customers/{customer['id']}/").content.decode()
+    assert TOKEN not in body
+    assert "contained the dashboard&#x27;s API token, so it was not shown" in body
+
+
 # --- How amounts and periods are written -------------------------------------------------------
 
 USD = CreditType(id="2714e483-4ff1-48e4-9e25-ac732e8f24f2", name="USD (cents)")
