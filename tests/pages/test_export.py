@@ -488,6 +488,31 @@ def test_an_unknown_saved_search_is_a_400_page(finance_client, sandbox_api):
     assert sandbox_api.request_count == 0
 
 
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_a_download_followed_from_another_site_asks_first_and_writes_nothing(
+    finance_client, sandbox_api, site
+):
+    # A GET that writes: another site's link must not start downloads in someone's name.
+    response = finance_client.get(f"{URL}?only_archived=true", headers={"Sec-Fetch-Site": site})
+
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "followed from another website" in body
+    assert f'href="{URL}?only_archived=true">Download it</a>' in body
+    assert sandbox_api.request_count == 0
+    assert not ExportAudit.objects.exists()
+
+
+@pytest.mark.parametrize("site", ["same-origin", "none", None])
+def test_a_download_from_this_site_a_bookmark_or_a_script_starts(finance_client, sandbox_api, site):
+    headers = {"Sec-Fetch-Site": site} if site else {}
+    response = finance_client.get(f"{URL}?only_archived=true", headers=headers)
+
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    assert ExportAudit.objects.get().outcome == ExportAudit.Outcome.COMPLETE
+
+
 def test_support_staff_may_not_export(support_client, sandbox_api):
     assert support_client.get(URL).status_code == 403
     assert sandbox_api.request_count == 0
