@@ -38,8 +38,10 @@ class Busy(Exception):
         super().__init__(BUSY_MESSAGE.format(limit=limit))
 
 
-def acquire(user_id: object) -> None:
-    """Take one of the person's slots, or raise Busy. Pair every call with `release`."""
+def acquire(user_id: object) -> int:
+    """Take one of the person's slots and return its number, or raise Busy. Pair every call
+    with `release`; work that may outlast EXPENSIVE_WORK_SLOT_SECONDS (a CSV export runs up
+    to PAGING_MAX_SECONDS) calls `keep` as it goes."""
     limit: int = settings.EXPENSIVE_WORK_PER_USER
     holder = str(user_id)
     now = timezone.now()
@@ -55,8 +57,15 @@ def acquire(user_id: object) -> None:
                 WorkSlot.objects.create(holder=holder, number=number, expires_at=expires_at)
         except IntegrityError:  # another worker took this number first: try the next
             continue
-        return
+        return number
     raise Busy(limit)
+
+
+def keep(user_id: object, number: int) -> None:
+    """Work still running holds its slot for another EXPENSIVE_WORK_SLOT_SECONDS: the expiry
+    is there for a process that died, not for an export that is still being written."""
+    expires_at = timezone.now() + timedelta(seconds=settings.EXPENSIVE_WORK_SLOT_SECONDS)
+    WorkSlot.objects.filter(holder=str(user_id), number=number).update(expires_at=expires_at)
 
 
 def release(user_id: object) -> None:

@@ -9,6 +9,7 @@ import contextvars
 import functools
 import logging
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -459,7 +460,7 @@ def _download(
         )
     try:
         export.check_rate(request.user)
-        concurrency.acquire(request.user.pk)
+        slot = concurrency.acquire(request.user.pk)
     except (export.TooFrequent, concurrency.Busy) as busy:
         response = _export_error(request, 429, str(busy), back_url)
         response["Retry-After"] = str(busy.retry_after)
@@ -485,7 +486,7 @@ def _download(
         if isinstance(error, metronome.RateLimited) and error.retry_after:
             response["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
         return response
-    return replace(download, body=_releasing(download.body, request.user.pk)).response()
+    return replace(download, body=_releasing(download.body, request.user.pk, slot)).response()
 
 
 def _csv_custom_field_columns() -> list[str]:
@@ -494,19 +495,28 @@ def _csv_custom_field_columns() -> list[str]:
     return configured + [key for key in index_search.custom_field_keys() if key not in configured]
 
 
-def _releasing(body: Iterator[bytes], user_id: object) -> Iterator[bytes]:
+# How often a running export renews its slot (customers/concurrency.py), well within
+# EXPENSIVE_WORK_SLOT_SECONDS: an export may run for up to PAGING_MAX_SECONDS.
+SLOT_KEPT_EVERY = 60.0
+
+
+def _releasing(body: Iterator[bytes], user_id: object, slot: int) -> Iterator[bytes]:
     """The export's body, run in this request's context (the server reads it after the view
-    returned, when the request's log context is gone) and giving the person's slot back
-    however the stream ends."""
+    returned, when the request's log context is gone), holding the person's slot while it
+    runs and giving it back however the stream ends."""
     context = contextvars.copy_context()  # now, while the view runs: not when first read
 
     def chunks() -> Iterator[bytes]:
+        kept_at = time.monotonic()
         try:
             while True:
                 try:
                     chunk = context.run(next, body)
                 except StopIteration:
                     return
+                if time.monotonic() - kept_at >= SLOT_KEPT_EVERY:
+                    concurrency.keep(user_id, slot)
+                    kept_at = time.monotonic()
                 yield chunk
         finally:
             close = getattr(body, "close", None)

@@ -378,7 +378,8 @@ CSV_CUSTOM_FIELD_COLUMNS = env_list("CSV_CUSTOM_FIELD_COLUMNS")
 SANDBOX_CUSTOMERS = env_number("SANDBOX_CUSTOMERS", 5000, minimum=1, cast=int)
 
 # Long pasted-ID searches and CSV exports one person may run at once (see
-# customers/concurrency.py); a slot frees itself after EXPENSIVE_WORK_SLOT_SECONDS anyway.
+# customers/concurrency.py); a slot frees itself after EXPENSIVE_WORK_SLOT_SECONDS unless
+# its work is still running (a CSV export renews it every minute).
 EXPENSIVE_WORK_PER_USER = env_number("EXPENSIVE_WORK_PER_USER", 2, minimum=1, cast=int)
 EXPENSIVE_WORK_SLOT_SECONDS = env_number("EXPENSIVE_WORK_SLOT_SECONDS", 900, minimum=1, cast=int)
 # CSV exports one person may start in a minute, one after another (counted in the database).

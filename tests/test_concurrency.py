@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from customers import views
 from customers.concurrency import Busy, acquire, expensive_work, release
 from customers.models import WorkSlot
 
@@ -85,6 +86,27 @@ def test_an_export_running_blocks_a_second_one_until_it_has_finished(
     again = finance_client.get("/customers/export.csv")
     assert again.status_code == 200
     b"".join(again.streaming_content)
+
+
+def test_a_long_export_keeps_its_slot_past_the_slots_expiry(
+    finance_client, install_sandbox, settings, monkeypatch
+):
+    # A slot's expiry is for a process that died: an export still being written, which may
+    # run for PAGING_MAX_SECONDS, renews its slot, so nobody gets a third one meanwhile.
+    settings.EXPENSIVE_WORK_PER_USER = 1
+    settings.EXPENSIVE_WORK_SLOT_SECONDS = 1
+    monkeypatch.setattr(views, "SLOT_KEPT_EVERY", 0.0)
+    install_sandbox(350)
+    first = finance_client.get("/customers/export.csv")
+    chunks = iter(first.streaming_content)
+    next(chunks)
+    time.sleep(1.1)
+    next(chunks)  # the export goes on: its slot is renewed
+
+    assert finance_client.get("/customers/export.csv").status_code == 429
+    for _ in chunks:
+        pass
+    assert not WorkSlot.objects.exists()
 
 
 def test_a_pasted_id_search_waits_for_a_running_export_but_browsing_does_not(
