@@ -9,10 +9,12 @@ X-Forwarded-For, so behind TRUSTED_PROXY_COUNT proxies the client is that many e
 the right; entries further left were written by the client and prove nothing.
 """
 
+import hashlib
 import ipaddress
 import logging
 import threading
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from axes.attempts import get_cool_off_threshold
@@ -23,12 +25,14 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.views import PasswordChangeView, PasswordResetView
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
+
+from customers.models import PasswordResetRequest
 
 logger = logging.getLogger(__name__)
 
@@ -117,19 +121,14 @@ class ThrottledPasswordChangeView(PasswordChangeView):
 
 
 class ThrottledPasswordResetView(PasswordResetView):
-    """Only routed when email is configured. At most PASSWORD_RESET_LIMIT_PER_HOUR requests
-    per address an hour (counted in the shared cache), and the same answer, in the same
-    time, for known and unknown addresses: the email is sent after the response."""
+    """Only routed when email is configured. At most PASSWORD_RESET_LIMIT_PER_HOUR requests an
+    hour from one address, and as many to one email address (so several addresses cannot
+    fill one person's inbox), counted in the database: a count in a per-process cache let
+    through the limit once per worker. The same answer, in the same time, for known and
+    unknown email addresses: the email is sent after the response."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        key = f"password-reset:{client_ip_address(request)}"
-        cache.add(key, 0, timeout=3600)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # Expired between add and incr.
-            cache.set(key, 1, timeout=3600)
-            count = 1
-        if count > settings.PASSWORD_RESET_LIMIT_PER_HOUR:
+        if not _reset_allowed(client_ip_address(request), request.POST.get("email", "")):
             return render(request, "registration/password_reset_throttled.html", status=429)
         return super().post(request, *args, **kwargs)
 
@@ -148,6 +147,27 @@ class ThrottledPasswordResetView(PasswordResetView):
         # after answering, so the answer's timing tells nothing.
         threading.Thread(target=_send_reset_email, args=(form, options), daemon=True).start()
         return HttpResponseRedirect(self.get_success_url())
+
+
+def _reset_allowed(address: str | None, email: str) -> bool:
+    """Count this request against both limits, or refuse it without counting it. Counted
+    first and taken back when over: two requests at once cannot both slip under a limit."""
+    now = timezone.now()
+    hour_ago = now - timedelta(hours=1)
+    PasswordResetRequest.objects.filter(requested_at__lt=hour_ago).delete()
+    email_hash = hashlib.sha256(email.strip().casefold().encode()).hexdigest()
+    request = PasswordResetRequest.objects.create(
+        address=address, email_hash=email_hash, requested_at=now
+    )
+    recent = PasswordResetRequest.objects.filter(requested_at__gte=hour_ago)
+    limit: int = settings.PASSWORD_RESET_LIMIT_PER_HOUR
+    if (
+        recent.filter(address=address).count() > limit
+        or recent.filter(email_hash=email_hash).count() > limit
+    ):
+        request.delete()
+        return False
+    return True
 
 
 def _send_reset_email(form: PasswordResetForm, options: dict[str, Any]) -> None:

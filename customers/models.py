@@ -371,3 +371,23 @@ class WorkSlot(models.Model):
 
     def __str__(self) -> str:
         return f"slot {self.number} of {self.holder}"
+
+
+class PasswordResetRequest(models.Model):
+    """A password-reset email the dashboard agreed to send, for its hourly limits per
+    address and per email address (customers.login_throttle): in the database, so every
+    worker and instance counts the same ones. Rows older than an hour are deleted as new
+    ones come. The email address is kept only as a hash: it is whatever was typed."""
+
+    address = models.GenericIPAddressField(null=True)
+    email_hash = models.CharField(max_length=64)
+    requested_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["address", "requested_at"], name="password_reset_by_address"),
+            models.Index(fields=["email_hash", "requested_at"], name="password_reset_by_email"),
+        ]
+
+    def __str__(self) -> str:
+        return f"password reset at {self.requested_at:%Y-%m-%d %H:%M}"

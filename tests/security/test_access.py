@@ -155,8 +155,6 @@ def email_configured(settings, monkeypatch):
             self.target(*self.args)
 
     monkeypatch.setattr(login_throttle.threading, "Thread", SendNow)
-    # The counts live in the cache, which may be a Redis that outlives the test run.
-    cache.delete_many([f"password-reset:198.51.100.{n}" for n in range(50, 54)])
     # The thread would close its own database connections; here they are the test's.
     monkeypatch.setattr(login_throttle.connections, "close_all", lambda: None)
 
@@ -182,6 +180,26 @@ def test_with_email_reset_requests_are_throttled_per_address(email_configured, s
     assert "Too many password-reset requests" in refused.content.decode()
     assert len(mail.outbox) == 1
     assert ask_for_reset("sam@example.com", "198.51.100.53").status_code == 302
+
+
+def test_with_email_resets_to_one_email_address_are_throttled_from_any_address(
+    email_configured, settings, sam
+):
+    settings.PASSWORD_RESET_LIMIT_PER_HOUR = 2
+    assert ask_for_reset("sam@example.com", "198.51.100.54").status_code == 302
+    assert ask_for_reset(" SAM@example.com", "198.51.100.55").status_code == 302
+    assert ask_for_reset("sam@example.com", "198.51.100.56").status_code == 429
+    assert len(mail.outbox) == 2
+    # A refused request is not counted: the third address may still ask for someone else.
+    assert ask_for_reset("nobody@example.com", "198.51.100.56").status_code == 302
+
+
+def test_with_email_the_reset_limit_is_the_same_in_every_worker(email_configured, settings, sam):
+    # Counted in the database: a worker with an empty cache of its own refuses all the same.
+    settings.PASSWORD_RESET_LIMIT_PER_HOUR = 1
+    assert ask_for_reset("sam@example.com", "198.51.100.57").status_code == 302
+    cache.clear()
+    assert ask_for_reset("nobody@example.com", "198.51.100.57").status_code == 429
 
 
 # --- Sessions ------------------------------------------------------------------------------
