@@ -403,6 +403,28 @@ class CustomerFilterForm(forms.Form):
         names = ("created_from", "created_to", "updated_from", "updated_to", "custom_field")
         return any(self.data.get(name) for name in names) or self._says_yes("no_salesforce_id")
 
+    @property
+    def folded_filters_in_use(self) -> list[str]:
+        """What the fields in the page's fold ("Pasted IDs, ingest alias and more filters")
+        hold, as its summary names them: the fold starts closed on a filtered list, and a
+        list cut short by a filter nobody can see looks like missing customers."""
+        in_use = [
+            str(self.fields[name].label)
+            for name in ("salesforce_account_ids", "customer_ids", "ingest_alias")
+            if self._values(name)
+        ]
+        for label, names in (
+            ("Created", ("created_from", "created_to")),
+            ("Updated", ("updated_from", "updated_to")),
+        ):
+            if any(self._values(name) for name in names):
+                in_use.append(f"{label} dates")
+        if self._values("custom_field"):
+            in_use.append(str(self.fields["custom_field"].label))
+        if self._values("no_salesforce_id") and self._says_yes("no_salesforce_id"):
+            in_use.append(str(self.fields["no_salesforce_id"].label))
+        return in_use
+
     def _says_yes(self, name: str) -> bool:
         return str(self.data.get(name, "")).strip().lower() not in FALSE_VALUES
 

@@ -193,4 +193,8 @@ def test_on_a_phone_rows_are_cards_and_the_filters_fold_after_a_search(dashboard
     dashboard.search()
     expect(page.locator("#filters details.filters-fold")).not_to_have_attribute("open", "")
     expect(page.get_by_label("Ingest alias")).to_be_hidden()
+    # Folded, it still says what it holds (refreshed with the results).
+    expect(page.locator("#filters details.filters-fold > summary")).to_contain_text(
+        "in use: Ingest alias"
+    )
     assert dashboard.row_ids() == [data.active[0]]

@@ -11,7 +11,9 @@ import httpx
 import pytest
 from django.db import connection
 
-from customers import listing
+from customers import listing, wiring
+from customers.index import sync as index_sync
+from customers.models import SyncRun
 from customers.views import StreamedPage
 
 ROW = re.compile(r'<tr data-customer-id="([^"]+)"')
@@ -91,6 +93,26 @@ def test_the_first_part_knows_the_search_before_its_answer(support_client, sandb
     plain = support_client.get("/customers/").content.decode()
     assert '<details class="filters-fold">' in searched
     assert '<details class="filters-fold" open>' in plain
+
+
+def test_the_folded_filters_say_which_of_them_are_in_use(support_client, sandbox_api):
+    # A list cut short by a filter folded out of sight must say so.
+    assert index_sync.sync(wiring.get_client()).outcome == SyncRun.Outcome.SUCCEEDED
+    body = support_client.get(
+        "/customers/?custom_field=region%3Dmea&created_from=2024-01-01&no_salesforce_id=false"
+    ).content.decode()
+    assert '<details class="filters-fold">' in body
+    summary = re.search(
+        r"<summary>Pasted IDs, ingest alias and more filters(.*?)</summary>", body, re.S
+    )
+    assert summary and "· in use: Created dates, Custom field</span>" in summary[1]
+    assert "in use" not in support_client.get("/customers/").content.decode()
+    # An htmx search refreshes it beside the results (the form is not swapped).
+    fragment = support_client.get(
+        "/customers/?ingest_alias=x", headers={"HX-Request": "true", "HX-Target": "results"}
+    ).content.decode()
+    in_use = re.search(r'<span id="fold-in-use"[^>]*hx-swap-oob="true">([^<]*)<', fragment)
+    assert in_use and in_use[1] == " · in use: Ingest alias"
 
 
 def test_a_long_searchs_slot_and_cache_wait_until_the_page_is_sent(streaming_client, sandbox_api):
