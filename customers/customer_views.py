@@ -9,6 +9,8 @@ time; a region that failed stays in its place with its error and a retry.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import re
 import uuid
@@ -184,19 +186,31 @@ def invoice_detail(
     """One invoice's line items: a row under the invoice for htmx, else a page of its own."""
     context = _customer_context(request, customer_id)
     context["invoice_id"] = str(invoice_id)
+    client = wiring.get_client()
+    as_row = request.htmx and not request.htmx.history_restore_request
+    # A page of its own (a link pasted into a ticket) names whose invoice it is: the
+    # customer is read beside the invoice, usually from the cache the customer view filled.
+    customer = (
+        None
+        if as_row
+        else customer_page.region_pool.submit(
+            functools.partial(customer_page.load_customer, client, context["customer_id"])
+        )
+    )
     status = 200
     try:
-        context["invoice"] = wiring.get_client().get_invoice(
-            context["customer_id"], str(invoice_id)
-        )
+        context["invoice"] = client.get_invoice(context["customer_id"], str(invoice_id))
     except (metronome.CustomerNotFound, metronome.InvoiceNotFound) as error:
         context["invoice_error"] = str(error)
         status = 404
     except metronome.MetronomeError as error:
         logger.warning("Invoice %s of customer %s failed: %s", invoice_id, customer_id, error)
         context["invoice_error"] = str(error)
-    if request.htmx and not request.htmx.history_restore_request:
+    if customer is None:
         return render(request, "customers/invoice_lines.html#invoice-lines", context)
+    # The invoice is what was asked for: without its customer the page goes without the name.
+    with contextlib.suppress(metronome.MetronomeError):
+        context["customer"] = customer.result()
     return render(request, "customers/invoice.html", context, status=status)
 
 

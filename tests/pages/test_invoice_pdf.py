@@ -9,6 +9,7 @@ import re
 
 import httpx
 import pytest
+from django.utils.html import escape
 
 from customers import metronome
 from customers.metronome import MalformedResponse, MetronomeClient, invoice_pdf
@@ -52,6 +53,41 @@ def test_line_items_come_on_demand_for_htmx_and_as_a_page_without_it(support_cli
         assert item["name"] in body
     whole = support_client.get(link.replace("&amp;", "&")).content.decode()
     assert "<html" in whole and all(i["name"] in whole for i in invoice["line_items"])
+
+
+def test_an_invoice_opened_from_a_pasted_link_names_its_customer(support_client, sandbox):
+    customer, invoice = an_invoice(sandbox)
+    url = f"/customers/{customer['id']}/invoices/{invoice['id']}/"
+
+    body = support_client.get(url).content.decode()
+    name = escape(customer["name"])
+    of = rf'<p class="invoice-of">For <a href="/customers/{customer["id"]}/[^"]*">([^<]*)</a></p>'
+    assert re.search(of, body)[1] == name
+    assert f"· {name} · Metronome customers</title>" in body
+    # The line items' row for htmx reads no customer: the customer view around it has one.
+    before = sandbox.request_count
+    support_client.get(url, HTTP_HX_REQUEST="true")
+    assert sandbox.request_count - before == 1
+
+
+def test_an_invoice_page_goes_without_the_name_when_the_customer_cannot_be_read(
+    support_client, install_client
+):
+    api = SandboxAPI(200)
+    customer, invoice = an_invoice(api)
+    transport = SandboxTransport(api)
+
+    def answer(request):
+        if request.url.path == f"/v1/customers/{customer['id']}":
+            return httpx.Response(500, json={"message": "down"})
+        return transport.handle_request(request)
+
+    install_client(httpx.MockTransport(answer), max_retries=0)
+    response = support_client.get(f"/customers/{customer['id']}/invoices/{invoice['id']}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "← Customer</a>" in body and "invoice-of" not in body
+    assert all(escape(item["name"]) in body for item in invoice["line_items"])
 
 
 def test_an_unknown_invoice_is_a_404_page_that_says_so(support_client, sandbox):
