@@ -373,6 +373,13 @@ class CustomerFilterForm(forms.Form):
         ]
 
     @property
+    def repeated_total(self) -> int:
+        """How many pasted IDs repeated one already pasted (in any of its forms), together:
+        each customer is looked up and listed once, and the report says how many lines that
+        folded away, so a column can be reconciled line by line."""
+        return sum(found.repeats for found in self.pasted.values())
+
+    @property
     def ignored_total(self) -> int:
         """How many distinct values the paste boxes ignored, together."""
         return sum(len(ignored) for _, ignored in self.ignored_values)

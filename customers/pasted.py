@@ -75,23 +75,26 @@ class PastedIds:
     each one as it was first found (inside its quotes or link), for redisplay and for a
     lookup that must send the form the person typed. `repeats` counts the pasted IDs that
     were already in the list. For Salesforce IDs, `conversions` holds every distinct pasted
-    form whose key differs from it (15 -> 18 characters, case repaired), in pasted order."""
+    form whose key differs from it (15 -> 18 characters, case repaired), in pasted order.
+    `repeated` holds each repeat that no kept form stands for, as typed, so that the
+    compacted paste (`as_text`) keeps the count of repeats too."""
 
     ids: tuple[str, ...] = ()
     as_pasted: tuple[str, ...] = ()
     ignored: tuple[Ignored, ...] = ()
     repeats: int = 0
     conversions: tuple[SalesforceId, ...] = ()
+    repeated: tuple[str, ...] = ()
 
     def as_text(self, separator: str = ",") -> str:
         """The paste, compacted to what the results report: each ID as pasted (every
-        distinct pasted form of it), then each ignored value as often as it was pasted,
-        comma-separated (or one a line, as a box redisplays it). Extracting it again gives
-        the same IDs, forms and ignored values: a link or a stored search carries it
-        instead of the whole paste."""
+        distinct pasted form of it), each repeat the forms do not already count, then each
+        ignored value as often as it was pasted, comma-separated (or one a line, as a box
+        redisplays it). Extracting it again gives the same IDs, forms, ignored values and
+        number of repeats: a link or a stored search carries it instead of the whole paste."""
         forms = dict.fromkeys([*self.as_pasted, *(c.typed for c in self.conversions)])
         ignored = [_as_cell(item.value) for item in self.ignored for _ in range(item.count)]
-        return separator.join([*forms, *ignored])
+        return separator.join([*forms, *self.repeated, *ignored])
 
 
 def extract_customer_ids(text: str) -> PastedIds:
@@ -119,6 +122,8 @@ def _extract(text: str, read: _Reader, explain: Callable[[str], str]) -> PastedI
     ignored: dict[str, int] = {}
     conversions: dict[str, SalesforceId] = {}
     repeats = 0
+    repeated: list[str] = []  # the repeats that as_text's forms do not stand for
+    forms: set[str] = set()  # the forms as_text writes: each first one, each conversion
     for cell in _cells(text):
         # Each word is read without any wrapping; what is ignored is shown as pasted, less
         # whole pairs around it: unwrapped, "Acme (EU)" showed as "Acme (EU".
@@ -136,18 +141,26 @@ def _extract(text: str, read: _Reader, explain: Callable[[str], str]) -> PastedI
                     ignored[shown] = ignored.get(shown, 0) + 1
                 continue
             typed, key, salesforce_id = result
+            converted = salesforce_id is not None and salesforce_id.converted
             if key in keys:
                 repeats += 1
+                # as_text writes each converted form once, which counts a repeat that
+                # brought a new one; any other repeat is written again as typed.
+                if not (converted and typed not in forms):
+                    repeated.append(typed)
             else:
                 keys[key] = typed
+                forms.add(typed)
             if salesforce_id is not None and salesforce_id.converted:
                 conversions.setdefault(typed, salesforce_id)
+                forms.add(typed)
     return PastedIds(
         ids=tuple(keys),
         as_pasted=tuple(keys.values()),
         ignored=tuple(Ignored(value, count, explain(value)) for value, count in ignored.items()),
         repeats=repeats,
         conversions=tuple(conversions.values()),
+        repeated=tuple(repeated),
     )
 
 

@@ -383,6 +383,7 @@ _PIECES = st.sampled_from(
         GLOBEX[:15],
         GLOBEX.lower(),
         CUSTOMER.upper(),
+        CUSTOMER,
         "Account ID",
         "Acme, Inc",
         'a "b"',
@@ -395,7 +396,9 @@ _SEPARATORS = st.sampled_from(["\n", "\t", ",", ";", " ", "|", "\r\n"])
 
 
 @given(st.lists(st.tuples(_PIECES, _SEPARATORS, st.booleans()), max_size=12))
-def test_extracting_the_compacted_paste_gives_the_same_ids_forms_and_ignored_values(parts):
+def test_extracting_the_compacted_paste_gives_the_same_ids_forms_ignored_values_and_repeats(
+    parts,
+):
     text = "".join(
         ('"' + piece.replace('"', '""') + '"' if quoted else piece) + separator
         for piece, separator, quoted in parts
@@ -404,10 +407,11 @@ def test_extracting_the_compacted_paste_gives_the_same_ids_forms_and_ignored_val
         pasted = extract(text)
         for separator in (",", "\n"):  # a link's, a redisplayed box's
             again = extract(pasted.as_text(separator))
-            assert (again.ids, again.as_pasted, again.ignored) == (
+            assert (again.ids, again.as_pasted, again.ignored, again.repeats) == (
                 pasted.ids,
                 pasted.as_pasted,
                 pasted.ignored,
+                pasted.repeats,
             )
             assert set(again.conversions) == set(pasted.conversions)
 

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from customers.models import SavedSearch
+from customers.pasted import extract_salesforce_ids
 from customers.salesforce import to_18
 from customers.sandbox import SandboxAPI, generate_customers
 
@@ -748,6 +749,23 @@ def test_a_failed_page_is_asked_for_again_not_served_from_the_cache(support_clie
     assert "Could not load customers" in support_client.get("/customers/").content.decode()
     assert "No active customers match" in support_client.get("/customers/").content.decode()
     assert len(calls) == 2
+
+
+def test_repeated_ids_are_looked_up_once_and_the_report_says_how_many(support_client, sandbox):
+    # A column reconciled line by line: the lines that repeat an ID must be accounted for.
+    first, second = [sf_id(c) for c in active(customers_wire()) if sf_id(c)][:2]
+    pasted = "\n".join([first, second, first, first[:15], first.lower(), second])
+
+    def report(text: str) -> str:
+        response = support_client.get("/customers/", {"salesforce_account_ids": text})
+        return response.content.decode()
+
+    body = report(pasted)
+    assert re.search(r'data-count="pasted">2<', body)
+    assert re.search(r'data-count="repeated">4</strong> repeated, counted once', body)
+    # The address a search keeps (the paste compacted: a reload, a link) says the same.
+    assert re.search(r'data-count="repeated">4<', report(extract_salesforce_ids(pasted).as_text()))
+    assert 'data-count="repeated"' not in report(first)
 
 
 def test_a_long_column_of_ignored_values_is_folded_but_copied_whole(support_client, sandbox):
