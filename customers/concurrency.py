@@ -39,9 +39,9 @@ class Busy(Exception):
 
 
 def acquire(user_id: object) -> int:
-    """Take one of the person's slots and return its number, or raise Busy. Pair every call
-    with `release`; work that may outlast EXPENSIVE_WORK_SLOT_SECONDS (a CSV export runs up
-    to PAGING_MAX_SECONDS) calls `keep` as it goes."""
+    """Take one of the person's slots and return it (its row's key), or raise Busy. Pair
+    every call with `release` of that slot; work that may outlast EXPENSIVE_WORK_SLOT_SECONDS
+    (a CSV export runs up to PAGING_MAX_SECONDS) calls `keep` with it as it goes."""
     limit: int = settings.EXPENSIVE_WORK_PER_USER
     holder = str(user_id)
     now = timezone.now()
@@ -54,33 +54,33 @@ def acquire(user_id: object) -> int:
         try:
             # Its own savepoint: a clash leaves a caller's transaction usable (PostgreSQL).
             with transaction.atomic():
-                WorkSlot.objects.create(holder=holder, number=number, expires_at=expires_at)
+                slot = WorkSlot.objects.create(holder=holder, number=number, expires_at=expires_at)
         except IntegrityError:  # another worker took this number first: try the next
             continue
-        return number
+        return int(slot.pk)
     raise Busy(limit)
 
 
-def keep(user_id: object, number: int) -> None:
+def keep(user_id: object, slot: int) -> None:
     """Work still running holds its slot for another EXPENSIVE_WORK_SLOT_SECONDS: the expiry
-    is there for a process that died, not for an export that is still being written."""
+    is there for a process that died, not for an export that is still being written. A slot
+    already expired and taken back (work stalled for longer than that) stays gone."""
     expires_at = timezone.now() + timedelta(seconds=settings.EXPENSIVE_WORK_SLOT_SECONDS)
-    WorkSlot.objects.filter(holder=str(user_id), number=number).update(expires_at=expires_at)
+    WorkSlot.objects.filter(pk=slot, holder=str(user_id)).update(expires_at=expires_at)
 
 
-def release(user_id: object) -> None:
-    """Give back one of the person's slots (the newest: the older ones may be about to expire
-    on their own)."""
-    newest = WorkSlot.objects.filter(holder=str(user_id)).order_by("-expires_at", "-number")
-    WorkSlot.objects.filter(pk__in=list(newest.values_list("pk", flat=True)[:1])).delete()
+def release(user_id: object, slot: int) -> None:
+    """Give back the slot `acquire` gave this work: that one, not another of the person's
+    (an export's renewed slot must not go with a search that ended beside it)."""
+    WorkSlot.objects.filter(pk=slot, holder=str(user_id)).delete()
 
 
 @contextmanager
 def expensive_work(user_id: object) -> Iterator[None]:
     """Holds one of the person's slots for the block. The customers page gives it back once
     it is sent (customers/after_response.py), not between Metronome's answer and the rows."""
-    acquire(user_id)
+    slot = acquire(user_id)
     try:
         yield
     finally:
-        after_response.defer(functools.partial(release, user_id))
+        after_response.defer(functools.partial(release, user_id, slot))

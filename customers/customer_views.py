@@ -9,7 +9,6 @@ time; a region that failed stays in its place with its error and a retry.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import re
@@ -208,9 +207,10 @@ def invoice_detail(
         context["invoice_error"] = str(error)
     if customer is None:
         return render(request, "customers/invoice_lines.html#invoice-lines", context)
-    # The invoice is what was asked for: without its customer the page goes without the name.
-    with contextlib.suppress(metronome.MetronomeError):
+    try:
         context["customer"] = customer.result()
+    except Exception as error:  # the cache's or Metronome's: the invoice is what was asked for
+        logger.warning("Invoice %s: its customer was not read for the page: %s", invoice_id, error)
     return render(request, "customers/invoice.html", context, status=status)
 
 

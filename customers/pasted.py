@@ -41,7 +41,9 @@ _CELL = re.compile(
 # some spreadsheet exports; they separate words like spaces do.
 _WORDS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _WRAPPING = "\"'`“”‘’„«»‹›()[]{}<>"
-_TRAILING = ".:!?"
+# Sentence punctuation, and the list separators left on a word inside one quoted cell
+# ("ID1, ID2"), which the ignored values' display (`_unpaired`) drops too.
+_TRAILING = ".:!?,;"
 _HAS_ALNUM = re.compile(r"[^\W_]")
 _SPACES = re.compile(r"\s+")
 

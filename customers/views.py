@@ -478,7 +478,7 @@ def _download(
             sandbox=settings.METRONOME_SANDBOX,
         )
     except BaseException as error:
-        concurrency.release(request.user.pk)
+        concurrency.release(request.user.pk, slot)
         if not isinstance(error, metronome.MetronomeError):
             raise
         unavailable = isinstance(error, metronome.MetronomeUnavailable | metronome.RateLimited)
@@ -522,7 +522,7 @@ def _releasing(body: Iterator[bytes], user_id: object, slot: int) -> Iterator[by
             close = getattr(body, "close", None)
             if close is not None:
                 context.run(close)
-            concurrency.release(user_id)
+            concurrency.release(user_id, slot)
 
     return chunks()
 

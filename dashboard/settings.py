@@ -283,7 +283,8 @@ elif _raw("EMAIL_HOST"):
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
 PASSWORD_RESET_ENABLED = bool(_raw("EMAIL_URL") or _raw("EMAIL_HOST"))
 DEFAULT_FROM_EMAIL = _raw("DEFAULT_FROM_EMAIL") or "webmaster@localhost"
-# Reset requests one address may make per hour (known and unknown addresses alike).
+# Reset requests an hour from one address, and reset emails an hour to one email address
+# (known and unknown email addresses alike; counted in the database).
 PASSWORD_RESET_LIMIT_PER_HOUR = env_number("PASSWORD_RESET_LIMIT_PER_HOUR", 5, minimum=1, cast=int)
 
 # Failed logins: after AXES_FAILURE_LIMIT failures for one username *from one address*,

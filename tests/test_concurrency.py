@@ -5,7 +5,7 @@ import time
 import pytest
 
 from customers import views
-from customers.concurrency import Busy, acquire, expensive_work, release
+from customers.concurrency import Busy, acquire, expensive_work, keep, release
 from customers.models import WorkSlot
 
 # The slots are rows: shared by every worker and instance, whatever the cache.
@@ -25,14 +25,25 @@ def test_a_person_may_run_as_many_as_the_limit_and_no_more():
 
 
 def test_a_refused_attempt_takes_no_slot():
-    acquire(1)
+    first = acquire(1)
     acquire(1)
     for _ in range(5):
         with pytest.raises(Busy):
             acquire(1)
-    release(1)
+    release(1, first)
     acquire(1)  # one slot was free again, not minus five
     assert WorkSlot.objects.filter(holder="1").count() == 2
+
+
+def test_work_gives_back_its_own_slot_not_another_one(settings):
+    # An export renewing its slot must keep it when a search beside it ends.
+    export = acquire(1)
+    search = acquire(1)
+    keep(1, export)
+    release(1, search)
+    assert list(WorkSlot.objects.values_list("pk", flat=True)) == [export]
+    release(2, export)  # another person's release leaves it too
+    assert WorkSlot.objects.filter(pk=export).exists()
 
 
 def test_finished_work_frees_its_slot():

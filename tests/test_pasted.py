@@ -371,6 +371,12 @@ def test_the_compacted_paste_keeps_the_ids_as_pasted_and_every_ignored_value_wit
     )
 
 
+def test_a_quoted_cell_holding_a_list_of_ids_finds_each_of_them():
+    pasted = extract_salesforce_ids(f'Accounts\n"{ACME}, {GLOBEX};"')
+    assert pasted.ids == (ACME, GLOBEX)
+    assert [item.value for item in pasted.ignored] == ["Accounts"]
+
+
 def test_every_distinct_pasted_form_of_an_id_is_kept():
     pasted = extract_salesforce_ids(f"001xx000003DHur\n{ACME.lower()}")
     assert pasted.as_text() == f"001xx000003DHur,{ACME.lower()}"
@@ -384,6 +390,7 @@ _PIECES = st.sampled_from(
         GLOBEX.lower(),
         CUSTOMER.upper(),
         CUSTOMER,
+        f"{ACME}, {GLOBEX[:15]}",  # quoted, one cell holding two IDs
         "Account ID",
         "Acme, Inc",
         'a "b"',

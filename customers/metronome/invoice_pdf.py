@@ -8,6 +8,7 @@ Reference: the official SDK's `client.v1.customers.invoices.retrieve_pdf` (metro
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -30,8 +31,10 @@ PDF_MAGIC = b"%PDF-"
 class InvoicePdf:
     """An invoice PDF being received: checked before the first byte goes to the person
     (status, `Content-Type`, declared size, the `%PDF-` signature), then streamed by
-    `chunks()`, which stops with MalformedResponse past `max_bytes` or the deadline (the
-    person then gets a broken download rather than a wrong file) and always closes."""
+    `chunks()`, which stops with MalformedResponse past `max_bytes`, past the deadline or at
+    the API token written out plainly in any case (the person then gets a broken download
+    rather than a wrong file) and always closes. A PDF's text is mostly compressed: only a
+    plain copy of the token can be told, as in an answer echoing the request."""
 
     def __init__(
         self,
@@ -41,21 +44,30 @@ class InvoicePdf:
         *,
         max_bytes: int,
         deadline: float,
+        folded_token: bytes = b"",
     ) -> None:
         self._stack = stack
         self._first = first
         self._rest = rest
         self._max_bytes = max_bytes
         self._deadline = deadline
+        self._folded_token = folded_token
 
     def chunks(self) -> Iterator[bytes]:
+        # The end of what was sent, so that a token split between two chunks is told too.
+        carried = max(len(self._folded_token) - 1, 0)
+        tail = b""
         try:
-            received = len(self._first)
-            yield self._first
-            for chunk in self._rest:
+            received = 0
+            for chunk in itertools.chain((self._first,), self._rest):
                 received += len(chunk)
                 if received > self._max_bytes or time.monotonic() > self._deadline:
                     raise MalformedResponse("Metronome's PDF was too large or too slow; stopped.")
+                if self._folded_token:
+                    seen = tail + chunk.lower()
+                    if self._folded_token in seen:
+                        raise MalformedResponse("Metronome's PDF contained the API token; stopped.")
+                    tail = seen[-carried:] if carried else b""
                 yield chunk
         finally:
             self.close()
@@ -130,6 +142,7 @@ class InvoicePdfClient(HTTPClient):
                 rest,
                 max_bytes=max_bytes,
                 deadline=time.monotonic() + deadline_s,
+                folded_token=self._folded_token,
             )
         except httpx.TimeoutException:
             stack.close()

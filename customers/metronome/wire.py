@@ -88,9 +88,11 @@ def read_optional_datetime(value: object) -> datetime | None:
 
 def parse_json(content: bytes) -> object:
     """The JSON of an answer, or MalformedResponse: never RecursionError from absurd nesting,
-    never a lone surrogate that would break the page's or the file's encoding."""
+    never a lone surrogate that would break the page's or the file's encoding. UTF-8 only,
+    as JSON on the wire must be: `json.loads` would also take UTF-16 and UTF-32, which the
+    check for the API token (`redaction.answer_quotes_token`) does not read."""
     try:
-        data = json.loads(content)
+        data = json.loads(content.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogatepass"))
     except RecursionError:
         raise MalformedResponse(
             "Metronome sent something the dashboard could not read (nested too deeply). "

@@ -186,6 +186,15 @@ def test_broken_utf8_in_a_field_nobody_reads_is_declined_as_json_loads_refuses_i
         decode.customer(span)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_json_in_another_encoding_than_utf8_is_declined(encoding):
+    # json.loads would read it, past the check for the API token, which reads UTF-8 bytes.
+    content = json.dumps({"data": [numbered_wire_customer(1)], "next_page": None})
+    with pytest.raises(MalformedResponse):
+        parse_json(content.encode(encoding))
+    assert parse_json(b"\xef\xbb\xbf" + content.encode())["next_page"] is None  # UTF-8's BOM
+
+
 def test_a_fraction_past_microseconds_is_cut_as_the_checked_readers_cut_it():
     # msgspec would round this one into the next year.
     content = _page([numbered_wire_customer(1, created_at="2023-12-31T23:59:59.9999996Z")])

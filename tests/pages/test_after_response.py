@@ -96,7 +96,7 @@ def test_work_that_fails_after_the_page_is_logged_with_the_requests_id(
     from customers import concurrency
     from customers.models import WorkSlot
 
-    def broken(user_id: object) -> None:
+    def broken(user_id: object, slot: int) -> None:
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(concurrency, "release", broken)

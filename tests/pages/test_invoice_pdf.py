@@ -195,6 +195,24 @@ def test_a_pdf_that_grows_past_the_cap_while_streaming_stops() -> None:
     client.close()
 
 
+def test_a_pdf_that_holds_the_token_stops_before_the_chunk_that_completes_it() -> None:
+    half = len(TOKEN) // 2
+    pieces = [b"%PDF-1.4\n", b"(Bearer " + TOKEN[:half].upper().encode(), TOKEN[half:].encode()]
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(
+            200, headers={"content-type": "application/pdf"}, content=iter(pieces)
+        )
+    )
+    client = MetronomeClient(base_url="http://m.test", bearer_token=TOKEN, transport=transport)
+    pdf = client.open_invoice_pdf("c", "i")
+    sent = b""
+    with pytest.raises(MalformedResponse, match="contained the API token"):
+        for chunk in pdf.chunks():
+            sent += chunk
+    assert TOKEN.encode().lower() not in sent.lower()
+    client.close()
+
+
 def test_a_huge_error_body_is_read_only_as_far_as_its_message_needs() -> None:
     # A 400 with a 13 MB body (as good as endless): reading it whole held a worker's memory
     # and time for as long as the server cared to send (3 GB in an attack).
