@@ -239,7 +239,7 @@ def rows(
             pasted = _text(matched_as.get(customer.id, ""))
             cells += f'<td data-matched-as="{pasted}"><code>{pasted}</code></td>'
         url = escape(f"{list_url}{quote(customer.id, safe='')}/")
-        header = f'<th scope="row"><a href="{url}">{head}</a>{after_head}{badge}</th>'
+        header = f'<th><a href="{url}">{head}</a>{after_head}{badge}</th>'
         # Every value above is escaped.
         built.append(ChosenRow(id=customer.id, html=mark_safe(header + cells)))  # noqa: S308
     return built

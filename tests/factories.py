@@ -94,7 +94,7 @@ def customer_id(name: str) -> str:
 def shown(response) -> list[str]:
     """The names of the rows shown, in order."""
     html = response.content.decode()
-    return re.findall(r'<th scope="row"><a href="[^"]+/">([^<]+)</a>', html)
+    return re.findall(r'<tr data-customer-id="[^"]+"><th><a href="[^"]+/">([^<]+)</a>', html)
 
 
 def install_metronome(install_client, customers: list[dict[str, Any]]) -> None:

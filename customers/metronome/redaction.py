@@ -111,30 +111,30 @@ def mentions_token(text: str, token: str, *, levels: int = MAX_DEPTH) -> bool:
         return True
 
 
-# JSON's escapes that can spell a character of the token in an answer: \u0074 and \/.
-_JSON_ESCAPE = re.compile(rb"\\(?:u([0-9A-Fa-f]{4})|/)")
+# JSON's escapes that can spell a character of a token (ASCII) in an answer: \u0074 and \/.
+# The others (\" and \n, or \u00e9 for a name's accent) cannot: an answer holding only those
+# is not rewritten (on a page of 100 customers, 35 µs of the check's 74 µs).
+_JSON_ESCAPE = re.compile(rb"\\(?:u(00[0-7][0-9A-Fa-f])|/)")
 
 
 def answer_quotes_token(content: bytes, folded_token: bytes) -> bool:
     """Whether an answer's body holds the whole token (`folded_token`: its bytes in lower
     case), in any case, its characters written plainly or as JSON escapes. What Metronome
     answers reaches pages, CSV files and the index, and the token must reach none of them:
-    every answer is checked before it is read (about 20 µs for a 50 KB page). Forms a log
+    every answer is checked before it is read (about 40 µs for a 50 KB page). Forms a log
     line is also screened for (reversed, base64, one letter per field...) are left out: an
     API echoing the request back quotes the token as it was sent."""
     if not folded_token:
         return False
     if folded_token in content.lower():
         return True
-    return b"\\" in content and folded_token in _JSON_ESCAPE.sub(_json_unescaped, content).lower()
+    if _JSON_ESCAPE.search(content) is None:
+        return False
+    return folded_token in _JSON_ESCAPE.sub(_json_unescaped, content).lower()
 
 
 def _json_unescaped(match: re.Match[bytes]) -> bytes:
-    if match[1] is None:
-        return b"/"
-    character = chr(int(match[1], 16))
-    # A token is ASCII: any other character stands in as one that is in no token.
-    return character.encode() if character.isascii() else b"\x00"
+    return b"/" if match[1] is None else bytes([int(match[1], 16)])
 
 
 def _runs(token: str) -> frozenset[str]:
